@@ -1,0 +1,48 @@
+"""Authentication: hashed API keys (``X-API-Key``) and audit hooks for logins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.dispatch import receiver
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from bms.models import ApiKey, AuditEvent
+from bms.services import audit_event_record, hash_api_key
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    header = "HTTP_X_API_KEY"
+
+    def authenticate(self, request: Request) -> tuple[Any, ApiKey] | None:
+        raw = request.META.get(self.header)
+        if not raw:
+            return None
+        key = ApiKey.objects.select_related("user").filter(key_hash=hash_api_key(raw), revoked_at__isnull=True).first()
+        if key is None or not key.user.is_active:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        # Touch at most once a minute so a busy service does not write on every request.
+        now = timezone.now()
+        if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        return key.user, key
+
+    def authenticate_header(self, request: Request) -> str:
+        return "X-API-Key"
+
+
+# Django's own login signals are the one seam through which every login path passes (admin,
+# pages, JWT with UPDATE_LAST_LOGIN); auditing them here is the exception to "no signals".
+@receiver(user_logged_in)
+def _audit_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    audit_event_record(action=AuditEvent.Action.LOGIN, actor=user, request=request)
+
+
+@receiver(user_login_failed)
+def _audit_login_failed(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
+    audit_event_record(
+        action=AuditEvent.Action.LOGIN_FAILED, target=str(credentials.get("username", "")), request=request
+    )

@@ -1,0 +1,115 @@
+"""Liveness (/health) and deep checks (/health/deep): database, Redis, disk, memory, LLM, Mongo."""
+
+from __future__ import annotations
+
+import ipaddress
+import shutil
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+
+from bms.errors import error_body
+
+
+def _timed(check: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        result = {"ok": True, **check()}
+    except Exception as exc:  # a failing dependency is reported, never raised
+        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    return result
+
+
+def _database() -> dict[str, Any]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return {"vendor": connection.vendor}
+
+
+def _redis() -> dict[str, Any]:
+    if not settings.REDIS_URL:
+        return {"configured": False, "backend": "locmem"}
+    cache.set("health:ping", "1", 10)
+    if cache.get("health:ping") != "1":
+        raise RuntimeError("Redis round trip failed")
+    return {"configured": True}
+
+
+def _disk() -> dict[str, Any]:
+    usage = shutil.disk_usage(settings.VAR_DIR if settings.VAR_DIR.exists() else settings.BASE_DIR)
+    free_ratio = usage.free / usage.total
+    if free_ratio < settings.HEALTH_DISK_MIN_FREE_RATIO:
+        raise RuntimeError(f"only {free_ratio:.1%} disk free")
+    return {"free_ratio": round(free_ratio, 4), "free_bytes": usage.free}
+
+
+def _memory() -> dict[str, Any]:
+    mem = psutil.virtual_memory()
+    used = mem.percent / 100
+    if used > settings.HEALTH_MEMORY_MAX_USED_RATIO:
+        raise RuntimeError(f"{used:.1%} memory used")
+    return {"used_ratio": round(used, 4), "available_bytes": mem.available}
+
+
+def _llm() -> dict[str, Any]:
+    providers = [
+        name
+        for name, key in (
+            ("groq", settings.GROQ_API_KEY),
+            ("gemini", settings.GEMINI_API_KEY),
+            ("openrouter", settings.OPENROUTER_API_KEY),
+        )
+        if key
+    ]
+    # Keys are checked for presence only; the offline agent always answers.
+    return {"providers": providers, "offline_agent": True}
+
+
+def _mongo() -> dict[str, Any]:
+    if not settings.MONGO_URL:
+        return {"configured": False}
+    from chat.history import mongo_ping
+
+    mongo_ping()
+    return {"configured": True}
+
+
+CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
+    "database": _database,
+    "redis": _redis,
+    "disk": _disk,
+    "memory": _memory,
+    "llm": _llm,
+    "mongo": _mongo,
+}
+
+
+def _is_internal(request: HttpRequest) -> bool:
+    try:
+        addr = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(addr in ipaddress.ip_network(net) for net in settings.HEALTH_INTERNAL_NETWORKS)
+
+
+def health(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def health_deep(request: HttpRequest) -> JsonResponse:
+    user = request.user
+    if not (getattr(user, "is_staff", False) or _is_internal(request)):
+        return JsonResponse(
+            error_body("permission_denied", "Deep health is for staff or internal callers."), status=403
+        )
+    checks = {name: _timed(check) for name, check in CHECKS.items()}
+    healthy = all(c["ok"] for c in checks.values())
+    return JsonResponse({"status": "ok" if healthy else "degraded", "checks": checks}, status=200 if healthy else 503)

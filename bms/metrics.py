@@ -1,0 +1,80 @@
+"""Every Prometheus metric BMS exports, defined in one place (names ``bms_*`` with units).
+
+Apps import the objects from here; the Grafana dashboards and alert rules refer to these names.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+# Predictions
+PREDICTION_LATENCY = Histogram(
+    "bms_prediction_latency_seconds",
+    "Time to compute a prediction (model call only), by target and algorithm.",
+    ["target", "algorithm"],
+    buckets=_LATENCY_BUCKETS,
+)
+PREDICTIONS = Counter(
+    "bms_predictions_total", "Predictions served, by target, algorithm and outcome.", ["target", "algorithm", "outcome"]
+)
+MODEL_R2 = Gauge("bms_model_r2", "Holdout R2 of the production model per target.", ["target", "algorithm"])
+DRIFT_SCORE = Gauge(
+    "bms_drift_score", "Drift score (PSI or KS statistic) per target and feature.", ["target", "feature"]
+)
+MODEL_ACCURACY_DRIFT = Gauge(
+    "bms_model_accuracy_drift_ratio",
+    "Relative increase of recent error over the holdout error, per target (0.1 = 10% worse).",
+    ["target"],
+)
+
+# Training
+TRAINING_RUNS = Counter("bms_training_runs_total", "Training runs finished, by status.", ["status"])
+TRAINING_DURATION = Histogram(
+    "bms_training_duration_seconds",
+    "Wall time of a training run.",
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600),
+)
+MODEL_TRAINING_DURATION = Histogram(
+    "bms_model_training_duration_seconds",
+    "Wall time to train and evaluate one model, by target and algorithm.",
+    ["target", "algorithm"],
+    buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+)
+
+# Chat / LLM
+LLM_CACHE_REQUESTS = Counter(
+    "bms_llm_cache_requests_total", "Chat questions looked up in the cache, by result.", ["result"]
+)
+LLM_TOKENS = Counter(
+    "bms_llm_tokens_total", "LLM tokens used, by provider, model and kind.", ["provider", "model", "kind"]
+)
+LLM_REQUESTS = Counter(
+    "bms_llm_requests_total", "LLM calls, by provider, model and outcome.", ["provider", "model", "outcome"]
+)
+LLM_COST = Counter("bms_llm_cost_usd_total", "Estimated LLM cost in USD, by provider and model.", ["provider", "model"])
+CHAT_LATENCY = Histogram(
+    "bms_chat_latency_seconds",
+    "Time to answer a chat question, by cache result.",
+    ["cache"],
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30),
+)
+
+# Scheduling
+SCHEDULE_JOB_DURATION = Histogram(
+    "bms_schedule_job_duration_seconds",
+    "Wall time of a schedule optimisation job.",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120),
+)
+SCHEDULE_GAP = Gauge("bms_schedule_gap_ratio", "Gap of the last optimised schedule to its upper bound (0.01 = 1%).")
+SCHEDULE_JOBS = Counter("bms_schedule_jobs_total", "Schedule optimisation jobs finished, by status.", ["status"])
+
+# Celery
+CELERY_TASKS = Counter(
+    "bms_celery_tasks_total", "Celery tasks finished, by task name and outcome.", ["task", "outcome"]
+)
+CELERY_QUEUE_DEPTH = Gauge("bms_celery_queue_depth", "Messages waiting in a Celery queue.", ["queue"])
+
+# Data
+DATA_VERSION = Gauge("bms_data_version", "Current broadcast data version.")

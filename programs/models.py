@@ -1,0 +1,112 @@
+"""Channels, programs and their airings: the broadcast data every other app works on."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Genre(models.TextChoices):
+    NEWS = "news", "News"
+    DRAMA = "drama", "Drama"
+    COMEDY = "comedy", "Comedy"
+    SPORTS = "sports", "Sports"
+    REALITY = "reality", "Reality"
+    DOCUMENTARY = "documentary", "Documentary"
+    KIDS = "kids", "Kids"
+    MOVIE = "movie", "Movie"
+    TALK = "talk", "Talk show"
+    GAME = "game", "Game show"
+    ANIMATION = "animation", "Animation"
+    OTHER = "other", "Other"
+
+
+class ContentRating(models.TextChoices):
+    G = "G", "G"
+    PG = "PG", "PG"
+    PG13 = "PG-13", "PG-13"
+    R = "R", "R"
+
+
+class Channel(models.Model):
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=100)
+    universe_households = models.PositiveIntegerField(
+        help_text="TV households the channel reaches; a rating point is 1% of this."
+    )
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Program(models.Model):
+    external_id = models.CharField(max_length=64, unique=True)
+    title = models.CharField(max_length=255, db_index=True)
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="programs")
+    genre = models.CharField(max_length=32, choices=Genre.choices, db_index=True)
+    content_rating = models.CharField(max_length=8, choices=ContentRating.choices, default=ContentRating.PG)
+    duration_minutes = models.PositiveSmallIntegerField()
+    is_live = models.BooleanField(default=False)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.external_id})"
+
+
+class Airing(models.Model):
+    """One broadcast of a program. Targets are null for future airings or data that lacks them."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="airings")
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="airings")
+    start = models.DateTimeField()
+    duration_minutes = models.PositiveSmallIntegerField()
+    is_premiere = models.BooleanField(default=False)
+    is_finale = models.BooleanField(default=False)
+    rating = models.FloatField(null=True, blank=True, help_text="Household rating points (% of universe).")
+    revenue = models.FloatField(null=True, blank=True, help_text="USD per airing.")
+    audience = models.FloatField(null=True, blank=True, help_text="Viewers, thousands.")
+    engagement = models.FloatField(null=True, blank=True, help_text="0-100 score.")
+    data_version = models.PositiveIntegerField(default=0, help_text="DataVersion that last wrote this row.")
+
+    class Meta:
+        ordering = ["start"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "channel", "start"], name="airing_natural_key"),
+        ]
+        indexes = [
+            models.Index(fields=["channel", "start"]),
+            models.Index(fields=["start"]),
+            models.Index(fields=["program", "start"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.program_id} @ {self.start:%Y-%m-%d %H:%M}"
+
+
+class DataVersion(models.Model):
+    """Bumped on every import, generation or edit of airings; cache keys and provenance use it."""
+
+    class Source(models.TextChoices):
+        GENERATE = "generate", "Generated"
+        IMPORT = "import", "Imported"
+        EDIT = "edit", "Edited"
+
+    source = models.CharField(max_length=16, choices=Source.choices)
+    description = models.CharField(max_length=255, blank=True)
+    rows_affected = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"v{self.pk} {self.source} ({self.rows_affected} rows)"
+
+
+TARGETS = ("rating", "revenue", "audience", "engagement")
