@@ -22,8 +22,8 @@ logger = logging.getLogger(__name__)
 class ApplicationError(Exception):
     """A domain error with an HTTP status, a stable code and a human message."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
-    code = "invalid"
+    status_code: int = status.HTTP_400_BAD_REQUEST
+    code: str = "invalid"
 
     def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -93,8 +93,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
         message = str(exc.detail) if not isinstance(exc.detail, (dict, list)) else _first_message(exc.detail)
         body = error_body(str(code), message)
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            body["error"]["details"] = {"retry_after_seconds": int(exc.wait)}
+        wait = getattr(exc, "wait", None)
+        if isinstance(exc, exceptions.Throttled) and wait is not None:
+            body["error"]["details"] = {"retry_after_seconds": int(wait)}
     response.data = body
     return response
 
