@@ -11,3 +11,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bms.settings")
 app = Celery("bms")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+import bms.celery_metrics  # noqa: E402,F401  (task outcome counters, queue depth, worker /metrics)
