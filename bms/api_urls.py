@@ -1,9 +1,10 @@
 """Auth endpoints of the API (JWT pair, refresh)."""
 
 from django.urls import path
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from bms.apis import TokenObtainApi, TokenRefreshApi
 
 urlpatterns = [
-    path("auth/token", TokenObtainPairView.as_view(), name="auth-token"),
-    path("auth/token/refresh", TokenRefreshView.as_view(), name="auth-token-refresh"),
+    path("auth/token", TokenObtainApi.as_view(), name="auth-token"),
+    path("auth/token/refresh", TokenRefreshApi.as_view(), name="auth-token-refresh"),
 ]

@@ -34,8 +34,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return "X-API-Key"
 
 
-# Django's own login signals are the one seam through which every login path passes (admin,
-# pages, JWT with UPDATE_LAST_LOGIN); auditing them here is the exception to "no signals".
+# Django's own login signals are the one seam through which every login path passes (admin, pages;
+# the JWT token endpoint sends user_login_failed through authenticate() but records its success
+# itself as a "token" event, bms.apis); auditing them here is the exception to "no signals".
 @receiver(user_logged_in)
 def _audit_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     audit_event_record(action=AuditEvent.Action.LOGIN, actor=user, request=request)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,11 @@ class PayloadTooLargeError(ApplicationError):
     code = "payload_too_large"
 
 
+def payload_too_large() -> PayloadTooLargeError:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return PayloadTooLargeError(f"Request body is larger than {limit} bytes.", details={"max_bytes": limit})
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details if details is not None else {}}}
 
@@ -68,13 +73,16 @@ def _first_message(detail: Any) -> str:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    # Imported here: rest_framework.views reads the DRF settings at import time, and those name
+    # classes (bms.parsers) that import this module; a top-level import would be circular.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):
-        return Response(
-            error_body("payload_too_large", "Request body is too large."),
-            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-        )
+        # Django's own body-size check (DRF reads request.body for JSON): same answer as bms.parsers.
+        exc = payload_too_large()
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     if isinstance(exc, Http404):
@@ -105,6 +113,9 @@ def _json_error(status_code: int, code: str, message: str) -> JsonResponse:
 
 
 def handler400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    if isinstance(exception, RequestDataTooBig):  # a plain Django view read a too-large body
+        too_large = payload_too_large()
+        return JsonResponse(error_body(too_large.code, too_large.message, too_large.details), status=413)
     return _json_error(400, "bad_request", "Bad request.")
 
 

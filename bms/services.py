@@ -7,9 +7,11 @@ import secrets
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from bms.errors import InvalidStateError
 from bms.models import ApiKey, AuditEvent
 
 API_KEY_PREFIX = "bms_"
@@ -19,17 +21,41 @@ def hash_api_key(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def api_key_create(*, user: User, name: str) -> tuple[ApiKey, str]:
-    """Create a key for ``user``; returns the row and the raw key (shown once, never stored)."""
+@transaction.atomic
+def api_key_create(
+    *, user: User, name: str, actor: Any = None, request: HttpRequest | None = None
+) -> tuple[ApiKey, str]:
+    """Create a key for ``user``; returns the row and the raw key (shown once, never stored).
+
+    ``actor`` is who made it (an admin, or the owner when None).
+    """
     raw = API_KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey.objects.create(user=user, name=name, prefix=raw[:12], key_hash=hash_api_key(raw))
-    audit_event_record(action=AuditEvent.Action.API_KEY, actor=user, target=key.name, details={"created": key.prefix})
+    audit_event_record(
+        action=AuditEvent.Action.API_KEY,
+        actor=actor if actor is not None else user,
+        target=key.name,
+        details={"created": key.prefix, "user": user.get_username()},
+        request=request,
+    )
     return key, raw
 
 
-def api_key_revoke(*, key: ApiKey) -> None:
-    key.revoked_at = timezone.now()
-    key.save(update_fields=["revoked_at"])
+@transaction.atomic
+def api_key_revoke(*, key: ApiKey, actor: Any = None, request: HttpRequest | None = None) -> ApiKey:
+    """Revoke a key at once (the next request with it is 401). Revoking twice is an InvalidStateError."""
+    updated = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    if not updated:
+        raise InvalidStateError(f"API key {key.prefix} is already revoked.", details={"key": key.prefix})
+    key.refresh_from_db(fields=["revoked_at"])
+    audit_event_record(
+        action=AuditEvent.Action.API_KEY,
+        actor=actor,
+        target=key.name,
+        details={"revoked": key.prefix, "user": key.user.get_username()},
+        request=request,
+    )
+    return key
 
 
 def client_ip(request: HttpRequest | None) -> str | None:

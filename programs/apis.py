@@ -1,0 +1,189 @@
+"""Programs API: list, detail, trends and exports. Thin views over programs.selectors/export."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from bms.pagination import PageNumberPagination
+from bms.permissions import IsAnalyst, IsViewer
+from programs import selectors
+from programs.export import DATASETS, FORMATS, export_stream
+from programs.models import TARGETS, Genre
+
+
+class ProgramListApi(APIView):
+    permission_classes = [IsViewer]
+
+    class FilterSerializer(serializers.Serializer):
+        search = serializers.CharField(required=False, allow_blank=True, max_length=100)
+        channel = serializers.CharField(required=False, allow_blank=True, max_length=32)
+        genre = serializers.ChoiceField(choices=Genre.choices, required=False, allow_blank=True)
+        ordering = serializers.ChoiceField(
+            choices=[p + k for k in selectors.PROGRAM_ORDERINGS for p in ("", "-")], required=False
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        external_id = serializers.CharField()
+        title = serializers.CharField()
+        channel = serializers.CharField(source="channel.code")
+        channel_name = serializers.CharField(source="channel.name")
+        genre = serializers.CharField()
+        content_rating = serializers.CharField()
+        duration_minutes = serializers.IntegerField()
+        is_live = serializers.BooleanField()
+        airing_count = serializers.IntegerField()
+        last_airing = serializers.DateTimeField(allow_null=True)
+        avg_rating = serializers.FloatField(allow_null=True)
+        avg_revenue = serializers.FloatField(allow_null=True)
+        avg_audience = serializers.FloatField(allow_null=True)
+        avg_engagement = serializers.FloatField(allow_null=True)
+
+    @extend_schema(parameters=[FilterSerializer], responses=OutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        programs = selectors.program_list(**{k: v or None for k, v in filters.validated_data.items()})
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(programs, request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
+class _TargetStatsSerializer(serializers.Serializer):
+    mean = serializers.FloatField(allow_null=True)
+    min = serializers.FloatField(allow_null=True)
+    max = serializers.FloatField(allow_null=True)
+    count = serializers.IntegerField()
+
+
+class _AiringSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    start = serializers.DateTimeField()
+    channel = serializers.CharField(source="channel.code")
+    duration_minutes = serializers.IntegerField()
+    is_premiere = serializers.BooleanField()
+    is_finale = serializers.BooleanField()
+    rating = serializers.FloatField(allow_null=True)
+    revenue = serializers.FloatField(allow_null=True)
+    audience = serializers.FloatField(allow_null=True)
+    engagement = serializers.FloatField(allow_null=True)
+
+
+class _TrendPointSerializer(serializers.Serializer):
+    period_start = serializers.DateField()
+    mean = serializers.FloatField()
+    count = serializers.IntegerField()
+
+
+class ProgramDetailApi(APIView):
+    permission_classes = [IsViewer]
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField(source="program.id")
+        external_id = serializers.CharField(source="program.external_id")
+        title = serializers.CharField(source="program.title")
+        channel = serializers.CharField(source="program.channel.code")
+        channel_name = serializers.CharField(source="program.channel.name")
+        genre = serializers.CharField(source="program.genre")
+        content_rating = serializers.CharField(source="program.content_rating")
+        duration_minutes = serializers.IntegerField(source="program.duration_minutes")
+        is_live = serializers.BooleanField(source="program.is_live")
+        description = serializers.CharField(source="program.description")
+        airing_count = serializers.IntegerField()
+        first_airing = serializers.DateTimeField(allow_null=True)
+        last_airing = serializers.DateTimeField(allow_null=True)
+        targets = serializers.DictField(child=_TargetStatsSerializer())
+        recent_airings = _AiringSerializer(many=True)
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request: Request, key: str) -> Response:
+        detail = selectors.program_detail(program=selectors.program_get(key=key))
+        return Response(self.OutputSerializer(detail).data)
+
+
+class ProgramTrendsApi(APIView):
+    permission_classes = [IsViewer]
+
+    class FilterSerializer(serializers.Serializer):
+        target = serializers.ChoiceField(choices=TARGETS, default="rating")
+        period = serializers.ChoiceField(choices=("week", "month"), default="week")
+        start = serializers.DateField(required=False)
+        end = serializers.DateField(required=False)
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if attrs.get("start") and attrs.get("end") and attrs["start"] > attrs["end"]:
+                raise serializers.ValidationError({"end": "end is before start."})
+            return attrs
+
+    class OutputSerializer(serializers.Serializer):
+        target = serializers.CharField()
+        period = serializers.CharField()
+        points = _TrendPointSerializer(many=True)
+        change_pct = serializers.FloatField(allow_null=True)
+        direction = serializers.CharField()
+
+    @extend_schema(parameters=[FilterSerializer], responses=OutputSerializer)
+    def get(self, request: Request, key: str) -> Response:
+        program = selectors.program_get(key=key)
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        series = selectors.trend_series(program=program, **filters.validated_data)
+        return Response({"program": program.external_id, **self.OutputSerializer(series).data})
+
+
+class _FileNegotiation(DefaultContentNegotiation):
+    """The export answers with a file whatever ``Accept`` says (``Accept: text/csv`` must not be 406)."""
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
+
+
+async def _async_chunks(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    # Under ASGI Django would otherwise list() a sync iterator (the whole export in memory).
+    # Each next() runs in the request's sync thread, so the database cursor stays on one connection.
+    def pull() -> bytes | None:
+        return next(chunks, None)
+
+    while (chunk := await sync_to_async(pull, thread_sensitive=True)()) is not None:
+        yield chunk
+
+
+class ExportApi(APIView):
+    permission_classes = [IsAnalyst]
+    content_negotiation_class = _FileNegotiation
+
+    class InputSerializer(serializers.Serializer):
+        format = serializers.ChoiceField(choices=FORMATS)
+        dataset = serializers.ChoiceField(choices=DATASETS, default="airings")
+        filters = serializers.DictField(required=False, default=dict)
+
+    @extend_schema(request=InputSerializer, responses={(200, "application/octet-stream"): bytes})
+    def post(self, request: Request) -> StreamingHttpResponse:
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        chunks, content_type, filename = export_stream(
+            dataset=data["dataset"], fmt=data["format"], filters=data["filters"], user=request.user, request=request
+        )
+        content: Iterator[bytes] | AsyncIterator[bytes] = chunks
+        if isinstance(request._request, ASGIRequest):
+            content = _async_chunks(chunks)
+        response = StreamingHttpResponse(content, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["Cache-Control"] = "no-store"
+        return response
