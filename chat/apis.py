@@ -1,0 +1,137 @@
+"""Chat API: sessions, questions, history, cache statistics, token usage, export downloads."""
+
+from __future__ import annotations
+
+import mimetypes
+from typing import Any
+
+from django.conf import settings
+from django.http import FileResponse
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
+from rest_framework.views import APIView
+
+from bms.permissions import IsAnalyst, IsViewer
+from chat import cache as chat_cache
+from chat.services import chat_answer, chat_history, chat_session_create
+from chat.tools import export_file_for
+
+
+class ChatRateThrottle(ScopedRateThrottle):
+    """Messages per minute per user (scope ``chat``), read at request time so tests can lower it."""
+
+    def get_rate(self) -> str | None:
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(str(self.scope))
+        return rate if isinstance(rate, str) else None
+
+
+class SessionCreateApi(APIView):
+    permission_classes = [IsAnalyst]
+
+    class InputSerializer(serializers.Serializer):
+        title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+    class OutputSerializer(serializers.Serializer):
+        session_id = serializers.CharField()
+        created_at = serializers.DateTimeField()
+
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        session = chat_session_create(user=request.user, title=data.validated_data["title"])
+        out = self.OutputSerializer({"session_id": session.id, "created_at": session.created_at})
+        return Response(out.data, status=201)
+
+
+class ChatApi(APIView):
+    permission_classes = [IsAnalyst]
+    throttle_classes = [UserRateThrottle, ChatRateThrottle]
+    throttle_scope = "chat"
+
+    class InputSerializer(serializers.Serializer):
+        message = serializers.CharField(trim_whitespace=True)
+        session_id = serializers.UUIDField()
+
+        def validate_message(self, value: str) -> str:
+            if len(value) > settings.CHAT_MAX_MESSAGE_CHARS:
+                raise serializers.ValidationError(
+                    f"Ensure this field has no more than {settings.CHAT_MAX_MESSAGE_CHARS} characters."
+                )
+            return value
+
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        answer = chat_answer(
+            user=request.user, session_id=data.validated_data["session_id"], message=data.validated_data["message"]
+        )
+        return Response(answer.as_dict())
+
+
+class ChatHistoryApi(APIView):
+    permission_classes = [IsAnalyst]
+
+    class InputSerializer(serializers.Serializer):
+        session_id = serializers.UUIDField()
+
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        session, messages = chat_history(user=request.user, session_id=data.validated_data["session_id"])
+        return Response(
+            {
+                "session_id": session.id,
+                "title": session.title,
+                "created_at": session.created_at.isoformat(),
+                "messages": [m.as_dict() for m in messages],
+            }
+        )
+
+
+class CacheStatsApi(APIView):
+    permission_classes = [IsViewer]
+
+    def get(self, request: Request) -> Response:
+        s = chat_cache.stats()
+        return Response(
+            {
+                "hit_rate": s.hit_rate,
+                "total_requests": s.total_requests,
+                "cache_hits": s.cache_hits,
+                "cache_misses": s.cache_misses,
+                "cost_savings": s.cost_savings,
+                "tokens_saved": s.tokens_saved,
+                "avg_latency_cached_ms": s.avg_latency_cached_ms,
+                "avg_latency_uncached_ms": s.avg_latency_uncached_ms,
+                "ttl_seconds": settings.CHAT_CACHE_TTL_SECONDS,
+            }
+        )
+
+
+class TokenUsageApi(APIView):
+    permission_classes = [IsViewer]
+
+    def get(self, request: Request) -> Response:
+        rows = chat_cache.usage()
+        return Response(
+            {
+                "usage": rows,
+                "total_tokens": sum(r["total_tokens"] for r in rows),
+                "total_requests": sum(r["requests"] for r in rows),
+                "estimated_cost_usd": round(sum(r["estimated_cost_usd"] for r in rows), 6),
+            }
+        )
+
+
+class ExportDownloadApi(APIView):
+    """The file behind a chat export link: only for the user it was made for, until it expires."""
+
+    permission_classes = [IsViewer]
+
+    def get(self, request: Request, token: str) -> Any:
+        path = export_file_for(user=request.user, token=token)
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return FileResponse(path.open("rb"), as_attachment=True, filename=path.name, content_type=content_type)

@@ -1,0 +1,95 @@
+"""WebSocket ``ws/chat/<session_id>/``: the same chat service as REST, streamed as events.
+
+Client sends ``{"message": "..."}``; the server sends ``{"type": "tool_call", ...}`` for each tool the
+agent runs, ``{"type": "token", "text": ...}`` chunks of the (already grounded) answer, then
+``{"type": "final", "response", "session_id", "metadata"}``. Errors: ``{"type": "error", "error": {...}}``.
+Close codes: 4401 not authenticated, 4403 role too low, 4404 unknown session.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from channels.generic.websocket import JsonWebsocketConsumer
+from django.core.cache import cache
+from rest_framework.settings import api_settings
+
+from bms.errors import ApplicationError, NotFoundError
+from bms.roles import Role, user_role
+from chat.history import get_store
+from chat.services import chat_answer
+
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _rate() -> tuple[int, int] | None:
+    rate = api_settings.DEFAULT_THROTTLE_RATES.get("chat")
+    if not isinstance(rate, str) or not rate:
+        return None
+    count, period = rate.split("/")
+    return int(count), _PERIODS[period[0]]
+
+
+def message_allowed(user_id: int) -> bool:
+    """The REST ``chat`` throttle's rate, applied per user to WebSocket messages (fixed window)."""
+    rate = _rate()
+    if rate is None:
+        return True
+    limit, seconds = rate
+    key = f"chat:ws-rate:{user_id}:{int(time.time() // seconds)}"
+    cache.add(key, 0, timeout=seconds + 1)
+    try:
+        return int(cache.incr(key)) <= limit
+    except ValueError:
+        return True
+
+
+class ChatConsumer(JsonWebsocketConsumer):
+    session_id: str
+
+    def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            self.close(code=4401)
+            return
+        if user_role(user) < Role.ANALYST:
+            self.close(code=4403)
+            return
+        try:
+            session = get_store().session_get(
+                session_id=self.scope["url_route"]["kwargs"]["session_id"], owner_id=user.pk
+            )
+        except NotFoundError:
+            self.close(code=4404)
+            return
+        self.session_id = session.id
+        self.accept()
+
+    def _event(self, kind: str, data: dict[str, Any]) -> None:
+        self.send_json({"type": kind, **data})
+
+    def receive_json(self, content: Any, **kwargs: Any) -> None:
+        user = self.scope["user"]
+        if not isinstance(content, dict) or not isinstance(content.get("message"), str):
+            self.send_json(
+                {"type": "error", "error": {"code": "validation_error", "message": 'Send {"message": "..."}.'}}
+            )
+            return
+        if not message_allowed(user.pk):
+            self.send_json({"type": "error", "error": {"code": "throttled", "message": "Too many messages."}})
+            return
+        try:
+            answer = chat_answer(
+                user=user, session_id=self.session_id, message=content["message"], on_event=self._event
+            )
+        except ApplicationError as exc:
+            self.send_json({"type": "error", "error": {"code": exc.code, "message": exc.message}})
+            return
+        self.send_json({"type": "final", **answer.as_dict()})
+
+    def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        try:
+            super().receive(text_data=text_data, bytes_data=bytes_data, **kwargs)
+        except ValueError:  # not JSON
+            self.send_json({"type": "error", "error": {"code": "parse_error", "message": "Messages are JSON."}})

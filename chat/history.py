@@ -1,0 +1,242 @@
+"""Chat history behind one interface: Django models (default) or MongoDB through pymongo.
+
+``get_store()`` returns the MongoDB store when ``settings.MONGO_URL`` is set, else the Django store.
+Both keep the same contract (tests/chat/test_history.py runs the same tests against each): a user
+only ever reaches their own sessions; any other session id is "not found".
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.utils import timezone
+
+from bms.errors import NotFoundError
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    id: str
+    owner_id: int
+    title: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    role: str
+    content: str
+    created_at: datetime
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "content": self.content,
+            "metadata": self.metadata,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+ROLES = ("user", "assistant")
+
+
+def _session_uuid(session_id: Any) -> str:
+    try:
+        return str(uuid.UUID(str(session_id)))
+    except (TypeError, ValueError, AttributeError):
+        raise NotFoundError("Chat session not found.") from None
+
+
+class HistoryStore(Protocol):
+    name: str
+
+    def session_create(self, *, owner_id: int, title: str = "") -> SessionRecord: ...
+
+    def session_get(self, *, session_id: Any, owner_id: int) -> SessionRecord: ...
+
+    def message_add(self, *, session_id: Any, role: str, content: str, metadata: dict[str, Any]) -> MessageRecord: ...
+
+    def message_list(self, *, session_id: Any, limit: int | None = None) -> list[MessageRecord]: ...
+
+    def exchange_add(self, *, session_id: Any, question: str, answer: str, metadata: dict[str, Any]) -> None:
+        """A user message and the assistant's answer, written together (one round trip).
+
+        ``session_id`` comes from ``session_get`` (ownership already checked).
+        """
+        ...
+
+
+class DjangoHistoryStore:
+    """The relational store (PostgreSQL in production, SQLite embedded)."""
+
+    name = "django"
+
+    def session_create(self, *, owner_id: int, title: str = "") -> SessionRecord:
+        from chat.models import ChatSession
+
+        row = ChatSession.objects.create(owner_id=owner_id, title=title[:200])
+        return SessionRecord(id=str(row.id), owner_id=owner_id, title=row.title, created_at=row.created_at)
+
+    def session_get(self, *, session_id: Any, owner_id: int) -> SessionRecord:
+        from chat.models import ChatSession
+
+        row = ChatSession.objects.filter(pk=_session_uuid(session_id), owner_id=owner_id).first()
+        if row is None:
+            raise NotFoundError("Chat session not found.")
+        return SessionRecord(id=str(row.id), owner_id=row.owner_id, title=row.title, created_at=row.created_at)
+
+    def message_add(self, *, session_id: Any, role: str, content: str, metadata: dict[str, Any]) -> MessageRecord:
+        from chat.models import ChatMessage
+
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        row = ChatMessage.objects.create(
+            session_id=uuid.UUID(_session_uuid(session_id)), role=role, content=content, metadata=metadata
+        )
+        return MessageRecord(role=role, content=content, created_at=row.created_at, metadata=metadata)
+
+    def exchange_add(self, *, session_id: Any, question: str, answer: str, metadata: dict[str, Any]) -> None:
+        from chat.models import ChatMessage
+
+        sid = uuid.UUID(_session_uuid(session_id))
+        now = timezone.now()
+        ChatMessage.objects.bulk_create(
+            [
+                ChatMessage(session_id=sid, role="user", content=question, metadata={}, created_at=now),
+                ChatMessage(session_id=sid, role="assistant", content=answer, metadata=metadata, created_at=now),
+            ]
+        )
+
+    def message_list(self, *, session_id: Any, limit: int | None = None) -> list[MessageRecord]:
+        from chat.models import ChatMessage
+
+        qs = ChatMessage.objects.filter(session_id=uuid.UUID(_session_uuid(session_id))).order_by("-created_at", "-id")
+        rows = list(qs[:limit] if limit else qs)
+        rows.reverse()
+        return [
+            MessageRecord(role=r.role, content=r.content, created_at=r.created_at, metadata=r.metadata or {})
+            for r in rows
+        ]
+
+
+class MongoHistoryStore:
+    """MongoDB store through the official driver. ``client`` is injectable (mongomock in tests)."""
+
+    name = "mongo"
+
+    def __init__(self, *, client: Any, db_name: str) -> None:
+        self.db = client[db_name]
+        self.sessions = self.db["chat_sessions"]
+        self.messages = self.db["chat_messages"]
+        self.messages.create_index([("session_id", 1), ("seq", 1)])
+        self.sessions.create_index([("owner_id", 1), ("created_at", -1)])
+
+    @staticmethod
+    def _aware(value: datetime) -> datetime:
+        # pymongo returns naive UTC datetimes unless tz_aware; normalise so both stores agree.
+        return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
+
+    def session_create(self, *, owner_id: int, title: str = "") -> SessionRecord:
+        # Mongo keeps milliseconds only: truncate so the record equals what a later read returns.
+        now = timezone.now()
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        sid, title = str(uuid.uuid4()), title[:200]
+        self.sessions.insert_one({"_id": sid, "owner_id": owner_id, "title": title, "created_at": now, "seq": 0})
+        return SessionRecord(id=sid, owner_id=owner_id, title=title, created_at=now)
+
+    def session_get(self, *, session_id: Any, owner_id: int) -> SessionRecord:
+        doc = self.sessions.find_one({"_id": _session_uuid(session_id), "owner_id": owner_id})
+        if doc is None:
+            raise NotFoundError("Chat session not found.")
+        return SessionRecord(
+            id=doc["_id"], owner_id=doc["owner_id"], title=doc["title"], created_at=self._aware(doc["created_at"])
+        )
+
+    def message_add(self, *, session_id: Any, role: str, content: str, metadata: dict[str, Any]) -> MessageRecord:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        sid = _session_uuid(session_id)
+        # A per-session counter orders messages written within the same millisecond.
+        seq = self.sessions.find_one_and_update({"_id": sid}, {"$inc": {"seq": 1}}, return_document=True)
+        if seq is None:
+            raise NotFoundError("Chat session not found.")
+        now = timezone.now()
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        self.messages.insert_one(
+            {
+                "session_id": sid,
+                "seq": seq["seq"],
+                "role": role,
+                "content": content,
+                "metadata": metadata,
+                "created_at": now,
+            }
+        )
+        return MessageRecord(role=role, content=content, created_at=now, metadata=metadata)
+
+    def exchange_add(self, *, session_id: Any, question: str, answer: str, metadata: dict[str, Any]) -> None:
+        sid = _session_uuid(session_id)
+        counter = self.sessions.find_one_and_update({"_id": sid}, {"$inc": {"seq": 2}}, return_document=True)
+        if counter is None:
+            raise NotFoundError("Chat session not found.")
+        now = timezone.now()
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        base = {"session_id": sid, "created_at": now}
+        self.messages.insert_many(
+            [
+                {**base, "seq": counter["seq"] - 1, "role": "user", "content": question, "metadata": {}},
+                {**base, "seq": counter["seq"], "role": "assistant", "content": answer, "metadata": metadata},
+            ]
+        )
+
+    def message_list(self, *, session_id: Any, limit: int | None = None) -> list[MessageRecord]:
+        cursor = self.messages.find({"session_id": _session_uuid(session_id)}).sort("seq", -1)
+        if limit:
+            cursor = cursor.limit(limit)
+        docs = list(cursor)
+        docs.reverse()
+        return [
+            MessageRecord(
+                role=d["role"],
+                content=d["content"],
+                created_at=self._aware(d["created_at"]),
+                metadata=d.get("metadata") or {},
+            )
+            for d in docs
+        ]
+
+
+@lru_cache(maxsize=1)
+def mongo_client() -> Any:
+    """The one MongoDB client of the process, with explicit timeouts."""
+    import pymongo
+
+    return pymongo.MongoClient(
+        settings.MONGO_URL,
+        serverSelectionTimeoutMS=2000,
+        connectTimeoutMS=2000,
+        socketTimeoutMS=5000,
+        tz_aware=True,
+    )
+
+
+def mongo_ping() -> None:
+    """Raise if the configured MongoDB does not answer (used by /health/deep)."""
+    mongo_client().admin.command("ping")
+
+
+@lru_cache(maxsize=1)
+def _mongo_store(url: str, db_name: str) -> MongoHistoryStore:
+    return MongoHistoryStore(client=mongo_client(), db_name=db_name)
+
+
+def get_store() -> HistoryStore:
+    if settings.MONGO_URL:
+        return _mongo_store(settings.MONGO_URL, settings.MONGO_DB)
+    return DjangoHistoryStore()

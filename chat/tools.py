@@ -1,0 +1,493 @@
+"""The 7 chat tools. Each validates its arguments with pydantic, checks the caller's role like the
+API does, calls the owning app's selector/service (never a second implementation) and returns plain
+JSON-able data. The LLM agent and the offline agent call the same ``run_tool``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any, Literal
+
+from django.conf import settings
+from django.core import signing
+from django.db import models
+from django.utils import timezone
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bms.errors import ApplicationError
+from bms.roles import Role, user_role
+
+Target = Literal["rating", "revenue", "audience", "engagement"]
+TARGETS: tuple[str, ...] = ("rating", "revenue", "audience", "engagement")
+EXPORT_SALT = "chat.export-link"
+
+
+class ToolError(Exception):
+    """A tool could not answer: bad arguments, missing role, unknown entity or a missing dependency."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class GetProgramsArgs(_Args):
+    """List programs, or rank them by a target's average when ``target`` is given."""
+
+    target: Target | None = Field(None, description="rank by the average of this target")
+    n: int = Field(10, ge=1, le=50, description="how many programs")
+    channel: str | None = Field(None, max_length=32, description="channel code")
+    genre: str | None = Field(None, max_length=32)
+    search: str | None = Field(None, max_length=100, description="text in the title or external id")
+    since: dt.date | None = Field(None, description="only airings on or after this date (for ranking)")
+
+
+class GetProgramDetailsArgs(_Args):
+    program: str = Field(..., min_length=1, max_length=100, description="program id or external id, e.g. ABC123")
+
+
+class PredictValuesArgs(_Args):
+    program: str = Field(..., min_length=1, max_length=100, description="program id or external id")
+    target: Target | Literal["all"] = "all"
+    start: dt.datetime | None = Field(None, description="slot start (ISO 8601); default: next airing slot")
+    channel: str | None = Field(None, max_length=32)
+
+
+class GetBestModelArgs(_Args):
+    target: Target
+
+
+class AnalyzeTrendsArgs(_Args):
+    target: Target = "rating"
+    period: Literal["week", "month"] = "week"
+    program: str | None = Field(None, max_length=100)
+    genre: str | None = Field(None, max_length=32)
+    channel: str | None = Field(None, max_length=32)
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+
+class ExportFilters(_Args):
+    channel: str | None = Field(None, max_length=32)
+    genre: str | None = Field(None, max_length=32)
+    program: str | None = Field(None, max_length=100)
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+
+class ExportDataArgs(_Args):
+    dataset: Literal["airings", "programs"] = "airings"
+    format: Literal["json", "csv", "xlsx"] = "xlsx"
+    filters: ExportFilters = Field(default_factory=lambda: ExportFilters.model_validate({}))
+
+
+class OptimizeScheduleArgs(_Args):
+    channel: str | None = Field(None, max_length=32, description="channel code; default: the first channel")
+    date: dt.date | None = Field(None, description="broadcast day; default: tomorrow")
+    daypart: str = Field("prime_time", max_length=32)
+    slot_minutes: int | None = Field(None, ge=5, le=240, description="slot length; default 30")
+
+
+@dataclasses.dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    args: type[_Args]
+    role: Role
+    func: Callable[..., dict[str, Any]]
+    cacheable: bool = True  # False: the result is tied to the caller (a link) or starts work
+
+
+def plain(value: Any) -> Any:
+    """JSON-able copy of a selector's result (dataclasses, models, numpy, dates)."""
+    if value is None or isinstance(value, (bool, str, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [plain(v) for v in value]
+    if isinstance(value, models.Model):
+        return _model_dict(value)
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return plain(value.tolist())
+    if isinstance(value, Path):
+        return value.name
+    return str(value)
+
+
+def _model_dict(obj: models.Model) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": obj.pk}
+    for name in ("external_id", "title", "code", "name", "genre", "algorithm", "target", "version", "status"):
+        if hasattr(obj, name):
+            out[name] = plain(getattr(obj, name))
+    channel = getattr(obj, "channel", None) if hasattr(obj, "channel_id") else None
+    if channel is not None:
+        out["channel"] = channel.code
+    return out
+
+
+def _dependency(module: str, name: str) -> Callable[..., Any]:
+    """The documented function of another app, looked up at call time (so tests can replace it)."""
+    import importlib
+
+    try:
+        func = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise ToolError("unavailable", f"{module}.{name} is not available on this server yet.") from None
+    return func
+
+
+def _program(key: str) -> Any:
+    from bms.errors import NotFoundError
+
+    try:
+        return _dependency("programs.selectors", "program_get")(key=key)
+    except NotFoundError:
+        raise ToolError("not_found", f"No program matches {key!r}.") from None
+
+
+def _channel(code: str | None) -> Any:
+    if code is None:
+        return None
+    from programs.models import Channel
+
+    channel = Channel.objects.filter(code__iexact=code).first()
+    if channel is None:
+        raise ToolError("not_found", f"No channel with code {code!r}.")
+    return channel
+
+
+def _round(value: Any, digits: int = 2) -> Any:
+    return round(float(value), digits) if isinstance(value, (int, float, Decimal)) and value is not None else value
+
+
+# --- the tools -----------------------------------------------------------------------------------
+
+
+def get_programs(*, user: Any, args: GetProgramsArgs) -> dict[str, Any]:
+    if args.target:
+        since = timezone.make_aware(dt.datetime.combine(args.since, dt.time.min)) if args.since else None
+        rows = _dependency("programs.selectors", "top_programs")(
+            target=args.target, n=args.n, channel=args.channel, genre=args.genre, since=since
+        )
+        return {"ranked_by": args.target, "programs": plain(list(rows))[: args.n]}
+    qs = _dependency("programs.selectors", "program_list")(search=args.search, channel=args.channel, genre=args.genre)
+    total = qs.count()
+    return {"total": total, "programs": [_model_dict(p) for p in qs[: args.n]]}
+
+
+def get_program_details(*, user: Any, args: GetProgramDetailsArgs) -> dict[str, Any]:
+    program = _program(args.program)
+    detail = _dependency("programs.selectors", "program_detail")(program=program)
+    data = plain(detail)
+    if isinstance(data, dict):
+        data["program"] = _model_dict(program)
+        recent = data.get("recent_airings")
+        if isinstance(recent, list):  # keep what an answer can use; the page shows the rest
+            data["recent_airings"] = recent[:5]
+    return {"program": _model_dict(program), "detail": data}
+
+
+def predict_values(*, user: Any, args: PredictValuesArgs) -> dict[str, Any]:
+    program = _program(args.program)
+    predict = _dependency("predictions.services", "predict")
+    features: dict[str, Any] = {}
+    if args.start:
+        features["start"] = args.start.isoformat()
+    if args.channel:
+        features["channel"] = args.channel
+    targets = TARGETS if args.target == "all" else (args.target,)
+    results = []
+    for target in targets:
+        try:
+            answer = predict(program=program, target=target, features=features, user_key=f"chat:{user.pk}")
+        except ApplicationError as exc:
+            results.append({"target": target, "error": exc.message})
+            continue
+        results.append(plain(answer))
+    return {"program": _model_dict(program), "predictions": results}
+
+
+def get_best_model(*, user: Any, args: GetBestModelArgs) -> dict[str, Any]:
+    version = _dependency("registry.selectors", "best_model")(target=args.target)
+    if version is None:
+        return {"target": args.target, "model": None}
+    importance = getattr(version, "feature_importance", None) or {}
+    if isinstance(importance, dict):
+        top = sorted(((k, float(v)) for k, v in importance.items()), key=lambda kv: -abs(kv[1]))[:8]
+        factors = [{"feature": k, "importance": round(v, 4)} for k, v in top]
+    else:
+        factors = plain(importance)[:8]
+    return {
+        "target": args.target,
+        "model": {
+            "id": version.pk,
+            "algorithm": getattr(version, "algorithm", None),
+            "version": plain(getattr(version, "version", None)),
+            "status": plain(getattr(version, "status", None)),
+            "metrics": plain(getattr(version, "metrics", None) or {}),
+        },
+        "top_factors": factors,
+    }
+
+
+def analyze_trends(*, user: Any, args: AnalyzeTrendsArgs) -> dict[str, Any]:
+    program = _program(args.program) if args.program else None
+    channel = _channel(args.channel)
+    series = _dependency("programs.selectors", "trend_series")(
+        target=args.target,
+        period=args.period,
+        program=program,
+        genre=args.genre,
+        channel=channel.code if channel is not None else None,
+        start=args.start,
+        end=args.end,
+    )
+    data = plain(series)
+    return {
+        "target": args.target,
+        "period": args.period,
+        "subject": {
+            "program": _model_dict(program) if program else None,
+            "genre": args.genre,
+            "channel": args.channel,
+        },
+        "series": data,
+    }
+
+
+def export_link(*, user: Any, path: Path) -> dict[str, Any]:
+    root = Path(settings.EXPORT_ROOT).resolve()
+    relative = str(path.resolve().relative_to(root))
+    token = signing.dumps({"f": relative, "u": user.pk}, salt=EXPORT_SALT, compress=True)
+    expires = timezone.now() + dt.timedelta(seconds=settings.EXPORT_LINK_TTL_SECONDS)
+    return {"url": f"/api/v1/exports/{token}", "filename": path.name, "expires_at": expires.isoformat()}
+
+
+def export_file_for(*, user: Any, token: str) -> Path:
+    """The file behind a download token, if the token is valid, unexpired and the caller's own."""
+    from bms.errors import NotFoundError
+
+    try:
+        data = signing.loads(token, salt=EXPORT_SALT, max_age=settings.EXPORT_LINK_TTL_SECONDS)
+    except signing.SignatureExpired:
+        raise ApplicationError("This download link has expired.", code="link_expired") from None
+    except signing.BadSignature:
+        raise NotFoundError("Unknown download link.") from None
+    if data.get("u") != user.pk:
+        raise NotFoundError("Unknown download link.")
+    root = Path(settings.EXPORT_ROOT).resolve()
+    path = (root / str(data.get("f", ""))).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise NotFoundError("The exported file is no longer available.")
+    return path
+
+
+def export_data(*, user: Any, args: ExportDataArgs) -> dict[str, Any]:
+    filters = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in args.filters.model_dump().items()}
+    filters = {k: v for k, v in filters.items() if v is not None}
+    path = _dependency("programs.export", "export_to_file")(
+        user=user, dataset=args.dataset, fmt=args.format, filters=filters
+    )
+    path = Path(path)
+    return {
+        "dataset": args.dataset,
+        "format": args.format,
+        "filters": filters,
+        "size_bytes": path.stat().st_size,
+        "download": export_link(user=user, path=path),
+    }
+
+
+def _schedule_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The request as the schedule API validates it (same types and defaults: one path)."""
+    try:
+        from scheduling.apis import OptimizationJobCreateApi
+    except ImportError:
+        return params
+    data = OptimizationJobCreateApi.InputSerializer(data=params)
+    if not data.is_valid():
+        raise ToolError("invalid_arguments", json.dumps(data.errors, default=str)[:300])
+    return dict(data.validated_data)
+
+
+OPTIMIZE_WAIT_SECONDS = 15.0  # a chat answer waits this long for the GA, then points at the job
+
+
+def _wait_for_job(job: Any) -> None:
+    """Embedded (eager) jobs are done already; with workers, poll briefly for the proposal."""
+    deadline = time.monotonic() + min(OPTIMIZE_WAIT_SECONDS, float(settings.SCHEDULE_TIME_BUDGET_SECONDS) + 5)
+    while True:
+        job.refresh_from_db()
+        if str(getattr(job, "status", "")) not in ("queued", "running") or time.monotonic() >= deadline:
+            return
+        time.sleep(0.25)
+
+
+def optimize_schedule(*, user: Any, args: OptimizeScheduleArgs) -> dict[str, Any]:
+    from programs.models import Channel
+
+    channel = _channel(args.channel) if args.channel else Channel.objects.order_by("code").first()
+    if channel is None:
+        raise ToolError("not_found", "There is no channel to schedule.")
+    day = args.date or (timezone.localdate() + dt.timedelta(days=1))
+    params: dict[str, Any] = {"channel": channel.code, "date": day.isoformat(), "daypart": args.daypart}
+    if args.slot_minutes:
+        params["slot_minutes"] = args.slot_minutes
+    job = _dependency("scheduling.services", "optimization_job_create")(user=user, params=_schedule_params(params))
+    _wait_for_job(job)
+    result = plain(getattr(job, "result", None))
+    proposal: Any = None
+    if isinstance(result, dict):
+        schedules = result.get("schedules") or []
+        best = schedules[0] if schedules else None
+        proposal = {
+            "best": best,
+            "totals": result.get("totals") if "totals" in result else (best or {}).get("totals"),
+            "gap": result.get("gap"),
+        }
+    return {
+        "job_id": plain(job.pk),
+        "status": plain(getattr(job, "status", None)),
+        "params": params,
+        "proposal": proposal,
+        "note": "A proposal only: no stored schedule was changed. Save it from the schedule page.",
+    }
+
+
+TOOLS: dict[str, ToolSpec] = {
+    spec.name: spec
+    for spec in (
+        ToolSpec(
+            "get_programs",
+            "List programs (filter by channel, genre, search) or rank the top N by a target's average.",
+            GetProgramsArgs,
+            Role.VIEWER,
+            get_programs,
+        ),
+        ToolSpec(
+            "get_program_details",
+            "Details of one program: aggregates per target and recent airings.",
+            GetProgramDetailsArgs,
+            Role.VIEWER,
+            get_program_details,
+        ),
+        ToolSpec(
+            "predict_values",
+            "Predict rating, revenue, audience or engagement (or all) for a program in a slot.",
+            PredictValuesArgs,
+            Role.ANALYST,
+            predict_values,
+        ),
+        ToolSpec(
+            "get_best_model",
+            "The best model for a target with its metrics and the factors that matter most.",
+            GetBestModelArgs,
+            Role.VIEWER,
+            get_best_model,
+        ),
+        ToolSpec(
+            "analyze_trends",
+            "Weekly or monthly trend of a target for a program, a genre, a channel or everything.",
+            AnalyzeTrendsArgs,
+            Role.VIEWER,
+            analyze_trends,
+        ),
+        ToolSpec(
+            "export_data",
+            "Export airings or programs to json, csv or xlsx and return an expiring download link.",
+            ExportDataArgs,
+            Role.ANALYST,
+            export_data,
+            cacheable=False,
+        ),
+        ToolSpec(
+            "optimize_schedule",
+            "Start a schedule optimisation for a channel, day and daypart and return the proposal.",
+            OptimizeScheduleArgs,
+            Role.ANALYST,
+            optimize_schedule,
+            cacheable=False,
+        ),
+    )
+}
+
+
+def tool_schemas() -> list[dict[str, Any]]:
+    """OpenAI-style function specs for ``bind_tools``."""
+    return [
+        {
+            "type": "function",
+            "function": {"name": s.name, "description": s.description, "parameters": s.args.model_json_schema()},
+        }
+        for s in TOOLS.values()
+    ]
+
+
+@dataclasses.dataclass
+class ToolCall:
+    name: str
+    arguments: dict[str, Any]
+    result: dict[str, Any] | None = None
+    error: dict[str, str] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "arguments": self.arguments}
+        if self.error is not None:
+            out["error"] = self.error
+        else:
+            out["result"] = self.result
+        return out
+
+
+def run_tool(*, user: Any, name: str, arguments: dict[str, Any]) -> ToolCall:
+    """Validate, authorise and run one tool. Never raises for bad input: the error is in the call."""
+    call = ToolCall(name=name, arguments=dict(arguments) if isinstance(arguments, dict) else {})
+    spec = TOOLS.get(name)
+    if spec is None:
+        call.error = {"code": "unknown_tool", "message": f"There is no tool named {name!r}."}
+        return call
+    if user_role(user) < spec.role:
+        call.error = {"code": "permission_denied", "message": f"{name} needs the {spec.role.label} role."}
+        return call
+    try:
+        args = spec.args.model_validate(call.arguments)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        call.error = {"code": "invalid_arguments", "message": f"{where}: {first.get('msg')}"}
+        return call
+    call.arguments = args.model_dump(mode="json", exclude_none=True)
+    try:
+        call.result = spec.func(user=user, args=args)
+    except ToolError as exc:
+        call.error = {"code": exc.code, "message": exc.message}
+    except ApplicationError as exc:
+        call.error = {"code": exc.code, "message": exc.message}
+    return call
