@@ -1,0 +1,360 @@
+"""Optimisation jobs and saved schedules: the only writers of this app."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+from django.utils import timezone
+
+from bms.errors import ApplicationError, InvalidStateError, NotFoundError
+from bms.metrics import SCHEDULE_GAP, SCHEDULE_JOB_DURATION, SCHEDULE_JOBS
+from bms.roles import Role, has_role
+from programs.models import Airing, Program
+from scheduling import matrices
+from scheduling.build import ProblemSpec, spec_build
+from scheduling.exact import assignment
+from scheduling.models import OptimizationJob, Schedule, ScheduleEntry
+from scheduling.optimizer import GAParams, OptimizeResult, Solution, optimize
+from scheduling.problem import InfeasibleProblemError, Problem
+
+logger = logging.getLogger(__name__)
+Status = OptimizationJob.Status
+UserLike = AbstractBaseUser | AnonymousUser
+
+
+def _user_or_none(user: UserLike) -> Any:
+    return user if getattr(user, "is_authenticated", False) else None
+
+
+def _conflicts_body(exc: InfeasibleProblemError) -> list[dict[str, Any]]:
+    return [asdict(c) for c in exc.conflicts]
+
+
+def _ga_params(params: dict[str, Any]) -> GAParams:
+    budget = min(
+        float(params.get("time_budget") or settings.SCHEDULE_TIME_BUDGET_SECONDS), settings.SCHEDULE_TIME_BUDGET_SECONDS
+    )
+    return GAParams(
+        seed=int(params.get("seed") or 0),
+        time_budget=budget,
+        generations=int(params.get("generations") or 200),
+        population=int(params.get("population") or 24),
+        top_k=int(params.get("top_k") or 3),
+        selection=str(params.get("selection") or "tournament"),
+        crossover=str(params.get("crossover") or "day_uniform"),
+        mutation=str(params.get("mutation") or "swap"),
+        pareto=bool(params.get("pareto", True)),
+    )
+
+
+def optimization_job_create(*, user: UserLike, params: dict[str, Any]) -> OptimizationJob:
+    """Validate the request (channel, slots, candidates, hard-constraint feasibility) and queue a job.
+
+    Impossible constraints are refused here with the conflict report, before any job exists. The task
+    is enqueued once the row is committed.
+    """
+    # the same typed params the job will rebuild from JSON (callers may pass strings or objects)
+    params = _parse_params(_jsonable(params))
+    spec = spec_build(params)
+    try:
+        assignment(spec.zeros())
+    except InfeasibleProblemError as exc:
+        raise ApplicationError(
+            "No schedule satisfies the hard constraints.",
+            code="infeasible_constraints",
+            details={"conflicts": _conflicts_body(exc)},
+        ) from None
+    job = OptimizationJob.objects.create(
+        created_by=_user_or_none(user),
+        channel=spec.channel,
+        params=_jsonable({**params, "channel": spec.channel.code}),
+        progress_max=_ga_params(params).generations,
+    )
+
+    def enqueue() -> None:
+        from scheduling.tasks import optimization_job_run_task
+
+        optimization_job_run_task.delay(job.pk)
+
+    transaction.on_commit(enqueue)
+    return job
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _parse_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The stored JSON back into the types spec_build takes (dates, datetimes)."""
+    from datetime import date, datetime
+
+    out = dict(params)
+    try:
+        if isinstance(out.get("date"), str):
+            out["date"] = date.fromisoformat(out["date"])
+        for key, fields in (("slots", ("start",)), ("fixed", ("start",)), ("unavailable", ("start", "end"))):
+            if out.get(key):
+                out[key] = [
+                    {**item, **{f: datetime.fromisoformat(item[f]) for f in fields if isinstance(item.get(f), str)}}
+                    for item in out[key]
+                ]
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ApplicationError(f"Invalid date or time: {exc}", code="invalid_time") from None
+    return out
+
+
+def optimization_job_run(*, job_id: int) -> OptimizationJob | None:
+    """Run a queued job. Claimed with a conditional update, so a duplicate delivery is a no-op; a
+    cancellation (seen between generations) stops the GA and is never overwritten."""
+    claimed = OptimizationJob.objects.filter(pk=job_id, status=Status.QUEUED).update(
+        status=Status.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return None
+    job = OptimizationJob.objects.select_related("channel").get(pk=job_id)
+    started = time.perf_counter()
+    try:
+        result = _run(job)
+    except InfeasibleProblemError as exc:
+        _finish(job, Status.FAILED, error=str(exc), result={"conflicts": _conflicts_body(exc)}, started=started)
+    except ApplicationError as exc:
+        _finish(
+            job,
+            Status.FAILED,
+            error=exc.message,
+            result={"error": {"code": exc.code, "details": exc.details}},
+            started=started,
+        )
+    except Exception as exc:
+        logger.exception("optimisation job %s failed", job_id)
+        _finish(job, Status.FAILED, error=f"{type(exc).__name__}: {exc}", result=None, started=started)
+    else:
+        _finish(job, Status.SUCCEEDED, error="", result=result, started=started)
+    job.refresh_from_db()
+    return job
+
+
+def _finish(job: OptimizationJob, status: str, *, error: str, result: Any, started: float) -> None:
+    updated = OptimizationJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(
+        status=status, error=error, result=result, finished_at=timezone.now()
+    )
+    if updated:
+        SCHEDULE_JOBS.labels(status=status).inc()
+        SCHEDULE_JOB_DURATION.observe(time.perf_counter() - started)
+        if status == Status.SUCCEEDED and result:
+            SCHEDULE_GAP.set(result["gap"])
+    else:  # cancelled meanwhile
+        SCHEDULE_JOBS.labels(status=Status.CANCELLED).inc()
+
+
+def _run(job: OptimizationJob) -> dict[str, Any]:
+    params = _parse_params(job.params)
+    spec = spec_build(params)
+    revenue, audience = matrices.value_matrices(programs=spec.programs, starts=spec.starts, channel=spec.channel)
+    problem = spec.problem(revenue, audience)
+    ga = _ga_params(params)
+    last_write = [0.0]
+
+    def progress(generation: int, maximum: int) -> bool:
+        now = time.perf_counter()
+        if now - last_write[0] < 0.5 and generation < maximum:
+            return True
+        last_write[0] = now
+        return bool(
+            OptimizationJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(
+                progress_generation=generation, progress_max=maximum
+            )
+        )
+
+    result = optimize(problem, ga, progress=progress)
+    OptimizationJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(progress_generation=result.generations)
+    return _result_body(spec, problem, result)
+
+
+def _entries(spec: ProblemSpec, problem: Problem, schedule: list[int]) -> list[dict[str, Any]]:
+    out = []
+    for s, p in enumerate(schedule):
+        program = spec.programs[p]
+        out.append(
+            {
+                "position": s,
+                "start": spec.starts[s].isoformat(),
+                "length_minutes": spec.lengths[s],
+                "program_id": program.pk,
+                "external_id": program.external_id,
+                "title": program.title,
+                "genre": program.genre,
+                "content_rating": program.content_rating,
+                "revenue": round(float(problem.revenue[p, s]), 4),
+                "audience": round(float(problem.audience[p, s]), 4),
+            }
+        )
+    return out
+
+
+def _totals(sol: Solution) -> dict[str, Any]:
+    return asdict(sol.totals)
+
+
+def _current(spec: ProblemSpec, problem: Problem, best: Solution) -> dict[str, Any]:
+    """The channel's existing airings in these slots, valued by the same models."""
+    airings = {
+        a.start: a.program_id
+        for a in Airing.objects.filter(channel=spec.channel, start__in=spec.starts).only("start", "program_id")
+    }
+    covered = [(s, airings[start]) for s, start in enumerate(spec.starts) if start in airings]
+    if not covered:
+        return {"covered_slots": 0, "slots": len(spec.starts), "totals": None, "improvement_pct": None}
+    program_ids = list(dict.fromkeys(pid for _, pid in covered))
+    programs = list(Program.objects.filter(pk__in=program_ids))
+    order = {p.pk: i for i, p in enumerate(programs)}
+    slots = [s for s, _ in covered]
+    rev, aud = matrices.value_matrices(programs=programs, starts=[spec.starts[s] for s in slots], channel=spec.channel)
+    rows = [order[pid] for _, pid in covered]
+    cols = np.arange(len(slots))
+    cur_rev, cur_aud = float(rev[rows, cols].sum()), float(aud[rows, cols].sum())
+    best_x = np.array(best.schedule)[slots]
+    best_rev = float(problem.revenue[best_x, slots].sum())
+    best_aud = float(problem.audience[best_x, slots].sum())
+
+    def linear(r: float, a: float) -> float:
+        return problem.weight_revenue * r / problem.rev_ref + problem.weight_audience * a / problem.aud_ref
+
+    cur_lin, best_lin = linear(cur_rev, cur_aud), linear(best_rev, best_aud)
+    return {
+        "covered_slots": len(slots),
+        "slots": len(spec.starts),
+        "totals": {"revenue": cur_rev, "audience": cur_aud, "linear": cur_lin},
+        "best_on_same_slots": {"revenue": best_rev, "audience": best_aud, "linear": best_lin},
+        "improvement_pct": round(100 * (best_lin - cur_lin) / abs(cur_lin), 4) if cur_lin else None,
+    }
+
+
+def _result_body(spec: ProblemSpec, problem: Problem, result: OptimizeResult) -> dict[str, Any]:
+    schedules = [result.best, *result.alternatives[1:]]
+    checked = [*schedules, *result.pareto]
+    best = result.best
+    return {
+        "schedules": [
+            {
+                "rank": i,
+                "totals": _totals(sol),
+                "hard_violations": sol.hard_violations,
+                "entries": _entries(spec, problem, sol.schedule),
+            }
+            for i, sol in enumerate(schedules)
+        ],
+        "totals": _totals(best),
+        "pareto": [
+            {
+                "revenue": sol.totals.revenue,
+                "audience": sol.totals.audience,
+                "objective": sol.totals.objective,
+                "programs": [spec.programs[p].pk for p in sol.schedule],
+            }
+            for sol in result.pareto
+        ],
+        "constraint_report": {
+            "hard": {
+                "violations": sum(len(s.hard_violations) for s in checked),
+                "schedules_checked": len(checked),
+                "details": [v for s in checked for v in s.hard_violations][:50],
+            },
+            "soft": {
+                "max_consecutive_genre": problem.max_consecutive_genre,
+                "run_violations": best.totals.run_violations,
+                "min_genres_per_daypart": problem.min_genres_per_daypart,
+                "diversity_shortfall": best.totals.diversity_shortfall,
+                "goals_met": best.totals.goals_met,
+            },
+        },
+        "bound": result.bound,
+        "gap": result.gap,
+        "baselines": {
+            "greedy": {
+                "totals": _totals(result.greedy),
+                "improvement_pct": round(100 * result.improvement_over_greedy, 4),
+            },
+            "current": _current(spec, problem, best),
+        },
+        "runtime_seconds": result.runtime,
+        "generations": result.generations,
+        "max_generations": result.max_generations,
+        "stopped": result.stopped,
+    }
+
+
+def _may_manage(user: UserLike, job: OptimizationJob) -> bool:
+    return job.created_by_id == getattr(user, "pk", None) or has_role(user, Role.ADMIN)
+
+
+def optimization_job_cancel(*, job: OptimizationJob, user: UserLike) -> OptimizationJob:
+    """Cancel a queued or running job (a running GA stops at its next progress check)."""
+    if not _may_manage(user, job):
+        raise NotFoundError(f"No optimisation job {job.pk}.")
+    updated = OptimizationJob.objects.filter(pk=job.pk, status__in=[Status.QUEUED, Status.RUNNING]).update(
+        status=Status.CANCELLED, finished_at=timezone.now()
+    )
+    job.refresh_from_db()
+    if not updated:
+        raise InvalidStateError(
+            f"Job {job.pk} is {job.status}; only queued or running jobs can be cancelled.",
+            details={"status": job.status},
+        )
+    return job
+
+
+@transaction.atomic
+def schedule_save(*, job: OptimizationJob, user: UserLike, name: str, index: int = 0) -> Schedule:
+    """Save schedule ``index`` (0 = best) of a succeeded job as a named schedule with its entries."""
+    if job.status != Status.SUCCEEDED or not job.result:
+        raise InvalidStateError(
+            f"Job {job.pk} is {job.status}; only a succeeded job can be saved.", details={"status": job.status}
+        )
+    schedules = job.result.get("schedules") or []
+    if not 0 <= index < len(schedules):
+        raise ApplicationError(
+            f"Schedule index {index} is out of range (0..{len(schedules) - 1}).",
+            code="invalid_index",
+            details={"schedules": len(schedules)},
+        )
+    chosen = schedules[index]
+    program_ids = {e["program_id"] for e in chosen["entries"]}
+    existing = set(Program.objects.filter(pk__in=program_ids).values_list("pk", flat=True))
+    if existing != program_ids:
+        raise ApplicationError("Some programs of this schedule no longer exist.", code="stale_schedule")
+    schedule = Schedule.objects.create(
+        name=name,
+        channel_id=job.channel_id,
+        job=job,
+        created_by=_user_or_none(user),
+        totals=chosen["totals"],
+    )
+    from datetime import datetime
+
+    ScheduleEntry.objects.bulk_create(
+        ScheduleEntry(
+            schedule=schedule,
+            position=e["position"],
+            program_id=e["program_id"],
+            start=datetime.fromisoformat(e["start"]),
+            length_minutes=e["length_minutes"],
+            predicted_revenue=e["revenue"],
+            predicted_audience=e["audience"],
+        )
+        for e in chosen["entries"]
+    )
+    return schedule

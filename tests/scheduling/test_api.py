@@ -1,0 +1,307 @@
+"""The job API: create (202), run (eager on commit), read, cancel, save; invalid requests are 4xx."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from rest_framework.test import APIClient
+
+from scheduling.models import OptimizationJob, Schedule, ScheduleEntry
+from scheduling.problem import check_hard
+from scheduling.services import optimization_job_run
+from tests.conftest import client_for, make_user
+from tests.scheduling.factories import airing_factory, catalogue_factory, channel_factory, fake_value_matrices
+
+NY = ZoneInfo("America/New_York")
+URL = "/api/v1/schedules/optimize"
+FAST = {"time_budget": 5, "generations": 20, "population": 8, "top_k": 2, "pareto": False, "max_per_day": 1}
+
+
+@pytest.fixture(autouse=True)
+def _fake_matrices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("scheduling.matrices.value_matrices", fake_value_matrices)
+
+
+@pytest.fixture
+def channel(db: Any) -> Any:
+    channel = channel_factory(code="sched")
+    catalogue_factory(channel=channel, n=12)
+    return channel
+
+
+def _post(client: APIClient, body: dict[str, Any], django_capture_on_commit_callbacks: Any) -> Any:
+    with django_capture_on_commit_callbacks(execute=True):
+        return client.post(URL, body, format="json")
+
+
+def test_it_optimises_prime_time_and_reports_everything(
+    analyst_client: APIClient, channel: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    programs = list(channel.programs.order_by("pk"))
+    start = datetime(2025, 3, 8, 20, 0, tzinfo=NY)
+    airing_factory(program=programs[0], start=start)
+    body = {"channel": "sched", "date": "2025-03-08", "daypart": "prime_time", **FAST, "pareto": True}
+    response = _post(analyst_client, body, django_capture_on_commit_callbacks)
+    assert response.status_code == 202
+    job_id = response.json()["id"]
+
+    detail = analyst_client.get(f"/api/v1/schedules/jobs/{job_id}")
+    assert detail.status_code == 200
+    data = detail.json()
+    assert data["status"] == "succeeded"
+    assert data["channel"] == "sched"
+    assert data["progress"]["max"] == 20
+    result = data["result"]
+    assert len(result["schedules"]) == 2
+    best = result["schedules"][0]
+    assert [e["start"] for e in best["entries"]] == [
+        "2025-03-08T20:00:00-05:00",
+        "2025-03-08T20:30:00-05:00",
+        "2025-03-08T21:00:00-05:00",
+        "2025-03-08T21:30:00-05:00",
+        "2025-03-08T22:00:00-05:00",
+        "2025-03-08T22:30:00-05:00",
+    ]
+    assert len({e["program_id"] for e in best["entries"]}) == 6  # max 1 airing a day
+    assert result["constraint_report"]["hard"]["violations"] == 0
+    assert result["constraint_report"]["soft"]["run_violations"] == 0
+    assert result["bound"] >= result["totals"]["objective"] > 0
+    assert 0 <= result["gap"] <= 0.01
+    assert result["baselines"]["greedy"]["improvement_pct"] >= 0
+    current = result["baselines"]["current"]
+    assert current["covered_slots"] == 1
+    assert current["slots"] == 6
+    assert current["improvement_pct"] is not None
+    assert result["runtime_seconds"] > 0
+    assert len(result["pareto"]) >= 1
+
+
+def test_explicit_slots_fixed_programs_and_goals_are_honoured(
+    analyst_client: APIClient, channel: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    programs = list(channel.programs.order_by("pk"))
+    news = programs[0]
+    slots = [{"start": f"2025-03-10T{h:02d}:{m:02d}:00-04:00", "length": 30} for h in (17, 18) for m in (0, 30)]
+    body = {
+        "channel": "sched",
+        "slots": slots,
+        "fixed": [{"start": "2025-03-10T18:00:00-04:00", "program": news.external_id}],
+        "goals": [{"genre": "sports", "daypart": "prime_access", "weight": 5.0}],
+        "weights": {"revenue": 1, "audience": 0.5},
+        **FAST,
+    }
+    response = _post(analyst_client, body, django_capture_on_commit_callbacks)
+    assert response.status_code == 202
+    job = OptimizationJob.objects.get(pk=response.json()["id"])
+    entries = job.result["schedules"][0]["entries"]
+    assert entries[2]["program_id"] == news.pk
+    assert job.result["constraint_report"]["soft"]["goals_met"] == {"goal 1": 1}
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"channel": "nope", "date": "2025-03-08"}, "unknown_channel"),
+        ({"channel": "empty", "date": "2025-03-08"}, "no_candidates"),
+        ({"channel": "sched"}, "validation_error"),
+        ({"channel": "sched", "date": "2025-03-08", "colour": "red"}, "validation_error"),
+        ({"channel": "sched", "date": "2025-03-08", "candidates": ["NOPE1"]}, "unknown_program"),
+        ({"channel": "sched", "date": "2025-03-08", "start_time": "25:00"}, "invalid_time"),
+    ],
+)
+def test_invalid_requests_are_refused_with_the_reason(
+    analyst_client: APIClient, channel: Any, body: dict[str, Any], code: str
+) -> None:
+    channel_factory(code="empty")
+    response = analyst_client.post(URL, body, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == code
+    assert OptimizationJob.objects.count() == 0
+
+
+def test_impossible_constraints_are_refused_with_the_conflict_report(analyst_client: APIClient, channel: Any) -> None:
+    # a whole day of half-hour slots, twelve programs, each at most once a day
+    body = {"channel": "sched", "date": "2025-03-08", "max_per_day": 1}
+    response = analyst_client.post(URL, body, format="json")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "infeasible_constraints"
+    (conflict,) = error["details"]["conflicts"]
+    assert conflict["day"] == 0
+    assert "max_per_day" in conflict["constraints"]
+    assert (
+        conflict["message"]
+        == "day 0: 40 slots cannot all be filled with at most max airings per day of the 12 programs allowed in them"
+    )
+    assert OptimizationJob.objects.count() == 0
+
+
+def test_a_rating_window_nothing_fits_names_the_window(analyst_client: APIClient, channel: Any) -> None:
+    body = {
+        "channel": "sched",
+        "date": "2025-03-08",
+        "daypart": "prime_time",
+        "rating_windows": [{"start": "20:00", "end": "23:00", "ratings": ["R"]}],
+    }
+    response = analyst_client.post(URL, body, format="json")
+    assert response.status_code == 400
+    conflicts = response.json()["error"]["details"]["conflicts"]
+    assert len(conflicts) == 6
+    assert {tuple(c["constraints"]) for c in conflicts} == {("content_rating_window",)}
+
+
+def test_a_job_can_be_cancelled_while_queued_and_then_does_not_run(analyst_client: APIClient, channel: Any) -> None:
+    response = analyst_client.post(
+        URL, {"channel": "sched", "date": "2025-03-08", "daypart": "prime_time", **FAST}, format="json"
+    )
+    job_id = response.json()["id"]  # on_commit not run: still queued
+    cancel = analyst_client.post(f"/api/v1/schedules/jobs/{job_id}/cancel")
+    assert cancel.status_code == 200
+    assert cancel.json()["status"] == "cancelled"
+    assert optimization_job_run(job_id=job_id) is None
+    job = OptimizationJob.objects.get(pk=job_id)
+    assert job.status == "cancelled"
+    assert job.result is None
+    again = analyst_client.post(f"/api/v1/schedules/jobs/{job_id}/cancel")
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "invalid_state"
+
+
+def test_a_cancel_during_the_run_stops_the_ga_and_is_kept(
+    analyst_client: APIClient, channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    response = analyst_client.post(
+        URL, {"channel": "sched", "date": "2025-03-08", "daypart": "prime_time", **FAST}, format="json"
+    )
+    job_id = response.json()["id"]
+    from scheduling import services
+
+    real = services.optimize
+
+    def optimize_then_cancel(problem: Any, params: Any, progress: Any) -> Any:
+        OptimizationJob.objects.filter(pk=job_id).update(status="cancelled")
+        assert progress(1, params.generations) is False
+        return real(problem, params, progress=progress)
+
+    monkeypatch.setattr(services, "optimize", optimize_then_cancel)
+    optimization_job_run(job_id=job_id)
+    job = OptimizationJob.objects.get(pk=job_id)
+    assert job.status == "cancelled"
+    assert job.result is None
+
+
+def test_a_saved_proposal_keeps_its_entries(
+    analyst_client: APIClient, channel: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    response = _post(
+        analyst_client,
+        {"channel": "sched", "date": "2025-03-08", "daypart": "prime_time", **FAST},
+        django_capture_on_commit_callbacks,
+    )
+    job_id = response.json()["id"]
+    saved = analyst_client.post(
+        f"/api/v1/schedules/jobs/{job_id}/save", {"name": "Saturday prime", "index": 1}, format="json"
+    )
+    assert saved.status_code == 201
+    body = saved.json()
+    assert (body["name"], body["entries"], body["job"]) == ("Saturday prime", 6, job_id)
+    schedule = Schedule.objects.get(pk=body["id"])
+    job = OptimizationJob.objects.get(pk=job_id)
+    expected = [(e["position"], e["program_id"]) for e in job.result["schedules"][1]["entries"]]
+    assert list(schedule.entries.values_list("position", "program_id")) == expected
+    bad = analyst_client.post(f"/api/v1/schedules/jobs/{job_id}/save", {"name": "x", "index": 9}, format="json")
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "invalid_index"
+    assert (Schedule.objects.count(), ScheduleEntry.objects.count()) == (1, 6)
+
+
+def test_saving_a_job_that_has_not_succeeded_is_refused(analyst_client: APIClient, channel: Any) -> None:
+    job_id = analyst_client.post(
+        URL, {"channel": "sched", "date": "2025-03-08", "daypart": "prime_time", **FAST}, format="json"
+    ).json()["id"]
+    response = analyst_client.post(f"/api/v1/schedules/jobs/{job_id}/save", {"name": "x"}, format="json")
+    assert response.status_code == 409
+    assert Schedule.objects.count() == 0
+
+
+def test_other_analysts_cannot_see_a_job_but_admins_can(
+    analyst_client: APIClient, admin_client_api: APIClient, channel: Any
+) -> None:
+    job_id = analyst_client.post(
+        URL, {"channel": "sched", "date": "2025-03-08", "daypart": "prime_time", **FAST}, format="json"
+    ).json()["id"]
+    other = client_for(make_user("other", "analyst"))
+    assert other.get(f"/api/v1/schedules/jobs/{job_id}").status_code == 404
+    assert other.post(f"/api/v1/schedules/jobs/{job_id}/cancel").status_code == 404
+    assert admin_client_api.get(f"/api/v1/schedules/jobs/{job_id}").status_code == 200
+    assert analyst_client.get("/api/v1/schedules/jobs/999999").status_code == 404
+
+
+def test_viewers_may_not_optimise(viewer_client: APIClient, channel: Any) -> None:
+    response = viewer_client.post(URL, {"channel": "sched", "date": "2025-03-08"}, format="json")
+    assert response.status_code == 403
+    assert OptimizationJob.objects.count() == 0
+
+
+def test_a_prediction_failure_fails_the_job_with_the_reason(
+    analyst_client: APIClient, channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bms.errors import ConflictError
+
+    def no_model(**_: Any) -> Any:
+        raise ConflictError("There is no production model for target 'revenue'.", code="no_production_model")
+
+    monkeypatch.setattr("scheduling.matrices.value_matrices", no_model)
+    job_id = analyst_client.post(
+        URL, {"channel": "sched", "date": "2025-03-08", "daypart": "prime_time", **FAST}, format="json"
+    ).json()["id"]
+    job = optimization_job_run(job_id=job_id)
+    assert job is not None
+    assert job.status == "failed"
+    assert job.error == "There is no production model for target 'revenue'."
+    assert job.result == {"error": {"code": "no_production_model", "details": {}}}
+
+
+def test_every_returned_schedule_passes_the_checker(
+    analyst_client: APIClient, channel: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from scheduling.build import spec_build
+    from scheduling.services import _parse_params
+
+    job_id = _post(
+        analyst_client,
+        {
+            "channel": "sched",
+            "date": "2025-03-08",
+            "start_time": "06:00",
+            "end_time": "10:00",
+            "max_per_day": 2,
+            **FAST,
+        },
+        django_capture_on_commit_callbacks,
+    ).json()["id"]
+    job = OptimizationJob.objects.get(pk=job_id)
+    assert job.status == "succeeded", job.error
+    spec = spec_build(_parse_params(job.params))
+    problem = spec.zeros()
+    index = {p.pk: i for i, p in enumerate(spec.programs)}
+    for sched in job.result["schedules"]:
+        assert check_hard(problem, [index[e["program_id"]] for e in sched["entries"]]) == []
+
+
+def test_the_service_takes_plain_json_params_like_the_chat_tools_send(analyst: Any, channel: Any) -> None:
+    from bms.errors import ApplicationError
+    from scheduling.services import optimization_job_create
+
+    job = optimization_job_create(
+        user=analyst, params={"channel": "sched", "date": "2025-03-08", "daypart": "prime_time"}
+    )
+    assert job.status == "queued"
+    assert job.params["date"] == "2025-03-08"
+    with pytest.raises(ApplicationError) as info:
+        optimization_job_create(user=analyst, params={"channel": "sched", "date": "08/03/2025"})
+    assert info.value.code == "invalid_time"
+    assert OptimizationJob.objects.count() == 1
