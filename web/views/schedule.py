@@ -1,0 +1,214 @@
+"""Schedule optimiser: the form, the job page (progress, then timeline / top-K / Pareto / gaps), save, export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from bms.errors import ApplicationError, NotFoundError
+from bms.roles import Role
+from web import sources
+from web.forms import ScheduleForm
+from web.views.base import PageView
+
+TERMINAL_JOB_STATES = {"succeeded", "failed", "cancelled"}
+EXPORT_COLUMNS = (
+    "position",
+    "start",
+    "length_minutes",
+    "program_id",
+    "external_id",
+    "title",
+    "genre",
+    "content_rating",
+    "revenue",
+    "audience",
+)
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def optimizer_available() -> bool:
+    return sources.optional("scheduling.services", "optimization_job_create") is not None
+
+
+def validated_params(form: ScheduleForm) -> tuple[dict[str, Any] | None, str]:
+    """The form's payload checked by the API's own input serializer (same defaults, same rules)."""
+    api = sources.optional("scheduling.apis", "OptimizationJobCreateApi")
+    if api is None:
+        return form.payload(), ""
+    serializer = api.InputSerializer(data=form.payload())
+    if not serializer.is_valid():
+        return None, _first_error(serializer.errors)
+    return dict(serializer.validated_data), ""
+
+
+def _first_error(errors: Any) -> str:
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            inner = _first_error(value)
+            return inner if key in ("non_field_errors", "detail") else f"{key}: {inner}"
+    if isinstance(errors, list) and errors:
+        return _first_error(errors[0])
+    return str(errors)
+
+
+def get_job(request: HttpRequest, pk: int) -> Any:
+    job_get = sources.optional("scheduling.selectors", "optimization_job_get")
+    if job_get is None:
+        raise Http404("The optimiser is not available yet.")
+    try:
+        return job_get(job_id=pk, user=request.user)
+    except NotFoundError as exc:
+        raise Http404(exc.message) from exc
+
+
+def job_state(job: Any) -> dict[str, Any]:
+    status = str(job.status).lower()
+    done = int(job.progress_generation or 0)
+    total = int(job.progress_max or 0)
+    if status in TERMINAL_JOB_STATES:
+        done = total = max(total, 1)
+    return {
+        "id": job.pk,
+        "status": status,
+        "finished": status in TERMINAL_JOB_STATES,
+        "done": done,
+        "total": total,
+        "percent": round(100 * done / total) if total else 0,
+        "error": str(getattr(job, "error", "") or ""),
+    }
+
+
+def best_entries(result: dict[str, Any], index: int = 0) -> list[dict[str, Any]]:
+    schedules = result.get("schedules") or []
+    if not schedules or index >= len(schedules):
+        return []
+    return [dict(e) for e in schedules[index].get("entries") or []]
+
+
+def pareto_chart(result: dict[str, Any]) -> dict[str, Any] | None:
+    points = [{"x": float(p["audience"]), "y": float(p["revenue"])} for p in result.get("pareto") or []]
+    if not points:
+        return None
+    return {"labels": [], "datasets": [{"label": "Pareto front", "data": points}]}
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+class SchedulePage(PageView):
+    min_role = Role.ANALYST
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, "web/schedule/form.html", {"form": ScheduleForm(), "available": optimizer_available()})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = ScheduleForm(request.POST)
+        create = sources.optional("scheduling.services", "optimization_job_create")
+        context = {"form": form, "available": create is not None}
+        if create is None:
+            return render(request, "web/schedule/form.html", context, status=503)
+        if not form.is_valid():
+            return render(request, "web/schedule/form.html", context, status=400)
+        params, error = validated_params(form)
+        if params is None:
+            form.add_error(None, error)
+            return render(request, "web/schedule/form.html", context, status=400)
+        try:
+            job = create(user=request.user, params=params)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+            context["conflicts"] = (exc.details or {}).get("conflicts", []) if isinstance(exc.details, dict) else []
+            return render(request, "web/schedule/form.html", context, status=exc.status_code)
+        return redirect(reverse("web:schedule-job", args=[job.pk]))
+
+
+class ScheduleJobPage(PageView):
+    min_role = Role.ANALYST
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        job = get_job(request, pk)
+        state = job_state(job)
+        result = dict(job.result or {}) if state["status"] == "succeeded" else {}
+        schedules = result.get("schedules") or []
+        baselines = result.get("baselines") or {}
+        context = {
+            "job": job,
+            "state": state,
+            "result": result,
+            "entries": best_entries(result),
+            "alternatives": schedules[1:],
+            "best": schedules[0] if schedules else None,
+            "pareto": pareto_chart(result),
+            "params": job.params or {},
+            "greedy_pct": (baselines.get("greedy") or {}).get("improvement_pct"),
+            "current": baselines.get("current") or {},
+            "hard_violations": ((result.get("constraint_report") or {}).get("hard") or {}).get("violations"),
+        }
+        return render(request, "web/schedule/job.html", context)
+
+
+class ScheduleJobStatusJson(PageView):
+    min_role = Role.ANALYST
+
+    def get(self, request: HttpRequest, pk: int) -> JsonResponse:
+        return JsonResponse(job_state(get_job(request, pk)))
+
+
+class ScheduleSavePage(PageView):
+    min_role = Role.ANALYST
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        job = get_job(request, pk)
+        save = sources.optional("scheduling.services", "schedule_save")
+        name = request.POST.get("name", "").strip()[:200]
+        try:
+            index = int(request.POST.get("index", "0"))
+        except ValueError:
+            index = -1
+        if save is None or not name or index < 0:
+            messages.error(request, "Give the proposal a name." if save is not None else "Saving is not available yet.")
+            return redirect(reverse("web:schedule-job", args=[pk]))
+        try:
+            schedule = save(job=job, user=request.user, name=name, index=index)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return redirect(reverse("web:schedule-job", args=[pk]))
+        messages.success(request, f"Saved proposal “{name}” (#{schedule.pk}).")
+        return redirect(reverse("web:schedule-job", args=[pk]))
+
+
+class ScheduleExport(PageView):
+    """The chosen schedule of a finished job as CSV (cells that could be formulas are quoted)."""
+
+    min_role = Role.ANALYST
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        job = get_job(request, pk)
+        try:
+            index = int(request.GET.get("index", "0"))
+        except ValueError:
+            index = -1
+        entries = best_entries(dict(job.result or {}), index) if index >= 0 else []
+        if not entries:
+            raise Http404("This job has no schedule to export.")
+        present = {k for e in entries for k in e if not isinstance(e[k], dict | list)}
+        # A fixed order (JSONB does not keep key order), then any column a newer optimiser adds.
+        columns = [c for c in EXPORT_COLUMNS if c in present] + sorted(present - set(EXPORT_COLUMNS))
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(columns)
+        for entry in entries:
+            writer.writerow([_cell(entry.get(c, "")) for c in columns])
+        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="schedule-job-{job.pk}-{index}.csv"'
+        return response
