@@ -1,0 +1,180 @@
+"""Registry API: model versions, production models, promotion, rollback, training runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from bms.errors import NotFoundError
+from bms.pagination import PageNumberPagination
+from bms.permissions import IsAdmin, IsViewer
+from programs.models import TARGETS
+from registry import selectors, services
+from registry.algorithms import ALGORITHMS
+from registry.models import ModelVersion, TrainingRun
+
+
+class ModelVersionOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    target = serializers.CharField()
+    algorithm = serializers.CharField()
+    version = serializers.IntegerField()
+    status = serializers.CharField()
+    metrics = serializers.JSONField()
+    hyperparameters = serializers.JSONField()
+    training_seconds = serializers.FloatField()
+    artifact_format = serializers.CharField()
+    artifact_size = serializers.IntegerField()
+    artifact_sha256 = serializers.CharField()
+    dataset_fingerprint = serializers.CharField()
+    seed = serializers.IntegerField()
+    run_id = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class ModelVersionDetailOutput(ModelVersionOutput):
+    feature_importance = serializers.JSONField()
+    library_versions = serializers.JSONField()
+
+
+class ModelVersionListApi(APIView):
+    permission_classes = [IsViewer]
+
+    class FilterSerializer(serializers.Serializer):
+        target = serializers.ChoiceField(choices=TARGETS, required=False)
+        algorithm = serializers.ChoiceField(choices=ALGORITHMS, required=False)
+        status = serializers.ChoiceField(choices=ModelVersion.Status.choices, required=False)
+
+    @extend_schema(parameters=[FilterSerializer], responses=ModelVersionOutput(many=True))
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        versions = selectors.model_version_list(**filters.validated_data)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(versions, request, view=self)
+        return paginator.get_paginated_response(ModelVersionOutput(page, many=True).data)
+
+
+class ProductionModelsApi(APIView):
+    permission_classes = [IsViewer]
+
+    @extend_schema(responses=ModelVersionDetailOutput(many=True))
+    def get(self, request: Request) -> Response:
+        production = selectors.production_models()
+        data = dict.fromkeys(TARGETS)
+        for target, version in production.items():
+            data[target] = ModelVersionDetailOutput(version).data
+        return Response({"models": data, "generation": selectors.registry_generation()})
+
+
+class BestModelApi(APIView):
+    permission_classes = [IsViewer]
+
+    @extend_schema(responses=ModelVersionDetailOutput)
+    def get(self, request: Request, target: str) -> Response:
+        version = selectors.best_model(target=target)
+        if version is None:
+            raise NotFoundError(f"No model has been trained for {target} yet.")
+        return Response(ModelVersionDetailOutput(version).data)
+
+
+class ReasonInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000, trim_whitespace=True)
+
+
+class ModelVersionPromoteApi(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(request=ReasonInput, responses=ModelVersionDetailOutput)
+    def post(self, request: Request, version_id: int) -> Response:
+        payload = ReasonInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        version = selectors.model_version_get(version_id=version_id)
+        promoted = services.model_version_promote(
+            version=version, actor=request.user, reason=payload.validated_data["reason"]
+        )
+        return Response(ModelVersionDetailOutput(promoted).data)
+
+
+class ModelRollbackApi(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(request=ReasonInput, responses=ModelVersionDetailOutput)
+    def post(self, request: Request, target: str) -> Response:
+        payload = ReasonInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        restored = services.model_version_rollback(
+            target=target, actor=request.user, reason=payload.validated_data["reason"]
+        )
+        return Response(ModelVersionDetailOutput(restored).data)
+
+
+class TrainingRunOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    trigger = serializers.CharField()
+    targets = serializers.JSONField()
+    algorithms = serializers.JSONField()
+    progress = serializers.SerializerMethodField()
+    models_total = serializers.IntegerField()
+    models_done = serializers.IntegerField()
+    models_failed = serializers.IntegerField()
+    seed = serializers.IntegerField()
+    code_version = serializers.CharField()
+    library_versions = serializers.JSONField()
+    data_version = serializers.IntegerField()
+    dataset_fingerprint = serializers.CharField()
+    dataset_rows = serializers.IntegerField()
+    dataset = serializers.JSONField()
+    selection = serializers.JSONField()
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    duration_seconds = serializers.FloatField(allow_null=True)
+
+    def get_progress(self, run: TrainingRun) -> str:
+        return f"{run.models_done}/{run.models_total}"
+
+
+class TrainingRunCreateApi(APIView):
+    permission_classes = [IsAdmin]
+
+    class InputSerializer(serializers.Serializer):
+        targets = serializers.ListField(
+            child=serializers.ChoiceField(choices=TARGETS), required=False, allow_empty=False, max_length=4
+        )
+        algorithms = serializers.ListField(
+            child=serializers.ChoiceField(choices=ALGORITHMS), required=False, allow_empty=False, max_length=6
+        )
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            unknown = set(self.initial_data) - set(self.fields) if isinstance(self.initial_data, dict) else set()
+            if unknown:
+                raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
+            return attrs
+
+    @extend_schema(request=InputSerializer, responses={202: TrainingRunOutput})
+    def post(self, request: Request) -> Response:
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        run = services.training_run_start(
+            trigger=TrainingRun.Trigger.API,
+            actor=request.user,
+            targets=payload.validated_data.get("targets"),
+            algorithms=payload.validated_data.get("algorithms"),
+        )
+        return Response(TrainingRunOutput(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TrainingRunDetailApi(APIView):
+    permission_classes = [IsViewer]
+
+    @extend_schema(responses=TrainingRunOutput)
+    def get(self, request: Request, run_id: int) -> Response:
+        return Response(TrainingRunOutput(selectors.training_run_get(run_id=run_id)).data)

@@ -1,0 +1,613 @@
+"""Writes of the model registry: runs, jobs, version registration, selection, promotion, rollback.
+
+Every state change goes through these functions (API, admin actions, Celery tasks and the
+``train_models`` / ``promote_model`` / ``rollback_model`` commands call them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from bms import metrics as prom
+from bms.errors import ApplicationError, ConflictError, InvalidStateError
+from bms.models import AuditEvent
+from bms.services import audit_event_record
+from programs.models import TARGETS
+from programs.selectors import data_version_current
+from registry import artifacts
+from registry.algorithms import ALGORITHMS, ModelSpec, hyperparameters_for
+from registry.features import airings_frame
+from registry.models import ModelVersion, PromotionEvent, TrainingJob, TrainingRun
+from registry.training import CV_SPLITS, Dataset, fit_and_evaluate, time_split, training_dataset
+
+logger = logging.getLogger(__name__)
+
+LIBRARIES = ("scikit-learn", "xgboost", "catboost", "skops", "numpy", "pandas")
+SYSTEM_ACTOR = "system"
+
+
+class RetryableTrainingError(Exception):
+    """A transient failure (database/connection); the task may retry."""
+
+
+class DataChangedError(ApplicationError):
+    code = "data_changed"
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "missing"
+    return versions
+
+
+def code_version() -> str:
+    """The git commit of the code (read from .git, no subprocess); empty when unknown."""
+    git = settings.BASE_DIR / ".git"
+    try:
+        head = (git / "HEAD").read_text().strip()
+        if head.startswith("ref: "):
+            ref = head[5:]
+            ref_file = git / ref
+            if ref_file.exists():
+                return ref_file.read_text().strip()[:40]
+            for line in (git / "packed-refs").read_text().splitlines():
+                if line.endswith(" " + ref):
+                    return line.split(" ", 1)[0][:40]
+            return ""
+        return head[:40]
+    except OSError:
+        return ""
+
+
+def _actor_name(actor: Any) -> str:
+    return actor.get_username() if actor is not None and getattr(actor, "pk", None) else SYSTEM_ACTOR
+
+
+def _user(actor: Any) -> Any:
+    return actor if actor is not None and getattr(actor, "pk", None) else None
+
+
+# --- Runs ---------------------------------------------------------------------------------------------
+
+
+def _validated(values: Sequence[str] | None, allowed: Sequence[str], what: str) -> list[str]:
+    if values is None or len(values) == 0:
+        return list(allowed)
+    unknown = [v for v in values if v not in allowed]
+    if unknown:
+        raise ApplicationError(f"Unknown {what}: {', '.join(map(str, unknown))}.", details={"allowed": list(allowed)})
+    return [v for v in allowed if v in set(values)]
+
+
+@transaction.atomic
+def training_run_start(
+    *,
+    trigger: str,
+    actor: Any = None,
+    targets: Sequence[str] | None = None,
+    algorithms: Sequence[str] | None = None,
+    options: dict[str, Any] | None = None,
+    dispatch: bool = True,
+) -> TrainingRun:
+    """Create a QUEUED run with one job per (target, algorithm) and, after commit, enqueue it.
+
+    ``options``: ``{"hyperparameters": {algorithm: {...}}, "cv_splits": int}`` (tests use tiny models).
+    ``dispatch=False`` leaves execution to the caller (the in-process ``train_models`` command).
+    """
+    if trigger not in TrainingRun.Trigger.values:
+        raise ApplicationError(f"Unknown trigger {trigger!r}.")
+    chosen_targets = _validated(targets, TARGETS, "target")
+    chosen_algorithms = _validated(algorithms, ALGORITHMS, "algorithm")
+    run = TrainingRun.objects.create(
+        trigger=trigger,
+        actor=_user(actor),
+        targets=chosen_targets,
+        algorithms=chosen_algorithms,
+        options=options or {},
+        seed=settings.TRAINING_SEED,
+        code_version=code_version(),
+        library_versions=library_versions(),
+        data_version=data_version_current(),
+        models_total=len(chosen_targets) * len(chosen_algorithms),
+    )
+    TrainingJob.objects.bulk_create(
+        [TrainingJob(run=run, target=t, algorithm=a) for t in chosen_targets for a in chosen_algorithms]
+    )
+    audit_event_record(
+        action=AuditEvent.Action.TRAINING,
+        actor=actor,
+        target=f"run {run.pk}",
+        details={"trigger": trigger, "targets": chosen_targets, "algorithms": chosen_algorithms},
+    )
+    if dispatch:
+        run_id = run.pk
+        transaction.on_commit(lambda: _enqueue_dispatch(run_id))
+    return run
+
+
+def _enqueue_dispatch(run_id: int) -> None:
+    """After commit: hand the run to Celery. A broker outage fails the run instead of leaving it queued."""
+    from registry.tasks import training_run_dispatch
+
+    try:
+        training_run_dispatch.delay(run_id)
+    except Exception as exc:  # never turn the caller's committed request into a 500
+        logger.exception("could not enqueue training run %s", run_id)
+        run = TrainingRun.objects.filter(pk=run_id).first()
+        if run is not None:
+            training_run_fail(run=run, error=f"could not enqueue the run: {type(exc).__name__}: {exc}")
+
+
+def training_run_prepare(*, run: TrainingRun, frame: pd.DataFrame | None = None) -> bool:
+    """Claim a QUEUED run (-> RUNNING) and record its dataset: rows, fingerprint, dropped counts per target.
+
+    Returns False when the run was already claimed (a duplicate delivery).
+    """
+    claimed = TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
+        status=TrainingRun.Status.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return False
+    full = airings_frame() if frame is None else frame
+    summaries: dict[str, Any] = {}
+    for target in run.targets:
+        dataset = training_dataset(target=target, frame=full)
+        summaries[target] = dataset.summary()
+        if dataset.dropped["negative"] or dataset.dropped["infinite"] or dataset.dropped["out_of_range"]:
+            logger.warning("run %s: %s bad values dropped: %s", run.pk, target, dataset.dropped)
+    combined = hashlib.sha256("".join(summaries[t]["fingerprint"] for t in run.targets).encode()).hexdigest()
+    TrainingRun.objects.filter(pk=run.pk).update(
+        dataset=summaries,
+        dataset_fingerprint=combined,
+        dataset_rows=len(full),
+        data_version=data_version_current(),
+    )
+    run.refresh_from_db()
+    return True
+
+
+def training_run_fail(*, run: TrainingRun, error: str) -> None:
+    updated = TrainingRun.objects.filter(
+        pk=run.pk, status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]
+    ).update(status=TrainingRun.Status.FAILED, error=error[:5000], finished_at=timezone.now())
+    if updated:
+        prom.TRAINING_RUNS.labels(status=TrainingRun.Status.FAILED).inc()
+
+
+# --- Jobs: claim, train, register -----------------------------------------------------------------------
+
+
+def training_job_claim(*, job_id: int, token: str) -> TrainingJob | None:
+    """Claim a job for ``token`` (a task id) by conditional update. None when someone else holds it.
+
+    The same token may re-claim a RUNNING job: that is the same task message redelivered after its
+    worker died, and nothing of the dead attempt was registered (registration is one transaction).
+    """
+    now = timezone.now()
+    claimed = TrainingJob.objects.filter(pk=job_id, status=TrainingJob.Status.QUEUED).update(
+        status=TrainingJob.Status.RUNNING, claimed_by=token, started_at=now, attempts=F("attempts") + 1
+    )
+    if not claimed:
+        claimed = TrainingJob.objects.filter(pk=job_id, status=TrainingJob.Status.RUNNING, claimed_by=token).update(
+            started_at=now, attempts=F("attempts") + 1
+        )
+    if not claimed:
+        return None
+    return TrainingJob.objects.select_related("run").get(pk=job_id)
+
+
+@dataclass
+class JobOutcome:
+    job_id: int
+    status: str
+    version_id: int | None = None
+    error: str = ""
+
+
+def training_job_execute(*, job: TrainingJob, token: str, frame: pd.DataFrame | None = None) -> JobOutcome:
+    """Train, evaluate and register one claimed job. Non-retryable failures mark the job failed.
+
+    Raises ``RetryableTrainingError`` for transient database trouble (the task retries; the claim
+    token lets the retry re-claim).
+    """
+    run = job.run
+    started = timezone.now()
+    try:
+        dataset = training_dataset(target=job.target, frame=airings_frame() if frame is None else frame)
+        expected = (run.dataset.get(job.target) or {}).get("fingerprint")
+        if expected and expected != dataset.fingerprint:
+            raise DataChangedError("The airings changed since the run started; the job cannot use the same data.")
+        version = _train_and_register(job=job, token=token, dataset=dataset)
+    except (OperationalError, RetryableTrainingError) as exc:
+        raise RetryableTrainingError(str(exc)) from exc
+    except Exception as exc:
+        logger.exception("training job %s failed", job.pk)
+        message = f"{type(exc).__name__}: {exc}"
+        training_job_fail(job=job, token=token, error=message + "\n" + traceback.format_exc(limit=5))
+        return JobOutcome(job_id=job.pk, status=TrainingJob.Status.FAILED, error=message)
+    prom.MODEL_TRAINING_DURATION.labels(target=job.target, algorithm=job.algorithm).observe(
+        (timezone.now() - started).total_seconds()
+    )
+    return JobOutcome(job_id=job.pk, status=TrainingJob.Status.SUCCEEDED, version_id=version.pk if version else None)
+
+
+def _train_and_register(*, job: TrainingJob, token: str, dataset: Dataset) -> ModelVersion | None:
+    run = job.run
+    options = run.options or {}
+    spec = ModelSpec(
+        algorithm=job.algorithm,
+        target=job.target,
+        hyperparameters=hyperparameters_for(job.algorithm, options.get("hyperparameters")),
+        seed=run.seed,
+    )
+    split = time_split(dataset.frame)
+    trained = fit_and_evaluate(
+        spec, split, n_jobs=settings.TRAINING_N_JOBS, cv_splits=int(options.get("cv_splits", CV_SPLITS))
+    )
+    return model_version_register(
+        job=job,
+        token=token,
+        model=trained.model,
+        metrics=trained.metrics,
+        hyperparameters=spec.hyperparameters,
+        feature_importance=trained.feature_importance,
+        training_seconds=trained.training_seconds,
+        dataset_fingerprint=dataset.fingerprint,
+    )
+
+
+def model_version_register(
+    *,
+    job: TrainingJob,
+    token: str,
+    model: Any,
+    metrics: dict[str, Any],
+    hyperparameters: dict[str, Any],
+    feature_importance: dict[str, float],
+    training_seconds: float,
+    dataset_fingerprint: str,
+) -> ModelVersion | None:
+    """Write the artifact and register the candidate in ONE transaction with the job's completion.
+
+    The job row is locked and must still be RUNNING under ``token``; otherwise (a duplicate that lost
+    the race) nothing is registered and None is returned. If the transaction fails the file is removed,
+    so there is never a version without its artifact nor an artifact counted as a version.
+    """
+    saved: artifacts.SavedArtifact | None = None
+    try:
+        with transaction.atomic():
+            locked = TrainingJob.objects.select_for_update().filter(
+                pk=job.pk, status=TrainingJob.Status.RUNNING, claimed_by=token
+            )
+            if not locked.exists():
+                return None
+            latest = (
+                ModelVersion.objects.filter(target=job.target, algorithm=job.algorithm).aggregate(m=Max("version"))["m"]
+                or 0
+            )
+            number = latest + 1
+            saved = artifacts.save_model(algorithm=job.algorithm, target=job.target, version=number, model=model)
+            version = ModelVersion.objects.create(
+                run=job.run,
+                target=job.target,
+                algorithm=job.algorithm,
+                version=number,
+                status=ModelVersion.Status.CANDIDATE,
+                metrics=_jsonable(metrics),
+                hyperparameters=_jsonable(hyperparameters),
+                feature_importance=feature_importance,
+                training_seconds=training_seconds,
+                artifact_path=saved.path,
+                artifact_format=saved.format,
+                artifact_size=saved.size,
+                artifact_sha256=saved.sha256,
+                dataset_fingerprint=dataset_fingerprint,
+                library_versions=job.run.library_versions,
+                seed=job.run.seed,
+            )
+            TrainingJob.objects.filter(pk=job.pk).update(
+                status=TrainingJob.Status.SUCCEEDED, model_version=version, finished_at=timezone.now(), error=""
+            )
+            TrainingRun.objects.filter(pk=job.run_id).update(models_done=F("models_done") + 1)
+            return version
+    except IntegrityError as exc:
+        # Two runs numbering the same (target, algorithm) at once: retry picks the next number.
+        if saved is not None:
+            artifacts.delete_artifact(saved.path)
+        raise RetryableTrainingError(f"version number taken: {exc}") from exc
+    except BaseException:
+        if saved is not None:
+            artifacts.delete_artifact(saved.path)
+        raise
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def training_job_fail(*, job: TrainingJob, token: str, error: str) -> bool:
+    with transaction.atomic():
+        updated = TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.Status.RUNNING, claimed_by=token).update(
+            status=TrainingJob.Status.FAILED, error=error[:5000], finished_at=timezone.now()
+        )
+        if updated:
+            TrainingRun.objects.filter(pk=job.run_id).update(
+                models_done=F("models_done") + 1, models_failed=F("models_failed") + 1
+            )
+    return bool(updated)
+
+
+# --- Finishing a run: selection and promotion ------------------------------------------------------------
+
+
+def training_run_finish(*, run: TrainingRun, frame: pd.DataFrame | None = None) -> TrainingRun:
+    """After every job: select per target, then RUNNING -> SUCCEEDED (FAILED when no model was trained).
+
+    Jobs still QUEUED/RUNNING at this point (a worker died and the message was lost) are marked failed.
+    """
+    run.refresh_from_db()
+    if run.status != TrainingRun.Status.RUNNING:
+        raise InvalidStateError(f"Run {run.pk} is {run.status}, not running.")
+    for job in run.jobs.filter(status__in=[TrainingJob.Status.QUEUED, TrainingJob.Status.RUNNING]):
+        TrainingJob.objects.filter(pk=job.pk, status=job.status).update(
+            status=TrainingJob.Status.FAILED, error="did not finish (worker lost?)", finished_at=timezone.now()
+        )
+        TrainingRun.objects.filter(pk=run.pk).update(
+            models_done=F("models_done") + 1, models_failed=F("models_failed") + 1
+        )
+    selection = select_after_run(run=run, frame=frame)
+    run.refresh_from_db()
+    succeeded = run.models_done - run.models_failed
+    status = TrainingRun.Status.SUCCEEDED if succeeded > 0 else TrainingRun.Status.FAILED
+    error = "" if succeeded > 0 else "no model was trained; see the jobs' errors"
+    finished = timezone.now()
+    TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING).update(
+        status=status, selection=selection, finished_at=finished, error=error
+    )
+    prom.TRAINING_RUNS.labels(status=status).inc()
+    if run.started_at is not None:
+        prom.TRAINING_DURATION.observe((finished - run.started_at).total_seconds())
+    run.refresh_from_db()
+    return run
+
+
+def select_after_run(*, run: TrainingRun, frame: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Per target: promote the run's best candidate if R² > PROMOTION_MIN_R2 and it beats production
+    on the same holdout (or there is none); otherwise it stays candidate and the returned reason says why.
+    """
+    threshold = float(settings.PROMOTION_MIN_R2)
+    result: dict[str, Any] = {}
+    full: pd.DataFrame | None = frame
+    for target in run.targets:
+        candidates = [
+            v
+            for v in ModelVersion.objects.filter(run=run, target=target, status=ModelVersion.Status.CANDIDATE)
+            if v.r2 is not None
+        ]
+        if not candidates:
+            result[target] = {"promoted": None, "reason": "no model was trained for this target"}
+            continue
+        best = max(candidates, key=lambda v: (v.r2 or float("-inf"), -v.pk))
+        entry: dict[str, Any] = {"best": best.pk, "algorithm": best.algorithm, "r2": best.r2, "promoted": None}
+        if best.r2 is None or best.r2 <= threshold:
+            entry["reason"] = f"best holdout R² {best.r2:.4f} is not above the threshold {threshold:.2f}"
+            result[target] = entry
+            continue
+        champion = ModelVersion.objects.filter(target=target, status=ModelVersion.Status.PRODUCTION).first()
+        if champion is not None:
+            if full is None:
+                full = airings_frame()
+            champion_r2, note = _score_on_holdout(champion, target=target, frame=full)
+            entry["production"] = champion.pk
+            entry["production_r2"] = champion_r2
+            if champion_r2 is not None and best.r2 <= champion_r2:
+                entry["reason"] = (
+                    f"best holdout R² {best.r2:.4f} does not beat production {champion.label} ({champion_r2:.4f}) "
+                    "on the same holdout"
+                )
+                result[target] = entry
+                continue
+            reason = f"holdout R² {best.r2:.4f} > {threshold:.2f} and beats production {champion.label} " + (
+                f"({champion_r2:.4f})" if champion_r2 is not None else f"({note})"
+            )
+        else:
+            reason = f"holdout R² {best.r2:.4f} > {threshold:.2f}; no production model yet"
+        model_version_promote(version=best, actor=None, reason=f"run {run.pk}: {reason}", run=run)
+        entry.update({"promoted": best.pk, "reason": reason})
+        result[target] = entry
+    return result
+
+
+def _score_on_holdout(version: ModelVersion, *, target: str, frame: pd.DataFrame) -> tuple[float | None, str]:
+    from registry.training import regression_metrics
+
+    try:
+        loaded = artifacts.load_model(version)
+    except ApplicationError as exc:
+        return None, f"its artifact cannot be loaded: {exc.message}"
+    holdout = time_split(training_dataset(target=target, frame=frame).frame).holdout
+    y = holdout[target].to_numpy(dtype="float64")
+    return regression_metrics(y, loaded.predict(holdout))["r2"], ""
+
+
+def _record_event(
+    *, version: ModelVersion, from_status: str, to_status: str, actor: Any, reason: str, run: TrainingRun | None
+) -> PromotionEvent:
+    return PromotionEvent.objects.create(
+        version=version,
+        target=version.target,
+        from_status=from_status,
+        to_status=to_status,
+        actor=_user(actor),
+        actor_name=_actor_name(actor),
+        reason=reason,
+        run=run,
+        created_at=timezone.now(),
+    )
+
+
+def _on_registry_change() -> None:
+    for hook in REGISTRY_CHANGE_HOOKS:
+        transaction.on_commit(hook)
+
+
+# Called after commit of every promotion/rollback (e.g. the predictor can reload). Empty by default.
+REGISTRY_CHANGE_HOOKS: list[Callable[[], None]] = []
+
+
+@transaction.atomic
+def model_version_promote(
+    *, version: ModelVersion, actor: Any, reason: str, run: TrainingRun | None = None
+) -> ModelVersion:
+    """Make ``version`` the production model of its target; the previous one becomes archived.
+
+    Only candidates or archived versions can be promoted (an archived one = a manual roll-forward).
+    The artifact must load and verify first, so a broken file never goes live.
+    """
+    locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+    if locked.status == ModelVersion.Status.PRODUCTION:
+        raise InvalidStateError(f"{locked.label} is already in production.")
+    artifacts.load_model(locked)  # raises ArtifactError on a missing/tampered/unknown file
+    current = list(
+        ModelVersion.objects.select_for_update().filter(target=locked.target, status=ModelVersion.Status.PRODUCTION)
+    )
+    try:
+        with transaction.atomic():
+            for old in current:
+                ModelVersion.objects.filter(pk=old.pk).update(status=ModelVersion.Status.ARCHIVED)
+                _record_event(
+                    version=old,
+                    from_status=ModelVersion.Status.PRODUCTION,
+                    to_status=ModelVersion.Status.ARCHIVED,
+                    actor=actor,
+                    reason=f"replaced by {locked.label}: {reason}",
+                    run=run,
+                )
+            ModelVersion.objects.filter(pk=locked.pk).update(status=ModelVersion.Status.PRODUCTION)
+            _record_event(
+                version=locked,
+                from_status=locked.status,
+                to_status=ModelVersion.Status.PRODUCTION,
+                actor=actor,
+                reason=reason,
+                run=run,
+            )
+    except IntegrityError as exc:
+        raise ConflictError("Another promotion for this target happened at the same time; try again.") from exc
+    audit_event_record(
+        action=AuditEvent.Action.PROMOTION,
+        actor=actor,
+        target=str(locked),
+        details={"action": "promote", "version": locked.pk, "reason": reason},
+    )
+    r2 = locked.r2
+    if r2 is not None:
+        prom.MODEL_R2.labels(target=locked.target, algorithm=locked.algorithm).set(r2)
+    _on_registry_change()
+    locked.refresh_from_db()
+    return locked
+
+
+@transaction.atomic
+def model_version_rollback(*, target: str, actor: Any, reason: str) -> ModelVersion:
+    """Put back the version that was production just before the current one; the current is archived."""
+    if target not in TARGETS:
+        raise ApplicationError(f"Unknown target {target!r}.", details={"allowed": list(TARGETS)})
+    current = (
+        ModelVersion.objects.select_for_update().filter(target=target, status=ModelVersion.Status.PRODUCTION).first()
+    )
+    if current is None:
+        raise InvalidStateError(f"There is no production model for {target} to roll back.")
+    promoted_at = (
+        PromotionEvent.objects.filter(version=current, to_status=ModelVersion.Status.PRODUCTION)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    previous_events = PromotionEvent.objects.filter(target=target, to_status=ModelVersion.Status.PRODUCTION).exclude(
+        version=current
+    )
+    if promoted_at is not None:
+        previous_events = previous_events.filter(id__lt=promoted_at.pk)
+    previous_event = previous_events.select_related("version").order_by("-id").first()
+    if previous_event is None:
+        raise InvalidStateError(f"{current.label} has no previous production version to roll back to.")
+    previous = ModelVersion.objects.select_for_update().get(pk=previous_event.version_id)
+    artifacts.load_model(previous)
+    ModelVersion.objects.filter(pk=current.pk).update(status=ModelVersion.Status.ARCHIVED)
+    _record_event(
+        version=current,
+        from_status=ModelVersion.Status.PRODUCTION,
+        to_status=ModelVersion.Status.ARCHIVED,
+        actor=actor,
+        reason=f"rolled back: {reason}",
+        run=None,
+    )
+    ModelVersion.objects.filter(pk=previous.pk).update(status=ModelVersion.Status.PRODUCTION)
+    _record_event(
+        version=previous,
+        from_status=previous.status,
+        to_status=ModelVersion.Status.PRODUCTION,
+        actor=actor,
+        reason=f"rollback from {current.label}: {reason}",
+        run=None,
+    )
+    audit_event_record(
+        action=AuditEvent.Action.PROMOTION,
+        actor=actor,
+        target=str(previous),
+        details={"action": "rollback", "from": current.pk, "to": previous.pk, "reason": reason},
+    )
+    _on_registry_change()
+    previous.refresh_from_db()
+    return previous
+
+
+# --- In-process run (the train_models command) -------------------------------------------------------------
+
+
+def training_run_execute_inline(
+    *, run: TrainingRun, progress: Callable[[TrainingJob, JobOutcome], None] | None = None
+) -> TrainingRun:
+    """Run every job of a run in this process (same services as the Celery path), then select."""
+    frame = airings_frame()
+    if not training_run_prepare(run=run, frame=frame):
+        raise InvalidStateError(f"Run {run.pk} was already started.")
+    token = f"inline-{run.pk}"
+    for job in run.jobs.order_by("id"):
+        claimed = training_job_claim(job_id=job.pk, token=token)
+        if claimed is None:
+            continue
+        try:
+            outcome = training_job_execute(job=claimed, token=token, frame=frame)
+        except RetryableTrainingError as exc:
+            training_job_fail(job=claimed, token=token, error=str(exc))
+            outcome = JobOutcome(job_id=claimed.pk, status=TrainingJob.Status.FAILED, error=str(exc))
+        if progress is not None:
+            progress(claimed, outcome)
+    return training_run_finish(run=run, frame=frame)

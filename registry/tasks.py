@@ -1,0 +1,85 @@
+"""Celery tasks of a training run: dispatch -> one task per model (a chord) -> finish (selection).
+
+Tasks take ids, claim their row with a conditional update and call one service. A job is claimed for
+the task id; Celery keeps the id on retry and on redelivery after a lost worker (acks_late +
+reject_on_worker_lost), so exactly that message may resume it, and registration is one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import chord, group, shared_task
+from celery.exceptions import MaxRetriesExceededError
+from django.conf import settings
+
+from bms import metrics as prom
+from registry import services
+from registry.models import TrainingJob, TrainingRun
+
+logger = logging.getLogger(__name__)
+
+JOB_MAX_RETRIES = 3
+
+
+@shared_task(bind=True, name="registry.training_run_dispatch", acks_late=True)
+def training_run_dispatch(self: Any, run_id: int) -> str:
+    """Claim the run (QUEUED -> RUNNING), record its dataset, fan out one task per job."""
+    run = TrainingRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return "missing"
+    try:
+        if not services.training_run_prepare(run=run):
+            return "already-claimed"
+        job_ids = list(run.jobs.filter(status=TrainingJob.Status.QUEUED).values_list("id", flat=True))
+        header = group(training_job_run.s(job_id) for job_id in job_ids)
+        chord(header)(training_run_complete.si(run_id))
+    except Exception as exc:
+        logger.exception("dispatch of run %s failed", run_id)
+        services.training_run_fail(run=run, error=f"dispatch failed: {type(exc).__name__}: {exc}")
+        prom.CELERY_TASKS.labels(task="training_run_dispatch", outcome="failure").inc()
+        raise
+    prom.CELERY_TASKS.labels(task="training_run_dispatch", outcome="success").inc()
+    return "dispatched"
+
+
+@shared_task(bind=True, name="registry.training_job_run", acks_late=True, max_retries=JOB_MAX_RETRIES)
+def training_job_run(self: Any, job_id: int) -> dict[str, Any]:
+    """Train one model. Never raises (except to retry), so the chord's callback always runs."""
+    token = str(self.request.id or f"job-{job_id}")
+    job = services.training_job_claim(job_id=job_id, token=token)
+    if job is None:
+        prom.CELERY_TASKS.labels(task="training_job_run", outcome="skipped").inc()
+        return {"job_id": job_id, "status": "skipped"}
+    try:
+        outcome = services.training_job_execute(job=job, token=token)
+    except services.RetryableTrainingError as exc:
+        try:
+            raise self.retry(exc=exc, countdown=2**self.request.retries)
+        except MaxRetriesExceededError:
+            services.training_job_fail(job=job, token=token, error=f"gave up after retries: {exc}")
+            prom.CELERY_TASKS.labels(task="training_job_run", outcome="failure").inc()
+            return {"job_id": job_id, "status": TrainingJob.Status.FAILED, "error": str(exc)}
+    prom.CELERY_TASKS.labels(task="training_job_run", outcome=outcome.status).inc()
+    return {"job_id": job_id, "status": outcome.status, "version_id": outcome.version_id, "error": outcome.error}
+
+
+@shared_task(bind=True, name="registry.training_run_complete", acks_late=True)
+def training_run_complete(self: Any, run_id: int) -> dict[str, Any]:
+    """The chord callback: selection and promotion, run -> SUCCEEDED/FAILED."""
+    run = TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).first()
+    if run is None:
+        return {"run_id": run_id, "status": "not-running"}
+    run = services.training_run_finish(run=run)
+    prom.CELERY_TASKS.labels(task="training_run_complete", outcome="success").inc()
+    return {"run_id": run_id, "status": run.status, "selection": run.selection}
+
+
+@shared_task(name="registry.training_run_nightly")
+def training_run_nightly() -> int | None:
+    """Scheduled by django-celery-beat (see the registry data migration); respects the on/off setting."""
+    if not settings.NIGHTLY_TRAINING_ENABLED:
+        return None
+    run = services.training_run_start(trigger=TrainingRun.Trigger.NIGHTLY)
+    return run.pk
