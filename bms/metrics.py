@@ -74,7 +74,11 @@ SCHEDULE_JOBS = Counter("bms_schedule_jobs_total", "Schedule optimisation jobs f
 CELERY_TASKS = Counter(
     "bms_celery_tasks_total", "Celery tasks finished, by task name and outcome.", ["task", "outcome"]
 )
-CELERY_QUEUE_DEPTH = Gauge("bms_celery_queue_depth", "Messages waiting in a Celery queue.", ["queue"])
+CELERY_TASKS_PUBLISHED = Counter(
+    "bms_celery_tasks_published_total", "Celery tasks sent to the broker by this process, by task name.", ["task"]
+)
+# Not registered here: bms.celery_metrics.QueueDepthCollector refreshes it from the broker on each scrape.
+CELERY_QUEUE_DEPTH = Gauge("bms_celery_queue_depth", "Messages waiting in a Celery queue.", ["queue"], registry=None)
 
 # Data
 DATA_VERSION = Gauge("bms_data_version", "Current broadcast data version.")

@@ -55,12 +55,14 @@ if not EMBEDDED and not DEBUG and not TESTING and SECRET_KEY == _DEFAULT_SECRET_
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "")
+# Browsers may read these on cross-origin answers (export file names, request ids for support).
+CORS_EXPOSE_HEADERS = ["Content-Disposition", "X-Request-ID", "Retry-After"]
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "bms.apps.BmsAdminConfig",  # django.contrib.admin with the audited site (bms/admin_site.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -70,6 +72,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from static files: /api/docs works offline
     "corsheaders",
     "django_filters",
     "django_celery_beat",
@@ -87,6 +90,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "bms.middleware.RequestIdMiddleware",
+    "bms.access_log.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -176,6 +180,11 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 2100)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_SEND_TASK_EVENTS = True
+# Worker /metrics (bms.celery_metrics): port 0 disables it; prefork workers need PROMETHEUS_MULTIPROC_DIR.
+CELERY_METRICS_PORT = env_int("CELERY_METRICS_PORT", 0)
+CELERY_METRICS_ADDR = env_str("CELERY_METRICS_ADDR", "0.0.0.0")  # noqa: S104 - scraped from other containers
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
+CELERY_MONITORED_QUEUES = env_list("CELERY_MONITORED_QUEUES", "celery")
 CELERY_TASK_SEND_SENT_EVENT = True
 
 # --- Auth -------------------------------------------------------------------------------------
@@ -194,8 +203,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["bms.permissions.IsViewer"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": ["bms.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "bms.schema.AutoSchema",
     "EXCEPTION_HANDLER": "bms.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
@@ -224,6 +233,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Request bodies: anything larger than this is refused with 413 before parsing.
@@ -237,10 +249,13 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = VAR_DIR / "static"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# Images collect static files at build time outside the /app/var volume (docker/Dockerfile sets it).
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
+STATICFILES_DIRS: list[Path | tuple[str, Path]] = [BASE_DIR / "static"]
 # Chart.js is installed from npm at setup into node_modules (never committed).
 NODE_MODULES_DIR = BASE_DIR / "node_modules"
+if (NODE_MODULES_DIR / "chart.js" / "dist").is_dir():
+    STATICFILES_DIRS.append(("vendor/chartjs", NODE_MODULES_DIR / "chart.js" / "dist"))
 
 # --- Domain settings --------------------------------------------------------------------------
 ARTIFACT_ROOT = Path(env_str("ARTIFACT_ROOT", str(VAR_DIR / "artifacts")))
@@ -248,12 +263,30 @@ EXPORT_ROOT = Path(env_str("EXPORT_ROOT", str(VAR_DIR / "exports")))
 EXPORT_LINK_TTL_SECONDS = env_int("EXPORT_LINK_TTL_SECONDS", 3600)
 PROMOTION_MIN_R2 = env_float("PROMOTION_MIN_R2", 0.7)
 TRAINING_SEED = env_int("TRAINING_SEED", 42)
-TRAINING_N_JOBS = env_int("TRAINING_N_JOBS", os.cpu_count() or 1)
+# One thread per model: runs fan out one task per model, so workers (not threads) use the cores.
+TRAINING_N_JOBS = env_int("TRAINING_N_JOBS", 1)
 NIGHTLY_TRAINING_ENABLED = env_bool("NIGHTLY_TRAINING_ENABLED", True)
 NIGHTLY_TRAINING_CRON = env_str("NIGHTLY_TRAINING_CRON", "0 3 * * *")
 DRIFT_PSI_THRESHOLD = env_float("DRIFT_PSI_THRESHOLD", 0.2)
 DRIFT_RETRAIN_ENABLED = env_bool("DRIFT_RETRAIN_ENABLED", False)
 PREDICT_BATCH_MAX_ITEMS = env_int("PREDICT_BATCH_MAX_ITEMS", 1000)
+# Predictions app: KS threshold for numeric drift, tolerated error growth, windows, cron of the check.
+DRIFT_KS_THRESHOLD = env_float("DRIFT_KS_THRESHOLD", 0.1)
+DRIFT_ACCURACY_THRESHOLD = env_float("DRIFT_ACCURACY_THRESHOLD", 0.25)
+DRIFT_WINDOW_DAYS = env_int("DRIFT_WINDOW_DAYS", 7)
+DRIFT_REFERENCE_DAYS = env_int("DRIFT_REFERENCE_DAYS", 90)
+DRIFT_CHECK_CRON = env_str("DRIFT_CHECK_CRON", "30 4 * * *")
+# How often (ms) a serving process asks the registry whether a promotion/rollback happened.
+PREDICTOR_GENERATION_CHECK_MS = env_int("PREDICTOR_GENERATION_CHECK_MS", 1000)
+PREDICT_INTERVAL_LEVEL = env_float("PREDICT_INTERVAL_LEVEL", 0.9)
+# Serve through predictions.fastpath (compiled from the fitted pipeline, checked equal at load time).
+PREDICT_FAST_PATH = env_bool("PREDICT_FAST_PATH", True)
+# Prediction logs are buffered and written in bulk by a background thread (synchronously in tests).
+PREDICTION_LOG_FLUSH_SIZE = env_int("PREDICTION_LOG_FLUSH_SIZE", 200)
+PREDICTION_LOG_FLUSH_SECONDS = env_float("PREDICTION_LOG_FLUSH_SECONDS", 2.0)
+PREDICTION_LOG_BACKGROUND = env_bool("PREDICTION_LOG_BACKGROUND", not TESTING)
+# Exposes /api/v1/bench/echo (validates a predict body, nothing else) for bench/predict.py only.
+BENCH_ENDPOINTS = env_bool("BMS_BENCH_ENDPOINTS", False)
 SCHEDULE_TIME_BUDGET_SECONDS = env_float("SCHEDULE_TIME_BUDGET_SECONDS", 30.0)
 
 # --- Chat / LLM -------------------------------------------------------------------------------
@@ -262,6 +295,8 @@ GROQ_MODEL = env_str("GROQ_MODEL", "llama-3.3-70b-versatile")
 GROQ_BASE_URL = env_str("GROQ_BASE_URL", "https://api.groq.com/openai/v1")
 GEMINI_API_KEY = env_str("GEMINI_API_KEY")
 GEMINI_MODEL = env_str("GEMINI_MODEL", "gemini-2.0-flash")
+# Gemini through its OpenAI-compatible endpoint, so all three providers share one client seam.
+GEMINI_BASE_URL = env_str("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com/v1beta/openai/")
 OPENROUTER_API_KEY = env_str("OPENROUTER_API_KEY")
 OPENROUTER_MODEL = env_str("OPENROUTER_MODEL", "meta-llama/llama-3.3-70b-instruct")
 OPENROUTER_BASE_URL = env_str("OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1")
