@@ -1,0 +1,356 @@
+"""Prediction latency and HTTP throughput (section ``predict`` of docs/benchmarks.md).
+
+1. In-process, per target and algorithm: one row and a batch of 100 rows through the serving path
+   (``ServingModel.predict_rows``: compiled fast path) and through the registry's own
+   ``LoadedModel.predict(frame)``; the whole ``predictions.services.predict`` / ``predict_batch``
+   (validation, cached lookups, model, log buffer) for each target's production model.
+2. HTTP: uvicorn with 2 workers on 127.0.0.1, an async httpx client with ``--concurrency`` open
+   requests for ``--seconds``: ``POST /api/v1/predict`` next to ``POST /api/v1/bench/echo`` (same
+   authentication, same body validation, no prediction). Throughput and p50/p99.
+
+Runs on its own SQLite database and artifacts under ``--var`` (default /tmp/bms-bench-predict): the
+first run generates data and trains the six algorithms x four targets there (a few minutes), later
+runs reuse them. Usage: ``.venv/bin/python bench/predict.py [--seconds 15] [--concurrency 16]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TARGETS_P50_MS = {"single": 1.0, "single_rf": 5.0, "batch": 20.0}
+
+
+def _args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--var", default="/tmp/bms-bench-predict")
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=300, help="in-process timing repeats")
+    parser.add_argument("--skip-http", action="store_true")
+    return parser.parse_args()
+
+
+def _env(var: Path) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "MONGO_URL"}
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "bms.settings",
+            "BMS_VAR_DIR": str(var),
+            "ARTIFACT_ROOT": str(var / "artifacts"),
+            "BMS_BENCH_ENDPOINTS": "1",
+            "THROTTLE_USER": "100000000/minute",
+            "LOG_LEVEL": "WARNING",
+            "BMS_DEMO_USERS": "0",
+            "PREDICTION_LOG_BACKGROUND": "1",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    return env
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _timed(fn: Any, repeats: int) -> tuple[float, float]:
+    for _ in range(5):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000.0)
+    return _pct(samples, 0.5), _pct(samples, 0.99)
+
+
+# --- setup ------------------------------------------------------------------------------------------------
+
+
+def _prepare() -> dict[str, Any]:
+    """Data, six algorithms x four targets, a production model per target, an analyst API key."""
+    from django.contrib.auth.models import Group, User
+    from django.core.management import call_command
+
+    from bms.services import api_key_create
+    from programs.generator import generate
+    from programs.models import TARGETS, Program
+    from registry.models import ModelVersion
+    from registry.selectors import production_models
+    from registry.services import model_version_promote, training_run_execute_inline, training_run_start
+
+    call_command("migrate", verbosity=0)
+    if not Program.objects.exists():
+        print("generating data ...", flush=True)
+        generate(seed=42, channels=4, programs=150, days=150)
+    if not ModelVersion.objects.exists():
+        print("training 24 models (once) ...", flush=True)
+        started = time.perf_counter()
+        run = training_run_start(trigger="manual", options={"cv_splits": 0}, dispatch=False)
+        training_run_execute_inline(run=run)
+        print(f"  trained in {time.perf_counter() - started:.0f} s", flush=True)
+    production = production_models()
+    for target in TARGETS:
+        versions = list(ModelVersion.objects.filter(target=target))
+        if target not in production and versions:
+            best = max(versions, key=lambda v: v.r2 or -1e9)
+            model_version_promote(version=best, actor=None, reason="bench: best available")
+    user = User.objects.filter(username="bench-analyst").first()
+    if user is None:
+        user = User.objects.create_user("bench-analyst", password="bench-analyst-pw")
+        user.groups.add(Group.objects.get_or_create(name="analyst")[0])
+    _, raw_key = api_key_create(user=user, name=f"bench {time.time():.0f}")
+    return {"api_key": raw_key}
+
+
+def _bodies(n: int, seed: int = 1) -> list[dict[str, Any]]:
+    from predictions.predictor import get_predictor
+    from programs.models import Airing, Program
+
+    targets = get_predictor().loaded_targets()
+    rng = random.Random(seed)
+    programs = list(Program.objects.order_by("id").values_list("id", flat=True)[:60])
+    last = Airing.objects.order_by("-start").values_list("start", flat=True).first()
+    assert last is not None
+    bodies = []
+    for _ in range(n):
+        start = last.replace(minute=0, second=0, microsecond=0)
+        start = start.replace(hour=rng.choice([7, 12, 18, 19, 20, 21, 22]))
+        start = start - timedelta(days=rng.randint(0, 20))
+        bodies.append(
+            {
+                "program_id": rng.choice(programs),
+                "target": rng.choice(targets),
+                "features": {"start": start.isoformat()},
+            }
+        )
+    return bodies
+
+
+# --- in-process -------------------------------------------------------------------------------------------
+
+
+def _in_process(repeats: int) -> tuple[list[str], dict[str, float]]:
+    import numpy as np
+
+    from predictions import services
+    from predictions.fastpath import RawRows
+    from predictions.predictor import get_predictor
+    from programs.models import TARGETS
+    from registry.artifacts import load_model
+    from registry.models import ModelVersion
+
+    predictor = get_predictor()
+    bodies = _bodies(100)
+    rows = services._raw_rows(services._resolve(bodies, user_key="bench"))
+    frame = rows.to_frame()
+    one_rows, one_frame = rows.take([0]), frame.iloc[[0]]
+    lines = [
+        "| target | algorithm | production | 1 row p50 / p99 (ms) | 100 rows p50 (ms) | registry path: 1 row / 100 rows p50 (ms) |",
+        "|---|---|---|---|---|---|",
+    ]
+    figures: dict[str, float] = {}
+    served = [t for t in TARGETS if t in predictor.loaded_targets()]
+    production = {t: predictor.model_for(t).version_id for t in served}
+    latest: dict[tuple[str, str], ModelVersion] = {}
+    for v in ModelVersion.objects.order_by("target", "algorithm", "-version"):
+        latest.setdefault((v.target, v.algorithm), v)
+    for (target, algorithm), version in sorted(latest.items()):
+        serving = predictor.version(version.pk)
+        assert isinstance(one_rows, RawRows)
+        p50, p99 = _timed(lambda s=serving: s.predict_rows(one_rows), repeats)
+        b50, _ = _timed(lambda s=serving: s.predict_rows(rows), max(30, repeats // 5))
+        loaded = load_model(version)
+        r1, _ = _timed(lambda m=loaded: m.predict(one_frame), max(20, repeats // 10))
+        r100, _ = _timed(lambda m=loaded: m.predict(frame), max(20, repeats // 10))
+        np.testing.assert_allclose(serving.predict_rows(rows), loaded.predict(frame), rtol=1e-9)
+        is_prod = version.pk == production.get(target)
+        fast = "" if serving.fast is not None else " (no fast path)"
+        lines.append(
+            f"| {target} | {algorithm}{fast} | {'**yes**' if is_prod else ''} | {p50:.3f} / {p99:.3f} | {b50:.2f} | "
+            f"{r1:.2f} / {r100:.2f} |"
+        )
+        figures[f"{target}/{algorithm}/single_p50"] = p50
+        figures[f"{target}/{algorithm}/batch_p50"] = b50
+    lines += [
+        "",
+        "Whole service (validation, cached program/lead-in lookups, production model, log rows handed to the",
+        "background flusher, whose bulk inserts run in the same process):",
+        "",
+        "| target | predict() p50 / p99 (ms) | predict_batch(100 items) p50 (ms) |",
+        "|---|---|---|",
+    ]
+    for target in served:
+        single = {**bodies[0], "target": target}
+        items = [{**b, "target": target} for b in bodies]
+        p50, p99 = _timed(
+            lambda s=single: services.predict(program=s["program_id"], target=s["target"], features=s["features"]),
+            repeats,
+        )
+        b50, _ = _timed(lambda i=items: services.predict_batch(items=i), max(30, repeats // 5))
+        services.prediction_log_flush()
+        lines.append(f"| {target} | {p50:.3f} / {p99:.3f} | {b50:.2f} |")
+        figures[f"service/{target}/single_p50"] = p50
+        figures[f"service/{target}/batch_p50"] = b50
+    return lines, figures
+
+
+# --- HTTP -------------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _load(
+    url: str, bodies: list[bytes], headers: dict[str, str], seconds: float, concurrency: int
+) -> dict[str, Any]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=10.0) as client:
+
+        async def worker(offset: int, until: float, record: bool) -> None:
+            nonlocal errors
+            i = offset
+            while time.perf_counter() < until:
+                body = bodies[i % len(bodies)]
+                i += concurrency
+                started = time.perf_counter()
+                response = await client.post(url, content=body, headers=headers)
+                if record:
+                    if response.status_code == 200:
+                        latencies.append((time.perf_counter() - started) * 1000.0)
+                    else:
+                        errors += 1
+
+        warm = time.perf_counter() + min(3.0, seconds / 3)
+        await asyncio.gather(*(worker(k, warm, False) for k in range(concurrency)))
+        started = time.perf_counter()
+        until = started + seconds
+        await asyncio.gather(*(worker(k, until, True) for k in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50": _pct(latencies, 0.5) if latencies else float("nan"),
+        "p99": _pct(latencies, 0.99) if latencies else float("nan"),
+        "n": len(latencies),
+        "errors": errors,
+    }
+
+
+def _http(var: Path, api_key: str, seconds: float, concurrency: int) -> tuple[list[str], dict[str, float]]:
+    port = _free_port()
+    cmd = [
+        str(ROOT / ".venv" / "bin" / "uvicorn"),
+        "bms.asgi:application",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--workers", "2", "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    server = subprocess.Popen(cmd, cwd=ROOT, env=_env(var), start_new_session=True)
+    try:
+        import httpx
+
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            raise RuntimeError("uvicorn did not start")
+        headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
+        bodies = [json.dumps(b).encode() for b in _bodies(500, seed=2)]
+        check = httpx.post(f"http://127.0.0.1:{port}/api/v1/predict", content=bodies[0], headers=headers)
+        assert check.status_code == 200, check.text
+        results = {}
+        for name, path in (("bare (validate only)", "/api/v1/bench/echo"), ("predict", "/api/v1/predict")):
+            results[name] = asyncio.run(_load(f"http://127.0.0.1:{port}{path}", bodies, headers, seconds, concurrency))
+            r = results[name]
+            print(f"  {name}: {r['rps']:.0f} req/s p50 {r['p50']:.1f} ms p99 {r['p99']:.1f} ms ({r['errors']} errors)")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+    bare, pred = results["bare (validate only)"], results["predict"]
+    ratio = pred["rps"] / bare["rps"]
+    load = os.getloadavg()[0]
+    lines = [
+        f"uvicorn, 2 workers, 127.0.0.1; httpx async client, {concurrency} concurrent requests, {seconds:.0f} s "
+        "after a warm-up; `X-API-Key` authentication; 500 different bodies (random program, target, slot). "
+        f"Client and server share the machine; its 1-minute load average was {load:.1f} at the end of the run.",
+        "",
+        "| endpoint | requests/s | p50 (ms) | p99 (ms) | requests | errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        lines.append(f"| {name} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['n']} | {r['errors']} |")
+    lines += ["", f"predict / bare throughput: **{ratio:.0%}** (target >= 40%); predict p99 {pred['p99']:.1f} ms "
+              "(target <= 50 ms)."]  # fmt: skip
+    return lines, {"ratio": ratio, "p99": pred["p99"], "rps": pred["rps"], "bare_rps": bare["rps"]}
+
+
+def main() -> int:
+    args = _args()
+    var = Path(args.var)
+    var.mkdir(parents=True, exist_ok=True)
+    os.environ.update(_env(var))
+    for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "MONGO_URL"):
+        os.environ.pop(name, None)
+    import django
+
+    django.setup()
+    from bench._report import write_section
+
+    setup = _prepare()
+    print("in-process ...", flush=True)
+    process_lines, figures = _in_process(args.repeats)
+    print("\n".join(process_lines))
+    body = [
+        "In-process latency (`bench/predict.py`). The serving path is `predictions.fastpath` (the fitted encoder",
+        "fed from column arrays, the estimator's trees/weights called directly, one thread), checked equal to the",
+        "registry's `LoadedModel.predict` (rtol 1e-9) at load and here; the last column is that registry path.",
+        "",
+        *process_lines,
+    ]
+    prod_single = [v for k, v in figures.items() if k.startswith("service/") and k.endswith("single_p50")]
+    prod_batch = [v for k, v in figures.items() if k.startswith("service/") and k.endswith("batch_p50")]
+    rf = [v for k, v in figures.items() if "/random_forest/single_p50" in k]
+    body += [
+        "",
+        f"Targets: single row p50 <= 1 ms (RF <= 5 ms): worst production predict() p50 {max(prod_single):.3f} ms, "
+        f"worst random forest model call {max(rf):.3f} ms; batch of 100 <= 20 ms: worst predict_batch "
+        f"{max(prod_batch):.2f} ms.",
+    ]
+    if not args.skip_http:
+        print("HTTP ...", flush=True)
+        http_lines, _ = _http(var, setup["api_key"], args.seconds, args.concurrency)
+        body += ["", "### HTTP", "", *http_lines]
+    write_section("predict", "## Predictions\n\n" + "\n".join(body))
+    print("written to docs/benchmarks.md (section predict)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,154 @@
+"""Prediction API: single and batch. Thin views over predictions.services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from bms.errors import PayloadTooLargeError
+from bms.permissions import IsAnalyst
+from predictions import services
+
+
+class _StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not declare (a typo must not be silently ignored)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            extra = sorted(set(data) - set(self.fields))
+            if extra:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in extra})
+        return super().to_internal_value(data)
+
+
+class FeaturesInput(_StrictSerializer):
+    start = serializers.DateTimeField(required=False, help_text="Slot start (ISO 8601); default: next hour.")
+    channel = serializers.CharField(required=False, max_length=32, help_text="Channel code; default: program's.")
+    is_premiere = serializers.BooleanField(required=False)
+    is_finale = serializers.BooleanField(required=False)
+    is_live = serializers.BooleanField(required=False)
+    duration_minutes = serializers.IntegerField(required=False, min_value=1, max_value=24 * 60)
+
+
+class PredictInput(_StrictSerializer):
+    program_id = serializers.CharField(max_length=64, help_text="Program id or external id.")
+    target = serializers.ChoiceField(choices=services.TARGET_CHOICES)
+    features = FeaturesInput(required=False)
+    request_key = serializers.CharField(
+        required=False, max_length=128, help_text="A/B assignment key; default: the caller's user."
+    )
+
+
+class _ModelOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    algorithm = serializers.CharField()
+    version = serializers.IntegerField()
+
+
+class _IntervalOutput(serializers.Serializer):
+    low = serializers.FloatField()
+    high = serializers.FloatField()
+    level = serializers.FloatField()
+
+
+class _ABOutput(serializers.Serializer):
+    test_id = serializers.IntegerField()
+    arm = serializers.CharField()
+
+
+class PredictionOutput(serializers.Serializer):
+    prediction = serializers.FloatField()
+    target = serializers.CharField()
+    program_id = serializers.IntegerField()
+    model = _ModelOutput()
+    interval = _IntervalOutput()
+    ab_test = _ABOutput(required=False)
+
+
+class PredictOutput(serializers.Serializer):
+    """One target: the prediction fields. ``target="all"``: ``predictions`` holds one per target."""
+
+    prediction = serializers.FloatField(required=False)
+    target = serializers.CharField()
+    program_id = serializers.IntegerField()
+    model = _ModelOutput(required=False)
+    interval = _IntervalOutput(required=False)
+    ab_test = _ABOutput(required=False)
+    predictions = PredictionOutput(many=True, required=False)
+    latency_ms = serializers.FloatField(required=False)
+
+
+def _user_key(request: Request, data: dict[str, Any]) -> str:
+    return data.get("request_key") or f"user:{request.user.pk}"
+
+
+class PredictApi(APIView):
+    permission_classes = [IsAnalyst]
+
+    @extend_schema(request=PredictInput, responses=PredictOutput)
+    def post(self, request: Request) -> Response:
+        body = PredictInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        answer = services.predict(
+            program=data["program_id"],
+            target=data["target"],
+            features=data.get("features"),
+            user_key=_user_key(request, data),
+        )
+        return Response(PredictOutput(answer).data)
+
+
+class PredictBatchApi(APIView):
+    permission_classes = [IsAnalyst]
+
+    class InputSerializer(_StrictSerializer):
+        items = PredictInput(many=True, allow_empty=False)
+
+        def to_internal_value(self, data: Any) -> Any:
+            # Refuse an oversized batch before validating thousands of items.
+            items = data.get("items") if isinstance(data, dict) else None
+            if isinstance(items, list) and len(items) > settings.PREDICT_BATCH_MAX_ITEMS:
+                raise PayloadTooLargeError(
+                    f"At most {settings.PREDICT_BATCH_MAX_ITEMS} items per batch (got {len(items)}).",
+                    code="too_many_items",
+                    details={"max_items": settings.PREDICT_BATCH_MAX_ITEMS, "items": len(items)},
+                )
+            return super().to_internal_value(data)
+
+    class OutputSerializer(serializers.Serializer):
+        results = PredictOutput(many=True)
+        latency_ms = serializers.FloatField()
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def post(self, request: Request) -> Response:
+        body = self.InputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        items = body.validated_data["items"]
+        user_key = f"user:{request.user.pk}"
+        answer = services.predict_batch(
+            items=[{**item, "request_key": item.get("request_key") or user_key} for item in items],
+            user_key=user_key,
+        )
+        return Response(self.OutputSerializer(answer).data)
+
+
+class BenchEchoApi(APIView):
+    """Bench-only (``BMS_BENCH_ENDPOINTS``): validates a predict body like PredictApi, predicts nothing.
+
+    bench/predict.py compares /api/v1/predict with this to show what the prediction itself costs.
+    """
+
+    permission_classes = [IsAnalyst]  # same authentication and role check as PredictApi
+
+    @extend_schema(exclude=True)
+    def post(self, request: Request) -> Response:
+        body = PredictInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        return Response({"ok": True, "target": body.validated_data["target"]})

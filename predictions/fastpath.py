@@ -1,0 +1,351 @@
+"""A serving path for the registry's fitted pipelines: the same numbers, without pandas per call.
+
+The registry's pipelines are ``RawEncoder [-> StandardScaler] -> estimator`` taking a raw pandas frame.
+For one row, building that frame, deriving the calendar columns with pandas and scikit-learn's input
+validation cost far more than the model. :func:`compile_model` feeds the fitted encoder from column
+arrays (``RawRows``) and calls the estimator's fitted trees/weights directly (one thread). It is used
+only after it reproduced ``LoadedModel.predict`` on sample rows (relative difference <= 1e-9);
+anything it does not recognise stays on the registry's own path.
+
+``RawRows`` is the column-wise form of the registry's raw frame (``registry.features.RAW_COLUMNS``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+Columns = dict[str, np.ndarray]
+
+
+@dataclass
+class RawRows:
+    """Raw rows, column-wise (the registry's RAW_COLUMNS minus the external id)."""
+
+    program_id: np.ndarray  # int64
+    lead_in_program_id: np.ndarray  # int64, -1 = none
+    channel: np.ndarray  # object (str)
+    genre: np.ndarray  # object (str)
+    content_rating: np.ndarray  # object (str)
+    duration_minutes: np.ndarray  # float64
+    is_live: np.ndarray  # bool
+    is_premiere: np.ndarray  # bool
+    is_finale: np.ndarray  # bool
+    start: list[datetime]  # tz-aware
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> RawRows:
+        starts = pd.to_datetime(frame["start"], utc=True).dt.tz_convert(settings.TIME_ZONE)
+        return cls(
+            program_id=frame["program_id"].to_numpy(dtype="int64"),
+            lead_in_program_id=frame["lead_in_program_id"].to_numpy(dtype="int64"),
+            channel=frame["channel"].astype(str).to_numpy(dtype=object),
+            genre=frame["genre"].astype(str).to_numpy(dtype=object),
+            content_rating=frame["content_rating"].fillna("").astype(str).to_numpy(dtype=object),
+            duration_minutes=pd.to_numeric(frame["duration_minutes"], errors="coerce").to_numpy(dtype="float64"),
+            is_live=frame["is_live"].to_numpy(dtype=bool),
+            is_premiere=frame["is_premiere"].to_numpy(dtype=bool),
+            is_finale=frame["is_finale"].to_numpy(dtype=bool),
+            start=list(starts.dt.to_pydatetime()),
+        )
+
+    def take(self, idx: Sequence[int]) -> RawRows:
+        ix = np.asarray(idx, dtype=int)
+        return RawRows(
+            program_id=self.program_id[ix],
+            lead_in_program_id=self.lead_in_program_id[ix],
+            channel=self.channel[ix],
+            genre=self.genre[ix],
+            content_rating=self.content_rating[ix],
+            duration_minutes=self.duration_minutes[ix],
+            is_live=self.is_live[ix],
+            is_premiere=self.is_premiere[ix],
+            is_finale=self.is_finale[ix],
+            start=[self.start[i] for i in ix],
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """The registry's raw frame (same columns and dtypes as ``slot_frame``)."""
+        from registry.features import RAW_COLUMNS
+
+        tz = settings.TIME_ZONE
+        frame = pd.DataFrame(
+            {
+                "program_id": self.program_id.astype("int64"),
+                "external_id": np.array([""] * len(self), dtype=object),
+                "channel": self.channel.astype(object),
+                "genre": self.genre.astype(object),
+                "content_rating": self.content_rating.astype(object),
+                "duration_minutes": self.duration_minutes.astype("float64"),
+                "is_live": self.is_live.astype(bool),
+                "is_premiere": self.is_premiere.astype(bool),
+                "is_finale": self.is_finale.astype(bool),
+                "start": pd.to_datetime(pd.Series(self.start, dtype=object), utc=True).dt.tz_convert(tz),
+                "lead_in_program_id": self.lead_in_program_id.astype("int64"),
+            }
+        )
+        return frame[list(RAW_COLUMNS)]
+
+    def digests(self) -> list[str]:
+        """A 64-bit hash per row of its raw values (the prediction log's inputs digest)."""
+        blake = hashlib.blake2b
+        return [
+            blake(f"{p}|{li}|{c}|{g}|{r}|{d!r}|{lv:d}{pr:d}{fi:d}|{s.isoformat()}".encode(), digest_size=8).hexdigest()
+            for p, li, c, g, r, d, lv, pr, fi, s in zip(
+                self.program_id.tolist(),
+                self.lead_in_program_id.tolist(),
+                self.channel.tolist(),
+                self.genre.tolist(),
+                self.content_rating.tolist(),
+                self.duration_minutes.tolist(),
+                self.is_live.tolist(),
+                self.is_premiere.tolist(),
+                self.is_finale.tolist(),
+                self.start,
+                strict=True,
+            )
+        ]
+
+
+# --- derived features (mirrors registry.features.derive, checked against it) ---------------------------
+
+
+def derive(rows: RawRows) -> Columns:
+    """``registry.features.derive`` for raw rows: the same numpy code, without pandas."""
+    from registry.features import _DAYPART_OF_HOUR, _EPOCH_DAYS_OF_TREND, _HOLIDAYS, NO_LEAD_IN
+
+    tz = ZoneInfo(settings.TIME_ZONE)
+    local = np.array([s.astimezone(tz).replace(tzinfo=None) for s in rows.start], dtype="datetime64[m]")
+    days = local.astype("datetime64[D]")
+    minutes = (local - days).astype("int64")
+    hour_int = minutes // 60
+    hour = minutes / 60.0
+    day_number = days.astype("int64")
+    weekday = ((day_number + 3) % 7).astype("float64")
+    month = (days.astype("datetime64[M]").astype("int64") % 12 + 1).astype("float64")
+    day_of_year = (days - days.astype("datetime64[Y]")).astype("int64") + 1.0
+    genre = rows.genre.astype(str)
+    channel = rows.channel.astype(str)
+    daypart = _DAYPART_OF_HOUR[hour_int]
+    lead_in = rows.lead_in_program_id.astype("int64")
+    return {
+        "program_id": rows.program_id.astype("int64").astype(str),
+        "lead_in_program_id": lead_in.astype(str),
+        "genre_daypart": np.char.add(np.char.add(genre, "|"), daypart),
+        "channel_hour": np.char.add(np.char.add(channel, "|"), hour_int.astype(str)),
+        "channel": channel,
+        "genre": genre,
+        "content_rating": rows.content_rating.astype(str),
+        "daypart": daypart,
+        "hour": hour,
+        "hour_sin": np.sin(2 * np.pi * hour / 24.0),
+        "hour_cos": np.cos(2 * np.pi * hour / 24.0),
+        "weekday": weekday,
+        "is_weekend": (weekday >= 5).astype("float64"),
+        "month": month,
+        "day_of_year": day_of_year,
+        "is_holiday": np.isin(days, _HOLIDAYS).astype("float64"),
+        "trend_days": (day_number - _EPOCH_DAYS_OF_TREND) + minutes / 1440.0,
+        "duration_minutes": rows.duration_minutes.astype("float64"),
+        "is_live": rows.is_live.astype("float64"),
+        "is_premiere": rows.is_premiere.astype("float64"),
+        "is_finale": rows.is_finale.astype("float64"),
+        "has_lead_in": (lead_in != NO_LEAD_IN).astype("float64"),
+    }
+
+
+class _UnsupportedError(Exception):
+    pass
+
+
+def _preprocessor(prep: Any) -> Callable[[RawRows], np.ndarray]:
+    """RawRows -> the model matrix, for ``Pipeline([("encode", RawEncoder)[, ("scale", StandardScaler)]])``."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    try:
+        from registry.features import RawEncoder
+    except ImportError as exc:  # the registry changed its feature code: stay on its own path
+        raise _UnsupportedError(f"registry.features: {exc}") from exc
+    while isinstance(prep, Pipeline) and len(prep.steps) == 1 and isinstance(prep.steps[0][1], Pipeline):
+        prep = prep.steps[0][1]  # boosters: Pipeline([("prep", Pipeline([...]))])
+    if not isinstance(prep, Pipeline) or not isinstance(prep.steps[0][1], RawEncoder):
+        raise _UnsupportedError("preprocessor shape")
+    encoder = prep.steps[0][1]
+    if not callable(getattr(encoder, "_transform", None)):
+        raise _UnsupportedError("encoder without _transform")
+    scalers = []
+    for _, step in prep.steps[1:]:
+        if not isinstance(step, StandardScaler):
+            raise _UnsupportedError(type(step).__name__)
+        scalers.append((step.mean_ if step.with_mean else None, step.scale_ if step.with_std else None))
+
+    def transform(rows: RawRows) -> np.ndarray:
+        x = np.asarray(encoder._transform(derive(rows)), dtype="float64")
+        for mean, scale in scalers:
+            if mean is not None:
+                x = x - mean
+            if scale is not None:
+                x = x / scale
+        return x
+
+    return transform
+
+
+def _estimator(est: Any) -> Callable[[np.ndarray], np.ndarray]:
+    from catboost import CatBoostRegressor
+    from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+    from sklearn.linear_model import ElasticNet
+    from sklearn.neural_network import MLPRegressor
+    from xgboost import XGBRegressor
+
+    if isinstance(est, RandomForestRegressor):
+        trees = list(est.estimators_)
+        if est.n_outputs_ != 1:
+            raise _UnsupportedError("multi-output forest")
+
+        def forest(x: np.ndarray) -> np.ndarray:
+            # The same accumulation order as RandomForestRegressor.predict (bit-identical result).
+            x32 = np.ascontiguousarray(x, dtype=np.float32)
+            out = np.zeros(x32.shape[0], dtype=np.float64)
+            for tree in trees:
+                out += tree.predict(x32, check_input=False)
+            out /= len(trees)
+            return out
+
+        return forest
+    if isinstance(est, XGBRegressor):
+        booster = est.get_booster()
+        missing = est.missing
+        return lambda x: np.asarray(booster.inplace_predict(x, missing=missing), dtype="float64")
+    if isinstance(est, CatBoostRegressor):
+        return lambda x: np.asarray(est.predict(x, thread_count=1), dtype="float64")
+    if isinstance(est, HistGradientBoostingRegressor):
+        return _hist_forest(est)
+    if isinstance(est, ElasticNet):
+        coef = np.asarray(est.coef_, dtype="float64")
+        intercept = float(est.intercept_)
+        return lambda x: x @ coef + intercept
+    if isinstance(est, MLPRegressor):
+        return lambda x: np.asarray(est.predict(x), dtype="float64").reshape(-1)
+    raise _UnsupportedError(type(est).__name__)
+
+
+_HIST_NATIVE_ROWS = 32
+
+
+def _hist_forest(est: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """All trees of a HistGradientBoostingRegressor walked together, one numpy step per tree level.
+
+    sklearn walks its 400 trees one Python call each (~6 ms for one row); here every level of every tree
+    is one gather/compare over a (rows x trees) index matrix. Same rule as sklearn's
+    ``_predict_one_from_raw_data`` for numerical splits: NaN follows ``missing_go_to_left``, else
+    ``x <= num_threshold`` goes left.
+    """
+    if est.n_trees_per_iteration_ != 1:
+        raise _UnsupportedError("multi-output boosting")
+    if getattr(est, "is_categorical_", None) is not None and np.any(est.is_categorical_):
+        raise _UnsupportedError("categorical splits")
+    trees = [predictors[0].nodes for predictors in est._predictors]
+    sizes = np.array([len(nodes) for nodes in trees], dtype=np.intp)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+    nodes = np.concatenate(trees)
+    owner = np.repeat(offsets, sizes)
+    feature = nodes["feature_idx"].astype(np.intp)
+    threshold = nodes["num_threshold"].astype("float64")
+    left = nodes["left"].astype(np.intp) + owner
+    right = nodes["right"].astype(np.intp) + owner
+    leaf = nodes["is_leaf"].astype(bool)
+    missing_left = nodes["missing_go_to_left"].astype(bool)
+    value = nodes["value"].astype("float64")
+    depth = int(nodes["depth"].max()) if len(nodes) else 0
+    baseline = float(np.asarray(est._baseline_prediction).ravel()[0])
+    link = est._loss.link
+    # A leaf points to itself, so walking ``depth`` levels leaves every row on its leaf.
+    nxt_left = np.where(leaf, np.arange(len(nodes)), left)
+    nxt_right = np.where(leaf, np.arange(len(nodes)), right)
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype="float64")
+        if x.shape[0] >= _HIST_NATIVE_ROWS:  # many rows: sklearn's compiled loop amortises its per-tree call
+            return np.asarray(link.inverse(est._raw_predict(x, n_threads=1).ravel()), dtype="float64")
+        rows = np.arange(x.shape[0])[:, None]
+        idx = np.broadcast_to(offsets, (x.shape[0], len(offsets))).copy()
+        for _ in range(depth):
+            data = x[rows, feature[idx]]
+            go_left = np.where(np.isnan(data), missing_left[idx], data <= threshold[idx])
+            idx = np.where(go_left, nxt_left[idx], nxt_right[idx])
+        raw = baseline + value[idx].sum(axis=1)
+        return np.asarray(link.inverse(raw), dtype="float64")
+
+    return predict
+
+
+def _structure(loaded: Any) -> tuple[Any, Any, Callable[[np.ndarray], np.ndarray] | None]:
+    """(preprocessor pipeline, estimator, inverse target transform or None) of a LoadedModel."""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.pipeline import Pipeline
+
+    if loaded.prep is not None:
+        return loaded.prep, loaded.model, None
+    model = loaded.model
+    inverse = None
+    if isinstance(model, TransformedTargetRegressor):
+        func = model.inverse_func
+        if func is None:
+            raise _UnsupportedError("target transformer")
+        inverse = func
+        model = model.regressor_
+    if not isinstance(model, Pipeline) or len(model.steps) != 2:
+        raise _UnsupportedError("model shape")
+    return model.steps[0][1], model.steps[1][1], inverse
+
+
+def compile_model(loaded: Any, sample: pd.DataFrame | None) -> Callable[[RawRows], np.ndarray] | None:
+    """A fast ``RawRows -> predictions`` function equal to ``loaded.predict``, or None (use sklearn)."""
+    try:
+        prep, est, inverse = _structure(loaded)
+        transform = _preprocessor(prep)
+        predict_x = _estimator(est)
+    except _UnsupportedError as exc:
+        logger.info("no fast path for %s/%s: %s", loaded.target, loaded.algorithm, exc)
+        return None
+
+    def predict(rows: RawRows) -> np.ndarray:
+        y = predict_x(transform(rows))
+        if inverse is not None:
+            y = np.asarray(inverse(y.reshape(-1, 1)), dtype="float64").reshape(-1)
+        return np.asarray(y, dtype="float64").reshape(-1)
+
+    if sample is None or not len(sample):
+        logger.info("no sample rows to verify the fast path for %s/%s", loaded.target, loaded.algorithm)
+        return None
+    # Checked on the whole sample and on a few rows (some estimators switch method with the row count).
+    for part in (sample, sample.iloc[:4]):
+        try:
+            expected = np.asarray(loaded.predict(part), dtype="float64")
+            got = predict(RawRows.from_frame(part))
+        except Exception:
+            logger.exception("fast path check failed for %s/%s", loaded.target, loaded.algorithm)
+            return None
+        scale = max(1.0, float(np.max(np.abs(expected))) if expected.size else 1.0)
+        if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-9, atol=1e-9 * scale):
+            worst = float(np.max(np.abs(got - expected))) if got.shape == expected.shape else math.inf
+            logger.warning("fast path differs for %s/%s (max %.3g): not used", loaded.target, loaded.algorithm, worst)
+            return None
+    return predict

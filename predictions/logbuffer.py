@@ -1,0 +1,150 @@
+"""Prediction logs written in bulk, off the request path.
+
+Requests append plain tuples to an in-process buffer (a lock and a list append); a daemon thread
+writes them with one ``bulk_create`` when the buffer reaches ``PREDICTION_LOG_FLUSH_SIZE`` rows or
+``PREDICTION_LOG_FLUSH_SECONDS`` passed. With ``PREDICTION_LOG_BACKGROUND`` off (tests) the flush
+runs synchronously on the size threshold and whenever :func:`flush` is called. A process that dies
+loses at most one buffer of logs: they are telemetry, not business data.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    created_at: datetime
+    request_id: uuid.UUID
+    request_key: str
+    target: str
+    model_version_id: int | None
+    algorithm: str
+    program_id: int | None
+    channel_id: int | None
+    slot_start: datetime
+    inputs_digest: str
+    output: float
+    latency_ms: float
+    ab_test_id: int | None = None
+    arm: str = ""
+    served: bool = True
+
+
+class PredictionLogBuffer:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: list[LogEntry] = []
+        self._oldest = 0.0
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, entries: list[LogEntry]) -> None:
+        if not entries:
+            return
+        with self._lock:
+            if not self._rows:
+                self._oldest = time.monotonic()
+            self._rows.extend(entries)
+            full = len(self._rows) >= settings.PREDICTION_LOG_FLUSH_SIZE
+        if settings.PREDICTION_LOG_BACKGROUND:
+            self._ensure_thread()
+            if full:
+                self._wake.set()
+        elif full:
+            self.flush()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._rows)
+
+    def _take(self) -> list[LogEntry]:
+        with self._lock:
+            rows, self._rows = self._rows, []
+            return rows
+
+    def flush(self) -> int:
+        """Write everything buffered now; returns the number of rows written."""
+        rows = self._take()
+        if not rows:
+            return 0
+        from predictions.models import PredictionLog
+
+        objs = [
+            PredictionLog(
+                created_at=r.created_at,
+                request_id=r.request_id,
+                request_key=r.request_key[:128],
+                target=r.target,
+                model_version_id=r.model_version_id,
+                algorithm=r.algorithm,
+                program_id=r.program_id,
+                channel_id=r.channel_id,
+                slot_start=r.slot_start,
+                inputs_digest=r.inputs_digest,
+                output=r.output,
+                latency_ms=r.latency_ms,
+                ab_test_id=r.ab_test_id,
+                arm=r.arm,
+                served=r.served,
+            )
+            for r in rows
+        ]
+        PredictionLog.objects.bulk_create(objs, batch_size=500)
+        return len(objs)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._run, name="prediction-log-flusher", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        period = settings.PREDICTION_LOG_FLUSH_SECONDS
+        while True:
+            self._wake.wait(timeout=period)
+            self._wake.clear()
+            with self._lock:
+                due = bool(self._rows) and (
+                    len(self._rows) >= settings.PREDICTION_LOG_FLUSH_SIZE or time.monotonic() - self._oldest >= period
+                )
+            if not due:
+                continue
+            try:
+                close_old_connections()
+                self.flush()
+            except Exception:  # the flusher must survive a database hiccup; logs are best effort
+                logger.exception("prediction log flush failed")
+            finally:
+                connection.close()
+
+
+_buffer = PredictionLogBuffer()
+
+
+def get_buffer() -> PredictionLogBuffer:
+    return _buffer
+
+
+def _flush_at_exit() -> None:
+    try:
+        _buffer.flush()
+    except Exception:  # interpreter shutdown: the database may be gone already
+        logger.warning("could not flush %d prediction logs at exit", _buffer.pending())
+
+
+atexit.register(_flush_at_exit)

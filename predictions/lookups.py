@@ -1,0 +1,141 @@
+"""In-process caches of what building a feature row reads: programs and each channel-day's airings.
+
+Both are valid for one broadcast data version (``programs.selectors.data_version_current``, bumped
+by every import/generation/edit), which is re-read at most every ``PREDICTOR_GENERATION_CHECK_MS``;
+programs are also dropped every ``_PROGRAM_TTL_SECONDS``. A steady stream of predictions therefore
+runs without a database query, and a new import is seen within a second.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from django.conf import settings
+
+from programs.models import Airing, Program
+
+_PROGRAM_TTL_SECONDS = 60.0
+_MAX_PROGRAMS = 50_000
+_MAX_DAYS = 20_000
+
+ProgramKey = tuple[str, Any]  # ("pk", 12) or ("external_id", "ABC123")
+DayKey = tuple[int, datetime]  # (channel id, first instant of the broadcast day, UTC)
+
+
+def broadcast_day_start(start: datetime, tz: ZoneInfo) -> datetime:
+    """First instant (UTC) of ``start``'s broadcast day, as registry.features computes it (start - 6 h)."""
+    from registry.features import BROADCAST_DAY_START_HOUR
+
+    shift = timedelta(hours=BROADCAST_DAY_START_HOUR)
+    day = (start.astimezone(UTC) - shift).astimezone(tz).date()
+    return datetime.combine(day, dt_time(0), tzinfo=tz).astimezone(UTC) + shift
+
+
+class ServingLookups:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._token: int | None = None
+        self._checked_at = 0.0
+        self._programs_loaded_at = time.monotonic()
+        self._programs: dict[ProgramKey, Program] = {}
+        self._days: dict[DayKey, tuple[list[datetime], list[int]]] = {}
+
+    def _fresh(self) -> None:
+        now = time.monotonic()
+        if (now - self._checked_at) * 1000.0 < settings.PREDICTOR_GENERATION_CHECK_MS:
+            return
+        from programs.selectors import data_version_current
+
+        token = data_version_current()
+        with self._lock:
+            self._checked_at = now
+            if token != self._token:
+                self._token = token
+                self._programs = {}
+                self._days = {}
+                self._programs_loaded_at = now
+            elif now - self._programs_loaded_at > _PROGRAM_TTL_SECONDS:
+                self._programs = {}
+                self._programs_loaded_at = now
+
+    def programs(self, keys: Iterable[ProgramKey]) -> dict[ProgramKey, Program]:
+        """The programs (with their channel) for ``keys``; unknown keys are absent from the result."""
+        self._fresh()
+        wanted = set(keys)
+        cache = self._programs
+        missing = [k for k in wanted if k not in cache]
+        if missing:
+            from django.db.models import Q
+
+            pks = [k[1] for k in missing if k[0] == "pk"]
+            ext = [k[1] for k in missing if k[0] == "external_id"]
+            found = Program.objects.select_related("channel").filter(Q(pk__in=pks) | Q(external_id__in=ext))
+            with self._lock:
+                if len(self._programs) > _MAX_PROGRAMS:
+                    self._programs = {}
+                for p in found:
+                    self._programs[("pk", p.pk)] = p
+                    self._programs[("external_id", p.external_id)] = p
+                cache = self._programs
+        return {k: cache[k] for k in wanted if k in cache}
+
+    def lead_ins(self, *, channel_ids: Sequence[int], starts: Sequence[datetime]) -> np.ndarray:
+        """Program id of the stored airing just before each start on its channel in the same broadcast day.
+
+        The rule of ``registry.features.slot_frame`` (-1 = none); missing channel-days are read in one
+        range query.
+        """
+        from registry.features import NO_LEAD_IN
+
+        self._fresh()
+        tz = ZoneInfo(settings.TIME_ZONE)
+        keys: list[DayKey] = [(c, broadcast_day_start(s, tz)) for c, s in zip(channel_ids, starts, strict=True)]
+        days = self._days
+        missing = {k for k in keys if k not in days}
+        if missing:
+            loaded: dict[DayKey, tuple[list[datetime], list[int]]] = {k: ([], []) for k in missing}
+            lo = min(k[1] for k in missing)
+            hi = max(k[1] for k in missing) + timedelta(days=1, hours=2)
+            rows = (
+                Airing.objects.filter(channel_id__in={k[0] for k in missing}, start__gte=lo, start__lt=hi)
+                .order_by("channel_id", "start", "id")
+                .values_list("channel_id", "start", "program_id")
+            )
+            for channel_id, start, program_id in rows:
+                key = (channel_id, broadcast_day_start(start, tz))
+                bucket = loaded.get(key)
+                if bucket is not None:
+                    bucket[0].append(start)
+                    bucket[1].append(program_id)
+            with self._lock:
+                if len(self._days) > _MAX_DAYS:
+                    self._days = {}
+                self._days.update(loaded)
+                days = self._days
+        out = np.full(len(keys), NO_LEAD_IN, dtype="int64")
+        for i, (key, start) in enumerate(zip(keys, starts, strict=True)):
+            day_starts, programs = days[key]
+            j = bisect_left(day_starts, start) - 1  # the latest stored start strictly before ``start``
+            if j >= 0:
+                out[i] = programs[j]
+        return out
+
+
+_lookups = ServingLookups()
+
+
+def get_lookups() -> ServingLookups:
+    return _lookups
+
+
+def reset_lookups() -> None:
+    global _lookups
+    _lookups = ServingLookups()

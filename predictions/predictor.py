@@ -1,0 +1,344 @@
+"""The process-wide predictor: every target's production model in memory, reloaded on promotion.
+
+Loading goes through ``registry.artifacts.load_model`` (sha256 verified). Whether the registry
+changed is asked at most every ``PREDICTOR_GENERATION_CHECK_MS`` through
+``registry.selectors.registry_generation()`` (a cache read), never once per request. Challenger
+versions of A/B tests are loaded on first use and kept while the test is active.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.core.cache import cache
+from scipy import stats
+
+from bms.errors import ConflictError
+from predictions.fastpath import RawRows, compile_model
+from programs.models import TARGETS
+
+logger = logging.getLogger(__name__)
+
+AB_GENERATION_KEY = "predictions:ab-generation"
+# A/B tests start and end by the clock as well: re-read them at least this often.
+_AB_MAX_AGE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    """A loaded model version plus what an answer needs about it."""
+
+    version_id: int
+    target: str
+    algorithm: str
+    version: int
+    model: Any  # registry.artifacts.LoadedModel
+    interval_low: float  # offsets added to the prediction (residual quantiles)
+    interval_high: float
+    level: float
+    fast: Callable[[RawRows], np.ndarray] | None = None  # predictions.fastpath, verified equal
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Predictions for a raw frame (registry.features.RAW_COLUMNS)."""
+        if self.fast is not None:
+            return self.fast(RawRows.from_frame(frame))
+        return np.asarray(self.model.predict(frame), dtype=float).reshape(-1)
+
+    def predict_rows(self, rows: RawRows) -> np.ndarray:
+        if self.fast is not None:
+            return self.fast(rows)
+        return np.asarray(self.model.predict(rows.to_frame()), dtype=float).reshape(-1)
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.version_id, "algorithm": self.algorithm, "version": self.version}
+
+
+@dataclass(frozen=True)
+class ActiveABTest:
+    id: int
+    target: str
+    champion_id: int
+    challenger_id: int
+    share: float
+    shadow: bool
+
+
+def residual_interval(metrics: dict[str, Any], level: float) -> tuple[float, float, float]:
+    """(low offset, high offset, level) of the prediction interval for a version's stored metrics.
+
+    Prefers holdout residual quantiles stored by the registry (``residual_quantiles`` mapping
+    "0.05" -> value, or ``residual_q_low``/``residual_q_high`` with ``interval_level``); falls back to a
+    normal interval of half-width z * holdout RMSE.
+    """
+    quantiles = metrics.get("residual_quantiles")
+    if isinstance(quantiles, dict) and quantiles:
+        alpha = (1.0 - level) / 2.0
+        pairs = sorted((float(q), float(v)) for q, v in quantiles.items())
+        qs = np.array([p[0] for p in pairs])
+        vs = np.array([p[1] for p in pairs])
+        if qs.min() <= alpha + 1e-9 and qs.max() >= 1 - alpha - 1e-9:
+            return float(np.interp(alpha, qs, vs)), float(np.interp(1 - alpha, qs, vs)), level
+    if "residual_q_low" in metrics and "residual_q_high" in metrics:
+        return (
+            float(metrics["residual_q_low"]),
+            float(metrics["residual_q_high"]),
+            float(metrics.get("interval_level", level)),
+        )
+    rmse = metrics.get("rmse")
+    if rmse is None and metrics.get("mse") is not None:
+        rmse = math.sqrt(float(metrics["mse"]))
+    if rmse is None:
+        return 0.0, 0.0, level
+    z = float(stats.norm.ppf(0.5 + level / 2.0))
+    return -z * float(rmse), z * float(rmse), level
+
+
+_RESIDUAL_ROWS = 5000
+
+
+def holdout_residual_offsets(
+    version: Any, predict: Callable[[pd.DataFrame], np.ndarray], level: float
+) -> tuple[float, float] | None:
+    """(low, high) residual quantiles of ``version`` on its holdout period (airings since
+    ``metrics["holdout_start"]`` with an actual value, the latest ``_RESIDUAL_ROWS``), cached per version.
+
+    Used when the registry did not store residual quantiles with the version.
+    """
+    from django.utils.dateparse import parse_datetime
+
+    from programs.models import Airing
+    from registry.features import airings_frame
+
+    holdout_start = (version.metrics or {}).get("holdout_start")
+    since = parse_datetime(str(holdout_start)) if holdout_start else None
+    if since is None:
+        return None
+    key = f"predictions:residuals:{version.pk}:{level}"
+    cached = cache.get(key)
+    if cached is not None:
+        return float(cached[0]), float(cached[1])
+    target = str(version.target)
+    ids = list(
+        Airing.objects.filter(start__gte=since, **{f"{target}__isnull": False})
+        .order_by("-start")
+        .values_list("id", flat=True)[:_RESIDUAL_ROWS]
+    )
+    if len(ids) < 30:
+        return None
+    frame = airings_frame(Airing.objects.filter(pk__in=ids))
+    residuals = frame[target].to_numpy(dtype=float) - predict(frame)
+    alpha = (1.0 - level) / 2.0
+    low, high = (float(v) for v in np.quantile(residuals, [alpha, 1.0 - alpha]))
+    cache.set(key, [low, high], timeout=None)
+    return low, high
+
+
+def sample_frame(n: int = 64) -> pd.DataFrame:
+    """The latest stored airings as a raw frame: checks each compiled fast path against sklearn."""
+    from programs.models import Airing
+    from registry.features import airings_frame
+
+    ids = list(Airing.objects.order_by("-start").values_list("id", flat=True)[:n])
+    return airings_frame(Airing.objects.filter(pk__in=ids))
+
+
+def _serving_model(version: Any, sample: pd.DataFrame | None = None) -> ServingModel:
+    from registry.artifacts import load_model
+
+    loaded = load_model(version)  # sha256 checked; tree models set to one thread by the registry
+    fast = (
+        compile_model(loaded, sample if sample is not None else sample_frame()) if settings.PREDICT_FAST_PATH else None
+    )
+    metrics = dict(version.metrics or {})
+    low, high, level = residual_interval(metrics, settings.PREDICT_INTERVAL_LEVEL)
+    stored = "residual_quantiles" in metrics or "residual_q_low" in metrics
+    if not stored:
+
+        def predict(frame: pd.DataFrame) -> np.ndarray:
+            return (
+                fast(RawRows.from_frame(frame)) if fast is not None else np.asarray(loaded.predict(frame), dtype=float)
+            )
+
+        offsets = holdout_residual_offsets(version, predict, settings.PREDICT_INTERVAL_LEVEL)
+        if offsets is not None:
+            low, high = offsets
+    return ServingModel(
+        version_id=int(version.pk),
+        target=str(version.target),
+        algorithm=str(version.algorithm),
+        version=int(version.version),
+        model=loaded,
+        interval_low=low,
+        interval_high=high,
+        level=level,
+        fast=fast,
+    )
+
+
+def _drift_gauges_refresh() -> None:
+    """Expose the newest drift reports on this process's /metrics (the nightly task runs in a worker)."""
+    from bms.metrics import DRIFT_SCORE, MODEL_ACCURACY_DRIFT
+    from predictions.selectors import drift_report_latest_per_target
+
+    for report in drift_report_latest_per_target():
+        for feature, values in (report.features or {}).items():
+            DRIFT_SCORE.labels(report.target, feature).set(float(values.get("score", 0.0)))
+        if report.accuracy_drift is not None:
+            MODEL_ACCURACY_DRIFT.labels(report.target).set(report.accuracy_drift)
+
+
+class Predictor:
+    """Production models per target, refreshed when the registry generation changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._models: dict[str, ServingModel] = {}
+        self._versions: dict[int, ServingModel] = {}
+        self._generation: int | None = None
+        self._checked_at = 0.0
+        self._ab_tests: dict[str, ActiveABTest] = {}
+        self._ab_generation: Any = object()
+        self._ab_loaded_at = 0.0
+
+    # --- freshness -------------------------------------------------------------------------------
+    def refresh(self, *, force: bool = False) -> None:
+        """Reload when the registry (or the A/B tests) changed; cheap when nothing did.
+
+        Until the first load finished every caller waits on the lock, so no request sees an empty
+        predictor (a 409) while another thread is loading.
+        """
+        if not force and self._generation is not None and not self._due():
+            return
+        from registry.selectors import registry_generation
+
+        with self._lock:
+            if not force and self._generation is not None and not self._due():
+                return  # another thread refreshed while this one waited
+            generation = int(registry_generation())
+            ab_generation = cache.get(AB_GENERATION_KEY, 0)
+            now = time.monotonic()
+            if force or generation != self._generation:
+                self._load(generation)
+            if force or ab_generation != self._ab_generation or now - self._ab_loaded_at > _AB_MAX_AGE_SECONDS:
+                self._load_ab_tests(ab_generation, now)
+            self._checked_at = time.monotonic()
+
+    def _due(self) -> bool:
+        return (time.monotonic() - self._checked_at) * 1000.0 >= settings.PREDICTOR_GENERATION_CHECK_MS
+
+    def _load(self, generation: int) -> None:
+        from registry.selectors import production_models
+
+        started = time.perf_counter()
+        production = production_models()
+        models: dict[str, ServingModel] = {}
+        sample = sample_frame() if production else None
+        for target, version in production.items():
+            cached = self._versions.get(int(version.pk))
+            models[target] = cached if cached is not None else _serving_model(version, sample)
+        self._models = models
+        self._versions = {m.version_id: m for m in models.values()}
+        self._generation = generation
+        logger.info(
+            "predictor loaded %d production models (generation %s) in %.0f ms",
+            len(models),
+            generation,
+            (time.perf_counter() - started) * 1000,
+        )
+
+    def _load_ab_tests(self, ab_generation: Any, now: float) -> None:
+        from predictions.selectors import ab_test_active_list
+
+        tests = {}
+        for t in ab_test_active_list():
+            tests[t.target] = ActiveABTest(
+                id=t.pk,
+                target=t.target,
+                champion_id=t.champion_id,
+                challenger_id=t.challenger_id,
+                share=float(t.traffic_share),
+                shadow=t.mode == "shadow",
+            )
+        self._ab_tests = tests
+        self._ab_generation = ab_generation
+        self._ab_loaded_at = now
+        _drift_gauges_refresh()
+
+    def invalidate(self) -> None:
+        """Make the next request re-check the registry (called after a promotion in this process)."""
+        self._checked_at = 0.0
+        self._ab_loaded_at = 0.0
+
+    # --- lookups ---------------------------------------------------------------------------------
+    def model_for(self, target: str) -> ServingModel:
+        self.refresh()
+        model = self._models.get(target)
+        if model is None:
+            raise ConflictError(
+                f"There is no production model for target {target!r}: train one and promote it first.",
+                code="no_production_model",
+                details={"target": target},
+            )
+        return model
+
+    def version(self, version_id: int) -> ServingModel:
+        """Any registry version (an A/B challenger), loaded once and cached."""
+        model = self._versions.get(version_id)
+        if model is not None:
+            return model
+        from registry.models import ModelVersion
+
+        with self._lock:
+            model = self._versions.get(version_id)
+            if model is None:
+                model = _serving_model(ModelVersion.objects.get(pk=version_id))
+                self._versions[version_id] = model
+        return model
+
+    def ab_test_for(self, target: str) -> ActiveABTest | None:
+        self.refresh()
+        return self._ab_tests.get(target)
+
+    @property
+    def generation(self) -> int | None:
+        return self._generation
+
+    def loaded_targets(self) -> list[str]:
+        self.refresh()
+        return [t for t in TARGETS if t in self._models]
+
+
+_predictor: Predictor | None = None
+_predictor_lock = threading.Lock()
+
+
+def get_predictor() -> Predictor:
+    """The process-wide predictor (created on first use)."""
+    global _predictor
+    if _predictor is None:
+        with _predictor_lock:
+            if _predictor is None:
+                _predictor = Predictor()
+    return _predictor
+
+
+def invalidate_predictor() -> None:
+    """Registry change hook: the promotion happened in this process, so look at once."""
+    if _predictor is not None:
+        _predictor.invalidate()
+
+
+def reset_predictor() -> None:
+    """Forget every loaded model (tests; a process that changed ARTIFACT_ROOT)."""
+    global _predictor
+    with _predictor_lock:
+        _predictor = None

@@ -1,0 +1,46 @@
+"""Reads of A/B tests, prediction logs and drift reports."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from predictions.models import ABTest, DriftReport, PredictionLog
+
+
+def ab_test_active_list() -> list[ABTest]:
+    """Tests that are active and inside their time window now."""
+    now = timezone.now()
+    return list(
+        ABTest.objects.filter(status=ABTest.Status.ACTIVE, starts_at__lte=now)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        .order_by("id")
+    )
+
+
+def ab_test_list(*, target: str | None = None) -> QuerySet[ABTest]:
+    qs = ABTest.objects.select_related("champion", "challenger")
+    return qs.filter(target=target) if target else qs
+
+
+def prediction_log_list(*, target: str | None = None, ab_test: ABTest | None = None) -> QuerySet[PredictionLog]:
+    qs = PredictionLog.objects.all()
+    if target:
+        qs = qs.filter(target=target)
+    if ab_test is not None:
+        qs = qs.filter(ab_test=ab_test)
+    return qs
+
+
+def drift_report_latest(*, target: str) -> DriftReport | None:
+    return DriftReport.objects.filter(target=target).order_by("-created_at", "-id").first()
+
+
+def drift_report_latest_per_target() -> list[DriftReport]:
+    """The newest report of each target (one query)."""
+    latest: dict[str, DriftReport] = {}
+    for report in DriftReport.objects.order_by("target", "-created_at", "-id").only(
+        "target", "features", "accuracy_drift", "created_at"
+    ):
+        latest.setdefault(report.target, report)
+    return list(latest.values())

@@ -1,0 +1,45 @@
+"""Nightly jobs of the predictions app: drift reports and A/B scoring (thin: they call services)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from bms.metrics import CELERY_TASKS
+
+
+@shared_task(name="predictions.drift_check", soft_time_limit=900, time_limit=1000)
+def drift_check_task() -> dict[str, Any]:
+    """One drift report per target (and a retraining run when flagged and DRIFT_RETRAIN_ENABLED)."""
+    from predictions.services import drift_check
+
+    try:
+        reports = drift_check()
+    except Exception:
+        CELERY_TASKS.labels("predictions.drift_check", "failure").inc()
+        raise
+    CELERY_TASKS.labels("predictions.drift_check", "success").inc()
+    return {r.target: {"id": r.pk, "flagged": r.flagged} for r in reports}
+
+
+@shared_task(name="predictions.ab_tests_score", soft_time_limit=600, time_limit=700)
+def ab_tests_score_task() -> dict[str, Any]:
+    """Score every active A/B test on the actual values imported so far. Idempotent."""
+    from predictions.selectors import ab_test_active_list
+    from predictions.services import ab_test_score
+
+    out = {str(t.pk): ab_test_score(test=t).get("status") for t in ab_test_active_list()}
+    CELERY_TASKS.labels("predictions.ab_tests_score", "success").inc()
+    return out
+
+
+@shared_task(name="predictions.ab_test_score", soft_time_limit=600, time_limit=700)
+def ab_test_score_task(test_id: int) -> str | None:
+    from predictions.models import ABTest
+    from predictions.services import ab_test_score
+
+    test = ABTest.objects.filter(pk=test_id).first()
+    if test is None:
+        return None
+    return str(ab_test_score(test=test).get("status"))

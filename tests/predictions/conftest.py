@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from predictions.logbuffer import get_buffer
+from predictions.lookups import reset_lookups
+from predictions.predictor import reset_predictor
+from tests.predictions.factories import World, build_world, clear_world
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[World]:
+    """Generated data and tiny trained models, committed once per module and deleted afterwards.
+
+    Artifacts go to a directory of this run: concurrent test runs must not overwrite each other's
+    ``<target>/<algorithm>/v1`` files (the sha256 check would refuse them).
+    """
+    with override_settings(ARTIFACT_ROOT=tmp_path_factory.mktemp("artifacts")):
+        with django_db_blocker.unblock():
+            built = build_world()
+        yield built
+        with django_db_blocker.unblock():
+            clear_world()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_predictor() -> Iterator[None]:
+    reset_predictor()
+    reset_lookups()
+    get_buffer()._take()  # drop rows another test left unflushed
+    yield
+    get_buffer()._take()
+    reset_predictor()
+    reset_lookups()

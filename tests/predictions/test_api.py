@@ -1,0 +1,156 @@
+"""POST /api/v1/predict and /api/v1/predict/batch: answers and every bad input path."""
+
+from __future__ import annotations
+
+import pytest
+
+from predictions.models import PredictionLog
+from predictions.services import prediction_log_flush
+from programs.models import TARGETS
+from registry.models import ModelVersion
+
+pytestmark = pytest.mark.django_db
+START = "2024-01-15T20:00:00-05:00"
+
+
+def _no_logs() -> bool:
+    prediction_log_flush()
+    return PredictionLog.objects.count() == 0
+
+
+def test_predict_answers_the_documented_shape(world, analyst_client):
+    program = world.programs[0]
+    response = analyst_client.post(
+        "/api/v1/predict", {"program_id": program.pk, "target": "rating", "features": {"start": START}}, format="json"
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"prediction", "target", "program_id", "model", "interval", "latency_ms"}
+    version = world.production["rating"]
+    assert body["model"] == {"id": version.pk, "algorithm": "random_forest", "version": version.version}
+    assert body["target"] == "rating"
+    assert body["program_id"] == program.pk
+    assert set(body["interval"]) == {"low", "high", "level"}
+    assert body["latency_ms"] > 0
+
+
+def test_predict_takes_an_external_id_and_target_all(world, analyst_client):
+    program = world.programs[1]
+    response = analyst_client.post(
+        "/api/v1/predict", {"program_id": program.external_id, "target": "all"}, format="json"
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["target"] == "all"
+    assert body["program_id"] == program.pk
+    assert [p["target"] for p in body["predictions"]] == list(TARGETS)
+
+
+def test_batch_answers_in_item_order(world, analyst_client):
+    items = [
+        {"program_id": p.pk, "target": t, "features": {"start": START}}
+        for p, t in zip(world.programs[:4], TARGETS, strict=True)
+    ]
+    response = analyst_client.post("/api/v1/predict/batch", {"items": items}, format="json")
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [(r["program_id"], r["target"]) for r in results] == [(i["program_id"], i["target"]) for i in items]
+    single = analyst_client.post("/api/v1/predict", items[2], format="json").json()
+    single.pop("latency_ms")
+    assert results[2] == single
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"program_id": 999999, "target": "rating"}, 404, "unknown_program"),
+        ({"program_id": "NOPE999", "target": "rating"}, 404, "unknown_program"),
+        ({"program_id": "@P", "target": "share"}, 400, "validation_error"),
+        ({"target": "rating"}, 400, "validation_error"),
+        ({"program_id": "@P", "target": "rating", "features": {"start": "2024-13-45T25:00"}}, 400, "validation_error"),
+        ({"program_id": "@P", "target": "rating", "features": {"start": "tomorrow"}}, 400, "validation_error"),
+        ({"program_id": "@P", "target": "rating", "features": {"start": "1900-01-01T00:00:00Z"}}, 400, "bad_date"),
+        ({"program_id": "@P", "target": "rating", "extra": 1}, 400, "validation_error"),
+        ({"program_id": "@P", "target": "rating", "features": {"weather": "rain"}}, 400, "validation_error"),
+        ({"program_id": "@P", "target": "rating", "features": {"channel": "nope"}}, 400, "unknown_channel"),
+        ({"program_id": "@P", "target": "rating", "features": {"duration_minutes": 0}}, 400, "validation_error"),
+        ({"program_id": "@P", "target": "rating", "features": {"is_live": "maybe"}}, 400, "validation_error"),
+        ({"program_id": "@P", "target": "rating", "features": "x"}, 400, "validation_error"),
+        ({"program_id": True, "target": "rating"}, 400, "validation_error"),
+        ([1, 2], 400, "validation_error"),
+    ],
+)
+def test_predict_rejects_bad_input(world, analyst_client, body, status, code):
+    if isinstance(body, dict) and body.get("program_id") == "@P":
+        body = {**body, "program_id": world.programs[0].pk}
+    response = analyst_client.post("/api/v1/predict", body, format="json")
+    assert response.status_code == status, response.json()
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert error["code"] == code
+    assert _no_logs()
+
+
+def test_predict_rejects_malformed_json(world, analyst_client):
+    response = analyst_client.post("/api/v1/predict", "{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"items": []}, 400, "validation_error"),
+        ({"items": "x"}, 400, "validation_error"),
+        ({}, 400, "validation_error"),
+        ({"items": [{"program_id": "@P", "target": "rating"}], "more": 1}, 400, "validation_error"),
+        (
+            {"items": [{"program_id": "@P", "target": "rating"}, {"program_id": 999999, "target": "rating"}]},
+            404,
+            "unknown_program",
+        ),
+        ({"items": [{"program_id": "@P", "target": "rating", "features": {"start": "nope"}}]}, 400, "validation_error"),
+    ],
+)
+def test_batch_rejects_bad_input(world, analyst_client, body, status, code):
+    for item in body.get("items", []) if isinstance(body.get("items"), list) else []:
+        if item["program_id"] == "@P":
+            item["program_id"] = world.programs[0].pk
+    response = analyst_client.post("/api/v1/predict/batch", body, format="json")
+    assert response.status_code == status, response.json()
+    assert response.json()["error"]["code"] == code
+    assert _no_logs()
+
+
+def test_batch_refuses_too_many_items(world, analyst_client, settings):
+    settings.PREDICT_BATCH_MAX_ITEMS = 3
+    items = [{"program_id": world.programs[0].pk, "target": "rating"}] * 4
+    response = analyst_client.post("/api/v1/predict/batch", {"items": items}, format="json")
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["code"] == "too_many_items"
+    assert error["details"] == {"max_items": 3, "items": 4}
+    assert _no_logs()
+
+
+def test_no_production_model_is_a_409(world, analyst_client):
+    ModelVersion.objects.filter(target="engagement", status="production").update(status="archived")
+    response = analyst_client.post(
+        "/api/v1/predict", {"program_id": world.programs[0].pk, "target": "engagement"}, format="json"
+    )
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "no_production_model"
+    assert "no production model for target 'engagement'" in error["message"]
+    all_targets = analyst_client.post(
+        "/api/v1/predict", {"program_id": world.programs[0].pk, "target": "all"}, format="json"
+    )
+    assert all_targets.status_code == 409
+    assert _no_logs()
+
+
+def test_predict_needs_the_analyst_role(world, viewer_client, anon_client):
+    body = {"program_id": world.programs[0].pk, "target": "rating"}
+    assert viewer_client.post("/api/v1/predict", body, format="json").status_code == 403
+    assert anon_client.post("/api/v1/predict", body, format="json").status_code == 401
+    assert viewer_client.post("/api/v1/predict/batch", {"items": [body]}, format="json").status_code == 403
