@@ -6,20 +6,13 @@ from typing import Any
 
 from celery import shared_task
 
-from bms.metrics import CELERY_TASKS
-
 
 @shared_task(name="predictions.drift_check", soft_time_limit=900, time_limit=1000)
 def drift_check_task() -> dict[str, Any]:
     """One drift report per target (and a retraining run when flagged and DRIFT_RETRAIN_ENABLED)."""
     from predictions.services import drift_check
 
-    try:
-        reports = drift_check()
-    except Exception:
-        CELERY_TASKS.labels("predictions.drift_check", "failure").inc()
-        raise
-    CELERY_TASKS.labels("predictions.drift_check", "success").inc()
+    reports = drift_check()
     return {r.target: {"id": r.pk, "flagged": r.flagged} for r in reports}
 
 
@@ -30,7 +23,6 @@ def ab_tests_score_task() -> dict[str, Any]:
     from predictions.services import ab_test_score
 
     out = {str(t.pk): ab_test_score(test=t).get("status") for t in ab_test_active_list()}
-    CELERY_TASKS.labels("predictions.ab_tests_score", "success").inc()
     return out
 
 

@@ -14,7 +14,6 @@ from celery import chord, group, shared_task
 from celery.exceptions import MaxRetriesExceededError
 from django.conf import settings
 
-from bms import metrics as prom
 from registry import services
 from registry.models import TrainingJob, TrainingRun
 
@@ -38,9 +37,7 @@ def training_run_dispatch(self: Any, run_id: int) -> str:
     except Exception as exc:
         logger.exception("dispatch of run %s failed", run_id)
         services.training_run_fail(run=run, error=f"dispatch failed: {type(exc).__name__}: {exc}")
-        prom.CELERY_TASKS.labels(task="training_run_dispatch", outcome="failure").inc()
         raise
-    prom.CELERY_TASKS.labels(task="training_run_dispatch", outcome="success").inc()
     return "dispatched"
 
 
@@ -50,7 +47,6 @@ def training_job_run(self: Any, job_id: int) -> dict[str, Any]:
     token = str(self.request.id or f"job-{job_id}")
     job = services.training_job_claim(job_id=job_id, token=token)
     if job is None:
-        prom.CELERY_TASKS.labels(task="training_job_run", outcome="skipped").inc()
         return {"job_id": job_id, "status": "skipped"}
     try:
         outcome = services.training_job_execute(job=job, token=token)
@@ -59,9 +55,7 @@ def training_job_run(self: Any, job_id: int) -> dict[str, Any]:
             raise self.retry(exc=exc, countdown=2**self.request.retries)
         except MaxRetriesExceededError:
             services.training_job_fail(job=job, token=token, error=f"gave up after retries: {exc}")
-            prom.CELERY_TASKS.labels(task="training_job_run", outcome="failure").inc()
             return {"job_id": job_id, "status": TrainingJob.Status.FAILED, "error": str(exc)}
-    prom.CELERY_TASKS.labels(task="training_job_run", outcome=outcome.status).inc()
     return {"job_id": job_id, "status": outcome.status, "version_id": outcome.version_id, "error": outcome.error}
 
 
@@ -72,7 +66,6 @@ def training_run_complete(self: Any, run_id: int) -> dict[str, Any]:
     if run is None:
         return {"run_id": run_id, "status": "not-running"}
     run = services.training_run_finish(run=run)
-    prom.CELERY_TASKS.labels(task="training_run_complete", outcome="success").inc()
     return {"run_id": run_id, "status": run.status, "selection": run.selection}
 
 

@@ -31,7 +31,7 @@ def _datasets(frame: pd.DataFrame, group: str, names: dict[str, str]) -> dict[st
                     "label": names.get(str(key), str(key)),
                     "data": [None if pd.isna(v) else float(v) for v in table.loc[key].tolist()],
                 }
-                for key in sorted(table.index, key=str)
+                for key in sorted(table.index, key=lambda k: names.get(str(k), str(k)))
             ],
         }
 
