@@ -126,6 +126,7 @@ TEMPLATES = [
 VAR_DIR = Path(env_str("BMS_VAR_DIR", str(BASE_DIR / "var")))
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'bms.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # psycopg 3 connection pool (Django >= 5.1); CONN_MAX_AGE must stay 0 with a pool.
     if env_bool("DATABASE_POOL", True):
@@ -135,6 +136,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("TEST", {})["NAME"] = env_str("DATABASE_TEST_NAME", "test_bms")
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # Reuse a thread's SQLite connection: opening one (and its PRAGMAs) per request costs more than the query.
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60)
     # WAL lets the pages read while a training run or an import writes.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,
