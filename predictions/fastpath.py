@@ -122,51 +122,27 @@ class RawRows:
         ]
 
 
-# --- derived features (mirrors registry.features.derive, checked against it) ---------------------------
+# --- derived features: registry.features.derive_arrays, checked against the registry path at load ---
 
 
 def derive(rows: RawRows) -> Columns:
-    """``registry.features.derive`` for raw rows: the same numpy code, without pandas."""
-    from registry.features import _DAYPART_OF_HOUR, _EPOCH_DAYS_OF_TREND, _HOLIDAYS, NO_LEAD_IN
+    """``registry.features.derive`` for raw rows: the same code (``derive_arrays``), without pandas."""
+    from registry.features import derive_arrays
 
     tz = ZoneInfo(settings.TIME_ZONE)
     local = np.array([s.astimezone(tz).replace(tzinfo=None) for s in rows.start], dtype="datetime64[m]")
-    days = local.astype("datetime64[D]")
-    minutes = (local - days).astype("int64")
-    hour_int = minutes // 60
-    hour = minutes / 60.0
-    day_number = days.astype("int64")
-    weekday = ((day_number + 3) % 7).astype("float64")
-    month = (days.astype("datetime64[M]").astype("int64") % 12 + 1).astype("float64")
-    day_of_year = (days - days.astype("datetime64[Y]")).astype("int64") + 1.0
-    genre = rows.genre.astype(str)
-    channel = rows.channel.astype(str)
-    daypart = _DAYPART_OF_HOUR[hour_int]
-    lead_in = rows.lead_in_program_id.astype("int64")
-    return {
-        "program_id": rows.program_id.astype("int64").astype(str),
-        "lead_in_program_id": lead_in.astype(str),
-        "genre_daypart": np.char.add(np.char.add(genre, "|"), daypart),
-        "channel_hour": np.char.add(np.char.add(channel, "|"), hour_int.astype(str)),
-        "channel": channel,
-        "genre": genre,
-        "content_rating": rows.content_rating.astype(str),
-        "daypart": daypart,
-        "hour": hour,
-        "hour_sin": np.sin(2 * np.pi * hour / 24.0),
-        "hour_cos": np.cos(2 * np.pi * hour / 24.0),
-        "weekday": weekday,
-        "is_weekend": (weekday >= 5).astype("float64"),
-        "month": month,
-        "day_of_year": day_of_year,
-        "is_holiday": np.isin(days, _HOLIDAYS).astype("float64"),
-        "trend_days": (day_number - _EPOCH_DAYS_OF_TREND) + minutes / 1440.0,
-        "duration_minutes": rows.duration_minutes.astype("float64"),
-        "is_live": rows.is_live.astype("float64"),
-        "is_premiere": rows.is_premiere.astype("float64"),
-        "is_finale": rows.is_finale.astype("float64"),
-        "has_lead_in": (lead_in != NO_LEAD_IN).astype("float64"),
-    }
+    return derive_arrays(
+        local=local,
+        program_id=rows.program_id,
+        lead_in_program_id=rows.lead_in_program_id,
+        channel=rows.channel,
+        genre=rows.genre,
+        content_rating=rows.content_rating,
+        duration_minutes=rows.duration_minutes,
+        is_live=rows.is_live,
+        is_premiere=rows.is_premiere,
+        is_finale=rows.is_finale,
+    )
 
 
 class _UnsupportedError(Exception):

@@ -277,7 +277,38 @@ _HOLIDAYS = _holiday_days()
 def derive(raw: pd.DataFrame) -> dict[str, np.ndarray]:
     """Every derived column of the raw frame as numpy arrays (calendar from ``start`` in local time)."""
     start = pd.to_datetime(raw["start"], utc=True).dt.tz_convert(settings.TIME_ZONE).dt.tz_localize(None)
-    local = start.to_numpy(dtype="datetime64[m]")
+    return derive_arrays(
+        local=start.to_numpy(dtype="datetime64[m]"),
+        program_id=raw["program_id"].to_numpy(),
+        lead_in_program_id=raw["lead_in_program_id"].to_numpy(),
+        channel=raw["channel"].to_numpy(),
+        genre=raw["genre"].to_numpy(),
+        content_rating=raw["content_rating"].fillna("").to_numpy(),
+        duration_minutes=pd.to_numeric(raw["duration_minutes"], errors="coerce").to_numpy(dtype="float64"),
+        is_live=raw["is_live"].to_numpy(),
+        is_premiere=raw["is_premiere"].to_numpy(),
+        is_finale=raw["is_finale"].to_numpy(),
+    )
+
+
+def derive_arrays(
+    *,
+    local: np.ndarray,
+    program_id: np.ndarray,
+    lead_in_program_id: np.ndarray,
+    channel: np.ndarray,
+    genre: np.ndarray,
+    content_rating: np.ndarray,
+    duration_minutes: np.ndarray,
+    is_live: np.ndarray,
+    is_premiere: np.ndarray,
+    is_finale: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The derived columns from raw column arrays; ``local`` is the start as naive local datetime64[m].
+
+    The one implementation behind ``derive`` (pandas frames, training) and the serving fast path
+    (plain rows), so the two can never compute a feature differently.
+    """
     days = local.astype("datetime64[D]")
     minutes = (local - days).astype("int64")
     hour_int = minutes // 60
@@ -286,18 +317,18 @@ def derive(raw: pd.DataFrame) -> dict[str, np.ndarray]:
     weekday = ((day_number + 3) % 7).astype("float64")  # 1970-01-01 was a Thursday (Monday = 0)
     month = (days.astype("datetime64[M]").astype("int64") % 12 + 1).astype("float64")
     day_of_year = (days - days.astype("datetime64[Y]")).astype("int64") + 1.0
-    genre = raw["genre"].to_numpy().astype(str)
-    channel = raw["channel"].to_numpy().astype(str)
+    genre = genre.astype(str)
+    channel = channel.astype(str)
     daypart = _DAYPART_OF_HOUR[hour_int]
-    lead_in = raw["lead_in_program_id"].to_numpy().astype("int64")
+    lead_in = lead_in_program_id.astype("int64")
     return {
-        "program_id": raw["program_id"].to_numpy().astype("int64").astype(str),
+        "program_id": program_id.astype("int64").astype(str),
         "lead_in_program_id": lead_in.astype(str),
         "genre_daypart": np.char.add(np.char.add(genre, "|"), daypart),
         "channel_hour": np.char.add(np.char.add(channel, "|"), hour_int.astype(str)),
         "channel": channel,
         "genre": genre,
-        "content_rating": raw["content_rating"].fillna("").to_numpy().astype(str),
+        "content_rating": content_rating.astype(str),
         "daypart": daypart,
         "hour": hour,
         "hour_sin": np.sin(2 * np.pi * hour / 24.0),
@@ -308,10 +339,10 @@ def derive(raw: pd.DataFrame) -> dict[str, np.ndarray]:
         "day_of_year": day_of_year,
         "is_holiday": np.isin(days, _HOLIDAYS).astype("float64"),
         "trend_days": (day_number - _EPOCH_DAYS_OF_TREND) + minutes / 1440.0,
-        "duration_minutes": pd.to_numeric(raw["duration_minutes"], errors="coerce").to_numpy(dtype="float64"),
-        "is_live": raw["is_live"].to_numpy().astype("float64"),
-        "is_premiere": raw["is_premiere"].to_numpy().astype("float64"),
-        "is_finale": raw["is_finale"].to_numpy().astype("float64"),
+        "duration_minutes": duration_minutes.astype("float64"),
+        "is_live": is_live.astype("float64"),
+        "is_premiere": is_premiere.astype("float64"),
+        "is_finale": is_finale.astype("float64"),
         "has_lead_in": (lead_in != NO_LEAD_IN).astype("float64"),
     }
 
