@@ -472,6 +472,12 @@ def _record_event(
     )
 
 
+def _move(*, version: ModelVersion, to_status: str, actor: Any, reason: str, run: TrainingRun | None = None) -> None:
+    """Change a locked version's status and append the ledger event for it (one path for every move)."""
+    ModelVersion.objects.filter(pk=version.pk).update(status=to_status)
+    _record_event(version=version, from_status=version.status, to_status=to_status, actor=actor, reason=reason, run=run)
+
+
 def _on_registry_change() -> None:
     for hook in REGISTRY_CHANGE_HOOKS:
         transaction.on_commit(hook)
@@ -500,24 +506,14 @@ def model_version_promote(
     try:
         with transaction.atomic():
             for old in current:
-                ModelVersion.objects.filter(pk=old.pk).update(status=ModelVersion.Status.ARCHIVED)
-                _record_event(
+                _move(
                     version=old,
-                    from_status=ModelVersion.Status.PRODUCTION,
                     to_status=ModelVersion.Status.ARCHIVED,
                     actor=actor,
                     reason=f"replaced by {locked.label}: {reason}",
                     run=run,
                 )
-            ModelVersion.objects.filter(pk=locked.pk).update(status=ModelVersion.Status.PRODUCTION)
-            _record_event(
-                version=locked,
-                from_status=locked.status,
-                to_status=ModelVersion.Status.PRODUCTION,
-                actor=actor,
-                reason=reason,
-                run=run,
-            )
+            _move(version=locked, to_status=ModelVersion.Status.PRODUCTION, actor=actor, reason=reason, run=run)
     except IntegrityError as exc:
         raise ConflictError("Another promotion for this target happened at the same time; try again.") from exc
     audit_event_record(
@@ -559,23 +555,12 @@ def model_version_rollback(*, target: str, actor: Any, reason: str) -> ModelVers
         raise InvalidStateError(f"{current.label} has no previous production version to roll back to.")
     previous = ModelVersion.objects.select_for_update().get(pk=previous_event.version_id)
     artifacts.load_model(previous)
-    ModelVersion.objects.filter(pk=current.pk).update(status=ModelVersion.Status.ARCHIVED)
-    _record_event(
-        version=current,
-        from_status=ModelVersion.Status.PRODUCTION,
-        to_status=ModelVersion.Status.ARCHIVED,
-        actor=actor,
-        reason=f"rolled back: {reason}",
-        run=None,
-    )
-    ModelVersion.objects.filter(pk=previous.pk).update(status=ModelVersion.Status.PRODUCTION)
-    _record_event(
+    _move(version=current, to_status=ModelVersion.Status.ARCHIVED, actor=actor, reason=f"rolled back: {reason}")
+    _move(
         version=previous,
-        from_status=previous.status,
         to_status=ModelVersion.Status.PRODUCTION,
         actor=actor,
         reason=f"rollback from {current.label}: {reason}",
-        run=None,
     )
     audit_event_record(
         action=AuditEvent.Action.PROMOTION,
