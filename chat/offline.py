@@ -278,6 +278,22 @@ def classify(question: str) -> str | None:
 _NO_PROGRAM_INTENTS = ("get_programs", "get_best_model", "optimize_schedule")
 
 
+def _scope(e: Entities, *, one_subject: bool = False) -> dict[str, Any]:
+    """Program, genre, channel and period of a question as tool filters (a trend has one subject)."""
+    scope: dict[str, Any] = {}
+    if e.program:
+        scope["program"] = e.program
+    if e.genre and not (one_subject and e.program):
+        scope["genre"] = e.genre
+    if e.channel:
+        scope["channel"] = e.channel
+    if e.since:
+        scope["start"] = e.since.isoformat()
+    if e.until:
+        scope["end"] = e.until.isoformat()
+    return scope
+
+
 def plan(
     question: str, *, catalogue: list[tuple[int, str, str]] | None = None
 ) -> tuple[str | None, dict[str, Any], str | None]:
@@ -326,30 +342,9 @@ def plan(
             return None, {}, "Best model for which target: rating, revenue, audience or engagement?"
         args["target"] = target
     elif intent == "analyze_trends":
-        args = {"target": e.target or "rating", "period": e.period or "week"}
-        if e.program:
-            args["program"] = e.program
-        elif e.genre:
-            args["genre"] = e.genre
-        if e.channel:
-            args["channel"] = e.channel
-        if e.since:
-            args["start"] = e.since.isoformat()
-        if e.until:
-            args["end"] = e.until.isoformat()
+        args = {"target": e.target or "rating", "period": e.period or "week", **_scope(e, one_subject=True)}
     elif intent == "export_data":
-        filters: dict[str, Any] = {}
-        if e.channel:
-            filters["channel"] = e.channel
-        if e.genre:
-            filters["genre"] = e.genre
-        if e.program:
-            filters["program"] = e.program
-        if e.since:
-            filters["start"] = e.since.isoformat()
-        if e.until:
-            filters["end"] = e.until.isoformat()
-        args = {"dataset": e.dataset or "airings", "format": e.fmt or "xlsx", "filters": filters}
+        args = {"dataset": e.dataset or "airings", "format": e.fmt or "xlsx", "filters": _scope(e)}
     elif intent == "optimize_schedule":
         args = {"daypart": e.daypart or "prime_time"}
         if e.channel:

@@ -6,6 +6,8 @@ Re-running ``migrate`` does not change existing rows; edit them in the admin (Pe
 from django.conf import settings
 from django.db import migrations
 
+from bms.beat import periodic_tasks_ensure, periodic_tasks_remove
+
 TASKS = (
     ("predictions: nightly drift check", "predictions.drift_check", "Drift report per target (PSI / KS, accuracy)."),
     ("predictions: A/B scoring", "predictions.ab_tests_score", "Score active A/B tests on imported actual values."),
@@ -13,25 +15,11 @@ TASKS = (
 
 
 def create_schedule(apps, schema_editor):
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    minute, hour, day_of_month, month_of_year, day_of_week = settings.DRIFT_CHECK_CRON.split()
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute=minute,
-        hour=hour,
-        day_of_month=day_of_month,
-        month_of_year=month_of_year,
-        day_of_week=day_of_week,
-        timezone=settings.TIME_ZONE,
-    )
-    for name, task, description in TASKS:
-        PeriodicTask.objects.get_or_create(
-            name=name, defaults={"task": task, "crontab": crontab, "enabled": True, "description": description}
-        )
+    periodic_tasks_ensure(apps, cron=settings.DRIFT_CHECK_CRON, tasks=TASKS)
 
 
 def remove_schedule(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name__in=[t[0] for t in TASKS]).delete()
+    periodic_tasks_remove(apps, names=[t[0] for t in TASKS])
 
 
 class Migration(migrations.Migration):

@@ -7,34 +7,23 @@ NIGHTLY_TRAINING_CRON ("m h dom mon dow", in TIME_ZONE) and NIGHTLY_TRAINING_ENA
 from django.conf import settings
 from django.db import migrations
 
+from bms.beat import periodic_tasks_ensure, periodic_tasks_remove
+
 TASK_NAME = "registry: nightly retraining"
+DESCRIPTION = "Retrain the 24 models; promotion follows the registry rules."
 
 
 def create_schedule(apps, schema_editor):
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    minute, hour, day_of_month, month_of_year, day_of_week = settings.NIGHTLY_TRAINING_CRON.split()
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute=minute,
-        hour=hour,
-        day_of_month=day_of_month,
-        month_of_year=month_of_year,
-        day_of_week=day_of_week,
-        timezone=settings.TIME_ZONE,
-    )
-    PeriodicTask.objects.get_or_create(
-        name=TASK_NAME,
-        defaults={
-            "task": "registry.training_run_nightly",
-            "crontab": crontab,
-            "enabled": settings.NIGHTLY_TRAINING_ENABLED,
-            "description": "Retrain the 24 models; promotion follows the registry rules.",
-        },
+    periodic_tasks_ensure(
+        apps,
+        cron=settings.NIGHTLY_TRAINING_CRON,
+        tasks=[(TASK_NAME, "registry.training_run_nightly", DESCRIPTION)],
+        enabled=settings.NIGHTLY_TRAINING_ENABLED,
     )
 
 
 def remove_schedule(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=TASK_NAME).delete()
+    periodic_tasks_remove(apps, names=[TASK_NAME])
 
 
 class Migration(migrations.Migration):
