@@ -1,15 +1,17 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels."""
+"""ASGI entry point: HTTP through Django (bms.asgi_handler), WebSockets through Channels."""
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bms.settings")
-django_asgi_app = get_asgi_application()
+
+from bms.asgi_handler import get_asgi_http_application
+
+django_asgi_app = get_asgi_http_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from bms.startup import serving_process_ready  # noqa: E402
 from chat.auth import JwtOrSessionAuthMiddleware  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
@@ -19,3 +21,5 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(JwtOrSessionAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )
+
+serving_process_ready(django_asgi_app.executor)

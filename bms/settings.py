@@ -106,6 +106,10 @@ MIDDLEWARE = [
 ROOT_URLCONF = "bms.urls"
 WSGI_APPLICATION = "bms.wsgi.application"
 ASGI_APPLICATION = "bms.asgi.application"
+# Threads per web process that run Django's synchronous stack for HTTP requests, which take turns:
+# one at a time, or side by side once one has waited ASGI_QUEUE_WAIT_MS (bms.asgi_handler).
+ASGI_THREADS = env_int("ASGI_THREADS", 16)
+ASGI_QUEUE_WAIT_MS = env_float("ASGI_QUEUE_WAIT_MS", 50.0)
 
 TEMPLATES = [
     {
@@ -222,6 +226,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# How long a process trusts an API key lookup (key, user, role) before asking the database again.
+API_KEY_CACHE_SECONDS = env_float("API_KEY_CACHE_SECONDS", 5.0)
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 1)),
@@ -281,6 +287,8 @@ DRIFT_REFERENCE_DAYS = env_int("DRIFT_REFERENCE_DAYS", 90)
 DRIFT_CHECK_CRON = env_str("DRIFT_CHECK_CRON", "30 4 * * *")
 # How often (ms) a serving process asks the registry whether a promotion/rollback happened.
 PREDICTOR_GENERATION_CHECK_MS = env_int("PREDICTOR_GENERATION_CHECK_MS", 1000)
+# A web process imports its views and loads the production models before its first request (bms.startup).
+SERVER_WARM_UP = env_bool("SERVER_WARM_UP", not TESTING)
 PREDICT_INTERVAL_LEVEL = env_float("PREDICT_INTERVAL_LEVEL", 0.9)
 # Serve through predictions.fastpath (compiled from the fitted pipeline, checked equal at load time).
 PREDICT_FAST_PATH = env_bool("PREDICT_FAST_PATH", True)

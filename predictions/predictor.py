@@ -8,6 +8,7 @@ versions of A/B tests are loaded on first use and kept while the test is active.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import threading
@@ -246,6 +247,10 @@ class Predictor:
             cached = self._versions.get(int(version.pk))
             models[target] = cached if cached is not None else _serving_model(version, sample)
         self._models = models
+        if gc.get_freeze_count():
+            # A serving process froze its heap at start (bms.startup); keep the new models out of the
+            # collector's way too, or each full collection walks them (tens of ms on the p99).
+            gc.freeze()
         self._versions = {m.version_id: m for m in models.values()}
         self._generation = generation
         logger.info(
