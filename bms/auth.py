@@ -1,7 +1,9 @@
-"""Authentication: hashed API keys (``X-API-Key``) and audit hooks for logins."""
+"""Authentication: hashed API keys (``X-API-Key``, cached per process: bms.api_key_cache) and audit hooks
+for logins."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django.contrib.auth.signals import user_logged_in, user_login_failed
@@ -10,8 +12,23 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from bms.api_key_cache import api_key_cache_clear, api_key_cache_get, api_key_cache_put
 from bms.models import ApiKey, AuditEvent
+from bms.roles import user_role
 from bms.services import audit_event_record, hash_api_key
+
+
+def _lookup(key_hash: str) -> ApiKey | None:
+    key = api_key_cache_get(key_hash)
+    if key is not None:
+        return key
+    key = ApiKey.objects.select_related("user").filter(key_hash=key_hash, revoked_at__isnull=True).first()
+    if key is None or not key.user.is_active:
+        api_key_cache_clear(key_hash)
+        return None
+    user_role(key.user)  # resolved now, so the role is kept with the user
+    api_key_cache_put(key_hash, key)
+    return key
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -21,14 +38,16 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         raw = request.META.get(self.header)
         if not raw:
             return None
-        key = ApiKey.objects.select_related("user").filter(key_hash=hash_api_key(raw), revoked_at__isnull=True).first()
-        if key is None or not key.user.is_active:
+        key = _lookup(hash_api_key(raw))
+        if key is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         # Touch at most once a minute so a busy service does not write on every request.
         now = timezone.now()
         if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        return key.user, key
+            key.last_used_at = now
+        # Each request gets its own user object: a view may set attributes on request.user.
+        return copy.copy(key.user), key
 
     def authenticate_header(self, request: Request) -> str:
         return "X-API-Key"

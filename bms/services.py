@@ -11,6 +11,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from bms.api_key_cache import api_key_cache_clear
 from bms.errors import InvalidStateError
 from bms.models import ApiKey, AuditEvent
 
@@ -48,6 +49,9 @@ def api_key_revoke(*, key: ApiKey, actor: Any = None, request: HttpRequest | Non
     if not updated:
         raise InvalidStateError(f"API key {key.prefix} is already revoked.", details={"key": key.prefix})
     key.refresh_from_db(fields=["revoked_at"])
+    # This process forgets the key now and again after the commit (a request in between may have cached it).
+    api_key_cache_clear(key.key_hash)
+    transaction.on_commit(lambda: api_key_cache_clear(key.key_hash))
     audit_event_record(
         action=AuditEvent.Action.API_KEY,
         actor=actor,

@@ -16,6 +16,8 @@ from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from bms.api_key_cache import api_key_cache_clear
+
 REQUIRE_SERVICES = os.environ.get("BMS_REQUIRE_SERVICES") == "1"
 
 
@@ -37,8 +39,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Iterator[None]:
     cache.clear()
+    api_key_cache_clear()
     yield
     cache.clear()
+    api_key_cache_clear()
 
 
 def make_user(username: str, role: str | None) -> User:
