@@ -191,20 +191,9 @@ def _estimator(est: Any) -> Callable[[np.ndarray], np.ndarray]:
     from xgboost import XGBRegressor
 
     if isinstance(est, RandomForestRegressor):
-        trees = list(est.estimators_)
         if est.n_outputs_ != 1:
             raise _UnsupportedError("multi-output forest")
-
-        def forest(x: np.ndarray) -> np.ndarray:
-            # The same accumulation order as RandomForestRegressor.predict (bit-identical result).
-            x32 = np.ascontiguousarray(x, dtype=np.float32)
-            out = np.zeros(x32.shape[0], dtype=np.float64)
-            for tree in trees:
-                out += tree.predict(x32, check_input=False)
-            out /= len(trees)
-            return out
-
-        return forest
+        return _random_forest(est)
     if isinstance(est, XGBRegressor):
         booster = est.get_booster()
         missing = est.missing
@@ -223,6 +212,57 @@ def _estimator(est: Any) -> Callable[[np.ndarray], np.ndarray]:
 
 
 _HIST_NATIVE_ROWS = 32
+_FOREST_NATIVE_ROWS = 64
+
+
+def _random_forest(est: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """All trees of a RandomForestRegressor walked together, one numpy step per tree level.
+
+    sklearn calls each tree once (60 Python calls, ~0.4 ms for one row); here a level of every tree
+    is one gather/compare over a (rows x trees) index matrix. Same rule as sklearn's tree ``apply``:
+    the row as float32, NaN follows ``missing_go_to_left``, else ``x <= threshold`` goes left; the
+    trees' values are added in tree order, then divided by their count, as ``predict`` does.
+    """
+    trees = list(est.estimators_)
+    states = [tree.tree_.__getstate__()["nodes"] for tree in trees]
+    sizes = np.array([len(nodes) for nodes in states], dtype=np.intp)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+    nodes = np.concatenate(states)
+    owner = np.repeat(offsets, sizes)
+    leaf = nodes["left_child"] < 0
+    here = np.arange(len(nodes), dtype=np.intp)
+    # A leaf points to itself, so walking ``depth`` levels leaves every row on its leaf.
+    nxt_left = np.where(leaf, here, nodes["left_child"].astype(np.intp) + owner)
+    nxt_right = np.where(leaf, here, nodes["right_child"].astype(np.intp) + owner)
+    feature = np.where(leaf, 0, nodes["feature"]).astype(np.intp)
+    threshold = nodes["threshold"].astype("float64")
+    missing_left = nodes["missing_go_to_left"].astype(bool)
+    value = np.concatenate([tree.tree_.value[:, 0, 0] for tree in trees]).astype("float64")
+    depth = max(int(tree.tree_.max_depth) for tree in trees)
+
+    def per_tree(x32: np.ndarray) -> np.ndarray:
+        out = np.zeros(x32.shape[0], dtype=np.float64)
+        for tree in trees:
+            out += tree.predict(x32, check_input=False)
+        return out
+
+    def forest(x: np.ndarray) -> np.ndarray:
+        x32 = np.ascontiguousarray(x, dtype=np.float32)
+        if x32.shape[0] >= _FOREST_NATIVE_ROWS:  # many rows: sklearn's compiled walk amortises its call
+            out = per_tree(x32)
+        else:
+            rows = np.arange(x32.shape[0])[:, None]
+            idx = np.broadcast_to(offsets, (x32.shape[0], len(offsets))).copy()
+            for _ in range(depth):
+                data = x32[rows, feature[idx]].astype("float64")
+                go_left = np.where(np.isnan(data), missing_left[idx], data <= threshold[idx])
+                idx = np.where(go_left, nxt_left[idx], nxt_right[idx])
+            # Added tree by tree, in order, whatever the row count (a reduce would sum pairwise).
+            out = np.cumsum(value[idx], axis=1)[:, -1]
+        out /= len(trees)
+        return out
+
+    return forest
 
 
 def _hist_forest(est: Any) -> Callable[[np.ndarray], np.ndarray]:

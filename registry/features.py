@@ -271,7 +271,13 @@ def _holiday_days() -> np.ndarray:
     return np.array(sorted(d for y in _HOLIDAY_YEARS for d in holidays(y)), dtype="datetime64[D]")
 
 
-_HOLIDAYS = _holiday_days()
+_HOLIDAYS = _holiday_days()  # sorted
+
+
+def _is_holiday(days: np.ndarray) -> np.ndarray:
+    """``np.isin(days, _HOLIDAYS)`` by binary search: same answer, ~10x faster for the one-row case."""
+    at = np.minimum(np.searchsorted(_HOLIDAYS, days), len(_HOLIDAYS) - 1)
+    return _HOLIDAYS[at] == days
 
 
 def derive(raw: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -337,7 +343,7 @@ def derive_arrays(
         "is_weekend": (weekday >= 5).astype("float64"),
         "month": month,
         "day_of_year": day_of_year,
-        "is_holiday": np.isin(days, _HOLIDAYS).astype("float64"),
+        "is_holiday": _is_holiday(days).astype("float64"),
         "trend_days": (day_number - _EPOCH_DAYS_OF_TREND) + minutes / 1440.0,
         "duration_minutes": duration_minutes.astype("float64"),
         "is_live": is_live.astype("float64"),

@@ -34,6 +34,22 @@ def test_predict_answers_the_documented_shape(world, analyst_client):
     assert body["latency_ms"] > 0
 
 
+def test_answers_keep_to_the_documented_serializers(world, analyst_client):
+    """The views render the service's dict as it is; it must be what the schema's serializers say."""
+    from predictions.apis import PredictBatchApi, PredictOutput
+
+    program = world.programs[0]
+    for target in ("rating", "all"):
+        body = analyst_client.post(
+            "/api/v1/predict", {"program_id": program.pk, "target": target}, format="json"
+        ).json()
+        assert PredictOutput(body).data == body
+        assert all(type(v) is float for v in (body.get("prediction", 0.0), body["latency_ms"]))
+    items = [{"program_id": p.pk, "target": "all"} for p in world.programs[:2]]
+    batch = analyst_client.post("/api/v1/predict/batch", {"items": items}, format="json").json()
+    assert PredictBatchApi.OutputSerializer(batch).data == batch
+
+
 def test_predict_takes_an_external_id_and_target_all(world, analyst_client):
     program = world.programs[1]
     response = analyst_client.post(

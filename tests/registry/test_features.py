@@ -190,3 +190,13 @@ def test_fingerprint_depends_on_the_rows_not_their_order():
     assert a.rows == 50
     frame.loc[frame.index[0], "audience"] += 1.0
     assert training_dataset(target="audience", frame=frame).fingerprint != a.fingerprint
+
+
+def test_the_holiday_flag_is_exactly_membership_in_the_holiday_list() -> None:
+    from registry.features import _HOLIDAYS, _is_holiday
+
+    days = np.arange(np.datetime64("1990-01-01"), np.datetime64("2060-01-01"))  # past both ends of the list
+    flags = _is_holiday(days)
+    assert np.array_equal(flags, np.isin(days, _HOLIDAYS))
+    assert flags[days == np.datetime64("2024-12-25")].all()
+    assert not flags[days == np.datetime64("2024-12-26")].any()
