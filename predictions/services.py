@@ -32,7 +32,7 @@ from predictions.logbuffer import LogEntry, get_buffer
 from predictions.lookups import get_lookups
 from predictions.models import ABTest, DriftReport, PredictionLog
 from predictions.predictor import AB_GENERATION_KEY, ServingModel, get_predictor
-from programs.models import TARGETS, Airing, Channel, Program
+from programs.models import TARGETS, Airing, Channel, DataVersion, Program
 
 ALL_TARGETS = "all"
 _ids = random.Random(uuid.uuid4().int)  # request ids: unique, not secret
@@ -498,6 +498,18 @@ def ab_test_stop(*, test: ABTest) -> ABTest:
     test.status = ABTest.Status.STOPPED
     _ab_changed()
     return test
+
+
+def ab_tests_score_on_import(version: DataVersion) -> None:
+    """Data-change hook: after an import commits, score every active A/B test (a Celery task).
+
+    Only imports bring actual values; a test with nothing to match yet just records ``no_actuals``.
+    """
+    if version.source != DataVersion.Source.IMPORT or not ABTest.objects.filter(status=ABTest.Status.ACTIVE).exists():
+        return
+    from predictions.tasks import ab_tests_score_task
+
+    transaction.on_commit(ab_tests_score_task.delay)
 
 
 def ab_test_score(*, test: ABTest, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:

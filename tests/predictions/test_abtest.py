@@ -147,6 +147,46 @@ def test_scoring_on_imported_actuals(world):
     assert ab_tests_score_task() == {str(test.pk): "scored"}
 
 
+def test_an_import_with_actual_values_scores_the_running_test(world, tmp_path, django_capture_on_commit_callbacks):
+    """No one calls ab_test_score here: importing the airings' actual values is what scores the test."""
+    from programs.importer import airings_import
+    from tests.programs.factories import canonical_row, write_csv
+
+    test = _start(world, share=0.5)
+    programs = world.programs[:5]
+    slots = [FUTURE + timedelta(days=d) for d in range(3)]
+    for i, program in enumerate(programs):
+        for slot in slots:
+            services.predict(program=program, target="rating", features={"start": slot.isoformat()}, user_key=f"u{i}")
+    rows = [
+        canonical_row(
+            external_id=p.external_id, title=p.title, channel=p.channel.code, genre=p.genre,
+            content_rating=p.content_rating, start=slot.isoformat(), duration_minutes=str(p.duration_minutes),
+            rating=f"{1.0 + 0.1 * k:.2f}",
+        )
+        for k, (p, slot) in enumerate((p, s) for p in programs for s in slots)
+    ]  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        result = airings_import(path=write_csv(tmp_path / "actuals.csv", rows))
+    assert result.created == 15
+    test.refresh_from_db()
+    assert test.scored_at is not None
+    assert test.result["status"] == "scored"
+    assert test.result["n_matched"] == 15
+    assert test.result[CHAMPION]["n"] == test.result[CHALLENGER]["n"] == 15
+
+
+def test_an_import_without_a_running_test_schedules_nothing(world, tmp_path, django_capture_on_commit_callbacks):
+    from programs.importer import airings_import
+    from tests.programs.factories import canonical_row, write_csv
+
+    p = world.programs[0]
+    row = canonical_row(external_id=p.external_id, title=p.title, channel=p.channel.code, start=FUTURE.isoformat())
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        airings_import(path=write_csv(tmp_path / "one.csv", [row]))
+    assert not [c for c in callbacks if getattr(c, "__self__", None) is ab_tests_score_task]
+
+
 def test_admin_shows_the_scoring(world, client):
     test = _start(world, share=0.5)
     test.result = {
