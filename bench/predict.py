@@ -4,13 +4,15 @@
    (``ServingModel.predict_rows``: compiled fast path) and through the registry's own
    ``LoadedModel.predict(frame)``; the whole ``predictions.services.predict`` / ``predict_batch``
    (validation, cached lookups, model, log buffer) for each target's production model.
-2. HTTP: uvicorn with 2 workers on 127.0.0.1, an async httpx client with ``--concurrency`` open
-   requests for ``--seconds``: ``POST /api/v1/predict`` next to ``POST /api/v1/bench/echo`` (same
-   authentication, same body validation, no prediction). Throughput and p50/p99.
+2. HTTP: two uvicorn workers on 127.0.0.1 (``bench/_serve.py``), wrk (``apt-get install wrk``; an
+   async httpx client without it) at several connection counts (``--levels``), ``--runs`` runs each:
+   ``POST /api/v1/predict`` next to ``POST /api/v1/bench/echo`` (same authentication, same body
+   validation, no prediction). Throughput and p50/p99; then the same at ``--concurrency`` with
+   ``uvicorn --workers 2``.
 
 Runs on its own SQLite database and artifacts under ``--var`` (default /tmp/bms-bench-predict): the
 first run generates data and trains the six algorithms x four targets there (a few minutes), later
-runs reuse them. Usage: ``.venv/bin/python bench/predict.py [--seconds 15] [--concurrency 16]``.
+runs reuse them. Usage: ``.venv/bin/python bench/predict.py [--seconds 8] [--levels 1,8,16,32] [--concurrency 16]``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,8 +41,10 @@ TARGETS_P50_MS = {"single": 1.0, "single_rf": 5.0, "batch": 20.0}
 def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--var", default="/tmp/bms-bench-predict")
-    parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=8.0, help="per wrk run")
+    parser.add_argument("--concurrency", type=int, default=16, help="the level the targets are read at")
+    parser.add_argument("--levels", default="1,8,16,32", help="connection counts to measure")
+    parser.add_argument("--runs", type=int, default=3, help="wrk runs per level and endpoint")
     parser.add_argument("--repeats", type=int, default=300, help="in-process timing repeats")
     parser.add_argument("--skip-http", action="store_true")
     return parser.parse_args()
@@ -59,6 +64,7 @@ def _env(var: Path) -> dict[str, str]:
             "LOG_LEVEL": "WARNING",
             "BMS_DEMO_USERS": "0",
             "PREDICTION_LOG_BACKGROUND": "1",
+            "SERVER_WARM_UP": "1",
             "PYTHONPATH": str(ROOT),
         }
     )
@@ -214,6 +220,22 @@ def _in_process(repeats: int) -> tuple[list[str], dict[str, float]]:
 
 # --- HTTP -------------------------------------------------------------------------------------------------
 
+WRK_SCRIPT = """
+local bodies = {%(bodies)s}
+local i = 0
+local headers = {["X-API-Key"] = "%(key)s", ["Content-Type"] = "application/json"}
+request = function()
+  i = i + 1
+  return wrk.format("POST", nil, headers, bodies[(i %% #bodies) + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('BENCH {"n": %%d, "seconds": %%.3f, "p50": %%.3f, "p99": %%.3f, "errors": %%d}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    e.connect + e.read + e.write + e.timeout + e.status))
+end
+"""
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -221,9 +243,21 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _load(
+def _wrk(url: str, script: Path, seconds: float, concurrency: int) -> dict[str, float]:
+    """One wrk run (new connections): requests/s, p50/p99 in ms, errors (socket errors and non-2xx)."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:.0f}s", "--timeout", "10s", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    line = next(x for x in out.splitlines() if x.startswith("BENCH "))
+    r = json.loads(line[len("BENCH ") :])
+    return {"rps": r["n"] / r["seconds"], "p50": r["p50"], "p99": r["p99"], "n": r["n"], "errors": r["errors"]}
+
+
+async def _httpx_load(
     url: str, bodies: list[bytes], headers: dict[str, str], seconds: float, concurrency: int
-) -> dict[str, Any]:
+) -> dict[str, float]:
+    """The same measurement with an async httpx client, for a machine without wrk (costs more CPU)."""
     import httpx
 
     latencies: list[float] = []
@@ -231,83 +265,131 @@ async def _load(
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=10.0) as client:
 
-        async def worker(offset: int, until: float, record: bool) -> None:
+        async def worker(offset: int, until: float) -> None:
             nonlocal errors
             i = offset
             while time.perf_counter() < until:
-                body = bodies[i % len(bodies)]
-                i += concurrency
                 started = time.perf_counter()
-                response = await client.post(url, content=body, headers=headers)
-                if record:
-                    if response.status_code == 200:
-                        latencies.append((time.perf_counter() - started) * 1000.0)
-                    else:
-                        errors += 1
+                response = await client.post(url, content=bodies[i % len(bodies)], headers=headers)
+                i += concurrency
+                if response.status_code == 200:
+                    latencies.append((time.perf_counter() - started) * 1000.0)
+                else:
+                    errors += 1
 
-        warm = time.perf_counter() + min(3.0, seconds / 3)
-        await asyncio.gather(*(worker(k, warm, False) for k in range(concurrency)))
         started = time.perf_counter()
-        until = started + seconds
-        await asyncio.gather(*(worker(k, until, True) for k in range(concurrency)))
+        await asyncio.gather(*(worker(k, started + seconds) for k in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return {
-        "rps": len(latencies) / elapsed,
-        "p50": _pct(latencies, 0.5) if latencies else float("nan"),
-        "p99": _pct(latencies, 0.99) if latencies else float("nan"),
-        "n": len(latencies),
-        "errors": errors,
-    }
+    return {"rps": len(latencies) / elapsed, "p50": _pct(latencies, 0.5), "p99": _pct(latencies, 0.99),
+            "n": len(latencies), "errors": errors}  # fmt: skip
 
 
-def _http(var: Path, api_key: str, seconds: float, concurrency: int) -> tuple[list[str], dict[str, float]]:
-    port = _free_port()
-    cmd = [
-        str(ROOT / ".venv" / "bin" / "uvicorn"),
-        "bms.asgi:application",
-        "--host", "127.0.0.1", "--port", str(port),
-        "--workers", "2", "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
-    server = subprocess.Popen(cmd, cwd=ROOT, env=_env(var), start_new_session=True)
-    try:
-        import httpx
+def _start_workers(var: Path, port: int, workers: int, shared_socket: bool) -> list[subprocess.Popen[bytes]]:
+    if shared_socket:  # uvicorn's own --workers: one listening socket for all
+        cmd = [str(ROOT / ".venv" / "bin" / "uvicorn"), "bms.asgi:application", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]  # fmt: skip
+        return [subprocess.Popen(cmd, cwd=ROOT, env=_env(var), start_new_session=True)]
+    serve = [sys.executable, str(ROOT / "bench" / "_serve.py"), "127.0.0.1", str(port)]
+    return [subprocess.Popen(serve, cwd=ROOT, env=_env(var), start_new_session=True) for _ in range(workers)]
 
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            raise RuntimeError("uvicorn did not start")
-        headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
-        bodies = [json.dumps(b).encode() for b in _bodies(500, seed=2)]
-        check = httpx.post(f"http://127.0.0.1:{port}/api/v1/predict", content=bodies[0], headers=headers)
-        assert check.status_code == 200, check.text
-        results = {}
-        for name, path in (("bare (validate only)", "/api/v1/bench/echo"), ("predict", "/api/v1/predict")):
-            results[name] = asyncio.run(_load(f"http://127.0.0.1:{port}{path}", bodies, headers, seconds, concurrency))
-            r = results[name]
-            print(f"  {name}: {r['rps']:.0f} req/s p50 {r['p50']:.1f} ms p99 {r['p99']:.1f} ms ({r['errors']} errors)")
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
-    bare, pred = results["bare (validate only)"], results["predict"]
-    ratio = pred["rps"] / bare["rps"]
+
+def _stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        proc.wait(timeout=30)
+
+
+def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The run with the median p99, with the sums of requests and errors over all runs."""
+    mid = sorted(runs, key=lambda r: r["p99"])[len(runs) // 2]
+    return {**mid, "n": sum(r["n"] for r in runs), "errors": sum(r["errors"] for r in runs)}
+
+
+def _http(
+    var: Path, api_key: str, seconds: float, levels: list[int], target_level: int, runs: int
+) -> tuple[list[str], dict[str, float]]:
+    import httpx
+
+    use_wrk = shutil.which("wrk") is not None
+    bodies = [json.dumps(b) for b in _bodies(500, seed=2)]
+    headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
+    script = var / "bench-predict.lua"
+    script.write_text(WRK_SCRIPT % {"bodies": ",".join(f"[==[{b}]==]" for b in bodies), "key": api_key})
+    endpoints = (("bare (validate only)", "/api/v1/bench/echo"), ("predict", "/api/v1/predict"))
+
+    def measure(base: str, path: str, concurrency: int, secs: float) -> dict[str, float]:
+        if use_wrk:
+            return _wrk(base + path, script, secs, concurrency)
+        encoded = [b.encode() for b in bodies]
+        return asyncio.run(_httpx_load(base + path, encoded, headers, secs, concurrency))
+
+    def serve(shared_socket: bool, plan: list[int]) -> dict[tuple[str, int], dict[str, float]]:
+        port = _free_port()
+        procs = _start_workers(var, port, 2, shared_socket)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.time() + 90
+            while time.time() < deadline:
+                try:
+                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.3)
+            else:
+                raise RuntimeError("the workers did not start")
+            check = httpx.post(f"{base}/api/v1/predict", content=bodies[0], headers=headers)
+            assert check.status_code == 200, check.text
+            for _, path in endpoints:  # warm-up with many connections, so that both workers take some
+                measure(base, path, 32, 3)
+            out = {}
+            for concurrency in plan:
+                for name, path in endpoints:
+                    out[(name, concurrency)] = _median_run(
+                        [measure(base, path, concurrency, seconds) for _ in range(runs)]
+                    )
+                    r = out[(name, concurrency)]
+                    print(f"  c={concurrency} {name}: {r['rps']:.0f} req/s p50 {r['p50']:.1f} ms p99 {r['p99']:.1f} ms")
+            return out
+        finally:
+            _stop_workers(procs)
+
+    print("  2 workers, a socket each (SO_REUSEPORT):", flush=True)
+    results = serve(False, levels)
+    print("  uvicorn --workers 2 (one shared socket):", flush=True)
+    shared = serve(True, [target_level])
     load = os.getloadavg()[0]
+    client = "wrk (1 thread)" if use_wrk else "an async httpx client (wrk not installed)"
     lines = [
-        f"uvicorn, 2 workers, 127.0.0.1; httpx async client, {concurrency} concurrent requests, {seconds:.0f} s "
-        "after a warm-up; `X-API-Key` authentication; 500 different bodies (random program, target, slot). "
-        f"Client and server share the machine; its 1-minute load average was {load:.1f} at the end of the run.",
+        f"Two uvicorn workers on 127.0.0.1 (`bench/_serve.py`: one process each, each on its own SO_REUSEPORT "
+        f"socket of the same port); client {client}, on the same 2 cores; `X-API-Key` authentication; 500 "
+        f"different bodies (random program, target, slot). Each row: {runs} runs of {seconds:.0f} s, each "
+        "with new connections, after a warm-up; the row is the run with the median p99 (requests and errors "
+        f"summed over the runs). 1-minute load average at the end: {load:.1f}.",
         "",
-        "| endpoint | requests/s | p50 (ms) | p99 (ms) | requests | errors |",
-        "|---|---|---|---|---|---|",
+        "| connections | endpoint | requests/s | p50 (ms) | p99 (ms) | requests | errors |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for name, r in results.items():
-        lines.append(f"| {name} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['n']} | {r['errors']} |")
-    lines += ["", f"predict / bare throughput: **{ratio:.0%}** (target >= 40%); predict p99 {pred['p99']:.1f} ms "
-              "(target <= 50 ms)."]  # fmt: skip
+    for concurrency in levels:
+        for name, _ in endpoints:
+            r = results[(name, concurrency)]
+            lines.append(
+                f"| {concurrency} | {name} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['n']} | "
+                f"{r['errors']} |"
+            )
+    bare, pred = results[("bare (validate only)", target_level)], results[("predict", target_level)]
+    ratio = pred["rps"] / bare["rps"]
+    sb, sp = shared[("bare (validate only)", target_level)], shared[("predict", target_level)]
+    lines += [
+        "",
+        f"At {target_level} connections: predict / bare throughput **{ratio:.0%}** (target >= 40%); predict p99 "
+        f"**{pred['p99']:.1f} ms** (target <= 50 ms).",
+        "",
+        f"The same at {target_level} connections with `uvicorn --workers 2` (one listening socket shared by the "
+        f"workers): bare {sb['rps']:.0f} req/s, p99 {sb['p99']:.1f} ms; predict {sp['rps']:.0f} req/s, p50 "
+        f"{sp['p50']:.1f} ms, p99 {sp['p99']:.1f} ms. There the first worker to wake accepts every connection "
+        "the client opens at once, so a run may leave one worker idle: the median hides what single runs show.",
+    ]
     return lines, {"ratio": ratio, "p99": pred["p99"], "rps": pred["rps"], "bare_rps": bare["rps"]}
 
 
@@ -345,7 +427,8 @@ def main() -> int:
     ]
     if not args.skip_http:
         print("HTTP ...", flush=True)
-        http_lines, _ = _http(var, setup["api_key"], args.seconds, args.concurrency)
+        levels = sorted({int(x) for x in args.levels.split(",")} | {args.concurrency})
+        http_lines, _ = _http(var, setup["api_key"], args.seconds, levels, args.concurrency, args.runs)
         body += ["", "### HTTP", "", *http_lines]
     write_section("predict", "## Predictions\n\n" + "\n".join(body))
     print("written to docs/benchmarks.md (section predict)")
