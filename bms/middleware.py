@@ -20,10 +20,14 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get("X-Request-ID", "")
         rid = incoming if _VALID.match(incoming) else uuid.uuid4().hex
-        token = request_id_var.set(rid)
+        request_id_var.set(rid)
         try:
             response = self.get_response(request)
-        finally:
-            request_id_var.reset(token)
+        except BaseException:
+            request_id_var.set("-")
+            raise
+        # Kept until the response is closed: Django logs a 4xx/5xx (``django.request``) after the
+        # middleware returned, and request_finished runs later still; both lines carry the id.
+        response._resource_closers.append(lambda: request_id_var.set("-"))
         response["X-Request-ID"] = rid
         return response

@@ -70,6 +70,28 @@ def test_the_request_id_is_on_the_access_record_and_the_response(caplog: pytest.
 
 
 @pytest.mark.django_db
+def test_djangos_own_warning_for_a_4xx_carries_the_request_id(analyst_client: APIClient) -> None:
+    seen: list[tuple[str, str]] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            RequestIdFilter().filter(record)
+            seen.append((record.getMessage(), record.request_id))  # type: ignore[attr-defined]
+
+    handler = Capture()
+    logging.getLogger("django.request").addHandler(handler)
+    try:
+        response = analyst_client.delete("/api/v1/predict", HTTP_X_REQUEST_ID="late-7")
+    finally:
+        logging.getLogger("django.request").removeHandler(handler)
+    assert response.status_code == 405
+    assert seen == [("Method Not Allowed: /api/v1/predict", "late-7")]
+    from bms.logging import request_id_var
+
+    assert request_id_var.get() == "-"  # reset when the response was closed
+
+
+@pytest.mark.django_db
 def test_health_probes_log_at_debug_only(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="bms.access")
 
