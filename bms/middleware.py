@@ -28,6 +28,6 @@ class RequestIdMiddleware:
             raise
         # Kept until the response is closed: Django logs a 4xx/5xx (``django.request``) after the
         # middleware returned, and request_finished runs later still; both lines carry the id.
-        response._resource_closers.append(lambda: request_id_var.set("-"))
+        response._resource_closers.append(lambda: request_id_var.set("-"))  # type: ignore[attr-defined]
         response["X-Request-ID"] = rid
         return response
