@@ -8,7 +8,8 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bms.settings")
 
-app = Celery("bms")
+# BmsTask: in the embedded mode (no broker) tasks run on background threads, not inside the request.
+app = Celery("bms", task_cls="bms.jobs:BmsTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

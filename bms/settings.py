@@ -175,6 +175,9 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL or "cache+memory://")
 # Embedded default: no broker, so tasks run in-process at once.
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not (REDIS_URL or env_str("CELERY_BROKER_URL")))
+# ...on background threads of the process (bms.jobs), so a request that starts a job returns at once.
+JOBS_IN_BACKGROUND = env_bool("JOBS_IN_BACKGROUND", not TESTING)
+JOB_THREADS = env_int("JOB_THREADS", 2)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
