@@ -12,6 +12,7 @@ import platform
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from importlib import metadata
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import F, Max
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
 from bms import metrics as prom
@@ -395,6 +396,41 @@ def training_run_finish(*, run: TrainingRun, frame: pd.DataFrame | None = None) 
         prom.TRAINING_DURATION.observe((finished - run.started_at).total_seconds())
     run.refresh_from_db()
     return run
+
+
+def training_runs_sweep(*, now: datetime | None = None) -> dict[str, list[int]]:
+    """Finish or fail the runs that nothing will move on any more (a periodic task, ``TRAINING_SWEEP_CRON``).
+
+    - RUNNING, every job done, the last one longer ago than ``TRAINING_SWEEP_GRACE_MINUTES``: the chord
+      callback was lost; finish the run now (selection and promotion, as the callback would).
+    - RUNNING with no job started or finished for ``TRAINING_RUN_STALE_MINUTES``: a worker died with its
+      messages; finish it with what was trained (the unfinished jobs are marked failed).
+    - QUEUED for ``TRAINING_RUN_STALE_MINUTES``: it was never dispatched; fail it.
+    """
+    now = now or timezone.now()
+    grace = timedelta(minutes=settings.TRAINING_SWEEP_GRACE_MINUTES)
+    stale = timedelta(minutes=settings.TRAINING_RUN_STALE_MINUTES)
+    out: dict[str, list[int]] = {"finished": [], "failed": []}
+    for run in TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, started_at__lt=now - grace):
+        jobs = run.jobs.aggregate(
+            open=Count("id", filter=Q(status__in=[TrainingJob.Status.QUEUED, TrainingJob.Status.RUNNING])),
+            last_start=Max("started_at"),
+            last_finish=Max("finished_at"),
+        )
+        moments = [m for m in (run.started_at, jobs["last_start"], jobs["last_finish"]) if m is not None]
+        last_activity = max(moments) if moments else run.created_at
+        idle = now - last_activity
+        if (jobs["open"] == 0 and idle > grace) or idle > stale:
+            logger.warning("sweeping training run %s (open jobs %s, idle %s)", run.pk, jobs["open"], idle)
+            try:
+                training_run_finish(run=run)
+            except InvalidStateError:  # finished by its callback meanwhile
+                continue
+            out["finished"].append(run.pk)
+    for run in TrainingRun.objects.filter(status=TrainingRun.Status.QUEUED, created_at__lt=now - stale):
+        training_run_fail(run=run, error=f"never started within {settings.TRAINING_RUN_STALE_MINUTES} minutes")
+        out["failed"].append(run.pk)
+    return out
 
 
 def select_after_run(*, run: TrainingRun, frame: pd.DataFrame | None = None) -> dict[str, Any]:

@@ -69,6 +69,12 @@ def training_run_complete(self: Any, run_id: int) -> dict[str, Any]:
     return {"run_id": run_id, "status": run.status, "selection": run.selection}
 
 
+@shared_task(name="registry.training_runs_sweep")
+def training_runs_sweep() -> dict[str, list[int]]:
+    """Scheduled every few minutes: finish or fail runs whose callback or worker was lost."""
+    return services.training_runs_sweep()
+
+
 @shared_task(name="registry.training_run_nightly")
 def training_run_nightly() -> int | None:
     """Scheduled by django-celery-beat (see the registry data migration); respects the on/off setting."""
