@@ -7,6 +7,7 @@ only ever reaches their own sessions; any other session id is "not found".
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,6 +61,10 @@ class HistoryStore(Protocol):
 
     def session_get(self, *, session_id: Any, owner_id: int) -> SessionRecord: ...
 
+    def session_list(self, *, owner_id: int, limit: int) -> list[SessionRecord]:
+        """The owner's sessions, newest first."""
+        ...
+
     def message_add(self, *, session_id: Any, role: str, content: str, metadata: dict[str, Any]) -> MessageRecord: ...
 
     def message_list(self, *, session_id: Any, limit: int | None = None) -> list[MessageRecord]: ...
@@ -67,9 +72,22 @@ class HistoryStore(Protocol):
     def exchange_add(self, *, session_id: Any, question: str, answer: str, metadata: dict[str, Any]) -> None:
         """A user message and the assistant's answer, written together (one round trip).
 
-        ``session_id`` comes from ``session_get`` (ownership already checked).
+        ``session_id`` comes from ``session_get`` (ownership already checked). A session without a
+        title takes its first question as its title (``title_from``).
         """
         ...
+
+
+TITLE_LENGTH = 80
+
+
+def title_from(question: str) -> str:
+    """A session title from a question: its first line, cut at a word within TITLE_LENGTH characters."""
+    line = " ".join(question.strip().splitlines()[0].split()) if question.strip() else ""
+    if len(line) <= TITLE_LENGTH:
+        return line
+    cut = line[: TITLE_LENGTH - 1].rsplit(" ", 1)[0] or line[: TITLE_LENGTH - 1]
+    return cut + "…"
 
 
 class DjangoHistoryStore:
@@ -91,6 +109,12 @@ class DjangoHistoryStore:
             raise NotFoundError("Chat session not found.")
         return SessionRecord(id=str(row.id), owner_id=row.owner_id, title=row.title, created_at=row.created_at)
 
+    def session_list(self, *, owner_id: int, limit: int) -> list[SessionRecord]:
+        from chat.models import ChatSession
+
+        rows = ChatSession.objects.filter(owner_id=owner_id).order_by("-created_at")[:limit]
+        return [SessionRecord(id=str(r.id), owner_id=r.owner_id, title=r.title, created_at=r.created_at) for r in rows]
+
     def message_add(self, *, session_id: Any, role: str, content: str, metadata: dict[str, Any]) -> MessageRecord:
         from chat.models import ChatMessage
 
@@ -102,7 +126,7 @@ class DjangoHistoryStore:
         return MessageRecord(role=role, content=content, created_at=row.created_at, metadata=metadata)
 
     def exchange_add(self, *, session_id: Any, question: str, answer: str, metadata: dict[str, Any]) -> None:
-        from chat.models import ChatMessage
+        from chat.models import ChatMessage, ChatSession
 
         sid = uuid.UUID(_session_uuid(session_id))
         now = timezone.now()
@@ -112,6 +136,7 @@ class DjangoHistoryStore:
                 ChatMessage(session_id=sid, role="assistant", content=answer, metadata=metadata, created_at=now),
             ]
         )
+        ChatSession.objects.filter(pk=sid, title="").update(title=title_from(question))
 
     def message_list(self, *, session_id: Any, limit: int | None = None) -> list[MessageRecord]:
         from chat.models import ChatMessage
@@ -135,7 +160,7 @@ class MongoHistoryStore:
         self.sessions = self.db["chat_sessions"]
         self.messages = self.db["chat_messages"]
         self.messages.create_index([("session_id", 1), ("seq", 1)])
-        self.sessions.create_index([("owner_id", 1), ("created_at", -1)])
+        self.sessions.create_index([("owner_id", 1), ("created_at", -1), ("order", -1)])
 
     @staticmethod
     def _aware(value: datetime) -> datetime:
@@ -147,7 +172,10 @@ class MongoHistoryStore:
         now = timezone.now()
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         sid, title = str(uuid.uuid4()), title[:200]
-        self.sessions.insert_one({"_id": sid, "owner_id": owner_id, "title": title, "created_at": now, "seq": 0})
+        # "order" breaks ties between sessions created within the same millisecond (newest first).
+        self.sessions.insert_one(
+            {"_id": sid, "owner_id": owner_id, "title": title, "created_at": now, "order": time.time_ns(), "seq": 0}
+        )
         return SessionRecord(id=sid, owner_id=owner_id, title=title, created_at=now)
 
     def session_get(self, *, session_id: Any, owner_id: int) -> SessionRecord:
@@ -157,6 +185,15 @@ class MongoHistoryStore:
         return SessionRecord(
             id=doc["_id"], owner_id=doc["owner_id"], title=doc["title"], created_at=self._aware(doc["created_at"])
         )
+
+    def session_list(self, *, owner_id: int, limit: int) -> list[SessionRecord]:
+        docs = self.sessions.find({"owner_id": owner_id}).sort([("created_at", -1), ("order", -1)]).limit(limit)
+        return [
+            SessionRecord(
+                id=d["_id"], owner_id=d["owner_id"], title=d["title"], created_at=self._aware(d["created_at"])
+            )
+            for d in docs
+        ]
 
     def message_add(self, *, session_id: Any, role: str, content: str, metadata: dict[str, Any]) -> MessageRecord:
         if role not in ROLES:
@@ -194,6 +231,7 @@ class MongoHistoryStore:
                 {**base, "seq": counter["seq"], "role": "assistant", "content": answer, "metadata": metadata},
             ]
         )
+        self.sessions.update_one({"_id": sid, "title": ""}, {"$set": {"title": title_from(question)}})
 
     def message_list(self, *, session_id: Any, limit: int | None = None) -> list[MessageRecord]:
         cursor = self.messages.find({"session_id": _session_uuid(session_id)}).sort("seq", -1)

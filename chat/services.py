@@ -40,6 +40,11 @@ def chat_session_create(*, user: Any, title: str = "") -> SessionRecord:
     return get_store().session_create(owner_id=user.pk, title=title)
 
 
+def chat_session_list(*, user: Any, limit: int = 30) -> list[SessionRecord]:
+    """The user's sessions, newest first, from whichever history store is configured."""
+    return get_store().session_list(owner_id=user.pk, limit=limit)
+
+
 def chat_history(*, user: Any, session_id: Any) -> tuple[SessionRecord, list[MessageRecord]]:
     """A session's messages, oldest first. Another user's (or an unknown) session is not found."""
     store = get_store()

@@ -129,3 +129,27 @@ def test_an_exchange_is_stored_as_a_question_and_its_answer(store: Any) -> None:
         ("assistant", "a2"),
     ]
     assert messages[2].metadata == {"tool_calls": []}
+
+
+def test_sessions_are_listed_for_their_owner_newest_first(store: Any) -> None:
+    owner, other = user_factory("owner"), user_factory("other")
+    made = [store.session_create(owner_id=owner.pk, title=f"s{i}") for i in range(4)]
+    store.session_create(owner_id=other.pk, title="not mine")
+    listed = store.session_list(owner_id=owner.pk, limit=3)
+    assert [s.title for s in listed] == ["s3", "s2", "s1"]
+    assert listed[0] == made[3]
+    assert store.session_list(owner_id=user_factory("nobody").pk, limit=5) == []
+
+
+def test_a_session_without_a_title_takes_its_first_question(store: Any) -> None:
+    owner = user_factory("owner")
+    blank = store.session_create(owner_id=owner.pk)
+    named = store.session_create(owner_id=owner.pk, title="Kept")
+    long = "Which programs had the best rating last week on every channel, and how did the share move " * 2
+    store.exchange_add(session_id=blank.id, question=long, answer="a", metadata={})
+    store.exchange_add(session_id=blank.id, question="a second question", answer="b", metadata={})
+    store.exchange_add(session_id=named.id, question="ignored for the title", answer="c", metadata={})
+    title = store.session_get(session_id=blank.id, owner_id=owner.pk).title
+    assert title == "Which programs had the best rating last week on every channel, and how did the…"
+    assert len(title) <= 80
+    assert store.session_get(session_id=named.id, owner_id=owner.pk).title == "Kept"

@@ -87,3 +87,19 @@ def test_worker_status_in_embedded_mode(admin_web, settings):
 def test_monitoring_is_for_admins_only(analyst_web, viewer_web):
     assert analyst_web.get("/monitoring/").status_code == 403
     assert viewer_web.get("/monitoring/workers").status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_sessions_list_reads_the_mongo_store_when_it_is_configured(analyst_web, analyst, monkeypatch):
+    import mongomock
+
+    from chat import history, services
+
+    mongo = history.MongoHistoryStore(client=mongomock.MongoClient(tz_aware=True), db_name="bms_web_test")
+    monkeypatch.setattr(services, "get_store", lambda: mongo)
+    session = chat_session_create(user=analyst)
+    chat_answer(user=analyst, session_id=session.id, message="top 3 programs by audience")
+    assert ChatSession.objects.count() == 0  # nothing in the relational store
+    html = analyst_web.get("/chat/").content.decode()
+    assert f'href="/chat/{session.id}/"' in html
+    assert "top 3 programs by audience" in html  # the first question is the session's title

@@ -17,11 +17,11 @@ SESSION_LIMIT = 30
 
 
 def session_list(user: Any) -> list[Any]:
-    """The user's recent sessions (relational history store; the Mongo store lists none here)."""
-    model = sources.optional_model("chat", "ChatSession")
-    if model is None:
+    """The user's recent sessions, from the configured history store (Django or MongoDB)."""
+    sessions = sources.optional("chat.services", "chat_session_list")
+    if sessions is None:
         return []
-    return list(model.objects.filter(owner=user).order_by("-created_at")[:SESSION_LIMIT])
+    return list(sessions(user=user, limit=SESSION_LIMIT))
 
 
 def chat_available() -> bool:
