@@ -100,13 +100,18 @@ def test_creation_rules(world):
     assert ABTest.objects.count() == 1
 
 
+def _predict_each(programs, slots):
+    """One rating prediction per program and slot, each program under its own A/B key."""
+    for i, program in enumerate(programs):
+        for slot in slots:
+            services.predict(program=program, target="rating", features={"start": slot.isoformat()}, user_key=f"u{i}")
+
+
 def test_scoring_on_imported_actuals(world):
     test = _start(world, share=0.5)
     programs = world.programs[:6]
     slots = [FUTURE + timedelta(hours=h) for h in range(3)]
-    for i, program in enumerate(programs):
-        for slot in slots:
-            services.predict(program=program, target="rating", features={"start": slot.isoformat()}, user_key=f"u{i}")
+    _predict_each(programs, slots)
     pending = services.ab_test_score(test=test)
     assert pending["status"] == "no_actuals"
     assert pending["n_logged"] == 18
@@ -167,9 +172,7 @@ def test_an_import_with_actual_values_scores_the_running_test(
     test = _start(world, share=0.5)
     programs = world.programs[:5]
     slots = [FUTURE + timedelta(days=d) for d in range(3)]
-    for i, program in enumerate(programs):
-        for slot in slots:
-            services.predict(program=program, target="rating", features={"start": slot.isoformat()}, user_key=f"u{i}")
+    _predict_each(programs, slots)
     rows = [
         canonical_row(
             external_id=p.external_id, title=p.title, channel=p.channel.code, genre=p.genre,
