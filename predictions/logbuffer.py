@@ -1,7 +1,7 @@
 """Prediction logs written in bulk, off the request path.
 
 Requests append plain tuples to an in-process buffer (a lock and a list append); a daemon thread
-writes them with one ``bulk_create`` when the buffer reaches ``PREDICTION_LOG_FLUSH_SIZE`` rows or
+writes them with one bulk insert (``bms.db.rows_insert``) when the buffer reaches ``PREDICTION_LOG_FLUSH_SIZE`` rows or
 ``PREDICTION_LOG_FLUSH_SECONDS`` passed. With ``PREDICTION_LOG_BACKGROUND`` off (tests) the flush
 runs synchronously on the size threshold and whenever :func:`flush` is called. A process that dies
 loses at most one buffer of logs: they are telemetry, not business data.
@@ -42,6 +42,12 @@ class LogEntry:
     served: bool = True
 
 
+LOG_COLUMNS = (
+    "created_at", "request_id", "request_key", "target", "model_version_id", "algorithm", "program_id",
+    "channel_id", "slot_start", "inputs_digest", "output", "latency_ms", "ab_test_id", "arm", "served",
+)  # fmt: skip
+
+
 class PredictionLogBuffer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -79,30 +85,22 @@ class PredictionLogBuffer:
         rows = self._take()
         if not rows:
             return 0
+        from bms.db import rows_insert
         from predictions.models import PredictionLog
 
-        objs = [
-            PredictionLog(
-                created_at=r.created_at,
-                request_id=r.request_id,
-                request_key=r.request_key[:128],
-                target=r.target,
-                model_version_id=r.model_version_id,
-                algorithm=r.algorithm,
-                program_id=r.program_id,
-                channel_id=r.channel_id,
-                slot_start=r.slot_start,
-                inputs_digest=r.inputs_digest,
-                output=r.output,
-                latency_ms=r.latency_ms,
-                ab_test_id=r.ab_test_id,
-                arm=r.arm,
-                served=r.served,
-            )
-            for r in rows
-        ]
-        PredictionLog.objects.bulk_create(objs, batch_size=500)
-        return len(objs)
+        # Plain tuples straight to the table: building 200 model instances for bulk_create took
+        # 20-40 ms of the serving process's interpreter lock per flush (a p99 bump under load).
+        rows_insert(
+            PredictionLog,
+            LOG_COLUMNS,
+            [
+                (r.created_at, r.request_id, r.request_key[:128], r.target, r.model_version_id, r.algorithm,
+                 r.program_id, r.channel_id, r.slot_start, r.inputs_digest, r.output, r.latency_ms, r.ab_test_id,
+                 r.arm, r.served)
+                for r in rows
+            ],
+        )  # fmt: skip
+        return len(rows)
 
     def _ensure_thread(self) -> None:
         if self._thread is not None and self._thread.is_alive():
