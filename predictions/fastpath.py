@@ -215,6 +215,16 @@ _HIST_NATIVE_ROWS = 32
 _FOREST_NATIVE_ROWS = 64
 
 
+def _flatten(trees: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every tree's node records in one array: (each tree's root index, the nodes, each node's tree offset).
+
+    A node's child indices are relative to its tree; adding ``owner`` makes them indices into ``nodes``.
+    """
+    sizes = np.array([len(nodes) for nodes in trees], dtype=np.intp)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+    return offsets, np.concatenate(trees), np.repeat(offsets, sizes)
+
+
 def _random_forest(est: Any) -> Callable[[np.ndarray], np.ndarray]:
     """All trees of a RandomForestRegressor walked together, one numpy step per tree level.
 
@@ -224,11 +234,7 @@ def _random_forest(est: Any) -> Callable[[np.ndarray], np.ndarray]:
     trees' values are added in tree order, then divided by their count, as ``predict`` does.
     """
     trees = list(est.estimators_)
-    states = [tree.tree_.__getstate__()["nodes"] for tree in trees]
-    sizes = np.array([len(nodes) for nodes in states], dtype=np.intp)
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
-    nodes = np.concatenate(states)
-    owner = np.repeat(offsets, sizes)
+    offsets, nodes, owner = _flatten([tree.tree_.__getstate__()["nodes"] for tree in trees])
     leaf = nodes["left_child"] < 0
     here = np.arange(len(nodes), dtype=np.intp)
     # A leaf points to itself, so walking ``depth`` levels leaves every row on its leaf.
@@ -277,11 +283,7 @@ def _hist_forest(est: Any) -> Callable[[np.ndarray], np.ndarray]:
         raise _UnsupportedError("multi-output boosting")
     if getattr(est, "is_categorical_", None) is not None and np.any(est.is_categorical_):
         raise _UnsupportedError("categorical splits")
-    trees = [predictors[0].nodes for predictors in est._predictors]
-    sizes = np.array([len(nodes) for nodes in trees], dtype=np.intp)
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
-    nodes = np.concatenate(trees)
-    owner = np.repeat(offsets, sizes)
+    offsets, nodes, owner = _flatten([predictors[0].nodes for predictors in est._predictors])
     feature = nodes["feature_idx"].astype(np.intp)
     threshold = nodes["num_threshold"].astype("float64")
     left = nodes["left"].astype(np.intp) + owner

@@ -266,7 +266,7 @@ def _run(rows: list[_Row]) -> list[_Answer]:
             LogEntry(
                 created_at=created,
                 request_id=request_id,
-                request_key=r.key,
+                request_key=r.key[:128],  # PredictionLog.request_key's length
                 target=model.target,
                 model_version_id=model.version_id,
                 algorithm=model.algorithm,
