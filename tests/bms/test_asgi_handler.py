@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,35 +23,17 @@ from django.core.signals import request_finished, request_started
 
 from bms.services import api_key_create
 from tests.conftest import make_user
+from tests.live import asgi_server
 from tests.programs import factories
 
 pytestmark = [pytest.mark.live_server, pytest.mark.django_db(transaction=True)]
 NY = ZoneInfo("America/New_York")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server() -> Iterator[str]:
-    import uvicorn
-
-    from bms.asgi import application
-
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with asgi_server() as url:
+        yield url
 
 
 @pytest.fixture

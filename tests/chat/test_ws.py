@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
 from typing import Any
 
 import pytest
@@ -21,6 +18,7 @@ from chat.history import get_store
 from chat.models import ChatMessage
 from chat.routing import websocket_urlpatterns
 from tests.chat.factories import user_factory, world_factory
+from tests.live import asgi_server
 
 TOP5 = "Show me the top 5 programs by rating"
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -130,38 +128,20 @@ async def test_bad_messages_get_an_error_event_and_write_nothing() -> None:
     assert await database_sync_to_async(ChatMessage.objects.count)() == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.live_server
 def test_a_real_server_and_a_real_client() -> None:
-    import uvicorn
     import websockets
-
-    from bms.asgi import application
 
     world_factory()
     user = user_factory("wsuser", "analyst")
     sid = get_store().session_create(owner_id=user.pk).id
     token = str(AccessToken.for_user(user))
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.started
+    with asgi_server() as base:
+        host = base.removeprefix("http://")
 
         async def talk() -> list[dict[str, Any]]:
-            uri = f"ws://127.0.0.1:{port}/ws/chat/{sid}/?token={token}"
-            async with websockets.connect(uri, origin=f"http://127.0.0.1:{port}", open_timeout=10) as ws:  # type: ignore[arg-type]
+            uri = f"ws://{host}/ws/chat/{sid}/?token={token}"
+            async with websockets.connect(uri, origin=base, open_timeout=10) as ws:  # type: ignore[arg-type]
                 await ws.send(json.dumps({"message": TOP5}))
                 events = []
                 while not events or events[-1]["type"] not in ("final", "error"):
@@ -169,9 +149,6 @@ def test_a_real_server_and_a_real_client() -> None:
                 return events
 
         events = asyncio.run(talk())
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
     assert events[0]["type"] == "tool_call"
     assert events[-1]["type"] == "final"
     assert events[-1]["response"].startswith("Top 5 programs by average rating:\n1. Night Watch (NWT001): 4.50")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 from urllib.request import urlopen
 
 import pytest
+
+from tests.live import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.live_server, pytest.mark.slow]
 
@@ -39,12 +40,6 @@ CHROMIUM_ARGS = [
 ]
 PASSWORDS = {"admin": "admin-demo", "analyst": "analyst-demo", "viewer": "viewer-demo"}
 TIMEOUT_MS = 30_000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _postgres_database(url: str, name: str, *, create: bool) -> str:
@@ -96,7 +91,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         timeout=600,
     )
     assert prepare.returncode == 0, prepare.stderr[-4000:]
-    port = _free_port()
+    port = free_port()
     log = (var_dir / "server.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "bms.asgi:application", "--host", "127.0.0.1", "--port", str(port)],
