@@ -95,11 +95,15 @@ class DjangoHistoryStore:
 
     name = "django"
 
+    @staticmethod
+    def _record(row: Any) -> SessionRecord:
+        return SessionRecord(id=str(row.id), owner_id=row.owner_id, title=row.title, created_at=row.created_at)
+
     def session_create(self, *, owner_id: int, title: str = "") -> SessionRecord:
         from chat.models import ChatSession
 
         row = ChatSession.objects.create(owner_id=owner_id, title=title[:200])
-        return SessionRecord(id=str(row.id), owner_id=owner_id, title=row.title, created_at=row.created_at)
+        return self._record(row)
 
     def session_get(self, *, session_id: Any, owner_id: int) -> SessionRecord:
         from chat.models import ChatSession
@@ -107,13 +111,13 @@ class DjangoHistoryStore:
         row = ChatSession.objects.filter(pk=_session_uuid(session_id), owner_id=owner_id).first()
         if row is None:
             raise NotFoundError("Chat session not found.")
-        return SessionRecord(id=str(row.id), owner_id=row.owner_id, title=row.title, created_at=row.created_at)
+        return self._record(row)
 
     def session_list(self, *, owner_id: int, limit: int) -> list[SessionRecord]:
         from chat.models import ChatSession
 
         rows = ChatSession.objects.filter(owner_id=owner_id).order_by("-created_at")[:limit]
-        return [SessionRecord(id=str(r.id), owner_id=r.owner_id, title=r.title, created_at=r.created_at) for r in rows]
+        return [self._record(r) for r in rows]
 
     def message_add(self, *, session_id: Any, role: str, content: str, metadata: dict[str, Any]) -> MessageRecord:
         from chat.models import ChatMessage
@@ -162,15 +166,25 @@ class MongoHistoryStore:
         self.messages.create_index([("session_id", 1), ("seq", 1)])
         self.sessions.create_index([("owner_id", 1), ("created_at", -1), ("order", -1)])
 
+    @classmethod
+    def _record(cls, doc: dict[str, Any]) -> SessionRecord:
+        return SessionRecord(
+            id=doc["_id"], owner_id=doc["owner_id"], title=doc["title"], created_at=cls._aware(doc["created_at"])
+        )
+
+    @staticmethod
+    def _now() -> datetime:
+        # Mongo keeps milliseconds only: truncate so a record equals what a later read returns.
+        now = timezone.now()
+        return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
     @staticmethod
     def _aware(value: datetime) -> datetime:
         # pymongo returns naive UTC datetimes unless tz_aware; normalise so both stores agree.
         return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
 
     def session_create(self, *, owner_id: int, title: str = "") -> SessionRecord:
-        # Mongo keeps milliseconds only: truncate so the record equals what a later read returns.
-        now = timezone.now()
-        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        now = self._now()
         sid, title = str(uuid.uuid4()), title[:200]
         # "order" breaks ties between sessions created within the same millisecond (newest first).
         self.sessions.insert_one(
@@ -182,18 +196,11 @@ class MongoHistoryStore:
         doc = self.sessions.find_one({"_id": _session_uuid(session_id), "owner_id": owner_id})
         if doc is None:
             raise NotFoundError("Chat session not found.")
-        return SessionRecord(
-            id=doc["_id"], owner_id=doc["owner_id"], title=doc["title"], created_at=self._aware(doc["created_at"])
-        )
+        return self._record(doc)
 
     def session_list(self, *, owner_id: int, limit: int) -> list[SessionRecord]:
         docs = self.sessions.find({"owner_id": owner_id}).sort([("created_at", -1), ("order", -1)]).limit(limit)
-        return [
-            SessionRecord(
-                id=d["_id"], owner_id=d["owner_id"], title=d["title"], created_at=self._aware(d["created_at"])
-            )
-            for d in docs
-        ]
+        return [self._record(d) for d in docs]
 
     def message_add(self, *, session_id: Any, role: str, content: str, metadata: dict[str, Any]) -> MessageRecord:
         if role not in ROLES:
@@ -203,8 +210,7 @@ class MongoHistoryStore:
         seq = self.sessions.find_one_and_update({"_id": sid}, {"$inc": {"seq": 1}}, return_document=True)
         if seq is None:
             raise NotFoundError("Chat session not found.")
-        now = timezone.now()
-        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        now = self._now()
         self.messages.insert_one(
             {
                 "session_id": sid,
@@ -222,8 +228,7 @@ class MongoHistoryStore:
         counter = self.sessions.find_one_and_update({"_id": sid}, {"$inc": {"seq": 2}}, return_document=True)
         if counter is None:
             raise NotFoundError("Chat session not found.")
-        now = timezone.now()
-        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        now = self._now()
         base = {"session_id": sid, "created_at": now}
         self.messages.insert_many(
             [
