@@ -36,6 +36,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     _gate(item, "celery_worker", bool(settings.REDIS_URL), "needs a broker for a real worker: set REDIS_URL")
 
 
+@pytest.fixture
+def eager_tasks() -> Iterator[None]:
+    """Celery runs tasks in the calling process, as in the embedded mode, even when REDIS_URL configures a
+    broker (CI): these tests have no worker to read the queue."""
+    from bms.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Iterator[None]:
     cache.clear()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,12 +29,8 @@ def outer() -> None:
 
 
 @pytest.fixture
-def eager() -> Iterator[None]:
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
+def eager(eager_tasks: None) -> None:
     ran.clear()
-    yield
-    app.conf.task_always_eager = before
 
 
 def _wait(predicate: Any, seconds: float = 20) -> None:

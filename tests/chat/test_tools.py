@@ -179,7 +179,7 @@ def test_a_link_cannot_escape_the_export_root(analyst: Any, settings: Any, tmp_p
 
 @pytest.mark.django_db(transaction=True)  # autocommit, as in a request: the eager job runs on commit
 def test_optimize_runs_the_real_scheduling_job_and_changes_no_schedule(
-    world: Any, analyst: Any, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+    world: Any, analyst: Any, monkeypatch: pytest.MonkeyPatch, eager_tasks: None
 ) -> None:
     import numpy as np
 
@@ -191,12 +191,6 @@ def test_optimize_runs_the_real_scheduling_job_and_changes_no_schedule(
         return rows * cols * 1000.0, rows * cols * 10.0
 
     monkeypatch.setattr("scheduling.matrices.value_matrices", value_matrices)
-    from bms.celery import app
-
-    # Run the job in process even when a broker is configured (REDIS_URL): no worker in this test.
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    request.addfinalizer(lambda: setattr(app.conf, "task_always_eager", eager))
     call = run_tool(
         user=analyst,
         name="optimize_schedule",

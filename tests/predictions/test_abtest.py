@@ -152,16 +152,6 @@ def test_scoring_on_imported_actuals(world):
     assert ab_tests_score_task() == {str(test.pk): "scored"}
 
 
-@pytest.fixture
-def eager_tasks():
-    from bms.celery import app
-
-    before = app.conf.task_always_eager  # with REDIS_URL (CI) tasks would go to a broker nobody reads
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
 def test_an_import_with_actual_values_scores_the_running_test(
     world, tmp_path, django_capture_on_commit_callbacks, eager_tasks
 ):

@@ -90,19 +90,13 @@ def test_viewers_and_analysts_cannot_promote(viewer_client, analyst_client):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_starting_a_run_answers_202_with_its_id_and_the_run_can_be_followed(admin_client_api, viewer):
-    from bms.celery import app
+def test_starting_a_run_answers_202_with_its_id_and_the_run_can_be_followed(admin_client_api, viewer, eager_tasks):
     from tests.conftest import client_for
 
     small_data()
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = True  # the embedded default; with REDIS_URL a worker would run it
-    try:
-        response = admin_client_api.post(
-            "/api/v1/training-runs", {"targets": ["engagement"], "algorithms": ["elasticnet"]}, format="json"
-        )
-    finally:
-        app.conf.task_always_eager = eager
+    response = admin_client_api.post(
+        "/api/v1/training-runs", {"targets": ["engagement"], "algorithms": ["elasticnet"]}, format="json"
+    )
     assert response.status_code == 202
     run_id = response.data["id"]
     assert response.data["models_total"] == 1

@@ -135,18 +135,11 @@ def test_data_changed_mid_run_fails_the_job_without_a_version():
 
 
 @pytest.mark.django_db
-def test_eager_dispatch_runs_the_chord_and_selects(django_capture_on_commit_callbacks, settings):
-    from bms.celery import app
-
+def test_eager_dispatch_runs_the_chord_and_selects(django_capture_on_commit_callbacks, settings, eager_tasks):
     settings.PROMOTION_MIN_R2 = -100.0
     small_data()
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = True  # also when REDIS_URL configures a broker
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            run = _run(algorithms=["elasticnet", "random_forest"], dispatch=True)
-    finally:
-        app.conf.task_always_eager = eager
+    with django_capture_on_commit_callbacks(execute=True):
+        run = _run(algorithms=["elasticnet", "random_forest"], dispatch=True)
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.SUCCEEDED
     assert (run.models_done, run.models_failed) == (2, 0)

@@ -6,15 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from bms.celery import app
-
 
 @pytest.fixture(autouse=True)
 def _eager_tasks(request: pytest.FixtureRequest) -> Iterator[None]:
     if request.node.get_closest_marker("celery_worker"):
         yield
         return
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
+    request.getfixturevalue("eager_tasks")
     yield
-    app.conf.task_always_eager = before
