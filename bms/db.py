@@ -20,6 +20,8 @@ BATCH_SIZE = 2000
 def _adapter(field: Any) -> Callable[[Any], Any] | None:
     if isinstance(field, models.DateTimeField):
         return connection.ops.adapt_datetimefield_value
+    if isinstance(field, models.DateField):
+        return connection.ops.adapt_datefield_value
     if isinstance(field, models.UUIDField) and not connection.features.has_native_uuid_field:
         return lambda value: None if value is None else value.hex
     return None
@@ -68,3 +70,50 @@ def _max_params() -> int:
 
             return int(raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
     return int(connection.features.max_query_params or 65535)
+
+
+def rows_accumulate(
+    model: type[models.Model],
+    *,
+    keys: Sequence[str],
+    add: Sequence[str] = (),
+    least: Sequence[str] = (),
+    greatest: Sequence[str] = (),
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    """Upsert ``rows`` (tuples of ``keys + add + least + greatest`` columns) into a summary table.
+
+    A new key is inserted as given; an existing one gets ``add`` columns incremented by the row's
+    values and ``least`` / ``greatest`` columns lowered / raised (a NULL on either side keeps the
+    other). One ``INSERT ... ON CONFLICT DO UPDATE`` per batch: the same SQL on PostgreSQL and SQLite,
+    and concurrent writers serialise on the key instead of racing a read-modify-write.
+    """
+    if not rows:
+        return
+    ops = connection.ops
+    table = ops.quote_name(model._meta.db_table)
+    columns = [*keys, *add, *least, *greatest]
+    q = {c: ops.quote_name(c) for c in columns}
+    low, high = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
+    sets = [f"{q[c]} = {table}.{q[c]} + excluded.{q[c]}" for c in add]
+    for func, cols in ((low, least), (high, greatest)):
+        sets += [
+            f"{q[c]} = {func}(COALESCE({table}.{q[c]}, excluded.{q[c]}), COALESCE(excluded.{q[c]}, {table}.{q[c]}))"
+            for c in cols
+        ]
+    names = ", ".join(q[c] for c in columns)
+    conflict = f"ON CONFLICT ({', '.join(q[c] for c in keys)}) DO UPDATE SET {', '.join(sets)}"
+    per_statement = max(1, min(BATCH_SIZE, _max_params() // len(columns)))
+    row_sql = f"({', '.join(['%s'] * len(columns))})"
+    adapters = [(i, a) for i, c in enumerate(columns) if (a := _adapter(model._meta.get_field(c))) is not None]
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per_statement):
+            batch = rows[start : start + per_statement]
+            params: list[Any] = []
+            for row in batch:
+                values = list(row)
+                for i, adapt in adapters:
+                    values[i] = adapt(values[i])
+                params.extend(values)
+            sql = f"INSERT INTO {table} ({names}) VALUES {', '.join([row_sql] * len(batch))} {conflict}"  # noqa: S608
+            cursor.execute(sql, params)

@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.db import transaction
 from django.http import HttpRequest
 
+from programs.aggregates import airings_aggregate, airings_frame
 from programs.models import Airing, Channel, DataVersion, Program
 from programs.services import data_version_bump
 
@@ -59,14 +60,18 @@ class AiringAdmin(admin.ModelAdmin):
                 source=DataVersion.Source.EDIT, description=f"admin edit by {request.user}", rows_affected=1
             )
             obj.data_version = version.pk
+            before = airings_frame(Airing.objects.filter(pk=obj.pk)) if change else None
             super().save_model(request, obj, form, change)
+            airings_aggregate(added=airings_frame(Airing.objects.filter(pk=obj.pk)), removed=before)
 
     def delete_model(self, request: HttpRequest, obj: Airing) -> None:
         with transaction.atomic():
             data_version_bump(
                 source=DataVersion.Source.EDIT, description=f"admin delete by {request.user}", rows_affected=1
             )
+            before = airings_frame(Airing.objects.filter(pk=obj.pk))
             super().delete_model(request, obj)
+            airings_aggregate(removed=before)
 
     def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
         with transaction.atomic():
@@ -74,7 +79,9 @@ class AiringAdmin(admin.ModelAdmin):
             data_version_bump(
                 source=DataVersion.Source.EDIT, description=f"admin delete by {request.user}", rows_affected=count
             )
+            before = airings_frame(queryset)
             super().delete_queryset(request, queryset)
+            airings_aggregate(removed=before)
 
 
 @admin.register(DataVersion)

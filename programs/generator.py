@@ -29,6 +29,7 @@ from django.db.models import ProtectedError
 from scipy.stats import norm
 
 from bms.errors import ApplicationError, ConflictError
+from programs.aggregates import airings_aggregate
 from programs.calendar import DAYPART_NAMES, holidays
 from programs.importer import airings_bulk_insert
 from programs.models import TARGETS, Airing, Channel, DataVersion, Genre, Program
@@ -644,6 +645,7 @@ def ceilings(sim: Simulation, holdout_fraction: float = 0.2) -> dict[str, float]
 
 # --- database -----------------------------------------------------------------------------------
 BATCH_SIZE = 5000
+WRITE_CHUNK = 100_000
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -717,28 +719,16 @@ def generate(
         description=f"generate_broadcasts seed={cfg.seed} channels={cfg.channels} programs={cfg.programs} days={cfg.days}",
         rows_affected=len(a),
     )
-    prog = a["external_id"].map(program_ids).to_numpy()
-    chan = a["channel_code"].map(channel_ids).to_numpy()
-    starts = a["start"].dt.tz_convert("UTC").dt.to_pydatetime()
-    cols = {name: a[name].to_numpy() for name in ("duration_minutes", "is_premiere", "is_finale", *TARGETS)}
-    airings_bulk_insert(
-        [
-            (
-                int(prog[i]),
-                int(chan[i]),
-                starts[i],
-                int(cols["duration_minutes"][i]),
-                bool(cols["is_premiere"][i]),
-                bool(cols["is_finale"][i]),
-                float(cols["rating"][i]),
-                float(cols["revenue"][i]),
-                float(cols["audience"][i]),
-                float(cols["engagement"][i]),
-                dv.pk,
-            )
-            for i in range(len(a))
-        ]
+    written = pd.DataFrame(
+        {
+            "program_id": a["external_id"].map(program_ids).to_numpy(),
+            "channel_id": a["channel_code"].map(channel_ids).to_numpy(),
+            "start": a["start"].dt.tz_convert("UTC"),
+            **{name: a[name].to_numpy() for name in ("duration_minutes", "is_premiere", "is_finale", *TARGETS)},
+        }
     )
+    _write_airings(written, data_version=dv.pk)
+    airings_aggregate(added=written)
     return GenerationStats(
         channels=len(sim.channels),
         programs=len(sim.programs),
@@ -747,6 +737,23 @@ def generate(
         seconds=time.perf_counter() - started,
         ceilings=ceilings(sim),
     )
+
+
+def _write_airings(frame: pd.DataFrame, *, data_version: int) -> None:
+    """COPY the airings in chunks: the tuples of one chunk at a time, not of all 5M, are in memory."""
+    for lo in range(0, len(frame), WRITE_CHUNK):
+        part = frame.iloc[lo : lo + WRITE_CHUNK]
+        columns = [
+            part["program_id"].astype(int).tolist(),
+            part["channel_id"].astype(int).tolist(),
+            part["start"].dt.to_pydatetime().tolist(),
+            part["duration_minutes"].astype(int).tolist(),
+            part["is_premiere"].astype(bool).tolist(),
+            part["is_finale"].astype(bool).tolist(),
+            *(part[t].astype(float).tolist() for t in TARGETS),
+            [data_version] * len(part),
+        ]
+        airings_bulk_insert(list(zip(*columns, strict=True)))
 
 
 def simulation_summary(sim: Simulation) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from django.utils.text import slugify
 
 from bms.db import rows_insert
 from bms.errors import ApplicationError
+from programs.aggregates import airings_aggregate, frame_of
 from programs.models import TARGETS, Airing, Channel, ContentRating, DataVersion, Genre, Program
 from programs.services import data_version_bump
 
@@ -654,6 +655,7 @@ def _write(rows: list[_Row], result: ImportResult) -> None:
                 existing[(program_id, channel_id, _micros(start))] = (pk, *values)
     to_create: list[tuple[Any, ...]] = []
     to_update: list[Airing] = []
+    replaced: list[tuple[tuple[Any, ...], tuple[Any, ...]]] = []  # (old, new) values of updated rows
     for row in rows:
         program_id = programs[row.external_id]
         channel_id = channel_of[row.channel.lower()].pk
@@ -663,6 +665,9 @@ def _write(rows: list[_Row], result: ImportResult) -> None:
             to_create.append((program_id, channel_id, row.start, *values))
         elif tuple(current[1:]) != values:
             to_update.append(Airing(pk=current[0], **dict(zip(fields, values, strict=True))))
+            replaced.append(
+                ((program_id, channel_id, row.start, *current[1:]), (program_id, channel_id, row.start, *values))
+            )
         else:
             result.unchanged += 1
     result.created, result.updated = len(to_create), len(to_update)
@@ -678,6 +683,11 @@ def _write(rows: list[_Row], result: ImportResult) -> None:
         airing.data_version = version.pk
     airings_bulk_insert([(*values, version.pk) for values in to_create])
     Airing.objects.bulk_update(to_update, [*fields, "data_version"], batch_size=BATCH_SIZE)
+    keyed = ("program_id", "channel_id", "start", *fields)  # the order of to_create and replaced
+    airings_aggregate(
+        added=frame_of([*to_create, *(new for _, new in replaced)], keyed),
+        removed=frame_of([old for old, _ in replaced], keyed),
+    )
 
 
 AIRING_INSERT_COLUMNS = (

@@ -110,3 +110,94 @@ class DataVersion(models.Model):
 
 
 TARGETS = ("rating", "revenue", "audience", "engagement")
+
+
+# --- maintained aggregates (programs.aggregates keeps them exact; nothing else writes them) --------
+class ProgramStats(models.Model):
+    """One program's totals over all its airings: what the lists, the detail and the rankings read.
+
+    Means are ``<target>_sum / <target>_count`` (count = airings with that target set).
+    """
+
+    program = models.OneToOneField(Program, on_delete=models.CASCADE, primary_key=True, related_name="stats")
+    airing_count = models.IntegerField(default=0)
+    first_airing = models.DateTimeField(null=True)
+    last_airing = models.DateTimeField(null=True)
+    rating_count = models.IntegerField(default=0)
+    rating_sum = models.FloatField(default=0.0)
+    rating_min = models.FloatField(null=True)
+    rating_max = models.FloatField(null=True)
+    revenue_count = models.IntegerField(default=0)
+    revenue_sum = models.FloatField(default=0.0)
+    revenue_min = models.FloatField(null=True)
+    revenue_max = models.FloatField(null=True)
+    audience_count = models.IntegerField(default=0)
+    audience_sum = models.FloatField(default=0.0)
+    audience_min = models.FloatField(null=True)
+    audience_max = models.FloatField(null=True)
+    engagement_count = models.IntegerField(default=0)
+    engagement_sum = models.FloatField(default=0.0)
+    engagement_min = models.FloatField(null=True)
+    engagement_max = models.FloatField(null=True)
+
+    def __str__(self) -> str:
+        return f"stats of {self.program_id} ({self.airing_count} airings)"
+
+
+class Period(models.TextChoices):
+    WEEK = "week", "Week (local Monday)"
+    MONTH = "month", "Month (local)"
+
+
+class PeriodSums(models.Model):
+    """Counts and sums per target for one local week or month (means are sum / count)."""
+
+    period = models.CharField(max_length=8, choices=Period.choices)
+    period_start = models.DateField()
+    airing_count = models.IntegerField(default=0)
+    rating_count = models.IntegerField(default=0)
+    rating_sum = models.FloatField(default=0.0)
+    revenue_count = models.IntegerField(default=0)
+    revenue_sum = models.FloatField(default=0.0)
+    audience_count = models.IntegerField(default=0)
+    audience_sum = models.FloatField(default=0.0)
+    engagement_count = models.IntegerField(default=0)
+    engagement_sum = models.FloatField(default=0.0)
+
+    class Meta:
+        abstract = True
+
+
+class ProgramPeriodStats(PeriodSums):
+    """A program's airings on one channel in one period: program trends and rankings over a time range."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["program", "period", "period_start", "channel"], name="program_period_stats_key"
+            ),
+        ]
+        indexes = [models.Index(fields=["period", "period_start"])]
+
+    def __str__(self) -> str:
+        return f"{self.program_id} {self.period} {self.period_start}"
+
+
+class SegmentPeriodStats(PeriodSums):
+    """All airings of one genre on one channel in one period: the dashboard and genre/channel trends."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    genre = models.CharField(max_length=32, choices=Genre.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["period", "period_start", "channel", "genre"], name="segment_period_stats_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id} {self.genre} {self.period} {self.period_start}"

@@ -5,16 +5,27 @@ Pages, the API, the chat tools and exports all call these, so each number has on
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from django.db.models import Avg, Count, F, Max, Min, Q, QuerySet
-from django.db.models.functions import TruncMonth, TruncWeek
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, NullIf, TruncMonth, TruncWeek
 from django.utils import timezone
 
 from bms.errors import ApplicationError, NotFoundError
-from programs.models import TARGETS, Airing, DataVersion, Genre, Program
+from programs.models import (
+    TARGETS,
+    Airing,
+    DataVersion,
+    Genre,
+    Period,
+    Program,
+    ProgramPeriodStats,
+    ProgramStats,
+    SegmentPeriodStats,
+)
 
 # Ordering keys the list accepts (a leading "-" reverses). Values are the queryset expressions.
 PROGRAM_ORDERINGS: dict[str, str] = {
@@ -36,6 +47,11 @@ def data_version_current() -> int:
     """The latest data version number (0 when nothing was ever loaded)."""
     latest = DataVersion.objects.order_by("-id").values_list("id", flat=True).first()
     return int(latest or 0)
+
+
+def airings_total() -> int:
+    """How many airings there are: the sum of the per-program summaries (no count over airings)."""
+    return int(ProgramStats.objects.aggregate(total=Sum("airing_count"))["total"] or 0)
 
 
 def _check_target(target: str) -> str:
@@ -75,7 +91,7 @@ def program_list(
     genre: str | None = None,
     ordering: str | None = None,
 ) -> QuerySet[Program]:
-    """Programs with their channel and per-program aggregates, in one query (no N+1).
+    """Programs with their channel and per-program aggregates, in one query (no N+1, no airing read).
 
     Each row carries ``airing_count``, ``last_airing`` and ``avg_<target>`` (None without data).
     ``channel`` is a channel code; ``search`` matches title or external id (case-insensitive).
@@ -87,10 +103,11 @@ def program_list(
         qs = qs.filter(genre=_check_genre(genre))
     if search:
         qs = qs.filter(Q(title__icontains=search) | Q(external_id__icontains=search))
+    # The maintained per-program summary (programs.aggregates), one LEFT JOIN: no airing is read.
     qs = qs.annotate(
-        airing_count=Count("airings"),
-        last_airing=Max("airings__start"),
-        **{f"avg_{t}": Avg(f"airings__{t}") for t in TARGETS},
+        airing_count=Coalesce(F("stats__airing_count"), 0),
+        last_airing=F("stats__last_airing"),
+        **{f"avg_{t}": F(f"stats__{t}_sum") / NullIf(F(f"stats__{t}_count"), 0) for t in TARGETS},
     )
     key = ordering or "title"
     name = key.removeprefix("-")
@@ -139,31 +156,31 @@ class ProgramDetail:
 
 
 def program_detail(*, program: Program, recent: int = RECENT_AIRINGS) -> ProgramDetail:
-    """Aggregates per target over all of a program's airings, and its latest airings (2 queries)."""
-    aggregates: dict[str, Count | Min | Max | Avg] = {
-        "airing_count": Count("id"),
-        "first_airing": Min("start"),
-        "last_airing": Max("start"),
-    }
-    for t in TARGETS:
-        aggregates[f"{t}__mean"] = Avg(t)
-        aggregates[f"{t}__min"] = Min(t)
-        aggregates[f"{t}__max"] = Max(t)
-        aggregates[f"{t}__count"] = Count(t)
-    row = Airing.objects.filter(program=program).aggregate(**aggregates)
+    """Aggregates per target over all of a program's airings (its maintained summary) and its latest
+    airings (an index range on program and start): 2 queries, whatever the number of airings."""
+    stats = ProgramStats.objects.filter(program=program).first() or ProgramStats(program=program)
     targets = {
-        t: TargetStats(mean=row[f"{t}__mean"], min=row[f"{t}__min"], max=row[f"{t}__max"], count=row[f"{t}__count"])
+        t: TargetStats(
+            mean=_mean(getattr(stats, f"{t}_sum"), getattr(stats, f"{t}_count")),
+            min=getattr(stats, f"{t}_min"),
+            max=getattr(stats, f"{t}_max"),
+            count=getattr(stats, f"{t}_count"),
+        )
         for t in TARGETS
     }
     recent_airings = list(Airing.objects.filter(program=program).select_related("channel").order_by("-start")[:recent])
     return ProgramDetail(
         program=program,
-        airing_count=row["airing_count"],
-        first_airing=row["first_airing"],
-        last_airing=row["last_airing"],
+        airing_count=stats.airing_count,
+        first_airing=stats.first_airing,
+        last_airing=stats.last_airing,
         targets=targets,
         recent_airings=recent_airings,
     )
+
+
+def _mean(total: float, count: int) -> float | None:
+    return total / count if count else None
 
 
 def top_programs(
@@ -174,37 +191,108 @@ def top_programs(
     genre: str | None = None,
     since: date | datetime | None = None,
 ) -> list[dict[str, object]]:
-    """The ``n`` programs with the highest mean ``target`` over their airings (since ``since``)."""
+    """The ``n`` programs with the highest mean ``target`` over their airings (since ``since``).
+
+    Reads the maintained summaries: program totals, or per-month rows when a channel or ``since`` narrows
+    the airings (a partial first month is read from the airings themselves, an index range on start).
+    """
     _check_target(target)
     if not 1 <= n <= 100:
         raise ApplicationError("n must be between 1 and 100.", details={"n": n}, code="invalid_n")
-    airings = Airing.objects.filter(**{f"{target}__isnull": False})
-    if channel:
-        airings = airings.filter(channel__code=channel)
     if genre:
-        airings = airings.filter(program__genre=_check_genre(genre))
-    if since is not None:
-        airings = airings.filter(start__gte=_start_of(since))
-    rows = (
-        airings.values(
-            "program_id", "program__external_id", "program__title", "program__genre", "program__channel__code"
-        )
-        .annotate(mean=Avg(target), airings=Count("id"))
-        .order_by("-mean", "program_id")[:n]
-    )
+        _check_genre(genre)
+    totals: dict[int, tuple[float, int]] = {}
+    if channel is None and since is None:
+        stats = ProgramStats.objects.filter(**{f"{target}_count__gt": 0})
+        if genre:
+            stats = stats.filter(program__genre=genre)
+        ranked = stats.annotate(mean=F(f"{target}_sum") / F(f"{target}_count")).order_by("-mean", "program_id")[:n]
+        totals = {r.program_id: (getattr(r, f"{target}_sum"), getattr(r, f"{target}_count")) for r in ranked}
+    else:
+        months = ProgramPeriodStats.objects.filter(period=Period.MONTH, **{f"{target}_count__gt": 0})
+        airings = Airing.objects.filter(**{f"{target}__isnull": False})
+        if channel:
+            months, airings = months.filter(channel__code=channel), airings.filter(channel__code=channel)
+        if genre:
+            months, airings = months.filter(program__genre=genre), airings.filter(program__genre=genre)
+        split = _split_range(Period.MONTH, _start_of(since) if since is not None else None, None)
+        if split.first is not None:
+            months = months.filter(period_start__gte=split.first)
+        parts: list[Iterable[dict[str, Any]]] = [
+            months.values("program_id").annotate(total=Sum(f"{target}_sum"), count=Sum(f"{target}_count"))
+        ]
+        for lo, hi in split.edges:
+            parts.append(
+                _in_range(airings, lo, hi).values("program_id").annotate(total=Sum(target), count=Count(target))
+            )
+        for part in parts:
+            for r in part:
+                total, count = totals.get(r["program_id"], (0.0, 0))
+                totals[r["program_id"]] = (total + r["total"], count + r["count"])
+    top = sorted(totals.items(), key=lambda kv: (-kv[1][0] / kv[1][1], kv[0]))[:n]
+    programs = Program.objects.select_related("channel").in_bulk([pk for pk, _ in top])
     return [
         {
-            "program_id": r["program_id"],
-            "external_id": r["program__external_id"],
-            "title": r["program__title"],
-            "genre": r["program__genre"],
-            "channel": r["program__channel__code"],
+            "program_id": pk,
+            "external_id": programs[pk].external_id,
+            "title": programs[pk].title,
+            "genre": programs[pk].genre,
+            "channel": programs[pk].channel.code,
             "target": target,
-            "mean": r["mean"],
-            "airings": r["airings"],
+            "mean": total / count,
+            "airings": count,
         }
-        for r in rows
+        for pk, (total, count) in top
     ]
+
+
+@dataclass(frozen=True)
+class RangeSplit:
+    """A time range as whole periods (``period_start`` in [first, end), None = unbounded) read from the
+    summaries, and the partial periods at its ends (``edges``) read from the airings."""
+
+    first: date | None
+    end: date | None
+    edges: list[tuple[datetime | None, datetime | None]]
+
+
+def _period_floor(period: str, moment: datetime) -> date:
+    day = timezone.localtime(moment).date()
+    return day - timedelta(days=day.weekday()) if period == Period.WEEK else day.replace(day=1)
+
+
+def _period_next(period: str, start: date) -> date:
+    return (
+        start + timedelta(days=7)
+        if period == Period.WEEK
+        else (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    )
+
+
+def _split_range(period: str, lo: datetime | None, hi: datetime | None) -> RangeSplit:
+    first: date | None = None
+    end: date | None = None
+    edges: list[tuple[datetime | None, datetime | None]] = []
+    if lo is not None:
+        floor = _period_floor(period, lo)
+        first = floor if _start_of(floor) == lo else _period_next(period, floor)
+    if hi is not None:
+        end = _period_floor(period, hi)
+    if first is not None and end is not None and first >= end:
+        return RangeSplit(first=first, end=first, edges=[(lo, hi)])  # within two periods: all from airings
+    if lo is not None and first is not None and _start_of(first) != lo:
+        edges.append((lo, _start_of(first)))
+    if hi is not None and end is not None and _start_of(end) != hi:
+        edges.append((_start_of(end), hi))
+    return RangeSplit(first=first, end=end, edges=edges)
+
+
+def _in_range(airings: QuerySet[Airing], lo: datetime | None, hi: datetime | None) -> QuerySet[Airing]:
+    if lo is not None:
+        airings = airings.filter(start__gte=lo)
+    if hi is not None:
+        airings = airings.filter(start__lt=hi)
+    return airings
 
 
 @dataclass(frozen=True)
@@ -245,25 +333,49 @@ def trend_series(
             f"Unknown period {period!r}; use week or month.", details={"period": list(truncs)}, code="invalid_period"
         )
     airings = Airing.objects.filter(**{f"{target}__isnull": False})
-    if program is not None:
-        airings = airings.filter(program=program)
     if genre:
         airings = airings.filter(program__genre=_check_genre(genre))
     if channel:
         airings = airings.filter(channel__code=channel)
-    if start is not None:
-        airings = airings.filter(start__gte=_start_of(start))
-    if end is not None:
-        airings = airings.filter(start__lt=_end_of(end))
-    rows = (
-        airings.annotate(bucket=truncs[period]("start", tzinfo=timezone.get_current_timezone()))
-        .values("bucket")
-        .annotate(mean=Avg(target), count=Count("id"))
-        .order_by("bucket")
-    )
-    points = [
-        TrendPoint(period_start=_as_date(r["bucket"]), mean=float(r["mean"]), count=int(r["count"])) for r in rows
-    ]
+    lo = _start_of(start) if start is not None else None
+    hi = _end_of(end) if end is not None else None
+    sums: dict[date, tuple[float, int]] = {}
+
+    def add(rows: Iterable[Any]) -> None:
+        for r in rows:
+            key = _as_date(r["bucket"])
+            total, count = sums.get(key, (0.0, 0))
+            sums[key] = (total + r["total"], count + r["count"])
+
+    def from_airings(qs: QuerySet[Airing]) -> None:
+        add(
+            qs.annotate(bucket=truncs[period]("start", tzinfo=timezone.get_current_timezone()))
+            .values("bucket")
+            .annotate(total=Sum(target), count=Count(target))
+        )
+
+    if program is not None:
+        # One program's airings: an index range on (program, start), a few thousand rows at most.
+        from_airings(_in_range(airings.filter(program=program), lo, hi))
+    else:
+        split = _split_range(period, lo, hi)
+        segments = SegmentPeriodStats.objects.filter(period=period, **{f"{target}_count__gt": 0})
+        if genre:
+            segments = segments.filter(genre=genre)
+        if channel:
+            segments = segments.filter(channel__code=channel)
+        if split.first is not None:
+            segments = segments.filter(period_start__gte=split.first)
+        if split.end is not None:
+            segments = segments.filter(period_start__lt=split.end)
+        add(
+            segments.annotate(bucket=F("period_start"))
+            .values("bucket")
+            .annotate(total=Sum(f"{target}_sum"), count=Sum(f"{target}_count"))
+        )
+        for edge_lo, edge_hi in split.edges:
+            from_airings(_in_range(airings, edge_lo, edge_hi))
+    points = [TrendPoint(period_start=k, mean=total / count, count=count) for k, (total, count) in sorted(sums.items())]
     change_pct: float | None = None
     direction: Literal["up", "down", "flat"] = "flat"
     if len(points) >= 2 and points[0].mean != 0:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import User
 
+from programs.aggregates import aggregates_rebuild
 from programs.models import Airing, Channel, Program
 from programs.services import data_version_bump
 from registry.models import ModelVersion
@@ -56,6 +57,7 @@ def world_factory() -> World:
                 engagement=engagement,
             )
     data_version_bump(source="generate", description="chat test world", rows_affected=Airing.objects.count())
+    aggregates_rebuild()  # rows written directly: bring the maintained summaries up to date
     return World(channels=channels, programs=programs)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from programs.aggregates import airings_aggregate, airings_frame
 from programs.generator import GeneratorConfig
 from programs.models import Airing, Channel, Program
 
@@ -53,12 +54,14 @@ def program(*, external_id: str | None = None, channel_obj: Channel | None = Non
 
 def airing(*, program_obj: Program, start: datetime | None = None, **fields: Any) -> Airing:
     values = {"duration_minutes": program_obj.duration_minutes, "rating": 1.5, "audience": 250.0, **fields}
-    return Airing.objects.create(
+    row = Airing.objects.create(
         program=program_obj,
         channel=fields.pop("channel", None) or program_obj.channel,
         start=start or datetime(2025, 3, 1, 20, 0, tzinfo=NY),
         **values,
     )
+    airings_aggregate(added=airings_frame(Airing.objects.filter(pk=row.pk)))  # as every writer of airings does
+    return row
 
 
 def canonical_row(**overrides: Any) -> dict[str, Any]:

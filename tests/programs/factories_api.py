@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from programs.aggregates import airings_aggregate, airings_frame
 from programs.models import Airing, Channel, Program
 
 _seq = itertools.count(1)
@@ -46,7 +47,7 @@ def airing_factory(
 ) -> Airing:
     n = next(_seq)
     values = {"duration_minutes": program.duration_minutes, **fields}
-    return Airing.objects.create(
+    row = Airing.objects.create(
         program=program,
         channel=values.pop("channel", program.channel),
         start=start or datetime(2025, 1, 6, 20, 0, tzinfo=NY) + timedelta(minutes=n),
@@ -56,3 +57,5 @@ def airing_factory(
         engagement=engagement,
         **values,
     )
+    airings_aggregate(added=airings_frame(Airing.objects.filter(pk=row.pk)))  # as every writer of airings does
+    return row

@@ -9,8 +9,8 @@ from django.db.models import Avg, Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from programs.models import TARGETS, Airing, Program
-from programs.selectors import data_version_current
+from programs.models import TARGETS, Program
+from programs.selectors import airings_total, data_version_current
 from web import selectors, sources
 from web.views.base import PageView
 
@@ -98,7 +98,7 @@ class DashboardPage(PageView):
         cache_stats, token_usage = llm_stats()
         context = {
             "programs_count": Program.objects.count(),
-            "airings_count": Airing.objects.count(),
+            "airings_count": airings_total(),
             "data_version": data_version_current() or None,
             "production": production,
             "mean_r2": sum(r2s) / len(r2s) if r2s else None,

@@ -1,0 +1,194 @@
+"""Maintained aggregates of airings, so no list, page or API scans airings per request.
+
+Three summary tables (``programs.models``): ``ProgramStats`` (a program's totals, minimum, maximum,
+first and last airing), ``ProgramPeriodStats`` (per program, channel and local month) and
+``SegmentPeriodStats`` (per channel, genre and local week or month).
+
+Every writer of airings calls :func:`airings_aggregate` once, inside the transaction that wrote them,
+with the rows it added and the old values of the rows it changed or deleted. Counts and sums move by
+those deltas; the minimum, maximum, first and last airing of a program that lost a value are read
+again from that program's airings (an index range on ``(program, start)``, not a scan). So the
+summaries stay exact without ever recomputing all airings; :func:`aggregates_rebuild` (the
+``rebuild_aggregates`` command) recomputes them from scratch when in doubt.
+
+Periods are local to ``TIME_ZONE`` (weeks start on Monday), as in ``programs.selectors.trend_series``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Min, QuerySet
+
+from bms.db import rows_accumulate
+from programs.models import (
+    TARGETS,
+    Airing,
+    Period,
+    Program,
+    ProgramPeriodStats,
+    ProgramStats,
+    SegmentPeriodStats,
+)
+
+# What a writer passes for each added or removed airing (column names, any extra columns are ignored).
+AGGREGATE_COLUMNS = ("program_id", "channel_id", "start", *TARGETS)
+_SUMS = ("airing_count", *(f"{t}_{k}" for t in TARGETS for k in ("count", "sum")))
+_LEAST = ("first_airing", *(f"{t}_min" for t in TARGETS))
+_GREATEST = ("last_airing", *(f"{t}_max" for t in TARGETS))
+REBUILD_CHUNK = 200_000
+_IN_CHUNK = 900  # ids per IN (...) list: below SQLite's oldest bound-parameter limit
+
+
+def airings_aggregate(*, added: pd.DataFrame | None = None, removed: pd.DataFrame | None = None) -> None:
+    """Bring the summaries up to date with airings just written (call inside that transaction).
+
+    ``added``: new airings and the new values of changed ones; ``removed``: deleted airings and the
+    old values of changed ones. Both are frames with at least ``AGGREGATE_COLUMNS``.
+    """
+    frames = [f[list(AGGREGATE_COLUMNS)].assign(sign=s) for f, s in ((added, 1), (removed, -1)) if f is not None]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return
+    _apply(pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0])
+    if removed is not None and len(removed):
+        _refresh_extremes(program_ids=sorted({int(p) for p in removed["program_id"]}))
+
+
+def frame_of(rows: Sequence[tuple[Any, ...]], columns: Sequence[str]) -> pd.DataFrame:
+    """Tuples in ``columns`` order (the bulk writers' row format) as the frame ``airings_aggregate`` takes."""
+    return pd.DataFrame.from_records(list(rows), columns=list(columns))
+
+
+def airings_frame(airings: QuerySet[Airing]) -> pd.DataFrame:
+    """These airings' current values, for a writer that changes or deletes rows one at a time (admin)."""
+    return frame_of(list(airings.values_list(*AGGREGATE_COLUMNS)), AGGREGATE_COLUMNS)
+
+
+@transaction.atomic
+def aggregates_rebuild() -> int:
+    """Recompute every summary from the airings (in chunks by id, bounded memory); returns airings read."""
+    ProgramStats.objects.all().delete()
+    ProgramPeriodStats.objects.all().delete()
+    SegmentPeriodStats.objects.all().delete()
+    last, total = 0, 0
+    while True:
+        rows = list(
+            Airing.objects.filter(pk__gt=last).order_by("pk").values_list("pk", *AGGREGATE_COLUMNS)[:REBUILD_CHUNK]
+        )
+        if not rows:
+            return total
+        last, total = rows[-1][0], total + len(rows)
+        _apply(frame_of([r[1:] for r in rows], AGGREGATE_COLUMNS).assign(sign=1))
+
+
+# --- the deltas ----------------------------------------------------------------------------------
+def _apply(rows: pd.DataFrame) -> None:
+    sign = rows["sign"].to_numpy()
+    start = pd.to_datetime(rows["start"], utc=True)
+    day = start.dt.tz_convert(settings.TIME_ZONE).dt.tz_localize(None).dt.normalize()
+    frame = pd.DataFrame({"program_id": rows["program_id"].astype("int64"), "channel_id": rows["channel_id"]})
+    frame["channel_id"] = frame["channel_id"].astype("int64")
+    frame["airing_count"] = sign
+    values: dict[str, pd.Series] = {}
+    for t in TARGETS:
+        values[t] = pd.to_numeric(rows[t], errors="coerce").astype(float)
+        frame[f"{t}_count"] = sign * values[t].notna().to_numpy()
+        frame[f"{t}_sum"] = sign * values[t].fillna(0.0).to_numpy()
+    frame["month"] = (day - pd.to_timedelta(day.dt.day - 1, unit="D")).dt.date
+    frame["week"] = (day - pd.to_timedelta(day.dt.day_of_week, unit="D")).dt.date
+    frame["genre"] = frame["program_id"].map(_genres(frame["program_id"].unique().tolist()))
+
+    # Program totals; extremes from the added rows only (a removal refreshes its program's afterwards).
+    totals = frame.groupby("program_id")[list(_SUMS)].sum()
+    plus = sign > 0
+    extremes = pd.DataFrame({"first_airing": start[plus], "last_airing": start[plus]})
+    for t in TARGETS:
+        extremes[f"{t}_min"] = values[t][plus]
+        extremes[f"{t}_max"] = values[t][plus]
+    extremes["program_id"] = frame["program_id"][plus]
+    grouped = extremes.groupby("program_id")
+    totals = totals.join(grouped[list(_LEAST)].min()).join(grouped[list(_GREATEST)].max())
+    rows_accumulate(
+        ProgramStats,
+        keys=("program_id",),
+        add=_SUMS,
+        least=_LEAST,
+        greatest=_GREATEST,
+        rows=_tuples(totals.reset_index(), ("program_id", *_SUMS, *_LEAST, *_GREATEST)),
+    )
+
+    monthly = frame.groupby(["program_id", "month", "channel_id"])[list(_SUMS)].sum().reset_index()
+    monthly.insert(1, "period", Period.MONTH.value)
+    rows_accumulate(
+        ProgramPeriodStats,
+        keys=("program_id", "period", "period_start", "channel_id"),
+        add=_SUMS,
+        rows=_tuples(
+            monthly.rename(columns={"month": "period_start"}),
+            ("program_id", "period", "period_start", "channel_id", *_SUMS),
+        ),
+    )
+    for period, column in ((Period.WEEK, "week"), (Period.MONTH, "month")):
+        segments = frame.groupby([column, "channel_id", "genre"])[list(_SUMS)].sum().reset_index()
+        segments.insert(0, "period", period.value)
+        rows_accumulate(
+            SegmentPeriodStats,
+            keys=("period", "period_start", "channel_id", "genre"),
+            add=_SUMS,
+            rows=_tuples(
+                segments.rename(columns={column: "period_start"}),
+                ("period", "period_start", "channel_id", "genre", *_SUMS),
+            ),
+        )
+
+
+def _genres(program_ids: list[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for chunk in _chunks(program_ids):
+        out.update(Program.objects.filter(pk__in=chunk).values_list("pk", "genre"))
+    return out
+
+
+def _refresh_extremes(*, program_ids: list[int]) -> None:
+    """Minimum, maximum, first and last airing of these programs read again from their airings, and the
+    period rows a removal emptied dropped (a recomputation would not have them)."""
+    extremes = {f"{t}_{k}": f(t) for t in TARGETS for k, f in (("min", Min), ("max", Max))}
+    for chunk in _chunks(program_ids):
+        found: dict[int, dict[str, Any]] = {
+            r["program_id"]: dict(r)
+            for r in Airing.objects.filter(program_id__in=chunk)
+            .values("program_id")
+            .annotate(first_airing=Min("start"), last_airing=Max("start"), **extremes)
+        }
+        stats = list(ProgramStats.objects.filter(program_id__in=chunk))
+        for s in stats:
+            row: dict[str, Any] = found.get(s.program_id, {})
+            for name in (*_LEAST, *_GREATEST):
+                setattr(s, name, row.get(name))
+        ProgramStats.objects.bulk_update(stats, [*_LEAST, *_GREATEST])
+        ProgramPeriodStats.objects.filter(program_id__in=chunk, airing_count=0).delete()
+    SegmentPeriodStats.objects.filter(airing_count=0).delete()
+
+
+def _tuples(frame: pd.DataFrame, columns: Iterable[str]) -> list[tuple[Any, ...]]:
+    """Plain Python values (the drivers take neither numpy scalars nor NaN/NaT as NULL)."""
+    out = []
+    for c in columns:
+        series = frame[c]
+        if pd.api.types.is_datetime64_any_dtype(series):
+            out.append([None if pd.isna(v) else v.to_pydatetime() for v in series])
+        elif pd.api.types.is_float_dtype(series):
+            out.append([None if v != v else v for v in series.tolist()])
+        else:
+            out.append(series.tolist())
+    return list(zip(*out, strict=True))
+
+
+def _chunks(items: list[int]) -> Iterable[list[int]]:
+    for i in range(0, len(items), _IN_CHUNK):
+        yield items[i : i + _IN_CHUNK]
