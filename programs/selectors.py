@@ -218,7 +218,7 @@ def top_programs(
         split = _split_range(Period.MONTH, _start_of(since) if since is not None else None, None)
         if split.first is not None:
             months = months.filter(period_start__gte=split.first)
-        parts: list[Iterable[dict[str, Any]]] = [
+        parts: list[Iterable[Any]] = [
             months.values("program_id").annotate(total=Sum(f"{target}_sum"), count=Sum(f"{target}_count"))
         ]
         for lo, hi in split.edges:

@@ -1,0 +1,185 @@
+"""The maintained summaries equal a full recomputation from the airings after every kind of write."""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.conf import settings
+from django.contrib.admin.sites import site
+from django.core.management import call_command
+from django.db.models import Count, Max, Min, Sum
+from django.db.models.functions import TruncMonth, TruncWeek
+
+from programs.admin import AiringAdmin
+from programs.generator import generate
+from programs.importer import airings_import
+from programs.models import TARGETS, Airing, ProgramPeriodStats, ProgramStats, SegmentPeriodStats
+from tests.programs.factories import SMALL_CONFIG, canonical_row, write_csv
+
+pytestmark = pytest.mark.django_db
+TZ = ZoneInfo(settings.TIME_ZONE)
+APPROX = {"rel": 1e-9, "abs": 1e-6}
+
+
+def _recomputed_programs() -> dict[int, dict[str, Any]]:
+    per_target: dict[str, Any] = {}
+    for t in TARGETS:
+        per_target |= {f"{t}_count": Count(t), f"{t}_sum": Sum(t), f"{t}_min": Min(t), f"{t}_max": Max(t)}
+    rows = Airing.objects.values("program_id").annotate(
+        airing_count=Count("id"), first_airing=Min("start"), last_airing=Max("start"), **per_target
+    )
+    return {
+        r.pop("program_id"): {k: (v if v is not None or not k.endswith("_sum") else 0.0) for k, v in r.items()}
+        for r in rows
+    }
+
+
+def _recomputed_periods(keys: tuple[str, ...], trunc: Any) -> dict[tuple[Any, ...], dict[str, Any]]:
+    sums: dict[str, Any] = {"airing_count": Count("id")}
+    for t in TARGETS:
+        sums |= {f"{t}_count": Count(t), f"{t}_sum": Sum(t)}
+    rows = Airing.objects.annotate(bucket=trunc("start", tzinfo=TZ)).values(*keys, "bucket").annotate(**sums)
+    out = {}
+    for r in rows:
+        bucket = r.pop("bucket")
+        day = bucket.astimezone(TZ).date() if hasattr(bucket, "astimezone") else bucket
+        key = (*(r.pop(k) for k in keys), day)
+        out[key] = {k: (v if v is not None else 0.0) for k, v in r.items()}
+    return out
+
+
+def _stored(model: Any, keys: tuple[str, ...], period: str | None) -> dict[tuple[Any, ...], dict[str, Any]]:
+    qs = model.objects.all() if period is None else model.objects.filter(period=period)
+    names = ["airing_count", *(f"{t}_{k}" for t in TARGETS for k in ("count", "sum"))]
+    return {
+        (*(r[k] for k in keys), r["period_start"]): {n: r[n] for n in names}
+        for r in qs.values(*keys, "period_start", *names)
+    }
+
+
+def _assert_equal(stored: dict[Any, dict[str, Any]], expected: dict[Any, dict[str, Any]]) -> None:
+    assert sorted(stored) == sorted(expected)
+    for key, want in expected.items():
+        got = stored[key]
+        for name, value in want.items():
+            assert got[name] == (pytest.approx(value, **APPROX) if isinstance(value, float) else value), (key, name)
+
+
+def assert_summaries_exact() -> None:
+    """Every summary row equals the same figure computed from all airings (and there is no other row)."""
+    programs = {s["program_id"]: s for s in ProgramStats.objects.values()}
+    expected = _recomputed_programs()
+    assert sorted(pid for pid, s in programs.items() if s["airing_count"]) == sorted(expected)
+    for pid, want in expected.items():
+        got = {k: v for k, v in programs[pid].items() if k != "program_id"}
+        assert set(got) == set(want)
+        for name, value in want.items():
+            assert got[name] == (pytest.approx(value, **APPROX) if isinstance(value, float) else value), (pid, name)
+    _assert_equal(
+        _stored(ProgramPeriodStats, ("program_id", "channel_id"), "month"),
+        _recomputed_periods(("program_id", "channel_id"), TruncMonth),
+    )
+    segment_keys = ("channel_id", "program__genre")
+    for period, trunc in (("month", TruncMonth), ("week", TruncWeek)):
+        expected_segments = _recomputed_periods(segment_keys, trunc)
+        stored = {
+            (r["channel_id"], r["genre"], r["period_start"]): r
+            for r in SegmentPeriodStats.objects.filter(period=period).values()
+        }
+        _assert_equal(stored, expected_segments)
+
+
+def test_generation_then_imports_that_create_update_and_leave_rows_unchanged_keep_summaries_exact(
+    tmp_path: Path,
+) -> None:
+    generate(SMALL_CONFIG)
+    assert_summaries_exact()
+    # A file that changes some existing airings (new targets, a target cleared), leaves others as they
+    # are, adds airings to an existing program and creates a program with its airings.
+    existing = list(Airing.objects.select_related("program", "channel").order_by("start")[:6])
+    rows = []
+    for i, a in enumerate(existing):
+        local = a.start.astimezone(TZ).isoformat()
+        row = canonical_row(
+            external_id=a.program.external_id,
+            title=a.program.title,
+            channel=a.channel.name,
+            genre=a.program.genre,
+            start=local,
+            duration_minutes=str(a.duration_minutes),
+            is_premiere=str(a.is_premiere).lower(),
+            rating=repr(a.rating),
+            revenue=repr(a.revenue),
+            audience=repr(a.audience),
+            engagement=repr(a.engagement),
+        )
+        if i % 3 == 0:
+            row["rating"] = "99.5"  # above the program's maximum: the max must move
+        elif i % 3 == 1:
+            row["audience"] = ""  # the value is removed: count, sum, min and max must follow
+        rows.append(row)
+    first = existing[0]
+    rows.append(
+        canonical_row(
+            external_id=first.program.external_id,
+            title=first.program.title,
+            channel=first.channel.name,
+            genre=first.program.genre,
+            start="2031-01-05T20:00:00-05:00",
+            rating="0.001",
+        )
+    )
+    rows.append(
+        canonical_row(
+            external_id="NEW001", title="New Show", channel=first.channel.name, start="2025-07-01T21:00:00-04:00"
+        )
+    )
+    result = airings_import(path=write_csv(tmp_path / "mixed.csv", rows))
+    assert (result.created, result.updated, result.unchanged) == (2, 4, 2)
+    assert_summaries_exact()
+    stats = ProgramStats.objects.get(program=first.program)
+    assert stats.rating_max == 99.5
+    assert stats.rating_min == 0.001
+
+    # Lowering the maximum back: the stored maximum must come from the remaining airings.
+    rows[0]["rating"] = "0.5"
+    result = airings_import(path=write_csv(tmp_path / "lower.csv", rows))
+    assert (result.created, result.updated, result.unchanged) == (0, 1, 7)
+    assert_summaries_exact()
+    assert ProgramStats.objects.get(program=first.program).rating_max != 99.5
+
+
+def test_rebuild_command_recreates_the_same_summaries() -> None:
+    generate(SMALL_CONFIG)
+    before = {s.pop("program_id"): s for s in ProgramStats.objects.values()}
+    ProgramStats.objects.all().delete()
+    SegmentPeriodStats.objects.all().delete()
+    out = StringIO()
+    call_command("rebuild_aggregates", stdout=out)
+    assert f"Rebuilt the summaries of {Airing.objects.count()} airings" in out.getvalue()
+    after = {s.pop("program_id"): s for s in ProgramStats.objects.values()}
+    assert sorted(after) == sorted(before)
+    for pid, row in before.items():
+        assert after[pid] == {k: pytest.approx(v, **APPROX) if isinstance(v, float) else v for k, v in row.items()}
+    assert_summaries_exact()
+
+
+def test_admin_edit_and_delete_keep_summaries_exact() -> None:
+    generate(SMALL_CONFIG.__class__(seed=3, channels=1, programs=40, days=21))
+    airing = Airing.objects.order_by("-rating").first()
+    assert airing is not None
+    program_max = ProgramStats.objects.get(program_id=airing.program_id).rating_max
+    assert program_max == airing.rating
+    airing.rating = 0.01
+    request = type("R", (), {"user": "admin-test"})()
+    admin = AiringAdmin(Airing, site)
+    admin.save_model(request, airing, form=None, change=True)  # type: ignore[arg-type]
+    assert_summaries_exact()
+    admin.delete_queryset(request, Airing.objects.filter(program_id=airing.program_id))  # type: ignore[arg-type]
+    assert_summaries_exact()
+    stats = ProgramStats.objects.get(program_id=airing.program_id)
+    assert (stats.airing_count, stats.first_airing, stats.rating_max) == (0, None, None)
