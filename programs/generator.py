@@ -231,6 +231,11 @@ _TITLE_PATTERNS: dict[str, tuple[str, ...]] = {
 }
 
 
+MAX_CHANNELS = 50  # a national group; channels past the twelve named ones are numbered sister channels
+MAX_PROGRAMS = 5000
+MAX_DAYS = 7320  # twenty years
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
     """Size, calendar and noise of the synthetic data. Defaults give ~52k airings and ceilings 0.80-0.95."""
@@ -253,14 +258,17 @@ class GeneratorConfig:
     rating_noise: float = 0.06
     revenue_noise: float = 0.12
     engagement_noise: float = 5.0
+    airings: int | None = None  # keep only the earliest N airings (see days_for_airings)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.channels <= len(CHANNEL_NAMES):
-            raise ApplicationError(f"channels must be between 1 and {len(CHANNEL_NAMES)}.")
-        if self.days < 1 or self.days > 3660:
-            raise ApplicationError("days must be between 1 and 3660.")
-        if self.programs < 1:
-            raise ApplicationError("programs must be positive.")
+        if not 1 <= self.channels <= MAX_CHANNELS:
+            raise ApplicationError(f"channels must be between 1 and {MAX_CHANNELS}.")
+        if self.days < 1 or self.days > MAX_DAYS:
+            raise ApplicationError(f"days must be between 1 and {MAX_DAYS}.")
+        if not 1 <= self.programs <= MAX_PROGRAMS:
+            raise ApplicationError(f"programs must be between 1 and {MAX_PROGRAMS}.")
+        if self.airings is not None and self.airings < 1:
+            raise ApplicationError("airings must be positive.")
         for name in ("audience_noise", "rating_noise", "revenue_noise", "engagement_noise", "quality_sd"):
             if getattr(self, name) < 0:
                 raise ApplicationError(f"{name} must not be negative.")
@@ -378,17 +386,21 @@ def _expected_clipped_normal(mu: np.ndarray, sd: float, lo: float = 0.0, hi: flo
     )
 
 
-def simulate(config: GeneratorConfig | None = None) -> Simulation:
-    """Simulate channels, programs and airings (pure, deterministic for ``config.seed``)."""
-    config = config or GeneratorConfig()
-    structure_seq, quality_seq, noise_seq = np.random.SeedSequence(config.seed).spawn(3)
-    rng = np.random.default_rng(structure_seq)
+def channel_names(n: int) -> list[str]:
+    """The first ``n`` channel names: the twelve named ones, then numbered sister channels ("Metro Seven 2")."""
+    return [
+        CHANNEL_NAMES[i]
+        if i < len(CHANNEL_NAMES)
+        else f"{CHANNEL_NAMES[i % len(CHANNEL_NAMES)]} {i // len(CHANNEL_NAMES) + 1}"
+        for i in range(n)
+    ]
 
-    # Channels -----------------------------------------------------------------------------------
-    names = list(CHANNEL_NAMES[: config.channels])
+
+def _channels(config: GeneratorConfig, rng: np.random.Generator) -> pd.DataFrame:
+    names = channel_names(config.channels)
     universes = (rng.integers(400, 1400, size=config.channels) * 10_000).astype(np.int64)
     shares = rng.uniform(0.02, 0.05, size=config.channels)
-    channels = pd.DataFrame(
+    return pd.DataFrame(
         {
             "code": [n.lower().replace(" ", "-") for n in names],
             "name": names,
@@ -397,9 +409,14 @@ def simulate(config: GeneratorConfig | None = None) -> Simulation:
         }
     )
 
-    # Weekly templates: per channel and weekday, the list of (offset, minutes, genre, series id) ---
+
+def _weekly_templates(
+    config: GeneratorConfig, rng: np.random.Generator
+) -> tuple[pd.DataFrame, dict[tuple[int, int], np.ndarray]]:
+    """Per channel and weekday, the day's (offset, minutes, series id) rows, and the series (a slot's show)."""
     series_rows: list[dict[str, Any]] = []
-    template: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+    strip_sids: dict[tuple[Any, ...], int] = {}
+    template: dict[tuple[int, int], np.ndarray] = {}
     for c in range(config.channels):
         strip_choice: dict[int, int] = {}
         for wd in range(7):
@@ -415,13 +432,14 @@ def simulate(config: GeneratorConfig | None = None) -> Simulation:
                 offset = b_start
                 for genre, minutes in options[choice]:
                     key = (c, "strip" if strip else wd, offset, genre, minutes)
-                    sid = next((r["sid"] for r in series_rows if r["key"] == key), None) if strip else None
+                    sid = strip_sids.get(key) if strip else None
                     if sid is None:
                         sid = len(series_rows)
+                        if strip:
+                            strip_sids[key] = sid
                         series_rows.append(
                             {
                                 "sid": sid,
-                                "key": key,
                                 "channel": c,
                                 "genre": genre,
                                 "minutes": minutes,
@@ -431,23 +449,42 @@ def simulate(config: GeneratorConfig | None = None) -> Simulation:
                         )
                     items.append((offset, minutes, sid))
                     offset += minutes
-            template[(c, wd)] = items
-    series = pd.DataFrame(series_rows).drop(columns="key")
+            template[(c, wd)] = np.array(items, dtype=np.int64)
+    return pd.DataFrame(series_rows), template
 
-    # Airings skeleton: tile the weekly template over the days --------------------------------------
-    day_dates = [config.start_date + timedelta(days=d) for d in range(config.days)]
+
+def _skeleton(
+    config: GeneratorConfig, template: dict[tuple[int, int], np.ndarray], series: pd.DataFrame
+) -> pd.DataFrame:
+    """Every airing slot: the weekly templates tiled over the days (vectorised per channel and weekday)."""
+    days = np.arange(config.days)
+    weekdays = (config.start_date.weekday() + days) % 7
     parts: list[np.ndarray] = []
-    for d, day in enumerate(day_dates):
-        wd = day.weekday()
-        for c in range(config.channels):
-            arr = np.array(template[(c, wd)], dtype=np.int64)
-            parts.append(np.column_stack([np.full(len(arr), d), np.full(len(arr), c), arr]))
-    sk = np.concatenate(parts)
-    df = pd.DataFrame(sk, columns=["day", "channel", "offset", "minutes", "sid"])
+    for c in range(config.channels):
+        for wd in range(7):
+            arr = template[(c, wd)]
+            on = days[weekdays == wd]
+            parts.append(
+                np.column_stack([np.repeat(on, len(arr)), np.full(len(on) * len(arr), c), np.tile(arr, (len(on), 1))])
+            )
+    df = pd.DataFrame(np.concatenate(parts), columns=["day", "channel", "offset", "minutes", "sid"])
     df = df.sort_values(["channel", "day", "offset"], kind="stable").reset_index(drop=True)
     df["genre"] = series["genre"].to_numpy()[df["sid"]]
+    return df
 
-    # Runs (seasons): k-th airing of a series belongs to run k // run_len ---------------------------
+
+@dataclass
+class _Casting:
+    """Which program airs in each slot: the skeleton with ``program`` / ``first_cycle`` / ``k``, and the pools."""
+
+    airings: pd.DataFrame
+    run_len: np.ndarray
+    kinds: pd.DataFrame
+    pool: np.ndarray
+
+
+def _cast(config: GeneratorConfig, df: pd.DataFrame, series: pd.DataFrame) -> _Casting:
+    """Runs (seasons) of each series and the program each run gets from its kind's pool."""
     per_week = np.where(series["strip"], 5, 1)
     run_len = np.where(
         series["genre"] == "news",
@@ -488,8 +525,19 @@ def simulate(config: GeneratorConfig | None = None) -> Simulation:
     run_first["program"] = pool_start[run_first["kind"]] + run_first["j"] % pool[run_first["kind"]]
     run_first["first_cycle"] = run_first["j"] < pool[run_first["kind"]]
     df = df.merge(run_first[["sid", "run", "program", "first_cycle"]], on=["sid", "run"], how="left")
+    return _Casting(airings=df, run_len=run_len, kinds=kinds, pool=pool)
 
-    # Programs ------------------------------------------------------------------------------------
+
+def _programs(
+    config: GeneratorConfig,
+    casting: _Casting,
+    channels: pd.DataFrame,
+    rng: np.random.Generator,
+    quality_seq: np.random.SeedSequence,
+) -> pd.DataFrame:
+    """The programs of every pool: ids, titles, ratings, and the latent quality that drives audiences."""
+    kinds, pool = casting.kinds, casting.pool
+    names = list(channels["name"])
     n_programs = int(pool.sum())
     prog_kind = np.repeat(np.arange(len(kinds)), pool)
     p_genre = kinds["genre"].to_numpy()[prog_kind]
@@ -514,8 +562,12 @@ def simulate(config: GeneratorConfig | None = None) -> Simulation:
         f"{Genre(g).label} on {names[c]}, {m} minutes."
         for g, c, m in zip(p_genre, p_channel, programs["duration_minutes"], strict=True)
     ]
+    return programs
 
-    # Flags -------------------------------------------------------------------------------------------
+
+def _flags(casting: _Casting) -> tuple[np.ndarray, np.ndarray]:
+    """Premieres (first airing of a run; a movie's first showing) and finales (last airing of a full run)."""
+    df, run_len = casting.airings, casting.run_len
     genre_arr = df["genre"].to_numpy()
     run_len_a = run_len[df["sid"]]
     pos_in_run = df["k"].to_numpy() % run_len_a
@@ -528,21 +580,56 @@ def simulate(config: GeneratorConfig | None = None) -> Simulation:
     last_k = df.groupby("sid")["k"].transform("max").to_numpy()
     full_run = (df["k"].to_numpy() - pos_in_run + run_len_a - 1) <= last_k
     finale = np.isin(genre_arr, list(FINALE_GENRES)) & (pos_in_run == run_len_a - 1) & full_run & ~is_movie
+    return premiere, finale
 
-    # Local start times -----------------------------------------------------------------------------
+
+@dataclass
+class _Calendar:
+    """Each airing's start (aware, local) and the calendar facts the audience model uses."""
+
+    start: pd.Series
+    hour_idx: np.ndarray
+    weekday: np.ndarray
+    month: np.ndarray
+    holiday: np.ndarray
+    daypart: np.ndarray
+
+
+def _calendar(config: GeneratorConfig, df: pd.DataFrame) -> _Calendar:
     base = pd.Timestamp(config.start_date) + pd.Timedelta(hours=6)
     local_naive = base + pd.to_timedelta(df["day"] * 1440 + df["offset"], unit="min")
     tz = ZoneInfo(config.time_zone)
     start = local_naive.dt.tz_localize(tz, ambiguous=np.ones(len(df), dtype=bool), nonexistent="shift_forward")
     hour = local_naive.dt.hour.to_numpy()
-    weekday = local_naive.dt.day_of_week.to_numpy()
-    month = local_naive.dt.month.to_numpy()
     local_date = local_naive.dt.normalize()
     years = range(config.start_date.year, (config.start_date + timedelta(days=config.days + 1)).year + 1)
     holiday_days = pd.to_datetime(sorted(d for y in years for d in holidays(y)))
-    holiday = local_date.isin(holiday_days).to_numpy()
     hour_idx = np.where(hour >= 6, hour, hour + 24) - 6
-    daypart = np.searchsorted(np.array([9, 16, 18, 20, 23]), hour_idx + 6, side="right")
+    return _Calendar(
+        start=start,
+        hour_idx=hour_idx,
+        weekday=local_naive.dt.day_of_week.to_numpy(),
+        month=local_naive.dt.month.to_numpy(),
+        holiday=local_date.isin(holiday_days).to_numpy(),
+        daypart=np.searchsorted(np.array([9, 16, 18, 20, 23]), hour_idx + 6, side="right"),
+    )
+
+
+def _targets(
+    config: GeneratorConfig,
+    df: pd.DataFrame,
+    channels: pd.DataFrame,
+    programs: pd.DataFrame,
+    cal: _Calendar,
+    premiere: np.ndarray,
+    finale: np.ndarray,
+    noise_seq: np.random.SeedSequence,
+) -> dict[str, np.ndarray]:
+    """Noisy targets and their noise-free expected values (``<target>`` and ``<target>_expected``)."""
+    universes = channels["universe_households"].to_numpy()
+    shares = channels["base_share"].to_numpy()
+    hour_idx, daypart, month = cal.hour_idx, cal.daypart, cal.month
+    genre_arr = df["genre"].to_numpy()
 
     # Audience (thousands of viewers) -------------------------------------------------------------
     program_idx = df["program"].to_numpy()
@@ -559,9 +646,9 @@ def simulate(config: GeneratorConfig | None = None) -> Simulation:
         np.log(potential)
         + np.log(HOUR_CURVE[hour_idx])
         + np.log(fit[genre_code, daypart])
-        + np.log(WEEKDAY_EFFECT[weekday])
+        + np.log(WEEKDAY_EFFECT[cal.weekday])
         + np.log(MONTH_EFFECT[month - 1])
-        + np.where(holiday, math.log(config.holiday_effect), 0.0)
+        + np.where(cal.holiday, math.log(config.holiday_effect), 0.0)
         + np.where(premiere, math.log(config.premiere_effect), 0.0)
         + np.where(finale, math.log(config.finale_effect), 0.0)
         + q
@@ -601,32 +688,68 @@ def simulate(config: GeneratorConfig | None = None) -> Simulation:
         + 4.0 * finale
     )
     engagement = np.clip(mu_e + eps_e, 0.0, 100.0)
-    engagement_exp = _expected_clipped_normal(mu_e, config.engagement_noise)
+    return {
+        "rating": np.round(rating, 4),
+        "revenue": np.round(revenue, 2),
+        "audience": np.round(audience, 3),
+        "engagement": np.round(engagement, 2),
+        "rating_expected": rating_exp,
+        "revenue_expected": revenue_exp,
+        "audience_expected": audience_exp,
+        "engagement_expected": _expected_clipped_normal(mu_e, config.engagement_noise),
+    }
 
+
+def simulate(config: GeneratorConfig | None = None) -> Simulation:
+    """Simulate channels, programs and airings (pure, deterministic for ``config.seed``).
+
+    The steps, in the order they draw from the structure generator: channels, weekly templates,
+    programs; then quality and noise from their own streams.
+    """
+    config = config or GeneratorConfig()
+    structure_seq, quality_seq, noise_seq = np.random.SeedSequence(config.seed).spawn(3)
+    rng = np.random.default_rng(structure_seq)
+    channels = _channels(config, rng)
+    series, template = _weekly_templates(config, rng)
+    casting = _cast(config, _skeleton(config, template, series), series)
+    programs = _programs(config, casting, channels, rng, quality_seq)
+    df = casting.airings
+    premiere, finale = _flags(casting)
+    cal = _calendar(config, df)
+    targets = _targets(config, df, channels, programs, cal, premiere, finale, noise_seq)
     airings = pd.DataFrame(
         {
-            "external_id": programs["external_id"].to_numpy()[program_idx],
-            "channel_code": channels["code"].to_numpy()[ch],
-            "start": start.to_numpy(),
+            "external_id": programs["external_id"].to_numpy()[df["program"].to_numpy()],
+            "channel_code": channels["code"].to_numpy()[df["channel"].to_numpy()],
+            "start": cal.start.array,  # tz-aware as is: to_numpy() would box every value
             "duration_minutes": df["minutes"].to_numpy(),
-            "genre": genre_arr,
-            "daypart": np.array(DAYPART_NAMES)[daypart],
+            "genre": df["genre"].to_numpy(),
+            "daypart": np.array(DAYPART_NAMES)[cal.daypart],
             "is_premiere": premiere.astype(bool),
             "is_finale": finale.astype(bool),
-            "is_holiday": holiday,
-            "rating": np.round(rating, 4),
-            "revenue": np.round(revenue, 2),
-            "audience": np.round(audience, 3),
-            "engagement": np.round(engagement, 2),
-            "rating_expected": rating_exp,
-            "revenue_expected": revenue_exp,
-            "audience_expected": audience_exp,
-            "engagement_expected": engagement_exp,
+            "is_holiday": cal.holiday,
+            **targets,
         }
     )
-    airings["start"] = start.reset_index(drop=True)
     airings = airings.sort_values(["start", "channel_code"], kind="stable").reset_index(drop=True)
+    if config.airings is not None:
+        airings = airings.iloc[: config.airings].reset_index(drop=True)  # the earliest N
     return Simulation(config=config, channels=channels, programs=programs, airings=airings)
+
+
+def days_for_airings(config: GeneratorConfig, airings: int) -> GeneratorConfig:
+    """``config`` with enough days for ``airings`` airings on its channels, keeping exactly that many.
+
+    The schedule's density is measured on one simulated week (a channel airs 18-22 programs a day).
+    """
+    per_week = len(simulate(replace(config, days=7, airings=None)).airings)
+    days = math.ceil(airings / per_week * 7) + 7
+    if days > MAX_DAYS:
+        raise ApplicationError(
+            f"{airings} airings on {config.channels} channel(s) need {days} days (more than {MAX_DAYS}); "
+            "raise channels."
+        )
+    return replace(config, days=days, airings=airings)
 
 
 def ceilings(sim: Simulation, holdout_fraction: float = 0.2) -> dict[str, float]:

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from bms.errors import ApplicationError
-from programs.generator import GeneratorConfig, generate, simulate, simulation_summary
+from programs.generator import GeneratorConfig, days_for_airings, generate, simulate, simulation_summary
 from programs.models import TARGETS
 
 
@@ -20,6 +20,9 @@ class Command(BaseCommand):
         parser.add_argument("--channels", type=int, default=defaults.channels)
         parser.add_argument("--programs", type=int, default=defaults.programs)
         parser.add_argument("--days", type=int, default=defaults.days)
+        parser.add_argument(
+            "--airings", type=int, help="generate exactly this many airings (the days follow from the channels)"
+        )
         parser.add_argument("--report", action="store_true", help="print the best R² any model can reach per target")
         parser.add_argument("--replace", action="store_true", help="delete existing broadcast data first")
         parser.add_argument("--dry-run", action="store_true", help="simulate only (with --report); write nothing")
@@ -29,6 +32,8 @@ class Command(BaseCommand):
             config = GeneratorConfig(
                 seed=options["seed"], channels=options["channels"], programs=options["programs"], days=options["days"]
             )
+            if options["airings"] is not None:
+                config = days_for_airings(config, options["airings"])
             if options["dry_run"]:
                 summary = simulation_summary(simulate(config))
                 self.stdout.write(
