@@ -277,6 +277,9 @@ PROMOTION_MIN_R2 = env_float("PROMOTION_MIN_R2", 0.7)
 TRAINING_SEED = env_int("TRAINING_SEED", 42)
 # One thread per model: runs fan out one task per model, so workers (not threads) use the cores.
 TRAINING_N_JOBS = env_int("TRAINING_N_JOBS", 1)
+# Train on the latest this many days of airings when there are more (0 = all): training time grows with
+# rows, and a broadcaster's older seasons say little about next week (bench/scale.py reports the R² cost).
+TRAINING_WINDOW_DAYS = env_int("TRAINING_WINDOW_DAYS", 1095)
 NIGHTLY_TRAINING_ENABLED = env_bool("NIGHTLY_TRAINING_ENABLED", True)
 NIGHTLY_TRAINING_CRON = env_str("NIGHTLY_TRAINING_CRON", "0 3 * * *")
 # registry.training_runs_sweep: a run left RUNNING (lost chord callback, dead worker) or QUEUED is moved on.

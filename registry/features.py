@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db.models import QuerySet
+from pandas.api.types import union_categoricals
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -45,6 +46,8 @@ NO_LEAD_IN = -1
 BROADCAST_DAY_START_HOUR = 6
 TREND_EPOCH = pd.Timestamp("2020-01-01")
 
+FRAME_CHUNK = 50_000  # rows per fetch while building a frame of stored airings
+_TEXT_COLUMNS = ("external_id", "channel", "genre", "content_rating")
 _AIRING_FIELDS = (
     "id",
     "program_id",
@@ -90,13 +93,13 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
 def airings_frame(queryset: QuerySet[Airing] | None = None) -> pd.DataFrame:
     """One row per airing of ``queryset`` (default: all), sorted by start, with the raw columns and targets.
 
-    One query (``values()``); the lead-in (previous airing's program on the same channel and
-    broadcast day) is computed over the rows of the queryset, vectorised.
+    One query, read in chunks of ``FRAME_CHUNK`` rows: each chunk's Python tuples become compact columns
+    (text as categories) before the next is fetched, so memory holds the frame plus one chunk, not a
+    tuple per airing. The lead-in (previous airing's program on the same channel and broadcast day) is
+    computed over the rows of the queryset, vectorised.
     """
     qs = Airing.objects.all() if queryset is None else queryset
-    rows = list(qs.order_by().values_list(*_AIRING_FIELDS))
-    if not rows:
-        return _empty_frame(with_targets=True)
+    rows = qs.order_by().values_list(*_AIRING_FIELDS).iterator(chunk_size=FRAME_CHUNK)
     names = [
         "airing_id",
         "program_id",
@@ -111,7 +114,16 @@ def airings_frame(queryset: QuerySet[Airing] | None = None) -> pd.DataFrame:
         "start",
         *TARGETS,
     ]
-    frame = pd.DataFrame.from_records(rows, columns=names)
+    chunks = [_compact(pd.DataFrame.from_records(chunk, columns=names)) for chunk in _batched(rows, FRAME_CHUNK)]
+    if not chunks:
+        return _empty_frame(with_targets=True)
+    frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+    for col in _TEXT_COLUMNS:
+        frame[col] = (
+            union_categoricals([c[col] for c in chunks]).astype(object)
+            if len(chunks) > 1
+            else frame[col].astype(object)
+        )
     frame["start"] = _local(frame["start"])
     frame = frame.sort_values(["start", "airing_id"], kind="stable").reset_index(drop=True)
     day = _broadcast_day(frame["start"])
@@ -121,6 +133,26 @@ def airings_frame(queryset: QuerySet[Airing] | None = None) -> pd.DataFrame:
         frame[target] = pd.to_numeric(frame[target], errors="coerce").astype("float64")
     frame.index = pd.Index(frame.pop("airing_id").to_numpy(), name="airing_id")
     return _typed(frame[[*RAW_COLUMNS, *TARGETS]])
+
+
+def _batched(rows: Iterable[tuple[Any, ...]], size: int) -> Iterable[list[tuple[Any, ...]]]:
+    batch: list[tuple[Any, ...]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _compact(chunk: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as categories (one string object per distinct value, not per row), targets as floats."""
+    for col in _TEXT_COLUMNS:
+        chunk[col] = chunk[col].astype("category")
+    for target in TARGETS:
+        chunk[target] = pd.to_numeric(chunk[target], errors="coerce").astype("float64")
+    return chunk
 
 
 def _program_rows(programs: Iterable[Program | int]) -> pd.DataFrame:

@@ -33,7 +33,14 @@ from registry import artifacts
 from registry.algorithms import ALGORITHMS, ModelSpec, hyperparameters_for
 from registry.features import airings_frame
 from registry.models import ModelVersion, PromotionEvent, TrainingJob, TrainingRun
-from registry.training import CV_SPLITS, Dataset, fit_and_evaluate, time_split, training_dataset
+from registry.training import (
+    CV_SPLITS,
+    Dataset,
+    fit_and_evaluate,
+    time_split,
+    training_airings,
+    training_dataset,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +174,7 @@ def training_run_prepare(*, run: TrainingRun, frame: pd.DataFrame | None = None)
     )
     if not claimed:
         return False
-    full = airings_frame() if frame is None else frame
+    full = airings_frame(training_airings()) if frame is None else frame
     summaries: dict[str, Any] = {}
     for target in run.targets:
         dataset = training_dataset(target=target, frame=full)
@@ -232,7 +239,9 @@ def training_job_execute(*, job: TrainingJob, token: str, frame: pd.DataFrame | 
     run = job.run
     started = timezone.now()
     try:
-        dataset = training_dataset(target=job.target, frame=airings_frame() if frame is None else frame)
+        dataset = training_dataset(
+            target=job.target, frame=airings_frame(training_airings()) if frame is None else frame
+        )
         expected = (run.dataset.get(job.target) or {}).get("fingerprint")
         if expected and expected != dataset.fingerprint:
             raise DataChangedError("The airings changed since the run started; the job cannot use the same data.")
@@ -458,7 +467,7 @@ def select_after_run(*, run: TrainingRun, frame: pd.DataFrame | None = None) -> 
         champion = ModelVersion.objects.filter(target=target, status=ModelVersion.Status.PRODUCTION).first()
         if champion is not None:
             if full is None:
-                full = airings_frame()
+                full = airings_frame(training_airings())
             champion_r2, note = _score_on_holdout(champion, target=target, frame=full)
             entry["production"] = champion.pk
             entry["production_r2"] = champion_r2
@@ -616,7 +625,7 @@ def training_run_execute_inline(
     *, run: TrainingRun, progress: Callable[[TrainingJob, JobOutcome], None] | None = None
 ) -> TrainingRun:
     """Run every job of a run in this process (same services as the Celery path), then select."""
-    frame = airings_frame()
+    frame = airings_frame(training_airings())
     if not training_run_prepare(run=run, frame=frame):
         raise InvalidStateError(f"Run {run.pk} was already started.")
     token = f"inline-{run.pk}"

@@ -12,10 +12,12 @@ import hashlib
 import time
 import warnings
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.db.models import QuerySet
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.inspection import permutation_importance
@@ -92,6 +94,20 @@ def fingerprint(frame: pd.DataFrame) -> str:
     digest = hashlib.sha256(np.sort(hashed).tobytes())
     digest.update(",".join(map(str, frame.columns)).encode())
     return digest.hexdigest()
+
+
+def training_airings() -> QuerySet[Airing]:
+    """The airings training reads: all, or those of the latest ``TRAINING_WINDOW_DAYS`` when older ones exist.
+
+    The window ends at the latest airing (not today), so a historical import trains like a live one; the
+    cut is one indexed range on start.
+    """
+    airings = Airing.objects.all()
+    window = settings.TRAINING_WINDOW_DAYS
+    latest = airings.order_by("-start").values_list("start", flat=True).first()
+    if window <= 0 or latest is None:
+        return airings
+    return airings.filter(start__gt=latest - timedelta(days=window))
 
 
 def training_dataset(
