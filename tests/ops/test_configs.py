@@ -279,3 +279,11 @@ def test_workflows_exist_with_their_jobs() -> None:
     ml = _yaml(wf / "ml-pipeline.yml")
     # PyYAML reads the key `on` as True.
     assert ml[True]["schedule"][0]["cron"]
+
+
+def test_k8s_production_workers_scale_on_celery_queue_length() -> None:
+    hpa = _by(_render("production"), "HorizontalPodAutoscaler", "worker")["spec"]
+    [external] = [m["external"] for m in hpa["metrics"] if m["type"] == "External"]
+    assert external["metric"] == {"name": "bms_celery_queue_depth", "selector": {"matchLabels": {"queue": "celery"}}}
+    assert external["target"] == {"type": "AverageValue", "averageValue": "4"}
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 10)
