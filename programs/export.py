@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Avg, Count, Max, Min, Q, QuerySet
+from django.db.models import Avg, Count, F, Max, Min, Q, QuerySet
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -235,27 +236,32 @@ def export_rows(*, dataset: str, filters: ExportFilters | Mapping[str, Any] | No
             programs = programs.filter(genre=parsed.genre)
         if parsed.program is not None:
             programs = programs.filter(pk=parsed.program.pk)
-        qs = (
-            programs.annotate(
+        if airing_q:
+            annotated = programs.annotate(
                 n_airings=Count("airings", filter=airing_q, distinct=True),
                 first=Min("airings__start", filter=airing_q),
                 last=Max("airings__start", filter=airing_q),
                 **{f"avg_{t}": Avg(f"airings__{t}", filter=airing_q) for t in parsed.targets},
             )
-            .order_by("external_id")
-            .values_list(
-                "external_id",
-                "title",
-                "channel__code",
-                "genre",
-                "content_rating",
-                "duration_minutes",
-                "is_live",
-                "n_airings",
-                "first",
-                "last",
-                *(f"avg_{t}" for t in parsed.targets),
+        else:  # every airing counts: the maintained per-program summary, no airing read
+            annotated = programs.annotate(
+                n_airings=Coalesce(F("stats__airing_count"), 0),
+                first=F("stats__first_airing"),
+                last=F("stats__last_airing"),
+                **{f"avg_{t}": F(f"stats__{t}_sum") / NullIf(F(f"stats__{t}_count"), 0) for t in parsed.targets},
             )
+        qs = annotated.order_by("external_id").values_list(
+            "external_id",
+            "title",
+            "channel__code",
+            "genre",
+            "content_rating",
+            "duration_minutes",
+            "is_live",
+            "n_airings",
+            "first",
+            "last",
+            *(f"avg_{t}" for t in parsed.targets),
         )
     return ExportRows(dataset=dataset, columns=columns, rows=qs.iterator(chunk_size=CHUNK_ROWS), queryset=qs)
 
