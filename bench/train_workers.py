@@ -1,0 +1,165 @@
+"""Benchmark: the 24-model training run on real Celery workers — 1 worker process vs 2, and a killed worker.
+
+Needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL: a scratch database and Redis db, the broadcast data
+is replaced by the demo data). For each case it starts ``celery worker`` subprocesses (prefork, one
+process per model at a time), starts a run through ``registry.services.training_run_start`` (the same
+path as ``POST /api/v1/training-runs``) and times it until the run leaves RUNNING:
+
+- 1 worker process; 2 worker processes (the fan-out: one task per model);
+- 2 worker processes, one pool process SIGKILLed while it trains: acks_late + reject_on_worker_lost
+  redeliver its model, and the run must still end SUCCEEDED with 24 models.
+
+Rewrites the ``scale-training`` section of docs/benchmarks.md.
+Usage: ``.venv/bin/python bench/train_workers.py [--no-write]``
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bms.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("TRAINING_N_JOBS", "1")
+
+import django  # noqa: E402
+
+django.setup()
+
+import psutil  # noqa: E402
+import redis  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db.models import Count  # noqa: E402
+
+from bench._report import write_section  # noqa: E402
+from programs.generator import generate  # noqa: E402
+from programs.models import Airing  # noqa: E402
+from registry import services  # noqa: E402
+from registry.models import ModelVersion, TrainingJob, TrainingRun  # noqa: E402
+
+SECTION = "scale-training"
+TIMEOUT_S = 3600
+
+
+def start_workers(n: int) -> list[subprocess.Popen[bytes]]:
+    log = ROOT / "var" / "bench-train-workers.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(
+            [
+                str(ROOT / ".venv" / "bin" / "celery"),
+                "-A",
+                "bms",
+                "worker",
+                "--concurrency",
+                "1",
+                "--pool",
+                "prefork",
+                "-n",
+                f"bench{i}@%h",
+                "-l",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "TRAINING_N_JOBS": "1"},
+        )
+        for i in range(n)
+    ]
+
+
+def stop(workers: list[subprocess.Popen[bytes]]) -> None:
+    for w in workers:
+        w.send_signal(signal.SIGTERM)
+    for w in workers:
+        try:
+            w.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            w.kill()
+            w.wait()
+
+
+def pool_children(worker: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    return psutil.Process(worker.pid).children(recursive=True)
+
+
+def run_once(workers: int, *, kill_one: bool = False) -> tuple[float, TrainingRun, int]:
+    redis.Redis.from_url(str(settings.CELERY_BROKER_URL)).flushdb()  # no message of an earlier case
+    procs = start_workers(workers)
+    time.sleep(8)  # let them connect before the fan-out
+    killed = 0
+    try:
+        started = time.perf_counter()
+        run = services.training_run_start(trigger=TrainingRun.Trigger.MANUAL, actor=None)
+        while True:
+            run.refresh_from_db()
+            if run.status not in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING):
+                break
+            if time.perf_counter() - started > TIMEOUT_S:
+                raise SystemExit(f"run {run.pk} still {run.status} after {TIMEOUT_S} s")
+            done = run.jobs.filter(status=TrainingJob.Status.SUCCEEDED).count()
+            if kill_one and not killed and done >= 4:
+                running = run.jobs.filter(status=TrainingJob.Status.RUNNING).count()
+                children = pool_children(procs[0])
+                if running and children:
+                    children[0].send_signal(signal.SIGKILL)  # the pool process training a model
+                    killed = 1
+                    print(f"  killed pool process {children[0].pid} with {done} models done", flush=True)
+            time.sleep(1)
+        seconds = time.perf_counter() - started
+    finally:
+        stop(procs)
+    return seconds, run, killed
+
+
+def main() -> int:
+    if not settings.REDIS_URL or "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
+        print("bench/train_workers.py needs DATABASE_URL (PostgreSQL) and REDIS_URL.")
+        return 1
+    call_command("migrate", verbosity=0)
+    generate(replace_existing=True)  # the demo data
+    rows = Airing.objects.count()
+    print(f"{rows:,} airings; training window {settings.TRAINING_WINDOW_DAYS} days", flush=True)
+    results = []
+    for label, workers, kill in (
+        ("1 worker process", 1, False),
+        ("2 worker processes", 2, False),
+        ("2 worker processes, one killed mid-run", 2, True),
+    ):
+        seconds, run, killed = run_once(workers, kill_one=kill)
+        models = ModelVersion.objects.filter(run=run).count()
+        jobs = dict(run.jobs.values("status").annotate(n=Count("id")).values_list("status", "n"))
+        print(f"{label}: {seconds:.0f} s, run {run.status}, {models} models, jobs {jobs}", flush=True)
+        results.append((label, seconds, run.status, models, jobs, killed))
+    one, two = results[0][1], results[1][1]
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    table = "\n".join(
+        f"| {label} | {seconds:.0f} | {status} | {models} | {', '.join(f'{k} {v}' for k, v in sorted(jobs.items()))} |"
+        for label, seconds, status, models, jobs, _ in results
+    )
+    body = (
+        "## Training on real Celery workers (`bench/train_workers.py`, PostgreSQL + Redis)\n\n"
+        f"The 24 models (6 algorithms x 4 targets) on the demo data ({rows:,} airings), one Celery task per "
+        "model, `TRAINING_N_JOBS=1`, each worker process trains one model at a time (prefork, concurrency 1). "
+        "Wall time from `training_run_start` to the run leaving RUNNING. Target: 2 processes <= 60% of 1.\n\n"
+        "| case | seconds | run | models registered | jobs |\n|---|---|---|---|---|\n"
+        f"{table}\n\n"
+        f"2 processes / 1 process: **{two / one:.0%}** (target <= 60%). Load average at the end: {load} on 2 "
+        "cores shared by 8 engineers, so both runs competed with other work.\n"
+    )
+    print(body)
+    if "--no-write" not in sys.argv:
+        write_section(SECTION, body)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
