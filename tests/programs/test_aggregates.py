@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from programs.admin import AiringAdmin
 from programs.generator import generate
 from programs.importer import airings_import
 from programs.models import TARGETS, Airing, ProgramPeriodStats, ProgramStats, SegmentPeriodStats
+from programs.selectors import top_programs, trend_series
 from tests.programs.factories import SMALL_CONFIG, canonical_row, write_csv
 
 pytestmark = pytest.mark.django_db
@@ -183,3 +185,54 @@ def test_admin_edit_and_delete_keep_summaries_exact() -> None:
     assert_summaries_exact()
     stats = ProgramStats.objects.get(program_id=airing.program_id)
     assert (stats.airing_count, stats.first_airing, stats.rating_max) == (0, None, None)
+
+
+def _airing_means(airings: Any, trunc: Any, target: str) -> list[tuple[Any, float, int]]:
+    rows = (
+        airings.filter(**{f"{target}__isnull": False})
+        .annotate(bucket=trunc("start", tzinfo=TZ))
+        .values("bucket")
+        .annotate(total=Sum(target), n=Count(target))
+        .order_by("bucket")
+    )
+    return [(r["bucket"].astimezone(TZ).date(), r["total"] / r["n"], r["n"]) for r in rows]
+
+
+@pytest.mark.parametrize(
+    ("period", "trunc", "start", "end"),
+    [
+        ("month", TruncMonth, date(2024, 2, 10), date(2024, 5, 17)),  # partial months at both ends
+        ("week", TruncWeek, date(2024, 1, 17), date(2024, 4, 2)),
+        ("month", TruncMonth, date(2024, 3, 1), date(2024, 4, 30)),  # whole months only
+        ("week", TruncWeek, date(2024, 2, 7), date(2024, 2, 9)),  # inside one week
+        ("month", TruncMonth, None, None),
+    ],
+)
+def test_trends_from_summaries_equal_trends_from_airings(period: str, trunc: Any, start: Any, end: Any) -> None:
+    generate(SMALL_CONFIG)
+    series = trend_series(target="audience", period=period, genre="drama", start=start, end=end)
+    airings = Airing.objects.filter(program__genre="drama")
+    if start is not None:
+        airings = airings.filter(start__gte=datetime.combine(start, time.min, tzinfo=TZ))
+    if end is not None:
+        airings = airings.filter(start__lt=datetime.combine(end + timedelta(days=1), time.min, tzinfo=TZ))
+    expected = _airing_means(airings, trunc, "audience")
+    assert [(p.period_start, p.count) for p in series.points] == [(d, n) for d, _, n in expected]
+    assert [p.mean for p in series.points] == [pytest.approx(m, rel=1e-12) for _, m, _ in expected]
+
+
+def test_rankings_since_a_mid_month_day_on_a_channel_equal_rankings_from_airings() -> None:
+    generate(SMALL_CONFIG)
+    channel = Airing.objects.values_list("channel__code", flat=True).first()
+    since = date(2024, 4, 11)
+    top = top_programs(target="rating", n=10, channel=channel, since=since)
+    rows = (
+        Airing.objects.filter(
+            channel__code=channel, rating__isnull=False, start__gte=datetime.combine(since, time.min, tzinfo=TZ)
+        )
+        .values("program_id")
+        .annotate(total=Sum("rating"), n=Count("rating"))
+    )
+    expected = sorted(((r["total"] / r["n"], r["program_id"], r["n"]) for r in rows), key=lambda x: (-x[0], x[1]))[:10]
+    assert [(t["program_id"], t["airings"]) for t in top] == [(pid, n) for _, pid, n in expected]
+    assert [t["mean"] for t in top] == [pytest.approx(m, rel=1e-12) for m, _, _ in expected]
