@@ -236,6 +236,13 @@ class Timeline:
             + self.goal_bonus()
         )
 
+    def without_soft(self) -> Timeline:
+        """A shallow copy with the soft terms off (feasibility checks)."""
+        clone = self.with_values(self.value)
+        clone.max_consecutive_genre = 0
+        clone.min_genres_per_daypart = 0
+        return clone
+
     def with_values(self, value: FloatArray) -> Timeline:
         """A shallow copy whose linear value is ``value`` (used for weighted sums and taxed re-solves)."""
         clone = object.__new__(Timeline)

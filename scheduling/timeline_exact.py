@@ -25,8 +25,8 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from scheduling.problem import FloatArray, IntArray
-from scheduling.timeline import CONT, GAP, Timeline
+from scheduling.problem import Conflict, FloatArray, IntArray
+from scheduling.timeline import CONT, GAP, Timeline, cell_conflicts
 
 
 @dataclass
@@ -38,6 +38,7 @@ class TimelineMilpResult:
     seconds: float
     status: str
     runs_exact: bool
+    code: int = 0  # HiGHS status via scipy: 0 optimal, 1 limit reached, 2 infeasible
 
 
 def timeline_milp(tl: Timeline, *, time_limit: float = 60.0, relax: bool = False) -> TimelineMilpResult:
@@ -170,7 +171,9 @@ def timeline_milp(tl: Timeline, *, time_limit: float = 60.0, relax: bool = False
     )
     seconds = time.perf_counter() - t0
     if res.x is None:
-        return TimelineMilpResult(None, float("nan"), float("nan"), False, seconds, str(res.message), runs_exact)
+        return TimelineMilpResult(
+            None, float("nan"), float("nan"), False, seconds, str(res.message), runs_exact, int(res.status)
+        )
     dual = getattr(res, "mip_dual_bound", None)
     bound = -float(dual) if (not relax and dual is not None and np.isfinite(dual)) else -float(res.fun)
     schedule = None
@@ -183,9 +186,44 @@ def timeline_milp(tl: Timeline, *, time_limit: float = 60.0, relax: bool = False
             y[t] = int(xp[i])
         schedule = y
     proven = (not relax) and res.status == 0 and runs_exact
-    return TimelineMilpResult(schedule, -float(res.fun), bound, proven, seconds, str(res.message), runs_exact)
+    return TimelineMilpResult(
+        schedule, -float(res.fun), bound, proven, seconds, str(res.message), runs_exact, int(res.status)
+    )
 
 
 def lp_bound(tl: Timeline, *, time_limit: float = 30.0) -> float:
     """Upper bound of the objective from the LP relaxation (nan if the LP did not finish)."""
     return timeline_milp(tl, time_limit=time_limit, relax=True).bound
+
+
+def timeline_conflicts(tl: Timeline, *, time_limit: float = 20.0) -> list[Conflict]:
+    """Why no schedule exists, or [] if one does: cells nothing can cover and pins the mask refuses
+    (cheap), else the HiGHS feasibility problem; a proven infeasible day names its cells, the limits and
+    the programs allowed in it."""
+    conflicts = cell_conflicts(tl)
+    if conflicts:
+        return conflicts
+    res = timeline_milp(tl.with_values(np.zeros_like(tl.value)).without_soft(), time_limit=time_limit)
+    if res.code != 2:
+        return []
+    out: list[Conflict] = []
+    short: list[Conflict] = []  # days the limits alone cannot fill
+    for day in range(tl.n_days):
+        cells = np.flatnonzero(tl.cell_day == day)
+        progs = np.flatnonzero(tl.start_ok[:, cells].any(axis=1))
+        minutes = int(cells.size) * tl.grid
+        supply = int((np.minimum(tl.max_per_day[progs], tl.week_cap[progs]) * tl.length[progs]).sum()) * tl.grid
+        lengths = sorted({int(v) for v in tl.duration[progs]})
+        out.append(
+            Conflict(
+                constraints=["max_per_day", "max_per_week", "content_rating_window", "availability", "pinned_airing"],
+                message=f"day {day}: {minutes} minutes cannot be filled end to end by the {progs.size} programs "
+                f"allowed in them (lengths {lengths} min, at most {supply} minutes within the airing limits)",
+                slots=cells.tolist(),
+                day=day,
+                programs=progs.tolist(),
+            )
+        )
+        if supply < minutes:
+            short.append(out[-1])
+    return short or out

@@ -360,49 +360,47 @@ class Kit:
             y = z
         raise InfeasibleTimelineError("repair did not converge")
 
-    def construct(self, value: FloatArray | None = None, *, rounds: int = 12) -> IntArray:
-        """Lagrangian DP over the whole window: prices on programs over their limits, then repair."""
+    def construct(self, value: FloatArray | None = None, *, rounds: int = 30, repairs: int = 3) -> IntArray:
+        """Lagrangian DP over the whole window: the grid DP of every free run with prices on the programs
+        over their day/window limits (subgradient steps), then the least over-used plans repaired."""
         tl = self.tl
         value = tl.value if value is None else value
         price_d = np.zeros((tl.n_days, tl.n_programs))
         price_w = np.zeros(tl.n_programs)
-        best_y: IntArray | None = None
-        best_s = NEG
-        step = float(np.abs(value).mean()) or 1.0
+        ok = tl.start_ok
+        lr = 0.25 * (float(np.abs(value[ok] / np.broadcast_to(tl.length[:, None], ok.shape)[ok]).mean()) if ok.any() else 1.0)
         allowed = np.ones(tl.n_programs, dtype=bool)
+        plans: list[tuple[int, int, IntArray]] = []
         for k in range(rounds):
             y = np.full(tl.n_cells, CONT, dtype=np.int64)
             for pin in tl.pins:
                 y[pin.cell] = pin.program
-            ok = True
             for a, b, day in self.free_runs:
                 priced = value - price_d[day][:, None] - price_w[:, None]
                 plan = self.dp.solve(priced, allowed, a, b, prev_genre=self.prev_state(y, a)[0])
                 if plan is None:
-                    ok = False
-                    break
+                    raise InfeasibleTimelineError("a window cannot be filled by any sequence of allowed airings")
                 y = _write(tl, y, a, b, plan)
-            if not ok:
-                raise InfeasibleTimelineError("a window cannot be filled by any sequence of allowed airings")
             per_day, per_week = usage(tl, y)
             over_d = per_day - tl.max_per_day[None, :]
             over_w = per_week - tl.week_cap
-            if (over_d <= 0).all() and (over_w <= 0).all():
-                cand = y
-            else:
-                try:
-                    cand = self.repair(y)
-                except InfeasibleTimelineError:
-                    cand = None
-            if cand is not None:
-                s = float(evaluate(tl, cand[None, :])[0])
-                if s > best_s:
-                    best_y, best_s = cand, s
-            if (over_d <= 0).all() and (over_w <= 0).all():
+            excess = int(np.maximum(over_d, 0).sum() + np.maximum(over_w, 0).sum())
+            plans.append((excess, -k, y))
+            if excess == 0:
                 break
-            lr = step / (1 + k)
-            price_d = np.maximum(0.0, price_d + lr * over_d)
-            price_w = np.maximum(0.0, price_w + lr * over_w)
+            step = lr * 0.9**k
+            price_d = np.maximum(0.0, price_d + step * np.clip(over_d, -1, 2))
+            price_w = np.maximum(0.0, price_w + step * np.clip(over_w, -1, 2))
+        best_y: IntArray | None = None
+        best_s = NEG
+        for _, _, y in sorted(plans, key=lambda e: (e[0], e[1]))[:repairs]:
+            try:
+                cand = self.repair(y)
+            except InfeasibleTimelineError:
+                continue
+            s = float(evaluate(tl, cand[None, :])[0])
+            if s > best_s:
+                best_y, best_s = cand, s
         if best_y is None:
             raise InfeasibleTimelineError("no construction satisfied the airing limits")
         return best_y

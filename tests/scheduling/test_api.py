@@ -10,7 +10,6 @@ import pytest
 from rest_framework.test import APIClient
 
 from scheduling.models import OptimizationJob, Schedule, ScheduleEntry
-from scheduling.problem import check_hard
 from scheduling.services import optimization_job_run
 from tests.conftest import client_for, make_user
 from tests.scheduling.factories import airing_factory, catalogue_factory, channel_factory, fake_value_matrices
@@ -72,8 +71,9 @@ def test_it_optimises_prime_time_and_reports_everything(
     assert 0 <= result["gap"] <= 0.01
     assert result["baselines"]["greedy"]["improvement_pct"] >= 0
     current = result["baselines"]["current"]
-    assert current["covered_slots"] == 1
-    assert current["slots"] == 6
+    assert current["airings"] == 1
+    assert current["window_minutes"] == 180
+    assert [e["title"] for e in current["entries"]] == [programs[0].title]
     assert current["improvement_pct"] is not None
     assert result["runtime_seconds"] > 0
     assert len(result["pareto"]) >= 1
@@ -123,7 +123,7 @@ def test_invalid_requests_are_refused_with_the_reason(
 
 
 def test_impossible_constraints_are_refused_with_the_conflict_report(analyst_client: APIClient, channel: Any) -> None:
-    # a whole day of half-hour slots, twelve programs, each at most once a day
+    # a whole day (20 hours) of twelve half-hour programs, each at most once a day
     body = {"channel": "sched", "date": "2025-03-08", "max_per_day": 1}
     response = analyst_client.post(URL, body, format="json")
     assert response.status_code == 400
@@ -132,10 +132,12 @@ def test_impossible_constraints_are_refused_with_the_conflict_report(analyst_cli
     (conflict,) = error["details"]["conflicts"]
     assert conflict["day"] == 0
     assert "max_per_day" in conflict["constraints"]
-    assert (
-        conflict["message"]
-        == "day 0: 40 slots cannot all be filled with at most max airings per day of the 12 programs allowed in them"
+    assert conflict["message"] == (
+        "day 0: 1200 minutes cannot be filled end to end by the 12 programs allowed in them "
+        "(lengths [30] min, at most 360 minutes within the airing limits)"
     )
+    assert conflict["slots"] == list(range(40))
+    assert conflict["programs"] == [p.external_id for p in channel.programs.order_by("pk")]
     assert OptimizationJob.objects.count() == 0
 
 
@@ -179,14 +181,14 @@ def test_a_cancel_during_the_run_stops_the_ga_and_is_kept(
     job_id = response.json()["id"]
     from scheduling import services
 
-    real = services.optimize
+    real = services.optimize_timeline
 
-    def optimize_then_cancel(problem: Any, params: Any, progress: Any) -> Any:
+    def optimize_then_cancel(timeline: Any, params: Any, progress: Any) -> Any:
         OptimizationJob.objects.filter(pk=job_id).update(status="cancelled")
         assert progress(1, params.generations) is False
-        return real(problem, params, progress=progress)
+        return real(timeline, params, progress=progress)
 
-    monkeypatch.setattr(services, "optimize", optimize_then_cancel)
+    monkeypatch.setattr(services, "optimize_timeline", optimize_then_cancel)
     optimization_job_run(job_id=job_id)
     job = OptimizationJob.objects.get(pk=job_id)
     assert job.status == "cancelled"
@@ -268,8 +270,9 @@ def test_a_prediction_failure_fails_the_job_with_the_reason(
 def test_every_returned_schedule_passes_the_checker(
     analyst_client: APIClient, channel: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    from scheduling.build import spec_build
+    from scheduling.build import timeline_spec_build
     from scheduling.services import _parse_params
+    from scheduling.timeline import check_timeline, start_array
 
     job_id = _post(
         analyst_client,
@@ -285,11 +288,14 @@ def test_every_returned_schedule_passes_the_checker(
     ).json()["id"]
     job = OptimizationJob.objects.get(pk=job_id)
     assert job.status == "succeeded", job.error
-    spec = spec_build(_parse_params(job.params))
-    problem = spec.zeros()
+    spec = timeline_spec_build(_parse_params(job.params))
+    timeline = spec.zeros()
     index = {p.pk: i for i, p in enumerate(spec.programs)}
+    cells = {s.isoformat(): c for c, s in enumerate(spec.starts)}
     for sched in job.result["schedules"]:
-        assert check_hard(problem, [index[e["program_id"]] for e in sched["entries"]]) == []
+        y = start_array(timeline, [(cells[e["start"]], index[e["program_id"]]) for e in sched["entries"]])
+        assert check_timeline(timeline, y) == []
+        assert sum(e["length_minutes"] for e in sched["entries"]) == 240
 
 
 def test_the_service_takes_plain_json_params_like_the_chat_tools_send(analyst: Any, channel: Any) -> None:
