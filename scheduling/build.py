@@ -399,7 +399,9 @@ def timeline_spec_build(params: dict[str, Any]) -> TimelineSpec:
             for dp, d in zip(dps, cell_day, strict=True)
         )
         goals.append(
-            AdvertiserGoal(goal.get("name") or f"goal {n + 1}", GENRES.index(goal["genre"]), mask, float(goal["weight"]))
+            AdvertiserGoal(
+                goal.get("name") or f"goal {n + 1}", GENRES.index(goal["genre"]), mask, float(goal["weight"])
+            )
         )
     weights = params.get("weights") or {}
     per_day = [int(params.get("max_per_day") or 2)] * len(programs)

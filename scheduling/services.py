@@ -279,8 +279,15 @@ def _timeline_current(spec: TimelineSpec, tl: Timeline, best: TimelineSolution) 
     window_minutes = len(spec.starts) * spec.grid
     best_totals = {"revenue": best.totals.revenue, "audience": best.totals.audience, "linear": best.totals.linear}
     if not airings:
-        return {"airings": 0, "minutes": 0, "window_minutes": window_minutes, "totals": None, "entries": [],
-                "best": best_totals, "improvement_pct": None}
+        return {
+            "airings": 0,
+            "minutes": 0,
+            "window_minutes": window_minutes,
+            "totals": None,
+            "entries": [],
+            "best": best_totals,
+            "improvement_pct": None,
+        }
     programs = list({a.program_id: a.program for a in airings}.values())
     order = {p.pk: i for i, p in enumerate(programs)}
     starts = [a.start for a in airings]
@@ -289,7 +296,9 @@ def _timeline_current(spec: TimelineSpec, tl: Timeline, best: TimelineSolution) 
     cols = np.arange(len(airings))
     cur_rev, cur_aud = float(rev[rows, cols].sum()), float(aud[rows, cols].sum())
     cur_lin = tl.weight_revenue * cur_rev / tl.rev_ref + tl.weight_audience * cur_aud / tl.aud_ref
-    best_lin = tl.weight_revenue * best.totals.revenue / tl.rev_ref + tl.weight_audience * best.totals.audience / tl.aud_ref
+    best_lin = (
+        tl.weight_revenue * best.totals.revenue / tl.rev_ref + tl.weight_audience * best.totals.audience / tl.aud_ref
+    )
     entries = [
         {
             "start": a.start.astimezone(spec.starts[0].tzinfo).isoformat(),

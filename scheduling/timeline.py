@@ -439,10 +439,10 @@ def check_timeline(tl: Timeline, y: Any) -> list[str]:
     cannot hide itself.
     """
     out: list[str] = []
-    y = [int(v) for v in y]
+    cells_y = [int(v) for v in y]
     T = tl.n_cells
-    if len(y) != T:
-        return [f"schedule has {len(y)} cells for {T}"]
+    if len(cells_y) != T:
+        return [f"schedule has {len(cells_y)} cells for {T}"]
     grid = tl.grid
     starts = [int(v) for v in tl.cell_start]
     segments: dict[int, list[int]] = {}
@@ -450,7 +450,7 @@ def check_timeline(tl: Timeline, y: Any) -> list[str]:
         segments.setdefault(int(tl.cell_segment[c]), []).append(starts[c])
     windows = {seg: (cells[0], cells[-1] + grid) for seg, cells in segments.items()}
     airings: list[tuple[int, int, int, int]] = []  # (start, end, program, cell)
-    for c, p in enumerate(y):
+    for c, p in enumerate(cells_y):
         if p >= 0:
             if p >= tl.n_programs:
                 out.append(f"cell {c}: unknown program {p}")
@@ -472,7 +472,7 @@ def check_timeline(tl: Timeline, y: Any) -> list[str]:
         if hi - cursor >= grid and not tl.gaps_allowed:
             out.append(f"segment {seg}: nothing on air {_clock(cursor)}-{_clock(hi)}")
     for pin in tl.pins:
-        if y[pin.cell] != pin.program:
+        if cells_y[pin.cell] != pin.program:
             out.append(f"pinned airing of program {pin.program} at {_clock(starts[pin.cell])} is missing")
     per_day: dict[tuple[int, int], int] = {}
     per_week: dict[int, int] = {}
@@ -483,13 +483,15 @@ def check_timeline(tl: Timeline, y: Any) -> list[str]:
                 continue
             for minute in range(a_start, a_end):
                 m = minute % 1440
-                inside = (
+                in_window = (
                     (w.start_minute <= m < w.end_minute)
                     if w.start_minute <= w.end_minute
                     else (m >= w.start_minute or m < w.end_minute)
                 )
-                if inside:
-                    out.append(f"cell {c}: {rating} program {p} {_clock(a_start)}-{_clock(a_end)} on air at {_clock(m)}")
+                if in_window:
+                    out.append(
+                        f"cell {c}: {rating} program {p} {_clock(a_start)}-{_clock(a_end)} on air at {_clock(m)}"
+                    )
                     break
         for item in tl.unavailable:
             if item.program == p and a_start < item.end_minute and a_end > item.start_minute:

@@ -110,9 +110,9 @@ def timeline_milp(tl: Timeline, *, time_limit: float = 60.0, relax: bool = False
     # per day per program
     key = tl.cell_day[xt] * tl.n_programs + xp
     uniq, inv = np.unique(key, return_inverse=True)
-    add(inv, np.arange(nx), np.ones(nx), uniq.size, np.zeros(uniq.size), tl.max_per_day[uniq % tl.n_programs] * 1.0)
+    add(inv, np.arange(nx), np.ones(nx), uniq.size, np.zeros(uniq.size), tl.max_per_day[uniq % tl.n_programs].astype(np.float64))
     if tl.max_per_week is not None:
-        add(xp, np.arange(nx), np.ones(nx), tl.n_programs, np.zeros(tl.n_programs), tl.week_cap * 1.0)
+        add(xp, np.arange(nx), np.ones(nx), tl.n_programs, np.zeros(tl.n_programs), tl.week_cap.astype(np.float64))
     if nb_:
         # s[g, c] + e[g, c] - b[g, c] <= 1
         xg = tl.genre[xp]
@@ -149,7 +149,7 @@ def timeline_milp(tl: Timeline, *, time_limit: float = 60.0, relax: bool = False
         add(r, col, v, nz, np.full(nz, -np.inf), np.zeros(nz))
         r = np.concatenate([np.repeat(np.arange(nblk), G), np.arange(nblk)])
         col = np.concatenate([o_z + np.arange(nz), o_u + np.arange(nblk)])
-        add(r, col, np.ones(r.size), nblk, tl.block_need * 1.0, np.full(nblk, np.inf))
+        add(r, col, np.ones(r.size), nblk, tl.block_need.astype(np.float64), np.full(nblk, np.inf))
 
     lower = np.zeros(n)
     upper = np.full(n, np.inf)

@@ -35,7 +35,6 @@ from scheduling.timeline import (
     GAP,
     Timeline,
     TimelineTotals,
-    airings_of,
     check_timeline,
     evaluate,
     totals,
@@ -87,7 +86,7 @@ class GridDP:
         M = np.where(ok, value[:, a:b], NEG)[self.order]
         best = np.maximum.reduceat(M, self.group_start, axis=0)
         rows = np.arange(M.shape[0])[:, None]
-        hit = (M == best[self.group_of]) & np.isfinite(M)
+        hit = (best[self.group_of] == M) & np.isfinite(M)
         first = np.minimum.reduceat(np.where(hit, rows, M.shape[0]), self.group_start, axis=0)
         prog = np.where(first < M.shape[0], self.order[np.minimum(first, M.shape[0] - 1)], -1)
         return best, prog
@@ -216,9 +215,7 @@ class Kit:
         per_day, per_week = usage(tl, outside)
         return np.minimum(tl.max_per_day - per_day[day], tl.week_cap - per_week)
 
-    def fill(
-        self, y: IntArray, a: int, b: int, value: FloatArray | None = None, *, depth: int = 0
-    ) -> IntArray | None:
+    def fill(self, y: IntArray, a: int, b: int, value: FloatArray | None = None, *, depth: int = 0) -> IntArray | None:
         """y with [a, b) (inside one day, no pins) refilled optimally under the limits; None if impossible."""
         tl = self.tl
         value = tl.value if value is None else value
@@ -368,7 +365,9 @@ class Kit:
         price_d = np.zeros((tl.n_days, tl.n_programs))
         price_w = np.zeros(tl.n_programs)
         ok = tl.start_ok
-        lr = 0.25 * (float(np.abs(value[ok] / np.broadcast_to(tl.length[:, None], ok.shape)[ok]).mean()) if ok.any() else 1.0)
+        lr = 0.25 * (
+            float(np.abs(value[ok] / np.broadcast_to(tl.length[:, None], ok.shape)[ok]).mean()) if ok.any() else 1.0
+        )
         allowed = np.ones(tl.n_programs, dtype=bool)
         plans: list[tuple[int, int, IntArray]] = []
         for k in range(rounds):
@@ -581,7 +580,7 @@ def optimize_timeline(
     best_y, best_s = X[best_i].copy(), float(scores[best_i])
     history = [best_s]
     stale, gen, stopped = 0, 0, "generations"
-    for gen in range(1, params.generations + 1):  # noqa: B007 - gen is reported
+    for gen in range(1, params.generations + 1):
         if time.perf_counter() > ga_deadline:
             stopped = "time_budget"
             break
@@ -636,17 +635,18 @@ def optimize_timeline(
     cancelled = stopped == "cancelled"
     alt_deadline = min(deadline, max(t0 + 0.75 * params.time_budget, time.perf_counter() + 0.1 * params.time_budget))
     alternatives = (
-        [best]
-        if cancelled
-        else top_k_alternatives(tl, kit, best_y, [np.array(i) for i in pop], params, alt_deadline)
+        [best] if cancelled else top_k_alternatives(tl, kit, best_y, [np.array(i) for i in pop], params, alt_deadline)
     )
     pareto: list[TimelineSolution] = []
     if params.pareto and not cancelled:
-        pareto = [solution(tl, y) for y in pareto_front(tl, kit, params, deadline=min(deadline, t0 + 0.9 * params.time_budget))]
-    bound = None
+        pareto = [
+            solution(tl, y)
+            for y in pareto_front(tl, kit, params, deadline=min(deadline, t0 + 0.9 * params.time_budget))
+        ]
+    bound: float | None = None
     if params.bound and not cancelled:
-        b = lp_bound(tl, time_limit=max(1.0, deadline - time.perf_counter()))
-        bound = b if np.isfinite(b) else None
+        lp = lp_bound(tl, time_limit=max(1.0, deadline - time.perf_counter()))
+        bound = lp if np.isfinite(lp) else None
     greedy_sol = solution(tl, greedy_y)
     g_obj = greedy_sol.totals.objective
     return TimelineResult(
@@ -667,6 +667,7 @@ def optimize_timeline(
 
 def _differs(a: IntArray, b: IntArray) -> float:
     """Share of the cells covered by a different program."""
+
     def cover(y: IntArray) -> IntArray:
         idx = np.maximum.accumulate(np.where(y != CONT, np.arange(y.size), 0))
         return y[idx]
@@ -777,11 +778,7 @@ def pareto_front(tl: Timeline, kit: Kit, params: TimelineParams, *, deadline: fl
         pop = tools.selNSGA2(pop + offspring, params.pareto_population, nd="log")
     X = np.array(list(archive.values()), dtype=np.int64)
     pts = _points(tl, X)
-    keep = [
-        i
-        for i in range(len(X))
-        if not np.any(np.all(pts >= pts[i], axis=1) & np.any(pts > pts[i], axis=1))
-    ]
+    keep = [i for i in range(len(X)) if not np.any(np.all(pts >= pts[i], axis=1) & np.any(pts > pts[i], axis=1))]
     _, first = np.unique(pts[keep], axis=0, return_index=True)
     rows = [keep[i] for i in first]
     rows.sort(key=lambda i: -pts[i, 0])

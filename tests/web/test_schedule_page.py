@@ -162,7 +162,11 @@ def test_one_hour_programs_fill_prime_time_on_a_half_hour_grid(
     job = _run_job(analyst_web, django_capture_on_commit_callbacks, {**FORM, "slot_minutes": "30"})
     job.refresh_from_db()
     entries = job.result["schedules"][0]["entries"]
-    assert [(e["start"][11:16], e["end"][11:16]) for e in entries] == [("20:00", "21:00"), ("21:00", "22:00"), ("22:00", "23:00")]
+    assert [(e["start"][11:16], e["end"][11:16]) for e in entries] == [
+        ("20:00", "21:00"),
+        ("21:00", "22:00"),
+        ("22:00", "23:00"),
+    ]
     html = analyst_web.get(f"/schedule/jobs/{job.pk}/").content.decode()
     assert html.count('data-testid="airing"') == 3
     assert 'style="top: 0.0px; height: 72.0px;' in html

@@ -113,8 +113,10 @@ PX_PER_MINUTE = 1.2
 
 def _block(entry: dict[str, Any], origin: datetime) -> dict[str, Any]:
     start = datetime.fromisoformat(entry["start"])
-    end = datetime.fromisoformat(entry["end"]) if entry.get("end") else start + timedelta(
-        minutes=int(entry["length_minutes"])
+    end = (
+        datetime.fromisoformat(entry["end"])
+        if entry.get("end")
+        else start + timedelta(minutes=int(entry["length_minutes"]))
     )
     top = (start - origin).total_seconds() / 60
     minutes = (end - start).total_seconds() / 60
@@ -151,7 +153,7 @@ def timeline_days(result: dict[str, Any], index: int = 0) -> list[dict[str, Any]
         days.append(
             {
                 "label": lo.strftime("%a %d %b %Y"),
-                "span": f"{lo:%H:%M}–{hi:%H:%M}",
+                "span": f"{lo:%H:%M}-{hi:%H:%M}",
                 "height": round(minutes * PX_PER_MINUTE, 1),
                 "hours": hours,
                 "proposal": [_block(e, lo) for e in proposal if inside(e)],
