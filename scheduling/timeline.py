@@ -390,6 +390,7 @@ def cell_conflicts(tl: Timeline) -> list[Conflict]:
                     f"({_clock(int(tl.cell_start[pin.cell]))}) breaks {' + '.join(broken)}",
                     slots=[pin.cell],
                     day=int(tl.cell_day[pin.cell]),
+                    programs=[pin.program],
                 )
             )
     if tl.gaps_allowed or tl.n_cells == 0:
@@ -423,6 +424,7 @@ def cell_conflicts(tl: Timeline) -> list[Conflict]:
                 + (f" (programs {sorted(set(closest))[:10]} would fit without it)" if closest else ""),
                 slots=[c],
                 day=int(tl.cell_day[c]),
+                programs=sorted(set(closest)),
             )
         )
         if len(conflicts) >= 20:
