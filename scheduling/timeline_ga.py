@@ -501,7 +501,7 @@ class TimelineParams:
     seed: int = 0
     population: int = 16
     generations: int = 60
-    plateau: int = 12
+    plateau: int = 6
     time_budget: float = 30.0
     tournament_size: int = 3
     cxpb: float = 0.6
@@ -511,8 +511,8 @@ class TimelineParams:
     alternative_within: float = 0.02
     alternative_min_diff: float = 0.10
     pareto: bool = True
-    pareto_generations: int = 15
-    pareto_population: int = 12
+    pareto_generations: int = 8
+    pareto_population: int = 8
     bound: bool = True  # LP relaxation for the bound and gap
 
 
@@ -639,10 +639,10 @@ def optimize_timeline(
     )
     pareto: list[TimelineSolution] = []
     if params.pareto and not cancelled:
-        pareto = [
-            solution(tl, y)
-            for y in pareto_front(tl, kit, params, deadline=min(deadline, t0 + 0.9 * params.time_budget))
-        ]
+        # the front gets at most half the time the GA took, within the budget
+        spent = time.perf_counter() - t0
+        front_deadline = min(deadline, t0 + 0.9 * params.time_budget, time.perf_counter() + max(0.2, 0.5 * spent))
+        pareto = [solution(tl, y) for y in pareto_front(tl, kit, params, deadline=front_deadline)]
     bound: float | None = None
     if params.bound and not cancelled:
         lp = lp_bound(tl, time_limit=max(1.0, deadline - time.perf_counter()))
