@@ -75,7 +75,11 @@ def one(sim: object, *, channel: str, first: date, days: int, seed: int, milp_li
         rec["gap_opt"] = (m.objective - best) / abs(m.objective)
     print(
         f"days={days} seed={seed} runtime={runtime:.2f}s cpu={cpu:.2f}s airings={int(rec['airings'])} "
-        + (f"gap_opt={pct(rec['gap_opt'])} milp={rec['milp_s']:.1f}s proven={bool(rec['milp_proven'])} " if days == 1 else "")
+        + (
+            f"gap_opt={pct(rec['gap_opt'])} milp={rec['milp_s']:.1f}s proven={bool(rec['milp_proven'])} "
+            if days == 1
+            else ""
+        )
         + f"gap_bound={pct(rec['gap_bound'])} greedy+={pct(rec['impr_greedy'])} current+={pct(rec['impr_current'])} "
         f"viol={violations}/{len(returned)} generations={res.generations} stopped={res.stopped}",
         flush=True,
@@ -103,7 +107,9 @@ def main() -> None:
     for days, seeds in ((1, args.seeds), (7, args.week_seeds)):
         agg: dict[str, list[float]] = {}
         for seed in range(seeds):
-            for k, v in one(sim, channel=args.channel, first=first, days=days, seed=seed, milp_limit=args.milp_limit).items():
+            for k, v in one(
+                sim, channel=args.channel, first=first, days=days, seed=seed, milp_limit=args.milp_limit
+            ).items():
                 agg.setdefault(k, []).append(v)
         rows.append((days, seeds, agg))
     load = os.getloadavg()[0]
@@ -133,9 +139,7 @@ def main() -> None:
     ]
     for days, seeds, a in rows:
         gap_opt = f"{pct(med(a['gap_opt']))} ({pct(max(a['gap_opt']))})" if "gap_opt" in a else "n/a"
-        proven = (
-            f"{int(sum(a['milp_proven']))}/{seeds}, {med(a['milp_s']):.1f} s" if "milp_proven" in a else "not run"
-        )
+        proven = f"{int(sum(a['milp_proven']))}/{seeds}, {med(a['milp_s']):.1f} s" if "milp_proven" in a else "not run"
         out.append(
             f"| {'day' if days == 1 else 'week'} | {seeds} | {med(a['runtime']):.2f} s ({max(a['runtime']):.2f} s) "
             f"| {med(a['cpu']):.2f} s | {gap_opt} | {proven} "

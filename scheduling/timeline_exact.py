@@ -110,7 +110,14 @@ def timeline_milp(tl: Timeline, *, time_limit: float = 60.0, relax: bool = False
     # per day per program
     key = tl.cell_day[xt] * tl.n_programs + xp
     uniq, inv = np.unique(key, return_inverse=True)
-    add(inv, np.arange(nx), np.ones(nx), uniq.size, np.zeros(uniq.size), tl.max_per_day[uniq % tl.n_programs].astype(np.float64))
+    add(
+        inv,
+        np.arange(nx),
+        np.ones(nx),
+        uniq.size,
+        np.zeros(uniq.size),
+        tl.max_per_day[uniq % tl.n_programs].astype(np.float64),
+    )
     if tl.max_per_week is not None:
         add(xp, np.arange(nx), np.ones(nx), tl.n_programs, np.zeros(tl.n_programs), tl.week_cap.astype(np.float64))
     if nb_:

@@ -40,7 +40,7 @@ from scheduling.timeline import (
     totals,
     usage,
 )
-from scheduling.timeline_exact import lp_bound
+from scheduling.timeline_exact import lp_bound, timeline_milp
 
 if not hasattr(creator, "TimelineFitness"):
     creator.create("TimelineFitness", base.Fitness, weights=(1.0,))
@@ -559,8 +559,18 @@ def optimize_timeline(
     kit = Kit.build(tl, params.seed)
     rng = kit.rng
     pyrng = random.Random(params.seed)
-    greedy_y = kit.greedy()
-    seed_y = kit.construct()
+    try:
+        seed_y = kit.construct()
+    except InfeasibleTimelineError:
+        # tight limits can defeat the Lagrangian construction: take a feasible start from HiGHS
+        exact = timeline_milp(tl, time_limit=max(1.0, 0.3 * params.time_budget))
+        if exact.schedule is None:
+            raise
+        seed_y = exact.schedule
+    try:
+        greedy_y = kit.greedy()
+    except InfeasibleTimelineError:
+        greedy_y = seed_y  # the greedy baseline painted itself into a corner
     seed_y = kit.local_search(seed_y, min(ga_deadline, time.perf_counter() + 0.25 * params.time_budget))
     population = [seed_y, greedy_y]
     while len(population) < params.population and time.perf_counter() < ga_deadline:

@@ -12,7 +12,13 @@ from rest_framework.test import APIClient
 from scheduling.models import OptimizationJob, Schedule, ScheduleEntry
 from scheduling.services import optimization_job_run
 from tests.conftest import client_for, make_user
-from tests.scheduling.factories import airing_factory, catalogue_factory, channel_factory, fake_value_matrices
+from tests.scheduling.factories import (
+    airing_factory,
+    catalogue_factory,
+    channel_factory,
+    fake_value_matrices,
+    program_factory,
+)
 
 NY = ZoneInfo("America/New_York")
 URL = "/api/v1/schedules/optimize"
@@ -311,3 +317,34 @@ def test_the_service_takes_plain_json_params_like_the_chat_tools_send(analyst: A
         optimization_job_create(user=analyst, params={"channel": "sched", "date": "08/03/2025"})
     assert info.value.code == "invalid_time"
     assert OptimizationJob.objects.count() == 1
+
+
+def test_the_chat_tool_answers_a_whole_day_with_its_timeline(
+    analyst: Any, channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chat.tools import run_tool
+
+    def worker_runs_it(job: Any) -> None:  # what a worker does while the tool waits
+        optimization_job_run(job_id=job.pk)
+        job.refresh_from_db()
+
+    monkeypatch.setattr("chat.tools._wait_for_job", worker_runs_it)
+
+    programs = list(channel.programs.order_by("pk"))
+    for n in range(3):  # twelve half-hours twice a day do not fill 20 hours; three films do the rest
+        program_factory(channel=channel, title=f"Film {n}", genre="movie", content_rating="PG", duration_minutes=120)
+    airing_factory(program=programs[1], start=datetime(2025, 3, 8, 6, 0, tzinfo=NY))
+    call = run_tool(
+        user=analyst, name="optimize_schedule", arguments={"channel": "sched", "date": "2025-03-08", "daypart": None}
+    )
+    assert call.ok, call.error
+    job = OptimizationJob.objects.get()
+    assert call.result["status"] == "succeeded", (job.error, job.result)
+    lines = call.result["proposal"]["timeline"]
+    assert lines[0].startswith("06:00-")
+    assert lines[-1][6:11] == "02:00"
+    # consecutive: each airing starts where the one before it ended
+    assert all(a[6:11] == b[:5] for a, b in zip(lines, lines[1:], strict=False))
+    assert call.result["proposal"]["vs_current_pct"] is not None
+    job = OptimizationJob.objects.get(pk=call.result["job_id"])
+    assert "daypart" not in job.params
