@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -344,7 +345,7 @@ def test_the_chat_tool_answers_a_whole_day_with_its_timeline(
     assert lines[0].startswith("06:00-")
     assert lines[-1][6:11] == "02:00"
     # consecutive: each airing starts where the one before it ended
-    assert all(a[6:11] == b[:5] for a, b in zip(lines, lines[1:], strict=False))
+    assert all(a[6:11] == b[:5] for a, b in pairwise(lines))
     assert call.result["proposal"]["vs_current_pct"] is not None
     job = OptimizationJob.objects.get(pk=call.result["job_id"])
     assert "daypart" not in job.params
