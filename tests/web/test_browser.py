@@ -284,9 +284,7 @@ def test_the_whole_day_form_with_defaults_draws_a_filled_timeline(page_for: Any,
     blocks = track.get_by_test_id("airing")
     assert blocks.count() >= 10
     # the blocks tile the 20-hour track: each starts where the one before it ends, the last ends at its foot
-    geometry = blocks.evaluate_all(
-        "els => els.map(e => [e.offsetTop, e.offsetHeight, Number(e.dataset.minutes)])"
-    )
+    geometry = blocks.evaluate_all("els => els.map(e => [e.offsetTop, e.offsetHeight, Number(e.dataset.minutes)])")
     assert sum(minutes for _, _, minutes in geometry) == 20 * 60
     for (top, height, _), (next_top, _, _) in itertools.pairwise(geometry):
         assert abs(top + height - next_top) <= 1
