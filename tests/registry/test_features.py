@@ -181,6 +181,15 @@ def test_bad_target_values_are_counted_and_dropped():
     assert dropped_e == {"missing": 0, "infinite": 0, "negative": 1, "out_of_range": 1}
 
 
+def test_training_drops_values_outside_the_target_range_setting(settings):
+    settings.TARGET_RANGES = {**settings.TARGET_RANGES, "audience": (2.0, 8.5)}
+    frame, _y = raw_frame(6)
+    frame["audience"] = [1.0, 2.0, 5.0, 8.5, 9.0, 10.0]
+    clean, dropped = clean_target(frame, "audience")
+    assert dropped == {"missing": 0, "infinite": 0, "negative": 0, "out_of_range": 3}
+    assert list(clean["audience"]) == [2.0, 5.0, 8.5]
+
+
 def test_fingerprint_depends_on_the_rows_not_their_order():
     frame, y = raw_frame(50)
     frame["audience"] = y
