@@ -31,7 +31,7 @@ from scipy.stats import norm
 from bms.errors import ApplicationError, ConflictError
 from programs.aggregates import airings_aggregate
 from programs.calendar import DAYPART_NAMES, holidays
-from programs.importer import airings_bulk_insert
+from programs.importer import AIRING_INSERT_COLUMNS, airings_bulk_insert
 from programs.models import TARGETS, Airing, Channel, DataVersion, Genre, Program
 from programs.services import data_version_bump
 
@@ -815,7 +815,12 @@ def generate(
     sim = simulate(cfg)
 
     Channel.objects.bulk_create(
-        Channel(code=r["code"], name=r["name"], universe_households=int(r["universe_households"]))
+        Channel(
+            code=r["code"],
+            name=r["name"],
+            universe_households=int(r["universe_households"]),
+            time_zone=cfg.time_zone,
+        )
         for r in _records(sim.channels)
     )
     channel_ids = dict(Channel.objects.values_list("code", "id"))
@@ -863,19 +868,25 @@ def generate(
 
 
 def _write_airings(frame: pd.DataFrame, *, data_version: int) -> None:
-    """COPY the airings in chunks: the tuples of one chunk at a time, not of all 5M, are in memory."""
+    """COPY the airings in chunks: the tuples of one chunk at a time, not of all 5M, are in memory.
+
+    Columns in ``AIRING_INSERT_COLUMNS`` order; those the generator does not simulate (season, episode)
+    are NULL.
+    """
+    convert = {"program_id": int, "channel_id": int, "duration_minutes": int, "is_premiere": bool, "is_finale": bool}
+    convert |= dict.fromkeys(TARGETS, float)
     for lo in range(0, len(frame), WRITE_CHUNK):
         part = frame.iloc[lo : lo + WRITE_CHUNK]
-        columns = [
-            part["program_id"].astype(int).tolist(),
-            part["channel_id"].astype(int).tolist(),
-            part["start"].dt.to_pydatetime().tolist(),
-            part["duration_minutes"].astype(int).tolist(),
-            part["is_premiere"].astype(bool).tolist(),
-            part["is_finale"].astype(bool).tolist(),
-            *(part[t].astype(float).tolist() for t in TARGETS),
-            [data_version] * len(part),
-        ]
+        columns: list[list[Any]] = []
+        for name in AIRING_INSERT_COLUMNS:
+            if name == "start":
+                columns.append(list(part["start"].dt.to_pydatetime()))
+            elif name == "data_version":
+                columns.append([data_version] * len(part))
+            elif name in convert:
+                columns.append(part[name].astype(convert[name]).tolist())
+            else:
+                columns.append([None] * len(part))
         airings_bulk_insert(list(zip(*columns, strict=True)))
 
 

@@ -5,6 +5,8 @@ Pages, the API, the chat tools and exports all call these, so each number has on
 
 from __future__ import annotations
 
+import threading
+import time as clock
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -18,6 +20,7 @@ from bms.errors import ApplicationError, NotFoundError
 from programs.models import (
     TARGETS,
     Airing,
+    Channel,
     DataVersion,
     Genre,
     Period,
@@ -52,6 +55,32 @@ def data_version_current() -> int:
 def airings_total() -> int:
     """How many airings there are: the sum of the per-program summaries (no count over airings)."""
     return int(ProgramStats.objects.aggregate(total=Sum("airing_count"))["total"] or 0)
+
+
+# Channel time zones change only when a channel is created or edited: each process keeps the map for
+# CHANNEL_ZONES_TTL_SECONDS and reloads it at once when asked for a channel it does not know.
+CHANNEL_ZONES_TTL_SECONDS = 60.0
+_zones_lock = threading.Lock()
+_zones: tuple[float, dict[str, str]] = (float("-inf"), {})
+
+
+def channel_time_zones(*, codes: Iterable[str] = ()) -> dict[str, str]:
+    """``{channel code: IANA time zone}`` of every channel (the features' local time reads it per row)."""
+    global _zones
+    loaded_at, zones = _zones
+    now = clock.monotonic()
+    if now - loaded_at > CHANNEL_ZONES_TTL_SECONDS or any(c not in zones for c in codes):
+        zones = dict(Channel.objects.values_list("code", "time_zone"))
+        with _zones_lock:
+            _zones = (now, zones)
+    return zones
+
+
+def channel_time_zones_forget() -> None:
+    """Drop this process's map (after channels were created or edited here)."""
+    global _zones
+    with _zones_lock:
+        _zones = (float("-inf"), {})
 
 
 def _check_target(target: str) -> str:
