@@ -7,7 +7,7 @@ same airings from a canonical CSV. Runs against the database in DATABASE_URL (it
 a scratch one: the broadcast tables are emptied). Rewrites the ``scale`` section of docs/benchmarks.md.
 
 Usage: ``DATABASE_URL=postgres://.../bms_scale .venv/bin/python bench/scale.py 57k 1m [5m] [--skip-import] [--no-write]``
-(``--skip-import``: the importer holds ~2.8 GB per million rows; on a shared machine skip it at 5M.)
+(``--report-only``: rewrite the section from the stored results; ``--skip-import``: the importer holds ~2.8 GB per million rows; on a shared machine skip it at 5M.)
 Sizes already measured stay in the table (read back from ``var/bench-scale.json``).
 """
 
@@ -311,7 +311,9 @@ def main() -> int:
         print("bench/scale.py needs PostgreSQL: set DATABASE_URL to a scratch database.")
         return 1
     call_command("migrate", verbosity=0)
-    wanted = [a for a in sys.argv[1:] if not a.startswith("--")] or ["57k", "1m"]
+    wanted = [a for a in sys.argv[1:] if not a.startswith("--")] or (
+        [] if "--report-only" in sys.argv else ["57k", "1m"]
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results = {k: SizeResult(**v) for k, v in stored.items()}
