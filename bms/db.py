@@ -85,8 +85,9 @@ def rows_accumulate(
 
     A new key is inserted as given; an existing one gets ``add`` columns incremented by the row's
     values and ``least`` / ``greatest`` columns lowered / raised (a NULL on either side keeps the
-    other). One ``INSERT ... ON CONFLICT DO UPDATE`` per batch: the same SQL on PostgreSQL and SQLite,
-    and concurrent writers serialise on the key instead of racing a read-modify-write.
+    other), with ``INSERT ... ON CONFLICT DO UPDATE``: concurrent writers serialise on the key instead of
+    racing a read-modify-write. PostgreSQL: COPY into a scratch table, one upsert from it; elsewhere one
+    multi-row upsert per batch.
     """
     if not rows:
         return
@@ -103,6 +104,19 @@ def rows_accumulate(
         ]
     names = ", ".join(q[c] for c in columns)
     conflict = f"ON CONFLICT ({', '.join(q[c] for c in keys)}) DO UPDATE SET {', '.join(sets)}"
+    if connection.vendor == "postgresql":
+        # COPY into a scratch table and upsert from it in one statement: a 300k-row delta (a 5M-airing
+        # generation) is one round trip instead of 150 multi-row INSERTs built in Python.
+        scratch = ops.quote_name(f"_accumulate_{model._meta.db_table}")
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE TEMP TABLE {scratch} AS SELECT {names} FROM {table} WITH NO DATA")  # noqa: S608
+            with cursor.cursor.copy(f"COPY {scratch} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            order = ", ".join(q[c] for c in keys)  # rows locked in key order: concurrent writers cannot deadlock
+            cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {scratch} ORDER BY {order} {conflict}")  # noqa: S608
+            cursor.execute(f"DROP TABLE {scratch}")
+        return
     per_statement = max(1, min(BATCH_SIZE, _max_params() // len(columns)))
     row_sql = f"({', '.join(['%s'] * len(columns))})"
     adapters = [(i, a) for i, c in enumerate(columns) if (a := _adapter(model._meta.get_field(c))) is not None]
