@@ -300,7 +300,11 @@ def report(results: dict[str, SizeResult]) -> str:
         f"selectors + serializer/template, {RUNS} warm requests, p50), the streamed CSV export of every "
         "airing through `POST /api/v1/export`, then the same airings imported from a canonical CSV into "
         "emptied tables. The machine is shared by 8 engineers (2 cores): read the times as upper bounds "
-        "and the load average with them.\n\n" + "\n".join(lines) + "\n"
+        "and the load average with them. In parentheses: the request's CPU time in the bench process (what an "
+        "idle machine's wall time would be, without the database's own time). The import holds the whole "
+        "file in memory (about 2.8 GB per million rows), so at 5M it is run only with enough free memory.\n\n"
+        + "\n".join(lines)
+        + "\n"
     )
 
 
