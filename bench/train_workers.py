@@ -10,7 +10,7 @@ path as ``POST /api/v1/training-runs``) and times it until the run leaves RUNNIN
   redeliver its model, and the run must still end SUCCEEDED with 24 models.
 
 Rewrites the ``scale-training`` section of docs/benchmarks.md.
-Usage: ``.venv/bin/python bench/train_workers.py [--no-cv] [--no-write]``
+Usage: ``.venv/bin/python bench/train_workers.py [--no-cv] [--days=730] [--no-write]``
 """
 
 from __future__ import annotations
@@ -127,7 +127,8 @@ def main() -> int:
     # --no-cv: skip the 3 cross-validation refits per model (4x less work; the fan-out is what is measured).
     options = {"cv_splits": 0} if "--no-cv" in sys.argv else {}
     call_command("migrate", verbosity=0)
-    generate(replace_existing=True)  # the demo data
+    days = int(next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--days=")), "730"))
+    generate(replace_existing=True, days=days)  # the demo schedule (730 days by default)
     rows = Airing.objects.count()
     print(f"{rows:,} airings; training window {settings.TRAINING_WINDOW_DAYS} days", flush=True)
     results = []
@@ -149,7 +150,7 @@ def main() -> int:
     )
     body = (
         "## Training on real Celery workers (`bench/train_workers.py`, PostgreSQL + Redis)\n\n"
-        f"The 24 models (6 algorithms x 4 targets) on the demo data ({rows:,} airings), one Celery task per "
+        f"The 24 models (6 algorithms x 4 targets) on the demo schedule over {days} days ({rows:,} airings), one Celery task per "
         f"model, `TRAINING_N_JOBS=1`, run options {options or 'default (3-fold CV per model)'}, each worker process "
         "trains one model at a time (prefork, concurrency 1). "
         "Wall time from `training_run_start` to the run leaving RUNNING. Target: 2 processes <= 60% of 1.\n\n"
