@@ -55,7 +55,7 @@ def main() -> int:
         print(f"imported: {result}")
     dataset = training_dataset(target="audience")
     split = time_split(dataset.frame)
-    print(f"{dataset.rows} airings with audience (dropped {dataset.dropped}); holdout from {split.holdout_start}")
+    print(f"{dataset.rows} airings with audience (dropped {dataset.dropped}); holdout from {split.test_start}")
 
     run = services.training_run_start(trigger=TrainingRun.Trigger.MANUAL, targets=["audience"], dispatch=False)
     started = time.perf_counter()
@@ -66,8 +66,8 @@ def main() -> int:
 
     train_y = split.train["audience"]
     show_mean = train_y.groupby(split.train["program_id"]).mean()
-    baseline = split.holdout["program_id"].map(show_mean).fillna(train_y.mean()).to_numpy(dtype="float64")
-    y = split.holdout["audience"].to_numpy(dtype="float64")
+    baseline = split.test["program_id"].map(show_mean).fillna(train_y.mean()).to_numpy(dtype="float64")
+    y = split.test["audience"].to_numpy(dtype="float64")
     baseline_rmse = float(np.sqrt(np.mean((y - baseline) ** 2)))
     baseline_r2 = 1.0 - float(np.sum((y - baseline) ** 2)) / float(np.sum((y - y.mean()) ** 2))
 
@@ -75,8 +75,8 @@ def main() -> int:
         "## Toonami (real data): best audience model vs per-show mean",
         "",
         f"`{csv.name}` imported with `docs/mappings/toonami.json`: {dataset.rows} airings with an audience "
-        f"(dropped: {dataset.dropped}); time holdout = latest 20% ({len(split.holdout)} airings from "
-        f"{split.holdout_start:%Y-%m-%d}). Audience in thousands of viewers.",
+        f"(dropped: {dataset.dropped}); time holdout = latest 20% ({len(split.test)} airings from "
+        f"{split.test_start:%Y-%m-%d}). Audience in thousands of viewers.",
         "",
         "| model | holdout RMSE | holdout R² |",
         "|---|---|---|",
