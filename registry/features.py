@@ -267,8 +267,6 @@ HISTORY_WINDOW = 8
 SLOT_WINDOW = 4
 RUN_GAP_DAYS = 21.0
 EWM_ALPHA = 0.5
-# Extra entries the serving state keeps, so a slot a little in the past still sees a full window.
-_STATE_MARGIN = 4
 _MINUTES_PER_DAY = 1440
 
 
@@ -476,129 +474,114 @@ def with_history(frame: pd.DataFrame, target: str, *, source: pd.DataFrame | Non
     return pd.concat([frame.drop(columns=[c for c in HISTORY_COLUMNS if c in frame.columns]), cols], axis=1)
 
 
+# Flat keys: segment * 2**36 + a newest-first rank of the time (2**36 minutes is ~130,000 years).
+_KEY_SHIFT = np.int64(1) << np.int64(36)
+
+
 @dataclass
 class HistoryState:
-    """The serving side of the history features for one target: each program's latest actuals and each
-    slot's latest day means, in arrays (built once per data version; a lookup is a few numpy gathers).
+    """The serving side of the history features for one target: every actual of every program and every
+    slot-day mean, in flat arrays sorted by (program, newest first) / (slot, newest first).
 
-    Entries are most recent first; a query only uses entries strictly before its start (or local day),
-    so a slot further ahead than the next airing rolls forward from the last known actuals.
+    A query finds, with one ``searchsorted``, the entries strictly before its start (local day for
+    slots) and takes the next ``HISTORY_WINDOW`` of them: exactly the windows training builds, for a
+    slot at any time. A slot further ahead than the next airing rolls forward from the last known
+    actuals. Built once per data version; a lookup is a few numpy gathers.
     """
 
     target: str
     program_index: dict[int, int]
-    program_values: np.ndarray  # (P, W) float, NaN padded
-    program_time: np.ndarray  # (P, W) utc minutes, int64 max padded
-    program_count: np.ndarray  # (P,) actuals so far (incl. the entries)
-    program_episode: np.ndarray  # (P, W) episode index of each entry
+    program_keys: np.ndarray  # program position * 2**36 + (newest-first) time rank, sorted
+    program_end: np.ndarray  # (P,) end of each program's segment in the flat arrays
+    values: np.ndarray  # actuals, flat
+    utc_min: np.ndarray  # their starts (utc minutes)
+    episode: np.ndarray  # their episode index in their run
     slot_index: dict[str, int]
-    slot_values: np.ndarray  # (S, W) float
-    slot_day: np.ndarray  # (S, W) local day number, int64 max padded
+    slot_keys: np.ndarray
+    slot_end: np.ndarray
+    slot_values: np.ndarray  # slot-day means, flat
     through: np.datetime64 | None  # the latest start with an actual
 
     @classmethod
     def build(cls, frame: pd.DataFrame, target: str) -> HistoryState:
         """From stored airings (at least program_id, channel, start and ``target``)."""
         obs = _Observed.of(frame, target)
-        width = HISTORY_WINDOW + _STATE_MARGIN
-        _, count, _, episode = _program_runs(obs)
-        table = pd.DataFrame(
-            {"pid": obs.program_id, "t": obs.utc_min, "y": obs.y, "c": count + 1, "e": episode}
-        ).iloc[::-1]
-        table["k"] = table.groupby("pid", sort=False).cumcount()
-        table = table[table["k"] < width]
+        _, _, _, episode = _program_runs(obs)
         pids = np.unique(obs.program_id)
-        index = {int(p): i for i, p in enumerate(pids)}
-        p_at = np.searchsorted(pids, table["pid"].to_numpy())
-        k = table["k"].to_numpy()
-        big = np.iinfo("int64").max
-        values = np.full((len(pids), width), np.nan)
-        times = np.full((len(pids), width), big, dtype="int64")
-        episodes = np.zeros((len(pids), width))
-        counts = np.zeros(len(pids))
-        values[p_at, k] = table["y"].to_numpy()
-        times[p_at, k] = table["t"].to_numpy()
-        episodes[p_at, k] = table["e"].to_numpy()
-        first = k == 0
-        counts[p_at[first]] = table["c"].to_numpy()[first]
-        days = _slot_days(obs).iloc[::-1]
-        days = days.assign(k=days.groupby("slot", sort=False).cumcount())
-        days = days[days["k"] < width]
+        p_at = np.searchsorted(pids, obs.program_id)
+        order = np.lexsort((-obs.utc_min, p_at))
+        p_keys = p_at[order] * _KEY_SHIFT + (_KEY_SHIFT - 1 - obs.utc_min[order])
+        days = _slot_days(obs)
         slots = np.unique(days["slot"].to_numpy()) if len(days) else np.array([], dtype=str)
         s_at = np.searchsorted(slots, days["slot"].to_numpy())
-        s_values = np.full((len(slots), width), np.nan)
-        s_days = np.full((len(slots), width), big, dtype="int64")
-        s_values[s_at, days["k"].to_numpy()] = days["y"].to_numpy()
-        s_days[s_at, days["k"].to_numpy()] = days["day"].to_numpy()
-        through = np.datetime64(int(obs.utc_min.max()), "m") if len(obs.y) else None
+        day = days["day"].to_numpy(dtype="int64")
+        s_order = np.lexsort((-day, s_at))
         return cls(
             target=target,
-            program_index=index,
-            program_values=values,
-            program_time=times,
-            program_count=counts,
-            program_episode=episodes,
-            slot_index={str(s): i for i, s in enumerate(slots)},
-            slot_values=s_values,
-            slot_day=s_days,
-            through=through,
+            program_index={int(p): i for i, p in enumerate(pids)},
+            program_keys=p_keys,
+            program_end=np.searchsorted(p_at[order], np.arange(len(pids)), side="right"),
+            values=obs.y[order],
+            utc_min=obs.utc_min[order],
+            episode=episode[order],
+            slot_index={str(v): i for i, v in enumerate(slots)},
+            slot_keys=s_at[s_order] * _KEY_SHIFT + (_KEY_SHIFT - 1 - day[s_order]),
+            slot_end=np.searchsorted(s_at[s_order], np.arange(len(slots)), side="right"),
+            slot_values=days["y"].to_numpy(dtype="float64")[s_order],
+            through=np.datetime64(int(obs.utc_min.max()), "m") if len(obs.y) else None,
         )
 
-    def _program_window(self, at: np.ndarray, utc_min: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(window of values, position of the first entry before the start) per row; at = -1: unknown."""
-        width = self.program_values.shape[1]
+    @staticmethod
+    def _windows(
+        keys: np.ndarray, ends: np.ndarray, flat: np.ndarray, at: np.ndarray, when: np.ndarray, width: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(window of ``width`` entries strictly before ``when``, newest first; first position; segment end)."""
+        n = len(at)
         known = at >= 0
+        if not len(flat):
+            return np.full((n, width), np.nan), np.zeros(n, dtype="int64"), np.zeros(n, dtype="int64")
         safe = np.where(known, at, 0)
-        if not len(self.program_values):
-            return np.full((len(at), HISTORY_WINDOW), np.nan), np.full(len(at), width)
-        # Entries are most recent first: the ones at or after the start form a prefix.
-        skip = np.where(known, (self.program_time[safe] >= utc_min[:, None]).sum(axis=1), width)
-        cols = skip[:, None] + np.arange(HISTORY_WINDOW)
-        inside = cols < width
-        window = np.where(inside, self.program_values[safe[:, None], np.minimum(cols, width - 1)], np.nan)
-        window[~known] = np.nan
-        return window, skip
+        # Entries at or after ``when`` have a rank key <= (2**36 - 1 - when): skip past them.
+        pos = np.searchsorted(keys, safe * _KEY_SHIFT + (_KEY_SHIFT - 1 - when), side="right")
+        end = np.where(known, ends[safe], 0)
+        cols = pos[:, None] + np.arange(width)
+        inside = known[:, None] & (cols < end[:, None])
+        window = np.where(inside, flat[np.minimum(cols, len(flat) - 1)], np.nan)
+        return window, pos, end
 
     def features(
-        self, *, program_id: np.ndarray, channel: np.ndarray, local_min: np.ndarray, utc_min: np.ndarray,
+        self,
+        *,
+        program_id: np.ndarray,
+        channel: np.ndarray,
+        local_min: np.ndarray,
+        utc_min: np.ndarray,
         lead_in_program_id: np.ndarray,
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """(history columns, the latest actual start each row's features used in utc minutes, -1 = none)."""
-        n = len(program_id)
-        width = self.program_values.shape[1] if len(self.program_values) else 0
+        """(history columns, the start (utc minutes) of the latest actual each row's features used, -1 = none)."""
+        utc_min = np.asarray(utc_min, dtype="int64")
         at = np.array([self.program_index.get(int(p), -1) for p in program_id], dtype="int64")
-        values, skip = self._program_window(at, utc_min)
+        values, pos, end = self._windows(self.program_keys, self.program_end, self.values, at, utc_min, HISTORY_WINDOW)
         has = ~np.isnan(values[:, 0])
-        safe = np.where(at >= 0, at, 0)
-        first = np.minimum(skip, max(width - 1, 0))
-        prev_time = np.where(has, self.program_time[safe, first] if width else 0, 0)
-        count = np.where(at >= 0, self.program_count[safe] - skip, 0.0) if width else np.zeros(n)
-        count = np.where(has, count, 0.0)
+        first = np.minimum(pos, max(len(self.values) - 1, 0))
+        prev_time = np.where(has, self.utc_min[first] if len(self.values) else 0, 0)
         days_since = np.where(has, (utc_min - prev_time) / _MINUTES_PER_DAY, np.nan)
-        prev_episode = self.program_episode[safe, first] if width else np.zeros(n)
+        prev_episode = self.episode[first] if len(self.values) else np.zeros(len(at))
         episode = np.where(has & (days_since <= RUN_GAP_DAYS), prev_episode + 1, 0.0)
-        keys, day = slot_keys(channel, local_min)
+        keys, day = slot_keys(np.asarray(channel), np.asarray(local_min, dtype="int64"))
         s_at = np.array([self.slot_index.get(str(k), -1) for k in keys], dtype="int64")
-        s_width = self.slot_values.shape[1] if len(self.slot_values) else 0
-        slot_values = np.full((n, SLOT_WINDOW), np.nan)
-        if s_width:
-            s_known = s_at >= 0
-            s_safe = np.where(s_known, s_at, 0)
-            s_skip = (self.slot_day[s_safe] >= day[:, None]).sum(axis=1)
-            cols = s_skip[:, None] + np.arange(SLOT_WINDOW)
-            slot_values = np.where(cols < s_width, self.slot_values[s_safe[:, None], np.minimum(cols, s_width - 1)], np.nan)
-            slot_values[~s_known] = np.nan
+        slot_values, _, _ = self._windows(self.slot_keys, self.slot_end, self.slot_values, s_at, day, SLOT_WINDOW)
         lead_at = np.array([self.program_index.get(int(p), -1) for p in lead_in_program_id], dtype="int64")
-        lead_window, _ = self._program_window(lead_at, utc_min)
-        cols_out = history_from_windows(
+        lead, _, _ = self._windows(self.program_keys, self.program_end, self.values, lead_at, utc_min, 1)
+        columns = history_from_windows(
             values=values,
-            count=count,
+            count=np.where(has, end - pos, 0).astype("float64"),
             days_since=days_since,
             episode=episode,
             slot_values=slot_values,
-            lead_in_last=lead_window[:, 0],
+            lead_in_last=lead[:, 0],
         )
-        return cols_out, np.where(has, prev_time, -1)
+        return columns, np.where(has, prev_time, -1)
 
 
 # --- The fitted feature encoder (one step, numpy only, so serving one row costs well under a ms) --------

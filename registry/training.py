@@ -42,7 +42,7 @@ from threadpoolctl import threadpool_limits
 
 from programs.models import TARGETS, Airing
 from registry.algorithms import TREE_ALGORITHMS, ModelSpec, build_model, set_serving_threads
-from registry.features import HISTORY_COLUMNS, MODEL_INPUT_COLUMNS, RAW_COLUMNS, airings_frame, source_feature, with_history
+from registry.features import HISTORY_COLUMNS, HistoryState, MODEL_INPUT_COLUMNS, RAW_COLUMNS, airings_frame, source_feature, with_history
 from registry.intervals import coverage, fit_conformal
 
 VALIDATION_FRACTION = 0.1
@@ -92,6 +92,22 @@ class TrainedModel:
     metrics: dict[str, Any]
     feature_importance: dict[str, float]
     training_seconds: float
+
+
+def valid_values(values: np.ndarray, target: str) -> np.ndarray:
+    """True where a target value is usable: finite, not negative, not above the target's plausible maximum."""
+    values = np.asarray(values, dtype="float64")
+    ok = np.isfinite(values) & (values >= 0)
+    upper = TARGET_MAX.get(target)
+    return ok & (values <= upper) if upper is not None else ok
+
+
+def history_state(frame: pd.DataFrame, target: str) -> HistoryState:
+    """The serving state of the history features from stored airings, using the same clean values as
+    ``training_dataset`` (bad values never feed a feature)."""
+    values = frame[target].to_numpy(dtype="float64")
+    clean = frame.assign(**{target: np.where(valid_values(values, target), values, np.nan)})
+    return HistoryState.build(clean, target)
 
 
 def clean_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, dict[str, int]]:
