@@ -133,7 +133,6 @@ class ServingLookups:
                 out[i] = programs[j]
         return out
 
-
     def history(self, target: str) -> HistoryState:
         """The history-feature state of ``target`` for the current data version (built on first use after
         every import/generation/edit: one query over the airings with actuals, then numpy)."""
@@ -161,9 +160,7 @@ class ServingLookups:
             utc_min=utc.astype("int64"),
             lead_in_program_id=rows.lead_in_program_id,
         )
-        return columns, [
-            None if t < 0 else datetime.fromtimestamp(int(t) * 60, tz=UTC) for t in through.tolist()
-        ]
+        return columns, [None if t < 0 else datetime.fromtimestamp(int(t) * 60, tz=UTC) for t in through.tolist()]
 
 
 def _history_states() -> dict[str, HistoryState]:

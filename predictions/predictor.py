@@ -176,7 +176,6 @@ def sample_frame(n: int = 64) -> pd.DataFrame:
 
 def _serving_model(version: Any, sample: pd.DataFrame | None = None) -> ServingModel:
     from registry.artifacts import load_model
-
     from registry.features import with_history
 
     loaded = load_model(version)  # sha256 checked; tree models set to one thread by the registry

@@ -404,13 +404,13 @@ def history_columns(frame: pd.DataFrame, target: str) -> pd.DataFrame:
     rows_slot, rows_day = slot_keys(frame["channel"].to_numpy(), local_minutes(frame["start"]))
     rows_pid = frame["program_id"].to_numpy(dtype="int64")
     # The program windows: per observed airing, from the observed airings before it.
-    g, count, days_since, episode = _program_runs(obs)
+    g, count, _days_since, episode = _program_runs(obs)
     lags = np.column_stack([g.shift(k).to_numpy(dtype="float64") for k in range(1, HISTORY_WINDOW + 1)])
     # Each row takes the window of the latest observed airing of its program strictly before it ...
     table = pd.DataFrame({"pid": obs.program_id, "t": obs.utc_min, "pos": np.arange(len(obs.y))})
     left = pd.DataFrame({"pid": rows_pid, "t": rows_utc, "row": np.arange(n)}).sort_values("t", kind="stable")
-    prev = pd.merge_asof(left, table, on="t", by="pid", allow_exact_matches=False, direction="backward")
-    prev = prev.sort_values("row")["pos"].to_numpy(dtype="float64")
+    matched = pd.merge_asof(left, table, on="t", by="pid", allow_exact_matches=False, direction="backward")
+    prev = matched.sort_values("row")["pos"].to_numpy(dtype="float64")
     has = ~np.isnan(prev)
     at = np.where(has, prev, 0).astype("int64")
     values = np.full((n, HISTORY_WINDOW), np.nan)
@@ -430,10 +430,14 @@ def history_columns(frame: pd.DataFrame, target: str) -> pd.DataFrame:
     sg = days.groupby("slot", sort=False)["y"]
     slot_lags = np.column_stack([days["y"].to_numpy()] + [sg.shift(k).to_numpy() for k in range(1, SLOT_WINDOW)])
     slot_left = pd.DataFrame({"slot": rows_slot, "day": rows_day, "row": np.arange(n)}).sort_values("day")
-    slot_table = pd.DataFrame({"slot": days["slot"].to_numpy(), "day": days["day"].to_numpy(), "pos": np.arange(len(days))})
-    slot_prev = pd.merge_asof(
-        slot_left, slot_table, on="day", by="slot", allow_exact_matches=False, direction="backward"
-    ).sort_values("row")["pos"].to_numpy(dtype="float64")
+    slot_table = pd.DataFrame(
+        {"slot": days["slot"].to_numpy(), "day": days["day"].to_numpy(), "pos": np.arange(len(days))}
+    )
+    slot_prev = (
+        pd.merge_asof(slot_left, slot_table, on="day", by="slot", allow_exact_matches=False, direction="backward")
+        .sort_values("row")["pos"]
+        .to_numpy(dtype="float64")
+    )
     slot_values = np.full((n, SLOT_WINDOW), np.nan)
     slot_has = ~np.isnan(slot_prev)
     if len(days):

@@ -50,13 +50,14 @@ def fit_conformal(*, predicted: np.ndarray, actual: np.ndarray, levels: tuple[fl
     edges = np.unique(np.quantile(predicted, np.arange(1, segments) / segments)) if segments > 1 else np.array([])
     bins = np.searchsorted(edges, predicted, side="right")
     half_widths = {
-        _key(level): [_conformal_quantile(abs_res[bins == b], level) for b in range(len(edges) + 1)]
-        for level in levels
+        _key(level): [_conformal_quantile(abs_res[bins == b], level) for b in range(len(edges) + 1)] for level in levels
     }
     return {"edges": [float(e) for e in edges], "half_widths": half_widths, "n": len(predicted)}
 
 
-def interval_bounds(calibration: Mapping[str, Any], predicted: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+def interval_bounds(
+    calibration: Mapping[str, Any], predicted: np.ndarray, level: float
+) -> tuple[np.ndarray, np.ndarray]:
     """(low, high) per prediction at ``level`` (one of the calibrated levels)."""
     predicted = np.asarray(predicted, dtype="float64")
     edges = np.asarray(calibration.get("edges") or [], dtype="float64")

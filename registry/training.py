@@ -42,7 +42,15 @@ from threadpoolctl import threadpool_limits
 
 from programs.models import TARGETS, Airing
 from registry.algorithms import TREE_ALGORITHMS, ModelSpec, build_model, set_serving_threads
-from registry.features import HISTORY_COLUMNS, HistoryState, MODEL_INPUT_COLUMNS, RAW_COLUMNS, airings_frame, source_feature, with_history
+from registry.features import (
+    HISTORY_COLUMNS,
+    MODEL_INPUT_COLUMNS,
+    RAW_COLUMNS,
+    HistoryState,
+    airings_frame,
+    source_feature,
+    with_history,
+)
 from registry.intervals import coverage, fit_conformal
 
 VALIDATION_FRACTION = 0.1
@@ -167,9 +175,7 @@ def time_split(
     train = ordered[starts < validation_cut]
     validation = ordered[(starts >= validation_cut) & (starts < test_cut)]
     test = ordered[starts >= test_cut]
-    return Split(
-        train=train, validation=validation, test=test, validation_start=validation_cut, test_start=test_cut
-    )
+    return Split(train=train, validation=validation, test=test, validation_start=validation_cut, test_start=test_cut)
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:

@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-from django.utils.dateparse import parse_datetime
 
 from predictions import services
 from predictions.fastpath import RawRows

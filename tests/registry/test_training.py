@@ -68,6 +68,7 @@ def test_inline_run_trains_every_model_chooses_on_validation_and_gates_on_test_a
     }
     assert set(sample.metrics["interval_coverage"]) == {"0.8", "0.9", "0.95"}
     assert run.dataset["audience"]["rows"] > 0
-    assert run.dataset["audience"]["n_train"] + run.dataset["audience"]["n_validation"] + run.dataset["audience"][
-        "n_test"
-    ] == run.dataset["audience"]["rows"]
+    assert (
+        run.dataset["audience"]["n_train"] + run.dataset["audience"]["n_validation"] + run.dataset["audience"]["n_test"]
+        == run.dataset["audience"]["rows"]
+    )
