@@ -55,7 +55,6 @@ from registry.intervals import coverage, fit_conformal
 
 VALIDATION_FRACTION = 0.1
 TEST_FRACTION = 0.2
-HOLDOUT_FRACTION = TEST_FRACTION
 SANE_RANGE_FACTOR = 3.0
 CV_SPLITS = 3
 PERMUTATION_REPEATS = 3
@@ -127,7 +126,7 @@ def clean_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, dict[s
     negative = finite & (values < 0)
     upper = TARGET_MAX.get(target)
     out_of_range = finite & ~negative & (values > upper) if upper is not None else np.zeros_like(finite)
-    keep = finite & ~negative & ~out_of_range
+    keep = valid_values(values, target)  # the same rule decides what feeds the serving history state
     dropped = {
         "missing": int(missing.sum()),
         "infinite": int(infinite.sum()),
