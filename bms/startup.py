@@ -29,7 +29,7 @@ def _warm_up() -> None:
     get_resolver().url_patterns  # noqa: B018 (imports the views)
     try:
         get_predictor().refresh()
-        get_lookups().history("rating")  # builds every target's history-feature state (one query)
+        get_lookups().history_warm()
     except Exception:  # a database not migrated yet, an unreadable artifact: the first request retries
         logger.warning("could not load the production models at start; the first prediction will", exc_info=True)
     finally:

@@ -21,7 +21,7 @@ import numpy as np
 from django.conf import settings
 
 from predictions.fastpath import RawRows
-from programs.models import Airing, Program
+from programs.models import TARGETS, Airing, Program
 from registry.features import HistoryState
 
 _PROGRAM_TTL_SECONDS = 60.0
@@ -133,6 +133,10 @@ class ServingLookups:
                 out[i] = programs[j]
         return out
 
+    def history_warm(self) -> None:
+        """Build every target's history state now (a serving process, before its first request)."""
+        self.history(TARGETS[0])
+
     def history(self, target: str) -> HistoryState:
         """The history-feature state of ``target`` for the current data version (built on first use after
         every import/generation/edit: one query over the airings with actuals, then numpy)."""
@@ -168,7 +172,6 @@ def _history_states() -> dict[str, HistoryState]:
     import pandas as pd
     from django.db.models import Q
 
-    from programs.models import TARGETS
     from registry.training import history_state
 
     has_any = Q()
