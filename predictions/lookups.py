@@ -22,7 +22,7 @@ from django.conf import settings
 
 from predictions.fastpath import RawRows
 from programs.models import TARGETS, Airing, Program
-from registry.features import HistoryState
+from registry.features import HistoryState, local_wall_clock
 
 _PROGRAM_TTL_SECONDS = 60.0
 _MAX_PROGRAMS = 50_000
@@ -92,7 +92,7 @@ class ServingLookups:
                 cache = self._programs
         return {k: cache[k] for k in wanted if k in cache}
 
-    def lead_ins(self, *, channel_ids: Sequence[int], starts: Sequence[datetime]) -> np.ndarray:
+    def lead_ins(self, *, channel_ids: Sequence[int], zones: Sequence[str], starts: Sequence[datetime]) -> np.ndarray:
         """Program id of the stored airing just before each start on its channel in the same broadcast day.
 
         The rule of ``registry.features.slot_frame`` (-1 = none); missing channel-days are read in one
@@ -101,8 +101,8 @@ class ServingLookups:
         from registry.features import NO_LEAD_IN
 
         self._fresh()
-        tz = ZoneInfo(settings.TIME_ZONE)
-        keys: list[DayKey] = [(c, broadcast_day_start(s, tz)) for c, s in zip(channel_ids, starts, strict=True)]
+        zone_of = {c: ZoneInfo(z) for c, z in zip(channel_ids, zones, strict=True)}  # channel id -> its zone
+        keys: list[DayKey] = [(c, broadcast_day_start(s, zone_of[c])) for c, s in zip(channel_ids, starts, strict=True)]
         days = self._days
         missing = {k for k in keys if k not in days}
         if missing:
@@ -115,7 +115,7 @@ class ServingLookups:
                 .values_list("channel_id", "start", "program_id")
             )
             for channel_id, start, program_id in rows:
-                key = (channel_id, broadcast_day_start(start, tz))
+                key = (channel_id, broadcast_day_start(start, zone_of[channel_id]))
                 bucket = loaded.get(key)
                 if bucket is not None:
                     bucket[0].append(start)
@@ -154,8 +154,7 @@ class ServingLookups:
 
     def history_features(self, *, target: str, rows: RawRows) -> tuple[dict[str, np.ndarray], list[datetime | None]]:
         """(history columns, the latest actual each row's features used) for serving ``rows``."""
-        tz = ZoneInfo(settings.TIME_ZONE)
-        local = np.array([s.astimezone(tz).replace(tzinfo=None) for s in rows.start], dtype="datetime64[m]")
+        local = local_wall_clock(rows.start, rows.channel)
         utc = np.array([s.astimezone(UTC).replace(tzinfo=None) for s in rows.start], dtype="datetime64[m]")
         columns, through = self.history(target).features(
             program_id=rows.program_id,

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.db.models import QuerySet
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.inspection import permutation_importance
@@ -59,8 +60,6 @@ SANE_RANGE_FACTOR = 3.0
 CV_SPLITS = 3
 PERMUTATION_REPEATS = 3
 PERMUTATION_MAX_ROWS = 3000
-# Upper bounds of plausible values; above them a value is reported as out of range and dropped.
-TARGET_MAX = {"rating": 100.0, "engagement": 100.0}
 
 
 @dataclass
@@ -102,11 +101,10 @@ class TrainedModel:
 
 
 def valid_values(values: np.ndarray, target: str) -> np.ndarray:
-    """True where a target value is usable: finite, not negative, not above the target's plausible maximum."""
+    """True where a target value is usable: finite, not negative, inside the target's range (setting)."""
     values = np.asarray(values, dtype="float64")
-    ok = np.isfinite(values) & (values >= 0)
-    upper = TARGET_MAX.get(target)
-    return ok & (values <= upper) if upper is not None else ok
+    low, high = settings.TARGET_RANGES[target]
+    return np.isfinite(values) & (values >= 0) & (values >= low) & (values <= high)
 
 
 def history_state(frame: pd.DataFrame, target: str) -> HistoryState:
@@ -124,8 +122,8 @@ def clean_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, dict[s
     infinite = np.isinf(values)
     finite = ~missing & ~infinite
     negative = finite & (values < 0)
-    upper = TARGET_MAX.get(target)
-    out_of_range = finite & ~negative & (values > upper) if upper is not None else np.zeros_like(finite)
+    low, high = settings.TARGET_RANGES[target]  # the importer refuses these; older rows are dropped here
+    out_of_range = finite & ~negative & ((values < low) | (values > high))
     keep = valid_values(values, target)  # the same rule decides what feeds the serving history state
     dropped = {
         "missing": int(missing.sum()),

@@ -32,7 +32,7 @@ def _served(state: HistoryState, rows: pd.DataFrame) -> dict[str, np.ndarray]:
     columns, _ = state.features(
         program_id=rows["program_id"].to_numpy(),
         channel=rows["channel"].to_numpy(),
-        local_min=local_minutes(rows["start"]),
+        local_min=local_minutes(rows["start"], rows["channel"].to_numpy()),
         utc_min=utc_minutes(rows["start"]),
         lead_in_program_id=rows["lead_in_program_id"].to_numpy(),
     )
