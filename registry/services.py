@@ -246,16 +246,20 @@ class JobOutcome:
     error: str = ""
 
 
-def training_job_execute(*, job: TrainingJob, token: str, frame: pd.DataFrame | None = None) -> JobOutcome:
+def training_job_execute(
+    *, job: TrainingJob, token: str, frame: pd.DataFrame | None = None, dataset: Dataset | None = None
+) -> JobOutcome:
     """Train, evaluate and register one claimed job. Non-retryable failures mark the job failed.
 
-    Raises ``RetryableTrainingError`` for transient database trouble (the task retries; the claim
-    token lets the retry re-claim).
+    ``dataset``: the job target's dataset when the caller built it already (the in-process run builds
+    each target's once for its six jobs). Raises ``RetryableTrainingError`` for transient database
+    trouble (the task retries; the claim token lets the retry re-claim).
     """
     run = job.run
     started = timezone.now()
     try:
-        dataset = training_dataset(target=job.target, frame=airings_frame() if frame is None else frame)
+        if dataset is None:
+            dataset = training_dataset(target=job.target, frame=airings_frame() if frame is None else frame)
         expected = (run.dataset.get(job.target) or {}).get("fingerprint")
         if expected and expected != dataset.fingerprint:
             raise DataChangedError("The airings changed since the run started; the job cannot use the same data.")
@@ -683,12 +687,15 @@ def training_run_execute_inline(
     if not training_run_prepare(run=run, frame=frame):
         raise InvalidStateError(f"Run {run.pk} was already started.")
     token = f"inline-{run.pk}"
+    datasets: dict[str, Dataset] = {}
     for job in run.jobs.order_by("id"):
         claimed = training_job_claim(job_id=job.pk, token=token)
         if claimed is None:
             continue
         try:
-            outcome = training_job_execute(job=claimed, token=token, frame=frame)
+            if claimed.target not in datasets:
+                datasets[claimed.target] = training_dataset(target=claimed.target, frame=frame)
+            outcome = training_job_execute(job=claimed, token=token, dataset=datasets[claimed.target])
         except RetryableTrainingError as exc:
             training_job_fail(job=claimed, token=token, error=str(exc))
             outcome = JobOutcome(job_id=claimed.pk, status=TrainingJob.Status.FAILED, error=str(exc))
