@@ -345,8 +345,8 @@ PREDICTION_LOG_MAX_PENDING = env_int("PREDICTION_LOG_MAX_PENDING", 100_000)
 BENCH_ENDPOINTS = env_bool("BMS_BENCH_ENDPOINTS", False)
 SCHEDULE_TIME_BUDGET_SECONDS = env_float("SCHEDULE_TIME_BUDGET_SECONDS", 30.0)
 # An optimisation task's limits (the GA stops at its budget; the rest is building and scoring).
-SCHEDULE_TASK_SOFT_TIME_LIMIT = int(SCHEDULE_TIME_BUDGET_SECONDS * 4 + 60)
-SCHEDULE_TASK_TIME_LIMIT = int(SCHEDULE_TIME_BUDGET_SECONDS * 4 + 120)
+SCHEDULE_TASK_SOFT_TIME_LIMIT = env_int("SCHEDULE_TASK_SOFT_TIME_LIMIT", int(SCHEDULE_TIME_BUDGET_SECONDS * 4 + 60))
+SCHEDULE_TASK_TIME_LIMIT = env_int("SCHEDULE_TASK_TIME_LIMIT", int(SCHEDULE_TIME_BUDGET_SECONDS * 4 + 120))
 # scheduling.optimization_jobs_sweep: a job with no progress for this long lost its worker for good.
 OPTIMIZATION_SWEEP_CRON = env_str("OPTIMIZATION_SWEEP_CRON", "*/5 * * * *")
 
