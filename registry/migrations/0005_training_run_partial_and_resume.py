@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('registry', '0003_training_sweep_schedule'),
+        ('registry', '0004_training_run_baselines'),
     ]
 
     operations = [
