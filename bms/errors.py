@@ -78,7 +78,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     from rest_framework.views import exception_handler as drf_exception_handler
 
     if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+        answer = Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+        if isinstance(exc.details, dict) and "retry_after_seconds" in exc.details:
+            answer["Retry-After"] = str(exc.details["retry_after_seconds"])
+        return answer
     if isinstance(exc, RequestDataTooBig):
         # Django's own body-size check (DRF reads request.body for JSON): same answer as bms.parsers.
         exc = payload_too_large()

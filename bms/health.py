@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import shutil
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from rest_framework.exceptions import AuthenticationFailed
 
+from bms.client_ip import address_in
 from bms.errors import error_body
 
 
@@ -94,11 +94,8 @@ CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
 
 
 def _is_internal(request: HttpRequest) -> bool:
-    try:
-        addr = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
-        return False
-    return any(addr in ipaddress.ip_network(net) for net in settings.HEALTH_INTERNAL_NETWORKS)
+    # REMOTE_ADDR as bms.client_ip resolved it: a forwarded header counts only from a trusted proxy.
+    return address_in(request.META.get("REMOTE_ADDR", ""), settings.HEALTH_INTERNAL_NETWORKS)
 
 
 def health(request: HttpRequest) -> JsonResponse:
