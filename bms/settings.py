@@ -274,6 +274,8 @@ SPECTACULAR_SETTINGS = {
 
 # Request bodies: anything larger than this is refused with 413 before parsing.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024)
+# ...and a JSON body nested deeper than this (lists/objects) is refused with 400 (bms.parsers).
+JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 32)
 
 # --- I18N / time ------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -295,6 +297,8 @@ if (NODE_MODULES_DIR / "chart.js" / "dist").is_dir():
 ARTIFACT_ROOT = Path(env_str("ARTIFACT_ROOT", str(VAR_DIR / "artifacts")))
 EXPORT_ROOT = Path(env_str("EXPORT_ROOT", str(VAR_DIR / "exports")))
 EXPORT_LINK_TTL_SECONDS = env_int("EXPORT_LINK_TTL_SECONDS", 3600)
+# CSV imports larger than this are refused before reading (programs.importer reads them in chunks).
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 512 * 1024 * 1024)
 PROMOTION_MIN_R2 = env_float("PROMOTION_MIN_R2", 0.7)
 TRAINING_SEED = env_int("TRAINING_SEED", 42)
 # One thread per model: runs fan out one task per model, so workers (not threads) use the cores.
