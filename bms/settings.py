@@ -195,7 +195,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_SEND_TASK_EVENTS = True
 # Worker /metrics (bms.celery_metrics): port 0 disables it; prefork workers need PROMETHEUS_MULTIPROC_DIR.
 CELERY_METRICS_PORT = env_int("CELERY_METRICS_PORT", 0)
-CELERY_METRICS_ADDR = env_str("CELERY_METRICS_ADDR", "0.0.0.0")  # noqa: S104 - scraped from other containers
+CELERY_METRICS_ADDR = env_str("CELERY_METRICS_ADDR", "0.0.0.0")  # noqa: S104 - scraped from other containers  # nosec B104
 PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
 CELERY_MONITORED_QUEUES = env_list("CELERY_MONITORED_QUEUES", "celery")
 CELERY_TASK_SEND_SENT_EVENT = True

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
+from sys import intern
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -644,6 +645,9 @@ def airings_import(
         chunk_good = [r for r in chunk_good if r.index not in chunk_bad]
         for row in chunk_good:
             row.index += chunk.offset
+            # Kept until the write: one string per distinct value, not one per row (programs air many times).
+            row.channel, row.external_id, row.title = intern(row.channel), intern(row.external_id), intern(row.title)
+            row.content_rating, row.description = intern(row.content_rating), intern(row.description)
         chunk_bad = {i + chunk.offset: reason for i, reason in chunk_bad.items()}
         good.extend(_dedupe(chunk_good, chunk_bad, mapping.stack_same_start, seen))
         for i, reason in chunk_bad.items():
