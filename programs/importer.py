@@ -290,7 +290,7 @@ def _read_chunks(path: Path, mapping: ColumnMapping) -> tuple[tuple[str, ...], I
                 state["next_line"] = reader.line_num + 1
                 if row:
                     yield line, row
-        except csv.Error as exc:
+        except (csv.Error, UnicodeDecodeError) as exc:  # a codec that cannot escape (e.g. a cut UTF-16 pair)
             raise ImportValidationError(f"line {state['next_line']}: unreadable CSV ({exc}).") from exc
 
     stream = rows()

@@ -8,11 +8,14 @@ it does not list, or a body that does not match the documented one.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
 from django.contrib.auth.models import User
+from django.core.signals import request_finished
+from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, Phase
 from hypothesis import settings as hypothesis_settings
@@ -49,6 +52,15 @@ def _load_schema() -> Any:
 
 
 schema = _load_schema()
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection() -> Iterator[None]:
+    # The WSGI handler closes "old" connections when a response ends; inside a test's transaction that
+    # would drop it (PostgreSQL). Django's test client disconnects the same receiver for the same reason.
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture(autouse=True)
