@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import schemathesis
 from django.contrib.auth.models import User
-from django.core.signals import request_finished
+from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, Phase
@@ -56,10 +56,12 @@ schema = _load_schema()
 
 @pytest.fixture(autouse=True)
 def _keep_the_test_connection() -> Iterator[None]:
-    # The WSGI handler closes "old" connections when a response ends; inside a test's transaction that
-    # would drop it (PostgreSQL). Django's test client disconnects the same receiver for the same reason.
+    # The WSGI handler closes "old" connections when a request starts and ends; inside a test's transaction
+    # that drops it (PostgreSQL). Django's test client disconnects the same receivers for the same reason.
+    request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     yield
+    request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
 
 
