@@ -287,3 +287,13 @@ def test_k8s_production_workers_scale_on_celery_queue_length() -> None:
     assert external["metric"] == {"name": "bms_celery_queue_depth", "selector": {"matchLabels": {"queue": "celery"}}}
     assert external["target"] == {"type": "AverageValue", "averageValue": "4"}
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 10)
+
+
+def test_no_shipped_server_believes_every_forwarded_header() -> None:
+    # The client IP comes from bms.client_ip (TRUSTED_PROXIES); uvicorn must not rewrite it from any peer.
+    shipped = [DOCKER / "Dockerfile", DOCKER / "docker-compose.yml", *K8S.rglob("*.yaml"), ROOT / "Makefile"]
+    for path in shipped:
+        text = path.read_text()
+        assert "forwarded-allow-ips" not in text, path
+        if "uvicorn bms.asgi" in text or '"uvicorn", "bms.asgi' in text:
+            assert "--no-proxy-headers" in text, path
