@@ -69,6 +69,9 @@ _MEASURE_WORDS = {
     "engagement": "engagement", "rating": "rating", "ratings": "rating", "rated": "rating", "points": "rating",
 }  # fmt: skip
 TARGETS = ("rating", "revenue", "audience", "engagement")
+_VALUE_KEYS = {
+    "mean", "avg", "average", "min", "max", "value", "prediction", "low", "high", "median", "total", "sum", "change_pct",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,9 @@ def _matches(n: AnswerNumber, source: float, *, signed: bool = False, strict: bo
     tolerance = 0.5 * 10 ** (-n.decimals) + 1e-9
     stated = -n.value if n.sign < 0 else n.value
     candidates = [source] if signed else [source, abs(source)]
-    if n.scale != 1.0:
+    if n.scale == 1e3:  # "445.0k viewers" is audience as stored (thousands), or 445,000 of something
+        candidates += [c / n.scale for c in candidates]
+    elif n.scale != 1.0:  # "2.4M" is 2,400,000
         candidates = [c / n.scale for c in candidates]
     if n.percent or not strict:
         candidates += [c * 100 for c in list(candidates)]  # a ratio stated as a percentage
@@ -206,7 +211,10 @@ def facts_of(values: Iterable[Any]) -> list[Fact]:
             row_measure = v.get("target") if v.get("target") in TARGETS else v.get("ranked_by")
             row_measure = row_measure if row_measure in TARGETS else measure
             for key, item in v.items():
-                walk(item, here, _measure_of(str(key)) or row_measure)
+                own_measure = _measure_of(str(key))
+                # a row's target names its value fields only, not its counts ("airings": 2)
+                inherited = row_measure if str(key).lower() in _VALUE_KEYS or isinstance(item, (dict, list)) else None
+                walk(item, here, own_measure or inherited)
         elif isinstance(v, (list, tuple)):
             facts.append(Fact(float(len(v)), frozenset(), None))
             for item in v:
@@ -236,7 +244,7 @@ def _nearest(mentions: Sequence[tuple[int, str]], position: int) -> str | None:
 def _measure_near(sentence: str, n: AnswerNumber, offset: int) -> str | None:
     tail = sentence[n.start - offset + len(n.text) : n.start - offset + len(n.text) + 14].lower()
     head = sentence[: n.start - offset]
-    if "$" in sentence[max(0, n.start - offset - 2) : n.start - offset + 1] or "usd" in tail:
+    if "$" in sentence[max(0, n.start - offset - 2) : n.start - offset + 1] or re.match(r"\s*(usd|dollars)", tail):
         return "revenue"
     if re.match(r"\s*k? ?(viewers|thousand viewers)", tail):
         return "audience"
@@ -293,7 +301,8 @@ def claim_problems(answer: str, calls: Sequence[Any], question: str = "") -> lis
                 if measure or entity
                 else []
             )
-            pool = precise or bound
+            general = [f for f in facts if not f.entities and f.measure is None]
+            pool = precise + general if precise else bound
             if not any(_matches(n, f.value, strict=True) for f in pool):
                 what = " ".join(x for x in (entity, measure) if x) or "anything"
                 problems.append(f"{n.text}: not the value of {what} (at the stated precision)")

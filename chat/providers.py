@@ -14,6 +14,7 @@ caller stops waiting for), and a circuit breaker per provider (pybreaker: after
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -42,17 +43,24 @@ class Provider:
     base_url: str
 
     def client(self) -> BaseChatModel:
-        from langchain_openai import ChatOpenAI
+        # a call never outlives the question's budget by much, even in its abandoned thread
+        return _client(self, min(settings.LLM_TIMEOUT_SECONDS, settings.CHAT_TIME_BUDGET_SECONDS))
 
-        return ChatOpenAI(
-            model=self.model,
-            api_key=self.api_key,  # type: ignore[arg-type]
-            base_url=self.base_url,
-            # a call never outlives the question's budget by much, even in its abandoned thread
-            timeout=min(settings.LLM_TIMEOUT_SECONDS, settings.CHAT_TIME_BUDGET_SECONDS),
-            max_retries=0,
-            temperature=0,
-        )
+
+@functools.lru_cache(maxsize=16)
+def _client(provider: Provider, timeout: float) -> BaseChatModel:
+    """One client per provider and settings per process: building one costs ~0.3 s (TLS contexts),
+    which a question must not pay every time."""
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model=provider.model,
+        api_key=provider.api_key,  # type: ignore[arg-type]
+        base_url=provider.base_url,
+        timeout=timeout,
+        max_retries=0,
+        temperature=0,
+    )
 
 
 def groq() -> Provider:

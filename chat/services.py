@@ -128,10 +128,10 @@ def _answer_uncached(
     previous: Scope | None,
     previous_intent: str | None,
 ) -> _Uncached:
+    deadline = time.monotonic() + settings.CHAT_TIME_BUDGET_SECONDS  # building the clients counts too
     chain = list(models) if models is not None else default_models()
     meta: dict[str, Any] = {"input_tokens": 0, "output_tokens": 0, "provider": "offline", "model_used": "offline"}
     if chain:
-        deadline = time.monotonic() + settings.CHAT_TIME_BUDGET_SECONDS
         try:
             result = run_agent(
                 user=user,

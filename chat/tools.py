@@ -53,9 +53,9 @@ class GetProgramsArgs(_Args):
     search: str | None = Field(None, max_length=100, description="text in the title or external id")
     since: dt.date | None = Field(None, description="only airings on or after this date (for ranking)")
     until: dt.date | None = Field(None, description="only airings up to and including this date (for ranking)")
-    ascending: bool = Field(False, description="lowest first (bottom / worst) instead of highest first")
-    group_by: Literal["program", "channel", "genre"] = Field(
-        "program", description="rank programs, or channels / genres by the average over their airings"
+    ascending: bool | None = Field(None, description="true: lowest first (bottom / worst); default highest first")
+    group_by: Literal["program", "channel", "genre"] | None = Field(
+        None, description="rank channels or genres by the average over their airings (default: programs)"
     )
 
 
@@ -211,7 +211,8 @@ def get_programs(*, user: Any, args: GetProgramsArgs) -> dict[str, Any]:
     from programs import selectors
 
     period = {"since": args.since, "until": args.until}
-    if args.group_by != "program":
+    ascending = bool(args.ascending)
+    if args.group_by in ("channel", "genre"):
         target = args.target or "rating"
         groups = selectors.top_groups(
             target=target,
@@ -219,16 +220,18 @@ def get_programs(*, user: Any, args: GetProgramsArgs) -> dict[str, Any]:
             n=args.n,
             channel=args.channel,
             genre=args.genre,
-            ascending=args.ascending,
+            ascending=ascending,
             **period,
         )
-        result = {"ranked_by": target, "group_by": args.group_by, "ascending": args.ascending, "groups": plain(groups)}
+        result = {"ranked_by": target, "group_by": args.group_by, "ascending": ascending, "groups": plain(groups)}
         return _data_end(result, since=args.since, empty=not groups) if args.since or args.until else result
     if args.target:
         rows = _dependency("programs.selectors", "top_programs")(
-            target=args.target, n=args.n, channel=args.channel, genre=args.genre, ascending=args.ascending, **period
+            target=args.target, n=args.n, channel=args.channel, genre=args.genre, ascending=ascending, **period
         )
-        result = {"ranked_by": args.target, "ascending": args.ascending, "programs": plain(list(rows))[: args.n]}
+        result = {"ranked_by": args.target, "programs": plain(list(rows))[: args.n]}
+        if ascending:
+            result["ascending"] = True
         return _data_end(result, since=args.since, empty=not rows) if args.since or args.until else result
     qs = _dependency("programs.selectors", "program_list")(search=args.search, channel=args.channel, genre=args.genre)
     total = qs.count()

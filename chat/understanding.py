@@ -90,7 +90,7 @@ INTENT_WORDS = (
     "overview", "summary", "describe", "compare", "comparison", "versus", "program", "programs", "show",
     "shows", "channel", "channels", "genre", "genres", "network", "networks", "station", "stations",
     "airings", "airing", "data", "delete", "remove", "rename", "update", "trending", "going", "down", "up",
-    "falling", "rising", "dropping", "improving", "performer", "performers", "average", "mean", "total",
+    "falling", "rising", "dropping", "improving", "losing", "gaining", "lost", "gained", "performer", "performers", "average", "mean", "total",
     "today", "tonight", "tomorrow", "yesterday", "week", "weeks", "month", "months", "year", "years",
     "quarter", "days", "day", "since", "ago", "last", "past", "previous", "next", "coming", "this",
     "weekend", "upcoming", "titles", "title", "slot", "slots", "catalogue", "catalog", "file",
@@ -1019,13 +1019,14 @@ _INTENT_PATTERNS: tuple[tuple[str, str], ...] = (
         "analyze_trends",
         r"\btrend|\bover time\b|\bweek over week|\bmonth over month|\bweek by week|\bmonth by month|\bweekly\b"
         r"|\bmonthly\b|\bgrowing\b|\bgrown\b|\bgrow\b|\bdeclin|\btrajectory|\bgoing (?:up|down)\b|\bchanged?\b|\bevolv"
-        r"|\b(?:rising|falling|dropping|improving|slipping|sliding)\b|\bup or down\b",
+        r"|\b(?:rising|falling|dropping|improving|slipping|sliding|losing|gaining|lost|gained)\b|\bup or down\b",
     ),
     (
         "get_programs",
         r"\btop\b|\bbottom\b|\bhighest|\blowest|\bbest\b|\bworst\b|\brank|\bmost\b|\bleast\b|\bbiggest\b|\bsmallest\b"
         r"|\bleading\b|\bweakest\b|\bstrongest\b|\bpopular\b|\bpoorest\b|\blist\b|\bprograms\b|\bshows\b|\bchannels\b"
-        r"|\bgenres\b|\bcatalog|\bwhat(?:'s| is)? on\b|\brun on\b|\bairs? on\b|\bperformers?\b",
+        r"|\bgenres\b|\bcatalog|\bwhat(?:'s| is)? on\b|\brun on\b|\bairs? on\b|\bperformers?\b"
+        r"|\b(?:by|per|each|across) (?:channel|genre|network|station|category)\b",
     ),
     (
         "get_program_details",
@@ -1064,7 +1065,7 @@ def looks_like_follow_up(message: str) -> bool:
 def classify(text: str, *, has_program: bool, programs: int) -> str | None:
     found = [intent for intent, pattern in _INTENT_PATTERNS if re.search(pattern, text)]
     if not found:
-        return "get_program_details" if has_program else None
+        return None  # a named program alone reads as its details, once a follow-up had its say
     intent = found[0]
     if intent == "get_best_model" and re.search(r"\bmodels?\b", text) is None and has_program:
         # "what drives Night Watch's ratings" has no model word: still a best-model question
@@ -1163,6 +1164,10 @@ def understand(
     if previous is not None and is_follow_up(text, names_own_scope=own, has_intent=has_intent):
         understanding.follow_up = True
         understanding.inherited = _inherit_previous(understanding.steps, previous, previous_intent)
+    for step in understanding.steps:
+        if step.scope.programs and step.intent in (None, "get_programs") and not step.scope.group_by:
+            if step.intent is None or not re.search(r"\btop\b|\brank|\bprograms\b|\bshows\b", step.text):
+                step.intent = "get_program_details"
     understanding.ignored = _ignored(tokens)
     return understanding
 
@@ -1225,6 +1230,13 @@ def _read_words(clause: list[Token], scope: Scope) -> None:
             scope.n = value
             t.used = True
             break
+    if (
+        scope.n is None
+        and _RANK_WORDS.search(text)
+        and re.search(r"\b(?:program|show|series)\b", text)
+        and not re.search(r"\b(?:programs|shows|ones)\b", text)
+    ):
+        scope.n = 1  # "the highest rated program": one
     if re.search(r"\bmonthly\b|\bby month\b|\bper month\b|\bmonth by month\b|\bmonth over month\b|\bmonths\b", text):
         scope.granularity = "month"
     elif re.search(r"\bweekly\b|\bby week\b|\bper week\b|\bweek by week\b|\bweek over week\b", text):
