@@ -142,10 +142,10 @@ def _plan_step(step: Step, *, now: dt.datetime) -> tuple[Planned | None, str | N
     if intent == "predict_values":
         if not programs:
             return None, "Which program should I predict for? Give its id (e.g. ABC123) or its title."
-        target = s.targets[0] if len(s.targets) == 1 else "all"
+        which = s.targets[0] if len(s.targets) == 1 else "all"
         calls = []
         for p in programs:
-            args = {"program": p.external_id, "target": target}
+            args = {"program": p.external_id, "target": which}
             start = slot_start(s, program_id=p.id, now=now)
             if start is not None:
                 args["start"] = start.isoformat()
@@ -570,7 +570,7 @@ def scope_line(call: ToolCall) -> str:
         parts.append(f"program {program.get('title')} ({program.get('external_id')}, id {program.get('id')})")
     elif a.get("program"):
         parts.append(f"program {a['program']}")
-    filters = a.get("filters") if isinstance(a.get("filters"), dict) else {}
+    filters: dict[str, Any] = a["filters"] if isinstance(a.get("filters"), dict) else {}
     if call.name == "get_programs" and a.get("group_by", "program") != "program":
         parts.append(f"{a['group_by']}s ranked")
     if a.get("target"):

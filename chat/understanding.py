@@ -95,286 +95,32 @@ INTENT_WORDS = (
     "quarter", "days", "day", "since", "ago", "last", "past", "previous", "next", "coming", "this",
     "weekend", "upcoming", "titles", "title", "slot", "slots", "catalogue", "catalog", "file",
 )  # fmt: skip
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "for",
-        "on",
-        "in",
-        "at",
-        "to",
-        "by",
-        "with",
-        "and",
-        "or",
-        "but",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "do",
-        "does",
-        "did",
-        "done",
-        "have",
-        "has",
-        "had",
-        "i",
-        "me",
-        "my",
-        "we",
-        "our",
-        "us",
-        "you",
-        "your",
-        "it",
-        "its",
-        "it's",
-        "they",
-        "them",
-        "their",
-        "those",
-        "these",
-        "that",
-        "this",
-        "there",
-        "here",
-        "what",
-        "which",
-        "who",
-        "whom",
-        "whose",
-        "when",
-        "where",
-        "why",
-        "how",
-        "all",
-        "any",
-        "each",
-        "every",
-        "some",
-        "no",
-        "not",
-        "only",
-        "than",
-        "then",
-        "so",
-        "very",
-        "can",
-        "could",
-        "should",
-        "shall",
-        "may",
-        "might",
-        "must",
-        "please",
-        "pls",
-        "thanks",
-        "thank",
-        "hi",
-        "hello",
-        "hey",
-        "ok",
-        "okay",
-        "also",
-        "just",
-        "about",
-        "from",
-        "as",
-        "into",
-        "onto",
-        "out",
-        "up",
-        "down",
-        "off",
-        "again",
-        "further",
-        "once",
-        "more",
-        "much",
-        "many",
-        "such",
-        "own",
-        "same",
-        "other",
-        "another",
-        "both",
-        "few",
-        "too",
-        "give",
-        "gave",
-        "get",
-        "gets",
-        "got",
-        "getting",
-        "show",
-        "me",
-        "tell",
-        "let",
-        "lets",
-        "let's",
-        "see",
-        "look",
-        "looking",
-        "want",
-        "wanted",
-        "need",
-        "needed",
-        "like",
-        "know",
-        "find",
-        "pull",
-        "pulls",
-        "pulling",
-        "make",
-        "makes",
-        "made",
-        "making",
-        "bring",
-        "brings",
-        "brought",
-        "bringing",
-        "draw",
-        "draws",
-        "doing",
-        "going",
-        "go",
-        "goes",
-        "went",
-        "run",
-        "runs",
-        "running",
-        "ran",
-        "air",
-        "airs",
-        "aired",
-        "put",
-        "moved",
-        "move",
-        "moving",
-        "if",
-        "whats",
-        "what's",
-        "hows",
-        "how's",
-        "how're",
-        "im",
-        "i'm",
-        "i'd",
-        "we'd",
-        "we're",
-        "they're",
-        "whats'",
-        "wanna",
-        "gonna",
-        "kind",
-        "sort",
-        "way",
-        "thing",
-        "things",
-        "stuff",
-        "one",
-        "ones",
-        "lot",
-        "lots",
-        "bit",
-        "number",
-        "numbers",
-        "figure",
-        "figures",
-        "value",
-        "values",
-        "result",
-        "results",
-        "us?",
-        "vs",
-        "v",
-        "versus",
-        "currently",
-        "current",
-        "now",
-        "right",
-        "well",
-        "good",
-        "bad",
-        "great",
-        "better",
-        "worse",
-        "between",
-        "among",
-        "across",
-        "per",
-        "via",
-        "around",
-        "roughly",
-        "approx",
-        "approximately",
-        "overall",
-        "generally",
-        "typically",
-        "usually",
-        "across",
-        "within",
-        "during",
-        "until",
-        "till",
-        "through",
-        "thru",
-        "including",
-        "include",
-        "includes",
-        "excluding",
-        "entire",
-        "whole",
-        "full",
-        "regular",
-        "usual",
-        "slot",
-        "time",
-        "times",
-        "am",
-        "pm",
-        "tv",
-        "television",
-        "network",
-        "networks",
-        "station",
-        "stations",
-        "channel",
-        "channel's",
-        "program's",
-        "show's",
-        "series",
-        "episode",
-        "episodes",
-        "title",
-        "titles",
-        "content",
-        "perform",
-        "performs",
-        "performed",
-        "perform?",
-        "recent",
-        "recently",
-        "latest",
-        "newest",
-        "current",
-        "so-far",
-        "far",
-        "date",
-        "dates",
-        "period",
-        "periods",
-        "range",
-        "data",
-    ]
-)
+# Words that carry no request of their own (never reported as ignored).
+STOPWORDS = frozenset((
+    "a", "an", "the", "of", "for", "on", "in", "at", "to", "by", "with", "and", "or", "but", "is", "are", "was",
+    "were", "be", "been", "being", "do", "does", "did", "done", "have", "has", "had", "i", "me", "my", "we",
+    "our", "us", "you", "your", "it", "its", "it's", "they", "them", "their", "those", "these", "that", "this",
+    "there", "here", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "all", "any", "each",
+    "every", "some", "no", "not", "only", "than", "then", "so", "very", "can", "could", "should", "shall", "may",
+    "might", "must", "please", "pls", "thanks", "thank", "hi", "hello", "hey", "ok", "okay", "also", "just",
+    "about", "from", "as", "into", "onto", "out", "up", "down", "off", "again", "further", "once", "more", "much",
+    "many", "such", "own", "same", "other", "another", "both", "few", "too", "give", "gave", "get", "gets", "got",
+    "getting", "show", "me", "tell", "let", "lets", "let's", "see", "look", "looking", "want", "wanted", "need",
+    "needed", "like", "know", "find", "pull", "pulls", "pulling", "make", "makes", "made", "making", "bring",
+    "brings", "brought", "bringing", "draw", "draws", "doing", "going", "go", "goes", "went", "run", "runs",
+    "running", "ran", "air", "airs", "aired", "put", "moved", "move", "moving", "if", "whats", "what's", "hows",
+    "how's", "how're", "im", "i'm", "i'd", "we'd", "we're", "they're", "whats'", "wanna", "gonna", "kind", "sort",
+    "way", "thing", "things", "stuff", "one", "ones", "lot", "lots", "bit", "number", "numbers", "figure",
+    "figures", "value", "values", "result", "results", "us?", "vs", "v", "versus", "currently", "current", "now",
+    "right", "well", "good", "bad", "great", "better", "worse", "between", "among", "across", "per", "via",
+    "around", "roughly", "approx", "approximately", "overall", "generally", "typically", "usually", "across",
+    "within", "during", "until", "till", "through", "thru", "including", "include", "includes", "excluding",
+    "entire", "whole", "full", "regular", "usual", "slot", "time", "times", "am", "pm", "tv", "television",
+    "network", "networks", "station", "stations", "channel", "channel's", "program's", "show's", "series",
+    "episode", "episodes", "title", "titles", "content", "perform", "performs", "performed", "perform?", "recent",
+    "recently", "latest", "newest", "current", "so-far", "far", "date", "dates", "period", "periods", "range",
+    "data"
+))  # fmt: skip
 _PRONOUNS = re.compile(r"\b(it|its|it's|them|their|they|those|these|that one|this one|that show|this show|same)\b")
 _FOLLOW_UP_START = re.compile(
     r"^(and|also|plus|now|ok(?:ay)?,? and|what about|how about|same (?:for|but)|and what about|and how about|"
@@ -530,7 +276,7 @@ class Understanding:
 
 # --- tokens -----------------------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"[a-z0-9][a-z0-9'’:/&.+-]*[a-z0-9]|[a-z0-9]")
+_TOKEN = re.compile(r"[a-z0-9][a-z0-9':/&.+-]*[a-z0-9]|[a-z0-9]")
 
 
 @dataclass
@@ -545,7 +291,7 @@ class Token:
 
 
 def tokenize(question: str) -> list[Token]:
-    text = question.replace("’", "'").replace("“", '"').replace("”", '"')
+    text = question.replace("\u2019", "'").replace("\u201c", '"').replace("\u201d", '"')
     lower = text.lower()
     tokens = []
     for m in _TOKEN.finditer(lower):
@@ -763,7 +509,7 @@ def _parser_settings(now: dt.datetime, prefer: str) -> dict[str, Any]:
 
 
 def _parse(text: str, now: dt.datetime, prefer: str) -> dt.datetime | None:
-    parsed = dateparser.parse(text, languages=["en"], settings=_parser_settings(now, prefer))  # type: ignore[arg-type]
+    parsed: dt.datetime | None = dateparser.parse(text, languages=["en"], settings=_parser_settings(now, prefer))
     return parsed
 
 
@@ -905,16 +651,16 @@ def read_time(text: str, tokens: list[Token], now: dt.datetime, *, prefer_future
         + r")\b",
         text,
     ):
-        a, b = _parse(m.group("a"), now, "past"), _parse(m.group("b"), now, "past")
-        if a is not None:
-            end = b.date() if b is not None else None
+        began, ended = _parse(m.group("a"), now, "past"), _parse(m.group("b"), now, "past")
+        if began is not None:
+            end = ended.date() if ended is not None else None
             if end is not None and re.fullmatch(_MONTH, m.group("b")):
                 end = _month_end(end)
-            period(a.date(), end, m)
+            period(began.date(), end, m)
     for m in re.finditer(r"\b(?:since|after|from)\s+(" + _DATE + r"|" + _MONTH + r"(?:\s+\d{4})?|" + r"\d{4})\b", text):
-        a = _parse(m.group(1), now, "past")
-        if a is not None:
-            period(a.date(), None, m)
+        since = _parse(m.group(1), now, "past")
+        if since is not None:
+            period(since.date(), None, m)
     for m in re.finditer(r"\b(?:in|during|for|of|over)?\s*(?<!\d\s)" + _MONTH + r"(?:\s+(\d{4}))?\b(?!\s+\d)", text):
         word = m.group(1)
         if word == "may" and not m.group(2):
@@ -979,8 +725,8 @@ def read_time(text: str, tokens: list[Token], now: dt.datetime, *, prefer_future
             facts.time = dt.time(hour if morning else hour + 12)
             _consume(text, tokens, m_at.start(), m_at.end())
     for phrase in sorted(DAYPART_WORDS, key=len, reverse=True):
-        m = re.search(r"\b" + re.escape(phrase) + r"\b", text)
-        if not m:
+        found = re.search(r"\b" + re.escape(phrase) + r"\b", text)
+        if not found:
             continue
         if phrase == "late" and not re.search(r"\blate\s+(?:slot|show|shows|programs?)\b", text):
             continue
@@ -989,7 +735,7 @@ def read_time(text: str, tokens: list[Token], now: dt.datetime, *, prefer_future
         if phrase == "access" and "prime access" not in text:
             continue
         facts.daypart = DAYPART_WORDS[phrase]
-        _consume(text, tokens, m.start(), m.end())
+        _consume(text, tokens, found.start(), found.end())
         break
     return facts
 
@@ -1080,11 +826,15 @@ def classify(text: str, *, has_program: bool, programs: int) -> str | None:
         and not re.search(r"\bpredict|\bforecast|\bproject|\bexpect|\bestimat", text)
     ):
         intent = "analyze_trends"  # "will ... keep growing" is about the trend
-    if intent == "get_programs" and has_program:
-        if (programs >= 2 and not re.search(r"\btop\b|\brank", text)) or not re.search(
-            r"\btop\b|\bprograms\b|\brank|\bshows\b", text
-        ):
-            intent = "get_program_details"
+    if (
+        intent == "get_programs"
+        and has_program
+        and (
+            (programs >= 2 and not re.search(r"\btop\b|\brank", text))
+            or not re.search(r"\btop\b|\bprograms\b|\brank|\bshows\b", text)
+        )
+    ):
+        intent = "get_program_details"
     if intent == "get_program_details" and not has_program:
         if re.search(r"\bchannels?\b|\bgenres?\b|\bprograms\b|\bshows\b|\baverage\b", text):
             intent = "get_programs"
@@ -1101,14 +851,17 @@ def _split(tokens: list[Token]) -> list[list[Token]]:
         prev = tokens[i - 1] if i else None
         nxt = tokens[i + 1].word if i + 1 < len(tokens) else ""
         start_new = False
-        if clauses[-1] and not t.used:
-            if (
+        if (
+            clauses[-1]
+            and not t.used
+            and (
                 t.word == "then"
                 or (prev is not None and prev.boundary)
                 or (t.word in ("and", "also", "plus") and nxt in verbs and nxt not in ("and", "is", "are"))
                 or (prev is not None and prev.comma and t.word in verbs and t.word not in ("and", "is", "are"))
-            ):
-                start_new = True
+            )
+        ):
+            start_new = True
         if start_new and len(clauses[-1]) > 0:
             clauses.append([])
         clauses[-1].append(t)
@@ -1165,9 +918,13 @@ def understand(
         understanding.follow_up = True
         understanding.inherited = _inherit_previous(understanding.steps, previous, previous_intent)
     for step in understanding.steps:
-        if step.scope.programs and step.intent in (None, "get_programs") and not step.scope.group_by:
-            if step.intent is None or not re.search(r"\btop\b|\brank|\bprograms\b|\bshows\b", step.text):
-                step.intent = "get_program_details"
+        if (
+            step.scope.programs
+            and step.intent in (None, "get_programs")
+            and not step.scope.group_by
+            and (step.intent is None or not re.search(r"\btop\b|\brank|\bprograms\b|\bshows\b", step.text))
+        ):
+            step.intent = "get_program_details"
     understanding.ignored = _ignored(tokens)
     return understanding
 

@@ -47,7 +47,10 @@ def test_an_export_the_user_asked_for_runs(world: Any, analyst: Any, settings: A
     assert len(list(tmp_path.rglob("*.csv"))) == 1
 
 
-@pytest.mark.parametrize("message", ["delete all programs", "Please remove Night Watch from the database", "rename City Lights to City Nights"])
+@pytest.mark.parametrize(
+    "message",
+    ["delete all programs", "Please remove Night Watch from the database", "rename City Lights to City Nights"],
+)
 def test_a_request_to_change_data_is_refused_plainly_and_changes_nothing(
     world: Any, analyst: Any, message: str
 ) -> None:
@@ -84,12 +87,16 @@ def test_a_model_the_predictor_cannot_use_is_named_in_the_answer(
     world: Any, analyst: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def predict(**kwargs: Any) -> Any:
-        raise ApplicationError("The revenue model is unavailable: its artifact failed its check.", code="model_unavailable")
+        raise ApplicationError(
+            "The revenue model is unavailable: its artifact failed its check.", code="model_unavailable"
+        )
 
     monkeypatch.setattr("predictions.services.predict", predict)
     session = chat_session_create(user=analyst)
     answer = chat_answer(user=analyst, session_id=session.id, message="predict revenue for Night Watch")
-    assert "- revenue: not available (The revenue model is unavailable: its artifact failed its check.)" in answer.response
+    assert (
+        "- revenue: not available (The revenue model is unavailable: its artifact failed its check.)" in answer.response
+    )
 
 
 def test_a_follow_up_shows_what_it_kept_and_a_new_question_starts_fresh(

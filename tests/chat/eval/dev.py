@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.chat.eval.items import Q
 
-P, D, F, B, T, E, O = (
+P, D, F, B, T, E, OPT = (
     "get_programs", "get_program_details", "predict_values", "get_best_model", "analyze_trends", "export_data",
     "optimize_schedule",
 )  # fmt: skip
@@ -83,9 +83,9 @@ ITEMS = [
     Q("export the programme catalogue to a spreadsheet", (E, {"dataset": "programs", "format": "xlsx"})),
     Q("export nvt airings from the last 2 weeks", (E, {"filters": {"channel": "nvt", "start": "2025-02-26", "end": "2025-03-12"}})),
     # schedule
-    Q("optimize tomorrow's prime time schedule on kbs", (O, {"channel": "kbs", "daypart": "prime_time", "date": "2025-03-13"})),
-    Q("optimise the early morning lineup for Saturday on channel 2", (O, {"channel": "nvt", "daypart": "early_morning", "date": "2025-03-15"})),
-    Q("best schedule for westside late night on 2025-03-21", (O, {"channel": "wtv", "daypart": "late_night", "date": "2025-03-21"})),
+    Q("optimize tomorrow's prime time schedule on kbs", (OPT, {"channel": "kbs", "daypart": "prime_time", "date": "2025-03-13"})),
+    Q("optimise the early morning lineup for Saturday on channel 2", (OPT, {"channel": "nvt", "daypart": "early_morning", "date": "2025-03-15"})),
+    Q("best schedule for westside late night on 2025-03-21", (OPT, {"channel": "wtv", "daypart": "late_night", "date": "2025-03-21"})),
     # several intents
     Q("top 5 programs by audience and export them as csv", (P, {"target": "audience", "n": 5}), (E, {"format": "csv"})),
     Q("tell me about City Lights and predict its rating for Friday 9pm", (D, {"program": "CTL005"}), (F, {"program": "CTL005", "target": "rating", "start": "2025-03-14T21:00:00-04:00"})),

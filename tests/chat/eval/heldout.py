@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from tests.chat.eval.items import Q
 
-P, D, F, B, T, E, O = (
+P, D, F, B, T, E, OPT = (
     "get_programs", "get_program_details", "predict_values", "get_best_model", "analyze_trends", "export_data",
     "optimize_schedule",
 )  # fmt: skip
@@ -81,9 +81,9 @@ ITEMS = [
     Q("I need the programme list in json", (E, {"dataset": "programs", "format": "json"})),
     Q("export Night Watch airings for Q4 2024 to CSV", (E, {"format": "csv", "filters": {"program": "NWT001", "start": "2024-10-01", "end": "2024-12-31"}})),
     # schedule optimisation
-    Q("optimise prime time on Westside for Friday", (O, {"channel": "wtv", "daypart": "prime_time", "date": "2025-03-14"}), facts=("Nothing was saved",)),
-    Q("build me a late night schedule for channel 1 tomorrow", (O, {"channel": "kbs", "daypart": "late_night", "date": "2025-03-13"})),
-    Q("optimize the daytime lineup on 2025-03-20", (O, {"daypart": "daytime", "date": "2025-03-20"})),
+    Q("optimise prime time on Westside for Friday", (OPT, {"channel": "wtv", "daypart": "prime_time", "date": "2025-03-14"}), facts=("Nothing was saved",)),
+    Q("build me a late night schedule for channel 1 tomorrow", (OPT, {"channel": "kbs", "daypart": "late_night", "date": "2025-03-13"})),
+    Q("optimize the daytime lineup on 2025-03-20", (OPT, {"daypart": "daytime", "date": "2025-03-20"})),
     # several intents in one question
     Q("top 3 dramas by revenue and export them to excel", (P, {"target": "revenue", "n": 3, "genre": "drama"}), (E, {"format": "xlsx", "filters": {"genre": "drama"}}), facts=("Night Watch (NWT001)", "/api/v1/exports/")),
     Q("predict rating for Night Watch on Friday at 9pm and tell me which model does it", (F, {"program": "NWT001", "target": "rating", "start": "2025-03-14T21:00:00-04:00"}), (B, {"target": "rating"}), facts=("{pred:NWT001:rating}", "xgboost")),

@@ -7,9 +7,18 @@ Used by ``tests/chat/test_eval.py`` and ``bench/chat.py``. Each item runs in a n
 from __future__ import annotations
 
 import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
+from unittest import mock
+
+import time_machine
+from django.conf import settings
+from django.core.cache import cache
 
 from chat.offline import fmt_value
 from chat.services import chat_answer, chat_session_create
@@ -19,23 +28,71 @@ from tests.chat.eval.items import Item
 
 
 def fake_prediction(program: Any, target: str) -> float:
-    from tests.chat.conftest import fake_prediction as value
+    """A deterministic stand-in for a trained model (the chat tests' own)."""
+    base = {"rating": 2.75, "revenue": 31250.0, "audience": 287.5, "engagement": 54.25}[target]
+    return base + program.pk % 7
 
-    return value(program, target)
+
+def _predict(*, program: Any, target: str, features: Any = None, user_key: Any = None) -> dict[str, Any]:
+    value = fake_prediction(program, target)
+    return {
+        "prediction": value,
+        "target": target,
+        "program_id": program.pk,
+        "model": {"id": 1, "algorithm": "xgboost", "version": 1},
+        "interval": {"low": value * 0.9, "high": value * 1.1, "level": 0.8},
+        "latency_ms": 0.5,
+    }
+
+
+def _optimize(*, user: Any, params: dict[str, Any]) -> Any:
+    entries = [{"start": f"{params['date']}T20:00:00-04:00", "title": "Night Watch", "program": "NWT001"}]
+    result = {"schedules": [{"entries": entries, "totals": {"revenue": 97000.0, "audience": 740.0}}], "gap": 0.004}
+    return SimpleNamespace(pk=41, status="succeeded", result=result, refresh_from_db=lambda: None)
+
+
+@contextmanager
+def evaluation_conditions() -> Iterator[None]:
+    """The evaluation's clock (world.NOW), deterministic predictions and optimiser, a scratch export dir."""
+    from tests.chat.eval.world import NOW
+
+    with (
+        tempfile.TemporaryDirectory() as exports,
+        mock.patch("predictions.services.predict", _predict),
+        mock.patch("scheduling.services.optimization_job_create", _optimize),
+        mock.patch.object(settings, "EXPORT_ROOT", exports),
+        time_machine.travel(NOW, tick=False),
+    ):
+        yield
+
+
+def score(items: list[Item], user: Any) -> tuple[float, float, list[Outcome]]:
+    """(share with the right tools and arguments, share with the right answer, each outcome)."""
+    outcomes = []
+    for item in items:
+        cache.clear()
+        outcomes.append(run_item(item, user))
+    tools = sum(o.tools_ok for o in outcomes) / len(outcomes)
+    answers = sum(o.answer_ok for o in outcomes) / len(outcomes)
+    return tools, answers, outcomes
 
 
 def _fact(template: str) -> str:
     def one(m: re.Match[str]) -> str:
         kind, *parts = m.group(1).split(":")
         if kind == "mean":
-            period = {"start": date.fromisoformat(parts[2]), "end": date.fromisoformat(parts[3])} if len(parts) >= 4 else {}
+            period = (
+                {"start": date.fromisoformat(parts[2]), "end": date.fromisoformat(parts[3])} if len(parts) >= 4 else {}
+            )
             ext, target = parts[0], parts[1]
             detail = selectors.program_detail(program=Program.objects.get(external_id=ext), **period)
             return fmt_value(target, detail.targets[target].mean)
         if kind == "group":
             group_by, target, key = parts[0], parts[1], parts[2]
             span = parts[3:5]
-            since, until = (date.fromisoformat(span[0]), date.fromisoformat(span[1])) if len(span) == 2 else (None, None)
+            since, until = (
+                (date.fromisoformat(span[0]), date.fromisoformat(span[1])) if len(span) == 2 else (None, None)
+            )
             rows = selectors.top_groups(target=target, group_by=group_by, n=100, since=since, until=until)
             return fmt_value(target, next(r["mean"] for r in rows if r["key"] == key))
         if kind == "pred":
