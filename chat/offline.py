@@ -10,8 +10,9 @@ LLM answer.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.utils import timezone
@@ -109,13 +110,35 @@ def _period_args(scope: Scope, first: str, last: str) -> dict[str, Any]:
     return args
 
 
-def _plan_step(step: Step, *, now: dt.datetime) -> tuple[Planned | None, str | None]:
+def _plan_step(step: Step, *, now: dt.datetime, catalogue: Catalogue) -> tuple[Planned | None, str | None]:
     """(tool calls, None) or (None, a clarifying question)."""
     s, intent = step.scope, step.intent
     programs = s.programs
+    if len(s.genres) > 1 and intent in ("get_programs", "analyze_trends") and not programs:
+        # one call per genre ("comedies and dramas"), the same question otherwise
+        calls: list[tuple[str, dict[str, Any]]] = []
+        for genre in s.genres:
+            single = Step(intent, replace(s, genre=genre, genres=[genre]), step.text)
+            planned, _ = _plan_step(single, now=now, catalogue=catalogue)
+            calls += planned.calls if planned else []
+        return Planned(calls), None
+    if intent == "predict_values" and not programs and (s.genre or s.channel):
+        # "predict audience for all dramas next Friday": each program of that genre / channel
+        programs = [
+            p
+            for p in catalogue.programs
+            if (not s.genre or p.genre == s.genre) and (not s.channel or p.channel == s.channel)
+        ][:MAX_PROGRAMS]
     if intent == "get_programs":
         args: dict[str, Any] = {}
-        ranking = s.target or s.group_by or s.ascending or s.n or _ranks(step.text)
+        ranking = (
+            s.target
+            or s.group_by
+            or s.ascending
+            or s.n
+            or _ranks(step.text)
+            or re.search(r"\bperform|\bdoing\b|\bdid\b", step.text)
+        )
         if ranking:
             args["target"] = s.target or "rating"
             args["n"] = s.n or (5 if not s.group_by else 20)
@@ -237,7 +260,7 @@ def plan(
     planned: list[Planned] = []
     clarify: str | None = None
     for step in u.steps:
-        p, ask = _plan_step(step, now=moment)
+        p, ask = _plan_step(step, now=moment, catalogue=u.catalogue)
         if p is not None:
             planned.append(p)
         elif clarify is None:
@@ -274,6 +297,12 @@ def answer(
         calls_by_step.append((step_calls, p.compare))
     parts = [render(calls, compare=compare) for calls, compare in calls_by_step]
     notes = []
+    unused = [s.scope.slot_text for s in u.steps if s.scope.slot_text and s.intent not in _SLOT_INTENTS]
+    if unused:
+        notes.append(
+            "I did not use " + ", ".join(f"'{w}'" for w in unused) + ": a day or time of day only applies to "
+            "predictions and schedule optimisation."
+        )
     if u.follow_up and u.inherited:
         kept = ", ".join(_FIELD_NAMES.get(name, name) for name in u.inherited if name in _FIELD_NAMES)
         if kept:
@@ -295,6 +324,9 @@ def answer(
         follow_up=u.follow_up,
     )
 
+
+_SLOT_INTENTS = ("predict_values", "optimize_schedule")
+MAX_PROGRAMS = 10  # programs predicted for one genre or channel
 
 _FIELD_NAMES = {
     "programs": "program",
@@ -360,12 +392,17 @@ def _render_programs(r: dict[str, Any]) -> str:
         return "No programs match that request."
     if target:
         order = "lowest" if r.get("ascending") else "top"
-        lines = [f"{order.capitalize()} {len(rows)} programs by average {target}:"]
+        count = f"{len(rows)} programs" if len(rows) > 1 else "program"
+        lines = [f"{order.capitalize()} {count} by average {target}:"]
         lines += [f"{i}. {_name(row)}: {fmt_value(target, _value_of(row, target))}" for i, row in enumerate(rows, 1)]
         return "\n".join(lines)
     lines = [f"{r.get('total', len(rows))} programs match; showing {len(rows)}:"]
     lines += [f"- {_name(row)}" + (f", {row['genre']}" if row.get("genre") else "") for row in rows]
     return "\n".join(lines)
+
+
+def _plural(count: Any, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _render_groups(r: dict[str, Any]) -> str:
@@ -383,7 +420,7 @@ def _render_groups(r: dict[str, Any]) -> str:
             label += f" ({row['name']})"
         lines.append(
             f"{i}. {label}: {fmt_value(target, row.get('mean'))} "
-            f"({row.get('programs')} programs, {row.get('airings')} airings)"
+            f"({_plural(row.get('programs'), 'program')}, {_plural(row.get('airings'), 'airing')})"
         )
     return "\n".join(lines)
 
@@ -565,7 +602,8 @@ def scope_line(call: ToolCall) -> str:
     """What a call answered, read back from its arguments and result."""
     a, r = call.arguments, call.result or {}
     parts: list[str] = []
-    program = r.get("program") if isinstance(r.get("program"), dict) else None
+    subject = r.get("subject") if isinstance(r.get("subject"), dict) else {}
+    program = next((p for p in (r.get("program"), subject.get("program")) if isinstance(p, dict)), None)
     if program:
         parts.append(f"program {program.get('title')} ({program.get('external_id')}, id {program.get('id')})")
     elif a.get("program"):

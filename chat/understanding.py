@@ -31,6 +31,7 @@ TARGET_WORDS: dict[str, str] = {
     "revenue": "revenue", "revenues": "revenue", "money": "revenue", "earn": "revenue", "earns": "revenue",
     "earning": "revenue", "earnings": "revenue", "income": "revenue", "dollars": "revenue", "sales": "revenue",
     "monetization": "revenue", "monetisation": "revenue", "yield": "revenue", "billing": "revenue",
+    "grossing": "revenue", "gross": "revenue", "grossed": "revenue", "takings": "revenue", "turnover": "revenue",
     "audience": "audience", "audiences": "audience", "viewers": "audience", "viewer": "audience",
     "viewership": "audience", "watched": "audience", "reach": "audience", "eyeballs": "audience",
     "watching": "audience", "viewing": "audience",
@@ -60,7 +61,8 @@ DAYPART_WORDS: dict[str, str] = {
     "mornings": "early_morning", "daytime": "daytime", "afternoon": "daytime", "afternoons": "daytime",
     "early fringe": "early_fringe", "prime access": "prime_access", "access": "prime_access",
     "evening": "prime_time", "evenings": "prime_time", "late night": "late_night", "late-night": "late_night",
-    "overnight": "late_night", "overnights": "late_night", "late": "late_night",
+    "overnight": "late_night", "overnights": "late_night", "late": "late_night", "night": "prime_time",
+    "nights": "prime_time",
 }  # fmt: skip
 DAYPART_START = {name: (start % 24, 30 if name == "late_night" else 0) for name, start, _ in DAYPARTS}
 DAYPART_HOURS = {name: (start, end) for name, start, end in DAYPARTS}
@@ -120,6 +122,21 @@ STOPWORDS = frozenset((
     "episode", "episodes", "title", "titles", "content", "perform", "performs", "performed", "perform?", "recent",
     "recently", "latest", "newest", "current", "so-far", "far", "date", "dates", "period", "periods", "range",
     "data"
+,
+    "start", "starts", "started", "beginning", "begin", "begins", "end", "ends", "ended", "ending", "before",
+    "after", "since", "whether", "against", "compared", "relative", "difference", "differences", "best", "worst",
+    "poor", "strong", "weak", "high", "low", "higher", "lower", "level", "levels", "share", "slots", "type",
+    "types", "category", "categories", "group", "groups", "total", "totals", "sum", "average", "averages", "mean",
+    "anything", "something", "everything", "nothing", "would", "will", "really", "actually", "still", "even",
+    "already", "yet", "ever", "never", "always", "often", "sometimes", "week's", "month's", "year's", "today's",
+    "tonight's", "tomorrow's", "yesterday's", "days", "weeks", "months", "years", "hours", "hour", "minute",
+    "minutes", "morning", "evening", "night", "nights", "afternoon", "weekend", "weekends", "weekday", "weekdays",
+    "schedule", "scheduled", "schedules", "scheduling", "program", "programs", "shows", "airing", "airings",
+    "broadcast", "broadcasts", "broadcasting", "viewers", "audience", "audiences", "performance", "performing",
+    "stat", "stats", "metric", "metrics", "measure", "measures", "info", "information", "detail", "details",
+    "report", "reports", "summary", "summaries", "list", "lists", "table", "tables", "chart", "charts", "graph",
+    "graphs", "view", "views", "last", "first", "second", "third", "fourth", "fifth", "next", "previous", "past",
+    "prior", "upcoming", "coming", "new", "old", "different", "most", "less", "least", "several"
 ))  # fmt: skip
 _PRONOUNS = re.compile(r"\b(it|its|it's|them|their|they|those|these|that one|this one|that show|this show|same)\b")
 _FOLLOW_UP_START = re.compile(
@@ -191,6 +208,7 @@ class Scope:
     targets: list[str] = field(default_factory=list)
     channel: str | None = None
     genre: str | None = None
+    genres: list[str] = field(default_factory=list)  # when the clause names several ("comedies and dramas")
     since: dt.date | None = None
     until: dt.date | None = None
     period_text: str = ""  # the words that set since/until
@@ -198,6 +216,7 @@ class Scope:
     time: dt.time | None = None
     tonight: bool = False
     daypart: str | None = None
+    slot_text: str = ""  # the words that set day / time / daypart
     n: int | None = None
     ascending: bool = False
     group_by: str | None = None
@@ -272,6 +291,7 @@ class Understanding:
     write_request: bool = False
     follow_up: bool = False
     inherited: list[str] = field(default_factory=list)  # names of the fields taken from the last question
+    catalogue: Catalogue = field(default_factory=lambda: Catalogue((), ()))
 
 
 # --- tokens -----------------------------------------------------------------------------------------
@@ -290,11 +310,23 @@ class Token:
     comma: bool = False
 
 
+_HYPHENATED = re.compile(r"[a-z]+-[a-z]+")
+_KEEP_HYPHEN = {"line-up", "late-night", "prime-time", "year-to-date", "week-over-week", "month-over-month"}
+
+
 def tokenize(question: str) -> list[Token]:
     text = question.replace("\u2019", "'").replace("\u201c", '"').replace("\u201d", '"')
     lower = text.lower()
     tokens = []
     for m in _TOKEN.finditer(lower):
+        if _HYPHENATED.fullmatch(m.group(0)) and m.group(0) not in _KEEP_HYPHEN:
+            # "highest-grossing", "top-rated": two words ("18-49", dates and "line-up" stay whole)
+            cut = m.group(0).index("-")
+            for a, b in ((m.start(), m.start() + cut), (m.start() + cut + 1, m.end())):
+                tokens.append(Token(text[a:b], BRITISH.get(lower[a:b], lower[a:b]), a, b))
+            after = lower[m.end() : m.end() + 1]
+            tokens[-1].boundary, tokens[-1].comma = after in ("?", ";", "!", "."), after == ","
+            continue
         word = m.group(0).rstrip(".")
         if word.endswith("'s") and len(word) > 3 and not word.startswith(("it", "what", "how", "let")):
             word = word[:-2]  # "last month's" / "Morning Brew's"
@@ -466,7 +498,9 @@ def match_channel(tokens: list[Token], catalogue: Catalogue) -> str | None:
     return None
 
 
-def match_genre(tokens: list[Token]) -> str | None:
+def match_genres(tokens: list[Token]) -> list[str]:
+    """Every genre the clause names, in order ("comedies and dramas")."""
+    found: list[str] = []
     for i, t in enumerate(tokens):
         if t.used or t.word not in GENRE_WORDS:
             continue
@@ -476,8 +510,9 @@ def match_genre(tokens: list[Token]) -> str | None:
         t.used = True
         if t.word in _GENRE_NEEDS_SHOW:
             tokens[i + 1].used = True
-        return GENRE_WORDS[t.word]
-    return None
+        if GENRE_WORDS[t.word] not in found:
+            found.append(GENRE_WORDS[t.word])
+    return found
 
 
 # --- time ---------------------------------------------------------------------------------------------
@@ -553,6 +588,7 @@ class TimeFacts:
     time: dt.time | None = None
     tonight: bool = False
     daypart: str | None = None
+    slot_text: list[str] = field(default_factory=list)
     future: bool = False  # the period lies after today (only a prediction can use it)
 
 
@@ -628,8 +664,13 @@ def read_time(text: str, tokens: list[Token], now: dt.datetime, *, prefer_future
         period(*_calendar(m.group("which"), m.group("unit"), today), m)
     for m in re.finditer(r"\b(?:the\s+)?past\s+(?P<unit>week|month|quarter|year)\b", text):
         period(*_rolling(re.match(r"(?P<num>1) (?P<unit>\w+)", f"1 {m.group('unit')}"), today), m)  # type: ignore[arg-type]
-    for m in re.finditer(r"\b(?:ytd|year to date|so far this year|this year so far)\b", text):
+    for m in re.finditer(r"\b(?:ytd|year to date|so far this year|this year so far|since new year)\b", text):
         period(dt.date(today.year, 1, 1), today, m)
+    for m in re.finditer(
+        r"\b(?:(?:since|from) (?:the )?(?:start|beginning) of (?:the |this )?|so far this )(?P<unit>week|month|quarter|year)\b",
+        text,
+    ):
+        period(*_calendar("this", m.group("unit"), today), m)
     for m in re.finditer(
         r"\bq([1-4])(?:\s+(?:of\s+)?(\d{4}))?\b|\b(first|second|third|fourth) quarter(?: of (\d{4}))?", text
     ):
@@ -671,7 +712,7 @@ def read_time(text: str, tokens: list[Token], now: dt.datetime, *, prefer_future
         if parsed is not None:
             first = parsed.date().replace(day=1)
             period(first, _month_end(first), m)
-    for m in re.finditer(r"\b(?:in|during|for)\s+(\d{4})\b", text):
+    for m in re.finditer(r"\b(?:in|during|for|of|over)\s+(\d{4})\b", text):
         year = int(m.group(1))
         if 1990 <= year <= 2100:
             period(dt.date(year, 1, 1), dt.date(year, 12, 31), m)
@@ -682,6 +723,7 @@ def read_time(text: str, tokens: list[Token], now: dt.datetime, *, prefer_future
         if parsed is not None:
             facts.day = parsed.date()
             _consume(text, tokens, m_date.start(), m_date.end())
+            facts.slot_text.append(m_date.group(0).strip())
     m_day = re.search(r"\b(today|tonight|tomorrow|tmrw|tomorrow night|yesterday|this evening)\b", text)
     if facts.day is None and m_day:
         word = m_day.group(1)
@@ -690,6 +732,7 @@ def read_time(text: str, tokens: list[Token], now: dt.datetime, *, prefer_future
         )
         facts.tonight = word in ("tonight", "this evening", "tomorrow night")
         _consume(text, tokens, m_day.start(), m_day.end())
+        facts.slot_text.append(m_day.group(0).strip())
     m_week = re.search(r"\b" + _WEEKDAY + r"\b", text)
     if facts.day is None and m_week:
         phrase = m_week.group(0).removeprefix("on ").rstrip("s")
@@ -710,12 +753,14 @@ def read_time(text: str, tokens: list[Token], now: dt.datetime, *, prefer_future
             if facts.day == today and not phrase.startswith("last") and prefer_future:
                 facts.day = today  # "Wednesday" said on a Wednesday is today
         _consume(text, tokens, m_week.start(), m_week.end())
+        facts.slot_text.append(m_week.group(0).strip())
     m_time = re.search(r"\b(?:at\s+|around\s+|by\s+)?" + _TIME + r"(?!\w)", text)
     if m_time:
         parsed = _parse(m_time.group(1).replace(".", ""), now, "future")
         if parsed is not None:
             facts.time = parsed.time()
         _consume(text, tokens, m_time.start(), m_time.end())
+        facts.slot_text.append(m_time.group(0).strip())
     else:
         m_at = re.search(r"\bat\s+(\d{1,2})(?:\s*o'?clock)?\b(?!\s*(?:%|k\b|m\b))", text)
         if m_at and 1 <= int(m_at.group(1)) <= 12:
@@ -724,6 +769,7 @@ def read_time(text: str, tokens: list[Token], now: dt.datetime, *, prefer_future
             morning = re.search(r"\b(morning|breakfast|early)\b", text)
             facts.time = dt.time(hour if morning else hour + 12)
             _consume(text, tokens, m_at.start(), m_at.end())
+            facts.slot_text.append(m_at.group(0).strip())
     for phrase in sorted(DAYPART_WORDS, key=len, reverse=True):
         found = re.search(r"\b" + re.escape(phrase) + r"\b", text)
         if not found:
@@ -736,6 +782,7 @@ def read_time(text: str, tokens: list[Token], now: dt.datetime, *, prefer_future
             continue
         facts.daypart = DAYPART_WORDS[phrase]
         _consume(text, tokens, found.start(), found.end())
+        facts.slot_text.append(found.group(0).strip())
         break
     return facts
 
@@ -888,7 +935,7 @@ def understand(
     previous_intent: str | None = None,
 ) -> Understanding:
     if is_write_request(question):
-        return Understanding(steps=[], write_request=True)
+        return Understanding(steps=[], write_request=True, catalogue=catalogue)
     tokens = tokenize(question)
     text = " ".join(t.word for t in tokens)
     programs = match_programs(question, tokens, catalogue)
@@ -904,13 +951,15 @@ def understand(
             clause_text_positions(clause), clause, now, prefer_future=intent in ("predict_values", "optimize_schedule")
         )
         scope.channel = channel
-        scope.genre = match_genre(clause)
+        scope.genres = match_genres(clause)
+        scope.genre = scope.genres[0] if scope.genres else None
         scope.since, scope.until, scope.period_text = facts.since, facts.until, facts.period_text
         scope.day, scope.time, scope.tonight, scope.daypart = facts.day, facts.time, facts.tonight, facts.daypart
+        scope.slot_text = " ".join(facts.slot_text)
         _read_words(clause, scope)
         compare = bool(re.search(r"\bcompare|\bvs\b|\bversus\b|\bcomparison\b", clause_text)) or len(refs) >= 2
         steps.append(Step(intent=intent, scope=scope, text=clause_text, compare=compare))
-    understanding = Understanding(steps=_merge(steps))
+    understanding = Understanding(steps=_merge(steps), catalogue=catalogue)
     _inherit_within(understanding.steps)
     has_intent = any(s.intent for s in understanding.steps)
     own = any(s.scope.programs or s.scope.genre or s.scope.channel for s in understanding.steps)
@@ -918,6 +967,19 @@ def understand(
         understanding.follow_up = True
         understanding.inherited = _inherit_previous(understanding.steps, previous, previous_intent)
     for step in understanding.steps:
+        sc = step.scope
+        if step.intent not in ("predict_values", "optimize_schedule") and sc.slot_text:
+            # a past date is a one-day period for a ranking, details, a trend or an export (a bare
+            # weekday, "on Fridays", is a recurring slot: no tool filters by it)
+            dated = re.search(r"\d|yesterday|today|\blast\b", sc.slot_text)
+            if dated and sc.day is not None and sc.day <= now.date() and sc.since is None:
+                sc.since = sc.until = sc.day
+                sc.period_text = sc.slot_text
+                if sc.time is None and sc.daypart is None:
+                    sc.slot_text = ""
+            sc.day = sc.time = sc.daypart = None
+        if step.intent == "get_program_details" and not sc.programs and (sc.genre or sc.channel):
+            step.intent = "get_programs"  # "how did dramas perform last quarter"
         if (
             step.scope.programs
             and step.intent in (None, "get_programs")
@@ -930,13 +992,16 @@ def understand(
 
 
 def clause_text_positions(clause: list[Token]) -> str:
-    """The clause as text whose offsets match the tokens' (so spans found in it can be marked used)."""
+    """The clause as text whose offsets match the tokens' (so spans found in it can be marked used);
+    words already used (a title such as "Saturday Sports Night", a channel) are blanked out."""
     if not clause:
         return ""
     size = clause[-1].end
     chars = [" "] * size
     for t in clause:
         word = t.word if len(t.word) == t.end - t.start else t.raw.lower()[: t.end - t.start]
+        if t.used:
+            word = "_" * (t.end - t.start)
         chars[t.start : t.start + len(word)] = list(word)
     return "".join(chars)
 
