@@ -602,7 +602,7 @@ def scope_line(call: ToolCall) -> str:
     """What a call answered, read back from its arguments and result."""
     a, r = call.arguments, call.result or {}
     parts: list[str] = []
-    subject = r.get("subject") if isinstance(r.get("subject"), dict) else {}
+    subject: dict[str, Any] = r["subject"] if isinstance(r.get("subject"), dict) else {}
     program = next((p for p in (r.get("program"), subject.get("program")) if isinstance(p, dict)), None)
     if program:
         parts.append(f"program {program.get('title')} ({program.get('external_id')}, id {program.get('id')})")
