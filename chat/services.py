@@ -67,7 +67,7 @@ def _validate(message: Any) -> str:
     return text
 
 
-def _effective_question(session_id: str, text: str) -> str:
+def _effective_question(session_id: str, text: str) -> tuple[str, bool]:
     """A reply to a clarifying question is read together with the question it answers.
 
     The pending question is kept in the cache (not read back from the history) so a normal
@@ -75,9 +75,9 @@ def _effective_question(session_id: str, text: str) -> str:
     """
     pending = cache.get(_PENDING + session_id)
     if pending is None:
-        return text
+        return text, False
     cache.delete(_PENDING + session_id)
-    return f"{pending} {text}" if len(text) <= 200 else text
+    return (f"{pending} {text}" if len(text) <= 200 else text), True
 
 
 def _previous_scope(session_id: str) -> tuple[Scope | None, str | None]:
@@ -222,10 +222,10 @@ def chat_answer(
         meta["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
         store.exchange_add(session_id=session.id, question=text, answer=offline.CANT_CHANGE, metadata=meta)
         return ChatAnswer(response=offline.CANT_CHANGE, session_id=session.id, metadata=meta)
-    pending = cache.get(_PENDING + session.id)
-    question = _effective_question(session.id, text)
+    question, answers_clarification = _effective_question(session.id, text)
     previous, previous_intent = (None, None)
-    if pending is None and looks_like_follow_up(text):
+    # a reply to a clarifying question already carries the question it answers: nothing else is inherited
+    if not answers_clarification and looks_like_follow_up(text):
         previous, previous_intent = _previous_scope(session.id)
     params = {"ctx": previous.as_dict(), "intent": previous_intent} if previous is not None else None
     key = chat_cache.cache_key(question=question, role=user_role(user).label, params=params)
