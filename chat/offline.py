@@ -14,7 +14,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.utils import timezone
 
 from chat.tools import TARGETS, ToolCall, run_tool
@@ -58,25 +60,27 @@ class Planned:
     compare: bool = False
 
 
-def _usual_slot(program_id: int) -> dt.datetime | None:
+def _usual_slot(program_id: int, zone: ZoneInfo) -> dt.datetime | None:
     from programs.selectors import program_last_airing
 
     last = program_last_airing(program_id=program_id)
-    return timezone.localtime(last) if last is not None else None
+    return timezone.localtime(last, zone) if last is not None else None
 
 
 def _clock(when: dt.time) -> int:
     return when.hour if when.hour >= 6 else when.hour + 24
 
 
-def slot_start(scope: Scope, *, program_id: int, now: dt.datetime) -> dt.datetime | None:
-    """The slot a prediction is for: the day and time the question names, else the program's usual
-    time on that day (within the daypart asked, else the daypart's start). None: nothing was said."""
+def slot_start(scope: Scope, *, program_id: int, now: dt.datetime, zone: ZoneInfo) -> dt.datetime | None:
+    """The slot a prediction is for, in the channel's time zone: the day and time the question names,
+    else the program's usual time on that day (within the daypart asked, else the daypart's start).
+    None: the question named no day or time."""
+    now = now.astimezone(zone)
     today = now.date()
     future_period = scope.since is not None and scope.since > today
     if not (scope.day or scope.time or scope.daypart or scope.tonight or future_period):
         return None
-    usual = _usual_slot(program_id)
+    usual = _usual_slot(program_id, zone)
     usual_time = usual.time().replace(second=0, microsecond=0) if usual else None
     at = scope.time
     if at is None:
@@ -97,8 +101,12 @@ def slot_start(scope: Scope, *, program_id: int, now: dt.datetime) -> dt.datetim
         if usual is not None:
             day = scope.since + dt.timedelta(days=(usual.weekday() - scope.since.weekday()) % 7)
     if day is None:
-        day = today if dt.datetime.combine(today, at) > now.replace(tzinfo=None) else today + dt.timedelta(days=1)
-    return timezone.make_aware(dt.datetime.combine(day, at))
+        day = today if dt.datetime.combine(today, at, tzinfo=zone) > now else today + dt.timedelta(days=1)
+    return dt.datetime.combine(day, at, tzinfo=zone)
+
+
+def _zone(catalogue: Catalogue, channel: str) -> ZoneInfo:
+    return ZoneInfo(catalogue.time_zones.get(channel) or settings.TIME_ZONE)
 
 
 def _period_args(scope: Scope, first: str, last: str) -> dict[str, Any]:
@@ -169,7 +177,7 @@ def _plan_step(step: Step, *, now: dt.datetime, catalogue: Catalogue) -> tuple[P
         calls = []
         for p in programs:
             args = {"program": p.external_id, "target": which}
-            start = slot_start(s, program_id=p.id, now=now)
+            start = slot_start(s, program_id=p.id, now=now, zone=_zone(catalogue, s.channel or p.channel))
             if start is not None:
                 args["start"] = start.isoformat()
             if s.channel:
@@ -589,13 +597,15 @@ _RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
 }
 
 
-def _slot(value: Any) -> str:
+def _slot(value: Any, zone: Any) -> str:
+    """A slot start in the channel's time zone ("Fri 2025-03-14 21:00 EDT, America/New_York")."""
     try:
         when = dt.datetime.fromisoformat(str(value))
-    except ValueError:
+        tz = ZoneInfo(str(zone or settings.TIME_ZONE))
+    except (ValueError, KeyError):
         return str(value)
-    local = timezone.localtime(when) if timezone.is_aware(when) else when
-    return local.strftime("%a %Y-%m-%d %H:%M %Z").strip()
+    local = when.astimezone(tz) if timezone.is_aware(when) else when.replace(tzinfo=tz)
+    return f"{local.strftime('%a %Y-%m-%d %H:%M %Z')}, {tz.key}"
 
 
 def scope_line(call: ToolCall) -> str:
@@ -614,7 +624,8 @@ def scope_line(call: ToolCall) -> str:
     if a.get("target"):
         parts.append(f"target {'all four targets' if a['target'] == 'all' else a['target']}")
     if call.name == "predict_values":
-        parts.append(f"slot {_slot(a['start'])}" if a.get("start") else "slot: the next full hour (the default)")
+        zone = r.get("time_zone")
+        parts.append(f"slot {_slot(a['start'], zone)}" if a.get("start") else "slot: the next full hour (the default)")
     channel = a.get("channel") or filters.get("channel")
     if channel:
         parts.append(f"channel {channel}")

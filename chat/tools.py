@@ -270,7 +270,9 @@ def predict_values(*, user: Any, args: PredictValuesArgs) -> dict[str, Any]:
             results.append({"target": target, "error": exc.message})
             continue
         results.append(plain(answer))
-    return {"program": _model_dict(program), "predictions": results}
+    channel = _channel(args.channel) if args.channel else program.channel
+    # the zone the slot is read in (the channel's), so an answer can state the slot as the channel airs it
+    return {"program": _model_dict(program), "predictions": results, "time_zone": channel.time_zone}
 
 
 def get_best_model(*, user: Any, args: GetBestModelArgs) -> dict[str, Any]:

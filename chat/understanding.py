@@ -184,6 +184,7 @@ class ProgramRef:
 class Catalogue:
     programs: tuple[ProgramRef, ...]
     channels: tuple[tuple[str, str], ...]  # (code, name) in list order: "channel 2" is the second
+    time_zones: dict[str, str] = field(default_factory=dict)  # channel code -> IANA zone of its slots
 
 
 def load_catalogue() -> Catalogue:
@@ -196,7 +197,12 @@ def load_catalogue() -> Catalogue:
             "id", "external_id", "title", "channel__code", "genre"
         )
     )
-    return Catalogue(programs=programs, channels=tuple(Channel.objects.values_list("code", "name")))
+    rows = list(Channel.objects.values_list("code", "name", "time_zone"))
+    return Catalogue(
+        programs=programs,
+        channels=tuple((code, name) for code, name, _ in rows),
+        time_zones={code: zone for code, _, zone in rows},
+    )
 
 
 # --- what a question asks ----------------------------------------------------------------------------

@@ -3,15 +3,18 @@ that answered; a broken model artifact is named in the answer; follow-ups show w
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 
 from bms.errors import ApplicationError
 from chat import services
 from chat.offline import CANT_CHANGE
 from chat.services import chat_answer, chat_session_create
-from programs.models import Airing, Program
+from programs.models import Airing, Channel, Program
 from tests.chat.fakes import final, scripted, tool_call
 
 
@@ -124,3 +127,14 @@ def test_after_a_clarification_nothing_is_inherited_silently(world: Any, analyst
     chat_answer(user=analyst, session_id=session.id, message="rating")
     listing = chat_answer(user=analyst, session_id=session.id, message="list programs")
     assert listing.metadata["tool_calls"][0]["arguments"] == {"n": 10}
+
+
+def test_a_slot_is_read_and_stated_in_the_channels_time_zone(world: Any, analyst: Any, fake_predict: Any) -> None:
+
+    Channel.objects.filter(code="kbs").update(time_zone="America/Los_Angeles")
+    with time_machine.travel(datetime(2025, 3, 12, 10, 0, tzinfo=ZoneInfo("America/New_York")), tick=False):
+        session = chat_session_create(user=analyst)
+        answer = chat_answer(user=analyst, session_id=session.id, message="predict revenue for Night Watch friday 9pm")
+    assert answer.metadata["tool_calls"][0]["arguments"]["start"] == "2025-03-14T21:00:00-07:00"
+    assert answer.response.startswith("Scope: program Night Watch (NWT001, id ")
+    assert "slot Fri 2025-03-14 21:00 PDT, America/Los_Angeles." in answer.response
