@@ -668,6 +668,8 @@ def read_time(text: str, tokens: list[Token], now: dt.datetime, *, prefer_future
         text,
     ):
         period(*_calendar(m.group("which"), m.group("unit"), today), m)
+    for m in re.finditer(r"\b(?:the\s+)?(?:past|last)\s+(?P<unit>fortnight)\b", text):
+        period(today - dt.timedelta(days=14), today, m)
     for m in re.finditer(r"\b(?:the\s+)?past\s+(?P<unit>week|month|quarter|year)\b", text):
         period(*_rolling(re.match(r"(?P<num>1) (?P<unit>\w+)", f"1 {m.group('unit')}"), today), m)  # type: ignore[arg-type]
     for m in re.finditer(r"\b(?:ytd|year to date|so far this year|this year so far|since new year)\b", text):
@@ -807,7 +809,7 @@ _INTENT_PATTERNS: tuple[tuple[str, str], ...] = (
     (
         "get_best_model",
         r"\bmodels?\b|\bfactors?\b|\bfeature importance|\bdrivers?\b|\bwhat (?:affects|drives|influences|impacts|moves|determines)"
-        r"|\bmost important|\binfluenc|\bdrives?\b|\baccurate\b",
+        r"|\bmost important|\binfluenc|\bdrives?\b|\bdriving\b|\bdriven\b|\baccurate\b",
     ),
     (
         "predict_values",
@@ -984,8 +986,14 @@ def understand(
                 if sc.time is None and sc.daypart is None:
                     sc.slot_text = ""
             sc.day = sc.time = sc.daypart = None
-        if step.intent == "get_program_details" and not sc.programs and (sc.genre or sc.channel):
-            step.intent = "get_programs"  # "how did dramas perform last quarter"
+        if (
+            step.intent == "get_program_details"
+            and not sc.programs
+            and (sc.genre or sc.channel or re.search(r"\bdoing\b|\bperform|\bgoing\b", step.text))
+        ):
+            step.intent = "get_programs"  # "how did dramas perform last quarter", "how are we doing"
+        if step.intent is None and not sc.programs and (sc.targets or sc.genre or sc.channel or sc.since):
+            step.intent = "get_programs"  # "ratings for kbs last week"
         if (
             step.scope.programs
             and step.intent in (None, "get_programs")
@@ -1184,18 +1192,25 @@ _PREPOSITIONS = {"in", "among", "for", "with", "from", "on", "by", "of", "across
 
 
 def _ignored(tokens: list[Token]) -> list[str]:
-    """Phrases of the question that nothing understood, as typed ("in 4K", "among women 18-49")."""
+    """Phrases of the question that nothing understood, as typed ("in 4K", "among women 18-49",
+    "above 3"). A word an intent pattern reads ("driving") counts as used."""
     phrases: list[list[Token]] = []
     for i, t in enumerate(tokens):
-        unknown = not t.used and t.word not in _KNOWN and not _number_like(t.word)
-        if not unknown:
-            continue
-        if phrases and phrases[-1][-1] is tokens[i - 1]:
-            phrases[-1].append(t)
-        elif i and tokens[i - 1].word in _PREPOSITIONS and not tokens[i - 1].used:
-            phrases.append([tokens[i - 1], t])
-        else:
-            phrases.append([t])
+        unknown = (
+            not t.used
+            and t.word not in _KNOWN
+            and not _number_like(t.word)
+            and not any(re.search(pattern, t.word) for _, pattern in _INTENT_PATTERNS)
+        )
+        if unknown:
+            if phrases and phrases[-1][-1] is tokens[i - 1]:
+                phrases[-1].append(t)
+            elif i and tokens[i - 1].word in _PREPOSITIONS and not tokens[i - 1].used:
+                phrases.append([tokens[i - 1], t])
+            else:
+                phrases.append([t])
+        elif phrases and phrases[-1][-1] is tokens[i - 1] and not t.used and _number_like(t.word):
+            phrases[-1].append(t)  # "above 3", "over 500"
     return [" ".join(t.raw for t in p) for p in phrases]
 
 
