@@ -68,6 +68,10 @@ class PredictionOutput(serializers.Serializer):
     program_id = serializers.IntegerField()
     model = _ModelOutput()
     interval = _IntervalOutput()
+    intervals = _IntervalOutput(many=True, help_text="Split-conformal intervals at 80, 90 and 95%.")
+    history_through = serializers.DateTimeField(
+        allow_null=True, help_text="Start of the latest airing with an actual that the history features used."
+    )
     ab_test = _ABOutput(required=False)
 
 
@@ -79,6 +83,8 @@ class PredictOutput(serializers.Serializer):
     program_id = serializers.IntegerField()
     model = _ModelOutput(required=False)
     interval = _IntervalOutput(required=False)
+    intervals = _IntervalOutput(many=True, required=False)
+    history_through = serializers.DateTimeField(allow_null=True, required=False)
     ab_test = _ABOutput(required=False)
     predictions = PredictionOutput(many=True, required=False)
     latency_ms = serializers.FloatField(required=False)

@@ -64,6 +64,7 @@ class _Answer:
     model: ServingModel
     prediction: float
     ab: dict[str, Any] | None = field(default=None)
+    history_through: datetime | None = None
 
 
 # --- validation ----------------------------------------------------------------------------------
@@ -286,26 +287,28 @@ def _run(rows: list[_Row]) -> list[_Answer]:
             )
         )
 
+    lookups = get_lookups()
     for target in needed:
         idx = [i for i, r in enumerate(rows) if target in r.targets]
         sub = raw.take(idx) if len(idx) != len(rows) else raw
+        sub.history, through = lookups.history_features(target=target, rows=sub)
         test = predictor.ab_test_for(target)
         if test is None:
             model = serving[target]
             values, seconds = _call(model, sub)
             ms = seconds * 1000.0 / len(idx)
-            for i, v in zip(idx, values, strict=True):
-                answers.append(_Answer(i, target, model, float(v)))
+            for i, v, t in zip(idx, values, through, strict=True):
+                answers.append(_Answer(i, target, model, float(v), history_through=t))
                 log(i, model, float(v), ms)
             continue
         champion = predictor.version(test.champion_id)
         challenger = predictor.version(test.challenger_id)
         champ_values, champ_s = _call(champion, sub)
         chall_values, chall_s = _call(challenger, sub)
-        for i, cv, xv in zip(idx, champ_values, chall_values, strict=True):
+        for i, cv, xv, t in zip(idx, champ_values, chall_values, through, strict=True):
             arm = CHAMPION if test.shadow else ab_arm(key=rows[i].key, test_id=test.id, share=test.share)
             served_model, served_value = (challenger, float(xv)) if arm == CHALLENGER else (champion, float(cv))
-            answers.append(_Answer(i, target, served_model, served_value, {"test_id": test.id, "arm": arm}))
+            answers.append(_Answer(i, target, served_model, served_value, {"test_id": test.id, "arm": arm}, t))
             log(i, champion, float(cv), champ_s * 1000.0 / len(idx), test, CHAMPION, arm == CHAMPION)
             log(i, challenger, float(xv), chall_s * 1000.0 / len(idx), test, CHALLENGER, arm == CHALLENGER)
     get_buffer().add(logs)
@@ -314,14 +317,15 @@ def _run(rows: list[_Row]) -> list[_Answer]:
 
 def _answer_body(row: _Row, answer: _Answer) -> dict[str, Any]:
     m = answer.model
-    low = max(0.0, answer.prediction + m.interval_low)
-    high = max(low, answer.prediction + m.interval_high)
+    intervals = m.intervals(answer.prediction)
     body: dict[str, Any] = {
         "prediction": answer.prediction,
         "target": answer.target,
         "program_id": row.program.pk,
         "model": m.describe(),
-        "interval": {"low": low, "high": high, "level": m.level},
+        "interval": intervals[0],
+        "intervals": intervals[1:],
+        "history_through": None if answer.history_through is None else answer.history_through.isoformat(),
     }
     if answer.ab is not None:
         body["ab_test"] = answer.ab
@@ -336,10 +340,12 @@ def _group(rows: list[_Row], answers: list[_Answer]) -> list[dict[str, Any]]:
     for i, r in enumerate(rows):
         bodies = per_row[i]
         if r.requested == ALL_TARGETS:
+            known = [b["history_through"] for b in bodies.values() if b["history_through"] is not None]
             out.append(
                 {
                     "target": ALL_TARGETS,
                     "program_id": r.program.pk,
+                    "history_through": max(known, default=None),
                     "predictions": [bodies[t] for t in TARGETS],
                 }
             )
@@ -411,8 +417,9 @@ def predict_matrix(
     model = get_predictor().model_for(target)
     if not programs or not starts:
         return np.zeros((len(programs), len(starts)))
-    frame = slot_frame(programs=programs, starts=starts, channel=channel)
-    values, _ = _call(model, frame)
+    rows = RawRows.from_frame(slot_frame(programs=programs, starts=starts, channel=channel))
+    rows.history, _ = get_lookups().history_features(target=target, rows=rows)
+    values, _ = _call(model, rows)
     return values.reshape(len(programs), len(starts))
 
 
@@ -608,7 +615,7 @@ def drift_report_create(*, target: str, now: datetime | None = None) -> DriftRep
     works on historic data. Feature drift (PSI / KS) on the raw columns; accuracy drift = RMSE of the
     production model on the window's actuals over its holdout RMSE. Sets the Prometheus gauges.
     """
-    from registry.features import airings_frame
+    from registry.features import airings_frame, with_history
     from registry.selectors import production_models
 
     _targets_of(target)
@@ -618,8 +625,12 @@ def drift_report_create(*, target: str, now: datetime | None = None) -> DriftRep
     window_end = latest or now
     window_start = window_end - timedelta(days=settings.DRIFT_WINDOW_DAYS)
     reference_start = window_start - timedelta(days=settings.DRIFT_REFERENCE_DAYS)
-    recent = _drift_columns(airings_frame(has_actual.filter(start__gt=window_start, start__lte=window_end)))
-    reference = _drift_columns(airings_frame(has_actual.filter(start__gte=reference_start, start__lte=window_start)))
+    recent_raw = airings_frame(has_actual.filter(start__gt=window_start, start__lte=window_end))
+    reference_raw = airings_frame(has_actual.filter(start__gte=reference_start, start__lte=window_start))
+    # The recent airings' history features, from the reference period and the window itself.
+    featured = with_history(pd.concat([reference_raw, recent_raw]), target)
+    recent = _drift_columns(featured.loc[recent_raw.index])
+    reference = _drift_columns(reference_raw)
     features = drift.feature_drift(
         reference,
         recent,
