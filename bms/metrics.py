@@ -30,6 +30,12 @@ MODEL_ACCURACY_DRIFT = Gauge(
 )
 
 # Training
+CACHE_FALLBACKS = Counter(
+    "bms_cache_fallback_total", "Cache calls answered by the process's memory because Redis was unreachable."
+)
+PREDICTION_LOGS_DROPPED = Counter(
+    "bms_prediction_logs_dropped_total", "Prediction logs dropped after failed flushes or a full buffer."
+)
 TRAINING_RUNS = Counter("bms_training_runs_total", "Training runs finished, by status.", ["status"])
 TRAINING_DURATION = Histogram(
     "bms_training_duration_seconds",
