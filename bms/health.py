@@ -92,8 +92,11 @@ def _llm() -> dict[str, Any]:
         )
         if key
     ]
-    # Keys are checked for presence only; the offline agent always answers.
-    return {"providers": providers, "offline_agent": True}
+    from chat.providers import breaker_states
+
+    # Keys are checked for presence only; the offline agent always answers. Circuit breakers are
+    # those of this process (each web worker keeps its own).
+    return {"providers": providers, "offline_agent": True, "circuits": breaker_states()}
 
 
 def _mongo() -> dict[str, Any]:

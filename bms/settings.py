@@ -425,6 +425,13 @@ LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 1)
 CHAT_MAX_TOOL_CALLS = env_int("CHAT_MAX_TOOL_CALLS", 6)
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 2000)
 CHAT_CACHE_TTL_SECONDS = env_int("CHAT_CACHE_TTL_SECONDS", 3600)
+# One time budget per question across every provider and retry; then the offline agent answers.
+CHAT_TIME_BUDGET_SECONDS = env_float("CHAT_TIME_BUDGET_SECONDS", 10.0)
+# An offline answer given because every provider failed is cached this long (the outage may end).
+CHAT_FALLBACK_CACHE_TTL_SECONDS = env_int("CHAT_FALLBACK_CACHE_TTL_SECONDS", 300)
+# Circuit breaker per provider: after this many failures in a row it is skipped for the cooldown.
+LLM_BREAKER_FAILURES = env_int("LLM_BREAKER_FAILURES", 3)
+LLM_BREAKER_COOLDOWN_SECONDS = env_float("LLM_BREAKER_COOLDOWN_SECONDS", 60.0)
 # USD per 1M tokens (input, output), used for estimated cost and cache savings.
 LLM_PRICES_PER_MTOK = {
     "groq": (0.59, 0.79),

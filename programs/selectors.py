@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Avg, Count, F, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, NullIf, TruncMonth, TruncWeek
 from django.utils import timezone
 
@@ -184,25 +184,54 @@ class ProgramDetail:
     recent_airings: list[Airing] = field(default_factory=list)
 
 
-def program_detail(*, program: Program, recent: int = RECENT_AIRINGS) -> ProgramDetail:
-    """Aggregates per target over all of a program's airings (its maintained summary) and its latest
-    airings (an index range on program and start): 2 queries, whatever the number of airings."""
-    stats = ProgramStats.objects.filter(program=program).first() or ProgramStats(program=program)
-    targets = {
-        t: TargetStats(
-            mean=_mean(getattr(stats, f"{t}_sum"), getattr(stats, f"{t}_count")),
-            min=getattr(stats, f"{t}_min"),
-            max=getattr(stats, f"{t}_max"),
-            count=getattr(stats, f"{t}_count"),
-        )
-        for t in TARGETS
-    }
-    recent_airings = list(Airing.objects.filter(program=program).select_related("channel").order_by("-start")[:recent])
+def program_detail(
+    *,
+    program: Program,
+    recent: int = RECENT_AIRINGS,
+    start: date | datetime | None = None,
+    end: date | datetime | None = None,
+) -> ProgramDetail:
+    """Aggregates per target over a program's airings and its latest airings: 2 queries, whatever the
+    number of airings. The whole history reads its maintained summary; a period (from ``start``, up to
+    and including the date ``end``) aggregates that program's airings in it (an index range on program
+    and start)."""
+    airings = Airing.objects.filter(program=program)
+    if start is None and end is None:
+        stats = ProgramStats.objects.filter(program=program).first() or ProgramStats(program=program)
+        targets = {
+            t: TargetStats(
+                mean=_mean(getattr(stats, f"{t}_sum"), getattr(stats, f"{t}_count")),
+                min=getattr(stats, f"{t}_min"),
+                max=getattr(stats, f"{t}_max"),
+                count=getattr(stats, f"{t}_count"),
+            )
+            for t in TARGETS
+        }
+        count, first, last = stats.airing_count, stats.first_airing, stats.last_airing
+    else:
+        airings = _in_period(airings, start, end)
+        aggregates: dict[str, Count | Min | Max | Avg] = {
+            "airing_count": Count("id"),
+            "first_airing": Min("start"),
+            "last_airing": Max("start"),
+        }
+        for t in TARGETS:
+            aggregates[f"{t}__mean"] = Avg(t)
+            aggregates[f"{t}__min"] = Min(t)
+            aggregates[f"{t}__max"] = Max(t)
+            aggregates[f"{t}__count"] = Count(t)
+        row = airings.aggregate(**aggregates)
+        targets = {
+            t: TargetStats(mean=row[f"{t}__mean"], min=row[f"{t}__min"], max=row[f"{t}__max"], count=row[f"{t}__count"])
+            for t in TARGETS
+        }
+        count, first, last = row["airing_count"], row["first_airing"], row["last_airing"]
+    recent_airings = list(airings.select_related("channel").order_by("-start")[:recent])
     return ProgramDetail(
         program=program,
-        airing_count=stats.airing_count,
-        first_airing=stats.first_airing,
-        last_airing=stats.last_airing,
+        airing_count=count,
+        first_airing=first,
+        last_airing=last,
         targets=targets,
         recent_airings=recent_airings,
     )
@@ -219,11 +248,15 @@ def top_programs(
     channel: str | None = None,
     genre: str | None = None,
     since: date | datetime | None = None,
+    until: date | datetime | None = None,
+    ascending: bool = False,
 ) -> list[dict[str, object]]:
-    """The ``n`` programs with the highest mean ``target`` over their airings (since ``since``).
+    """The ``n`` programs with the highest (``ascending``: lowest) mean ``target`` over their airings
+    from ``since`` up to and including the date ``until``.
 
-    Reads the maintained summaries: program totals, or per-month rows when a channel or ``since`` narrows
-    the airings (a partial first month is read from the airings themselves, an index range on start).
+    Reads the maintained summaries: program totals, or per-month rows when a channel or a period narrows
+    the airings (partial first and last months are read from the airings themselves, an index range on
+    start).
     """
     _check_target(target)
     if not 1 <= n <= 100:
@@ -231,11 +264,12 @@ def top_programs(
     if genre:
         _check_genre(genre)
     totals: dict[int, tuple[float, int]] = {}
-    if channel is None and since is None:
+    if channel is None and since is None and until is None:
         stats = ProgramStats.objects.filter(**{f"{target}_count__gt": 0})
         if genre:
             stats = stats.filter(program__genre=genre)
-        ranked = stats.annotate(mean=F(f"{target}_sum") / F(f"{target}_count")).order_by("-mean", "program_id")[:n]
+        mean = F(f"{target}_sum") / F(f"{target}_count")
+        ranked = stats.annotate(mean=mean).order_by("mean" if ascending else "-mean", "program_id")[:n]
         totals = {r.program_id: (getattr(r, f"{target}_sum"), getattr(r, f"{target}_count")) for r in ranked}
     else:
         months = ProgramPeriodStats.objects.filter(period=Period.MONTH, **{f"{target}_count__gt": 0})
@@ -244,9 +278,15 @@ def top_programs(
             months, airings = months.filter(channel__code=channel), airings.filter(channel__code=channel)
         if genre:
             months, airings = months.filter(program__genre=genre), airings.filter(program__genre=genre)
-        split = _split_range(Period.MONTH, _start_of(since) if since is not None else None, None)
+        split = _split_range(
+            Period.MONTH,
+            _start_of(since) if since is not None else None,
+            _end_of(until) if until is not None else None,
+        )
         if split.first is not None:
             months = months.filter(period_start__gte=split.first)
+        if split.end is not None:
+            months = months.filter(period_start__lt=split.end)
         parts: list[Iterable[Any]] = [
             months.values("program_id").annotate(total=Sum(f"{target}_sum"), count=Sum(f"{target}_count"))
         ]
@@ -258,7 +298,8 @@ def top_programs(
             for r in part:
                 total, count = totals.get(r["program_id"], (0.0, 0))
                 totals[r["program_id"]] = (total + r["total"], count + r["count"])
-    top = sorted(totals.items(), key=lambda kv: (-kv[1][0] / kv[1][1], kv[0]))[:n]
+    sign = 1.0 if ascending else -1.0
+    top = sorted(totals.items(), key=lambda kv: (sign * kv[1][0] / kv[1][1], kv[0]))[:n]
     programs = Program.objects.select_related("channel").in_bulk([pk for pk, _ in top])
     return [
         {
@@ -273,6 +314,73 @@ def top_programs(
         }
         for pk, (total, count) in top
     ]
+
+
+def _in_period(
+    airings: QuerySet[Airing], since: date | datetime | None, until: date | datetime | None
+) -> QuerySet[Airing]:
+    if since is not None:
+        airings = airings.filter(start__gte=_start_of(since))
+    if until is not None:
+        airings = airings.filter(start__lt=_end_of(until))
+    return airings
+
+
+GROUPS = {"channel": ("channel__code", "channel__name"), "genre": ("program__genre", "program__genre")}
+
+
+def top_groups(
+    *,
+    target: str,
+    group_by: str,
+    n: int = 20,
+    channel: str | None = None,
+    genre: str | None = None,
+    since: date | datetime | None = None,
+    until: date | datetime | None = None,
+    ascending: bool = False,
+) -> list[dict[str, object]]:
+    """Channels or genres ranked by the mean ``target`` over their airings (same filters as ``top_programs``)."""
+    _check_target(target)
+    if group_by not in GROUPS:
+        raise ApplicationError(
+            f"Unknown grouping {group_by!r}; use channel or genre.",
+            details={"group_by": list(GROUPS)},
+            code="invalid_group_by",
+        )
+    key, name = GROUPS[group_by]
+    airings = Airing.objects.filter(**{f"{target}__isnull": False})
+    if channel:
+        airings = airings.filter(channel__code=channel)
+    if genre:
+        airings = airings.filter(program__genre=_check_genre(genre))
+    airings = _in_period(airings, since, until)
+    rows = (
+        airings.values(key, name)
+        .annotate(mean=Avg(target), airings=Count("id"), programs=Count("program_id", distinct=True))
+        .order_by("mean" if ascending else "-mean", key)[:n]
+    )
+    return [
+        {
+            "key": r[key],
+            "name": r[name],
+            "target": target,
+            "mean": r["mean"],
+            "airings": r["airings"],
+            "programs": r["programs"],
+        }
+        for r in rows
+    ]
+
+
+def data_last_airing() -> datetime | None:
+    """Start of the latest airing with a measured target: where the data ends."""
+    return Airing.objects.filter(rating__isnull=False).order_by("-start").values_list("start", flat=True).first()
+
+
+def program_last_airing(*, program_id: int) -> datetime | None:
+    """Start of a program's latest airing (its usual slot, for a prediction that names only a day)."""
+    return Airing.objects.filter(program_id=program_id).order_by("-start").values_list("start", flat=True).first()
 
 
 @dataclass(frozen=True)
