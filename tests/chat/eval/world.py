@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from programs.aggregates import aggregates_rebuild
 from programs.models import Airing, Channel, Program
 from programs.services import data_version_bump
 
@@ -79,5 +80,6 @@ def eval_world() -> dict[str, Program]:
                 )
             )
     Airing.objects.bulk_create(airings)
+    aggregates_rebuild()  # rows written directly: bring the maintained summaries up to date
     data_version_bump(source="generate", description="chat evaluation world", rows_affected=len(airings))
     return programs
