@@ -62,12 +62,22 @@ class _ABOutput(serializers.Serializer):
     arm = serializers.CharField()
 
 
+class _RangeOutput(serializers.Serializer):
+    low = serializers.FloatField()
+    high = serializers.FloatField()
+
+
 class PredictionOutput(serializers.Serializer):
     prediction = serializers.FloatField()
     target = serializers.CharField()
     program_id = serializers.IntegerField()
     model = _ModelOutput()
     interval = _IntervalOutput()
+    clipped = serializers.BooleanField(help_text="The model's value left the sane range and was clipped to it.")
+    raw_prediction = serializers.FloatField(
+        required=False, help_text="The value before clipping (absent when the model gave no finite number)."
+    )
+    sane_range = _RangeOutput(required=False, help_text="0 ... 3 x the largest training value of the target.")
     ab_test = _ABOutput(required=False)
 
 
@@ -79,6 +89,9 @@ class PredictOutput(serializers.Serializer):
     program_id = serializers.IntegerField()
     model = _ModelOutput(required=False)
     interval = _IntervalOutput(required=False)
+    clipped = serializers.BooleanField(required=False)
+    raw_prediction = serializers.FloatField(required=False)
+    sane_range = _RangeOutput(required=False)
     ab_test = _ABOutput(required=False)
     predictions = PredictionOutput(many=True, required=False)
     latency_ms = serializers.FloatField(required=False)

@@ -36,6 +36,10 @@ class ABTest(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     result = models.JSONField(default=dict, blank=True, help_text="Last scoring on actual values.")
     scored_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.TextField(
+        blank=True, help_text="Why it stopped: by hand, its ends_at passed, or its target's production changed."
+    )
 
     class Meta:
         verbose_name = "A/B test"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from predictions.models import ABTest, DriftReport, PredictionLog
@@ -37,10 +37,10 @@ def drift_report_latest(*, target: str) -> DriftReport | None:
 
 
 def drift_report_latest_per_target() -> list[DriftReport]:
-    """The newest report of each target (one query)."""
-    latest: dict[str, DriftReport] = {}
-    for report in DriftReport.objects.order_by("target", "-created_at", "-id").only(
-        "target", "features", "accuracy_drift", "created_at"
-    ):
-        latest.setdefault(report.target, report)
-    return list(latest.values())
+    """The newest report of each target (two small queries, however many reports are stored)."""
+    newest = DriftReport.objects.values("target").annotate(last=Max("id")).order_by().values_list("last", flat=True)
+    return list(
+        DriftReport.objects.filter(pk__in=list(newest))
+        .only("target", "features", "accuracy_drift", "flagged", "created_at")
+        .order_by("target")
+    )

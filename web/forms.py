@@ -74,6 +74,10 @@ class PredictForm(forms.Form):
 class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=500, min_length=3, widget=forms.Textarea(attrs={"rows": 3}))
     confirm = forms.BooleanField(label="I confirm this change to production")
+    force = forms.BooleanField(
+        required=False,
+        label="Force: promote even if it does not beat production or the best baseline (the reason is recorded)",
+    )
 
 
 class TrainingForm(forms.Form):

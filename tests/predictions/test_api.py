@@ -25,7 +25,8 @@ def test_predict_answers_the_documented_shape(world, analyst_client):
     )
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"prediction", "target", "program_id", "model", "interval", "latency_ms"}
+    assert set(body) == {"prediction", "target", "program_id", "model", "interval", "clipped", "latency_ms"}
+    assert body["clipped"] is False
     version = world.production["rating"]
     assert body["model"] == {"id": version.pk, "algorithm": "random_forest", "version": version.version}
     assert body["target"] == "rating"

@@ -106,7 +106,7 @@ def test_promotion_is_picked_up_without_a_restart(world, settings):
     assert before["model"]["algorithm"] == "random_forest"
     challenger = world.challengers["revenue"]
     # Promotion commits inside the test transaction: no on-commit hook fires, only the generation changes.
-    model_version_promote(version=challenger, actor=None, reason="test")
+    model_version_promote(version=challenger, actor=None, reason="test", force=True)
     still = services.predict(program=program, target="revenue", features=features)
     assert still["model"]["id"] == before["model"]["id"]  # not re-checked within the interval
     settings.PREDICTOR_GENERATION_CHECK_MS = 0

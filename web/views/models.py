@@ -138,7 +138,12 @@ class ModelPromotePage(PageView):
         try:
             # The service locks rows with select_for_update, which needs a transaction on PostgreSQL.
             with transaction.atomic():
-                promote(version=version, actor=request.user, reason=form.cleaned_data["reason"])
+                promote(
+                    version=version,
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                    force=form.cleaned_data.get("force", False),
+                )
         except ApplicationError as exc:
             form.add_error(None, exc.message)
             return render(
