@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 from predictions import services
 from predictions.fastpath import RawRows
 from predictions.models import PredictionLog
-from predictions.predictor import get_predictor, residual_interval
+from predictions.predictor import get_predictor, reset_predictor, residual_interval
 from programs.models import TARGETS, Airing
 from registry.artifacts import load_model
 from registry.features import airings_frame, slot_frame
@@ -213,3 +213,33 @@ def test_residual_interval_prefers_quantiles_stored_with_the_version():
     low, high, level = residual_interval({"rmse": 2.0}, 0.9)
     assert (low, high, level) == (pytest.approx(-2.0 * 1.644854), pytest.approx(2.0 * 1.644854), 0.9)
     assert residual_interval({}, 0.9) == (0.0, 0.0, 0.9)
+
+
+def test_a_prediction_outside_the_sane_range_is_clipped_and_flagged(world, monkeypatch):
+    from django.db.models import Max
+
+    from registry import guards
+
+    program = world.programs[1]
+    features = {"start": SLOTS[3].isoformat()}
+    version = world.production["revenue"]
+    holdout_start = parse_datetime(version.metrics["holdout_start"])
+    largest = Airing.objects.filter(start__lt=holdout_start).aggregate(m=Max("revenue"))["m"]
+    plain = services.predict(program=program, target="revenue", features=features)
+    assert plain["clipped"] is False
+    assert "raw_prediction" not in plain
+    assert 0 < plain["prediction"] <= 3 * largest  # the real model stays inside 0 ... 3 x max
+    # Make the range tiny: the same model's value now lies above it.
+    monkeypatch.setattr(guards, "SANE_RANGE_FACTOR", 1e-6)
+    reset_predictor()  # the range is fixed when a model loads
+    high = 1e-6 * largest
+    answer = services.predict(program=program, target="revenue", features=features)
+    assert answer["prediction"] == high
+    assert answer["clipped"] is True
+    assert answer["raw_prediction"] == plain["prediction"]
+    assert answer["sane_range"] == {"low": 0.0, "high": high}
+    assert 0.0 <= answer["interval"]["low"] <= answer["interval"]["high"] <= high
+    services.prediction_log_flush()
+    assert PredictionLog.objects.filter(target="revenue").order_by("-id").first().output == high
+    matrix = services.predict_matrix(target="revenue", programs=[program], starts=[SLOTS[3]])
+    assert matrix.tolist() == [[high]]
