@@ -117,6 +117,12 @@ class DriftReport(models.Model):
     accuracy_drift = models.FloatField(
         null=True, blank=True, help_text="recent RMSE / holdout RMSE - 1 (0.1 = 10% worse)."
     )
+    accuracy_threshold = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="The accuracy drift that flags, calibrated on the model's own holdout spread (see docs).",
+    )
+    accuracy_flagged = models.BooleanField(default=False)
     flagged = models.BooleanField(default=False)
     retrain_run_id = models.PositiveIntegerField(null=True, blank=True, help_text="TrainingRun started by it.")
 

@@ -717,7 +717,7 @@ def drift_report_create(*, target: str, now: datetime | None = None) -> DriftRep
         ks_threshold=settings.DRIFT_KS_THRESHOLD,
     )
     version = production_models().get(target)
-    recent_rmse = holdout_rmse = ratio = None
+    recent_rmse = holdout_rmse = ratio = threshold = None
     if version is not None and len(recent):
         model = get_predictor().version(int(version.pk))
         pred = model.predict(recent)
@@ -729,7 +729,9 @@ def drift_report_create(*, target: str, now: datetime | None = None) -> DriftRep
         if holdout is not None:
             holdout_rmse = float(holdout)
             ratio = drift.accuracy_drift_ratio(recent_rmse=recent_rmse, holdout_rmse=holdout_rmse)
-    flagged = any(f.flagged for f in features) or (ratio is not None and ratio > settings.DRIFT_ACCURACY_THRESHOLD)
+            threshold = _accuracy_threshold(version=version, model=model, target=target)
+    accuracy_flagged = ratio is not None and threshold is not None and ratio > threshold
+    flagged = any(f.flagged for f in features) or accuracy_flagged
     report = DriftReport.objects.create(
         target=target,
         model_version=version,
@@ -743,9 +745,46 @@ def drift_report_create(*, target: str, now: datetime | None = None) -> DriftRep
         recent_rmse=recent_rmse,
         holdout_rmse=holdout_rmse,
         accuracy_drift=ratio,
+        accuracy_threshold=threshold,
+        accuracy_flagged=accuracy_flagged,
         flagged=flagged,
     )
     return report
+
+
+def _accuracy_threshold(*, version: Any, model: ServingModel, target: str) -> float:
+    """DRIFT_ACCURACY_THRESHOLD raised to what the model's own holdout shows by chance (``drift.accuracy_threshold``).
+
+    The holdout part is every airing with an actual since ``metrics["holdout_start"]`` (the latest
+    ``_THRESHOLD_ROWS``); without one the setting alone applies.
+    """
+    from registry.features import airings_frame
+
+    floor = float(settings.DRIFT_ACCURACY_THRESHOLD)
+    start = (version.metrics or {}).get("holdout_start")
+    since = parse_datetime(str(start)) if start else None
+    if since is None:
+        return floor
+    ids = list(
+        Airing.objects.filter(start__gte=since, **{f"{target}__isnull": False})
+        .order_by("-start")
+        .values_list("id", flat=True)[:_THRESHOLD_ROWS]
+    )
+    frame = airings_frame(Airing.objects.filter(pk__in=ids))
+    if frame.empty:
+        return floor
+    residuals = frame[target].to_numpy(dtype=float) - model.predict(frame)
+    days = pd.to_datetime(frame["start"], utc=True).dt.tz_convert(settings.TIME_ZONE).dt.date.to_numpy()
+    return drift.accuracy_threshold(
+        residuals=residuals,
+        days=days,
+        window_days=settings.DRIFT_WINDOW_DAYS,
+        floor=floor,
+        quantile=settings.DRIFT_ACCURACY_QUANTILE,
+    )
+
+
+_THRESHOLD_ROWS = 50_000
 
 
 def drift_check(*, now: datetime | None = None) -> list[DriftReport]:
