@@ -729,7 +729,7 @@ def drift_report_create(*, target: str, now: datetime | None = None) -> DriftRep
         if holdout is not None:
             holdout_rmse = float(holdout)
             ratio = drift.accuracy_drift_ratio(recent_rmse=recent_rmse, holdout_rmse=holdout_rmse)
-            threshold = _accuracy_threshold(version=version, model=model, target=target)
+            threshold = _accuracy_threshold(version=version, model=model, target=target, before=window_start)
     accuracy_flagged = ratio is not None and threshold is not None and ratio > threshold
     flagged = any(f.flagged for f in features) or accuracy_flagged
     report = DriftReport.objects.create(
@@ -752,11 +752,12 @@ def drift_report_create(*, target: str, now: datetime | None = None) -> DriftRep
     return report
 
 
-def _accuracy_threshold(*, version: Any, model: ServingModel, target: str) -> float:
+def _accuracy_threshold(*, version: Any, model: ServingModel, target: str, before: datetime) -> float:
     """DRIFT_ACCURACY_THRESHOLD raised to what the model's own holdout shows by chance (``drift.accuracy_threshold``).
 
-    The holdout part is every airing with an actual since ``metrics["holdout_start"]`` (the latest
-    ``_THRESHOLD_ROWS``); without one the setting alone applies.
+    The holdout part is every airing with an actual since ``metrics["holdout_start"]`` and before the
+    window being checked (``before``: a shift in the window must not widen its own threshold), the latest
+    ``_THRESHOLD_ROWS``. Without two such days the setting alone applies.
     """
     from registry.features import airings_frame
 
@@ -766,7 +767,7 @@ def _accuracy_threshold(*, version: Any, model: ServingModel, target: str) -> fl
     if since is None:
         return floor
     ids = list(
-        Airing.objects.filter(start__gte=since, **{f"{target}__isnull": False})
+        Airing.objects.filter(start__gte=since, start__lte=before, **{f"{target}__isnull": False})
         .order_by("-start")
         .values_list("id", flat=True)[:_THRESHOLD_ROWS]
     )
