@@ -67,6 +67,24 @@ def test_a_hand_promotion_during_a_test_ends_it_and_the_new_model_answers_everyo
     assert {a["model"]["id"] for a in _answers(world, 10)} == {world.production["rating"].pk}
 
 
+def test_an_automatic_promotion_after_a_drift_run_ends_the_test_too(world, settings):
+    from registry.models import TrainingRun
+
+    settings.PREDICTOR_GENERATION_CHECK_MS = 0
+    test = _start(world, target="engagement")
+    run = TrainingRun.objects.create(trigger="drift", targets=["engagement"], algorithms=["xgboost"], seed=1)
+    new = world.challengers["engagement"]
+    model_version_promote(version=new, actor=None, reason=f"run {run.pk}: beats production", run=run)
+    test.refresh_from_db()
+    assert (test.status, test.end_reason) == (ABTest.Status.STOPPED, f"production changed to {new.label}")
+    event = PromotionEvent.objects.get(version=new, to_status="production")
+    assert (event.run_id, event.details) == (
+        run.pk,
+        {"ab_tests_ended": [{"id": test.pk, "name": test.name, "reason": f"production changed to {new.label}"}]},
+    )
+    assert {a["model"]["id"] for a in _answers(world, 10, target="engagement")} == {new.pk}
+
+
 def test_a_rollback_during_a_test_ends_it_too(world, settings):
     settings.PREDICTOR_GENERATION_CHECK_MS = 0
     model_version_promote(version=world.challengers["audience"], actor=None, reason="setup", force=True)
