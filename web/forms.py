@@ -74,9 +74,12 @@ class PredictForm(forms.Form):
 class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=500, min_length=3, widget=forms.Textarea(attrs={"rows": 3}))
     confirm = forms.BooleanField(label="I confirm this change to production")
+
+
+class PromoteForm(ReasonForm):
     force = forms.BooleanField(
         required=False,
-        label="Force: promote even if it does not beat production or the best baseline (the reason is recorded)",
+        label="Force: promote even if it does not beat production or the best baseline (recorded in the ledger)",
     )
 
 
