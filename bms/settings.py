@@ -45,6 +45,18 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
+def env_ranges(name: str, default: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """``name=lo:hi`` pairs, comma-separated (``audience=0:500000,rating=0:60``), over ``default``."""
+    ranges = dict(default)
+    for item in env_list(name):
+        key, _, bounds = item.partition("=")
+        lo, sep, hi = bounds.partition(":")
+        if key.strip() not in default or not sep:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not <target>=<low>:<high> ({', '.join(default)}).")
+        ranges[key.strip()] = (float(lo), float(hi))
+    return ranges
+
+
 TESTING = "pytest" in sys.modules or env_bool("BMS_TESTING")
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY", _DEFAULT_SECRET_KEY)
@@ -274,6 +286,12 @@ ARTIFACT_ROOT = Path(env_str("ARTIFACT_ROOT", str(VAR_DIR / "artifacts")))
 EXPORT_ROOT = Path(env_str("EXPORT_ROOT", str(VAR_DIR / "exports")))
 EXPORT_LINK_TTL_SECONDS = env_int("EXPORT_LINK_TTL_SECONDS", 3600)
 PROMOTION_MIN_R2 = env_float("PROMOTION_MIN_R2", 0.7)
+# The values a target column may hold, per target (in its unit: household points, USD per airing,
+# thousands of viewers, 0-100 score). The importer refuses a row outside them and names this setting.
+TARGET_RANGES = env_ranges(
+    "TARGET_RANGES",
+    {"rating": (0.0, 100.0), "revenue": (0.0, 1e9), "audience": (0.0, 200_000.0), "engagement": (0.0, 100.0)},
+)
 TRAINING_SEED = env_int("TRAINING_SEED", 42)
 # One thread per model: runs fan out one task per model, so workers (not threads) use the cores.
 TRAINING_N_JOBS = env_int("TRAINING_N_JOBS", 1)

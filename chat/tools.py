@@ -96,8 +96,8 @@ class ExportDataArgs(_Args):
 class OptimizeScheduleArgs(_Args):
     channel: str | None = Field(None, max_length=32, description="channel code; default: the first channel")
     date: dt.date | None = Field(None, description="broadcast day; default: tomorrow")
-    daypart: str = Field("prime_time", max_length=32)
-    slot_minutes: int | None = Field(None, ge=5, le=240, description="slot length; default 30")
+    daypart: str | None = Field("prime_time", max_length=32, description="null: the whole broadcast day 06:00-02:00")
+    slot_minutes: int | None = Field(None, ge=5, le=240, description="start grid in minutes; default 30")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -353,7 +353,9 @@ def optimize_schedule(*, user: Any, args: OptimizeScheduleArgs) -> dict[str, Any
     if channel is None:
         raise ToolError("not_found", "There is no channel to schedule.")
     day = args.date or (timezone.localdate() + dt.timedelta(days=1))
-    params: dict[str, Any] = {"channel": channel.code, "date": day.isoformat(), "daypart": args.daypart}
+    params: dict[str, Any] = {"channel": channel.code, "date": day.isoformat()}
+    if args.daypart:
+        params["daypart"] = args.daypart
     if args.slot_minutes:
         params["slot_minutes"] = args.slot_minutes
     job = _dependency("scheduling.services", "optimization_job_create")(user=user, params=_schedule_params(params))
@@ -367,6 +369,13 @@ def optimize_schedule(*, user: Any, args: OptimizeScheduleArgs) -> dict[str, Any
             "best": best,
             "totals": result.get("totals") if "totals" in result else (best or {}).get("totals"),
             "gap": result.get("gap"),
+            # the day as airings of their own length, and what the channel really aired in that window
+            "timeline": [
+                f"{str(e.get('start', ''))[11:16]}-{str(e.get('end', ''))[11:16]} {e.get('title')} ({e.get('genre')})"
+                for e in (best or {}).get("entries") or []
+                if e.get("end")
+            ],
+            "vs_current_pct": ((result.get("baselines") or {}).get("current") or {}).get("improvement_pct"),
         }
     return {
         "job_id": plain(job.pk),

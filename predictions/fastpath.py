@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -127,12 +126,10 @@ class RawRows:
 
 def derive(rows: RawRows) -> Columns:
     """``registry.features.derive`` for raw rows: the same code (``derive_arrays``), without pandas."""
-    from registry.features import derive_arrays
+    from registry.features import derive_arrays, local_wall_clock
 
-    tz = ZoneInfo(settings.TIME_ZONE)
-    local = np.array([s.astimezone(tz).replace(tzinfo=None) for s in rows.start], dtype="datetime64[m]")
     return derive_arrays(
-        local=local,
+        local=local_wall_clock(rows.start, rows.channel),
         program_id=rows.program_id,
         lead_in_program_id=rows.lead_in_program_id,
         channel=rows.channel,

@@ -87,7 +87,7 @@ class ServingLookups:
                 cache = self._programs
         return {k: cache[k] for k in wanted if k in cache}
 
-    def lead_ins(self, *, channel_ids: Sequence[int], starts: Sequence[datetime]) -> np.ndarray:
+    def lead_ins(self, *, channel_ids: Sequence[int], zones: Sequence[str], starts: Sequence[datetime]) -> np.ndarray:
         """Program id of the stored airing just before each start on its channel in the same broadcast day.
 
         The rule of ``registry.features.slot_frame`` (-1 = none); missing channel-days are read in one
@@ -96,8 +96,8 @@ class ServingLookups:
         from registry.features import NO_LEAD_IN
 
         self._fresh()
-        tz = ZoneInfo(settings.TIME_ZONE)
-        keys: list[DayKey] = [(c, broadcast_day_start(s, tz)) for c, s in zip(channel_ids, starts, strict=True)]
+        zone_of = {c: ZoneInfo(z) for c, z in zip(channel_ids, zones, strict=True)}  # channel id -> its zone
+        keys: list[DayKey] = [(c, broadcast_day_start(s, zone_of[c])) for c, s in zip(channel_ids, starts, strict=True)]
         days = self._days
         missing = {k for k in keys if k not in days}
         if missing:
@@ -110,7 +110,7 @@ class ServingLookups:
                 .values_list("channel_id", "start", "program_id")
             )
             for channel_id, start, program_id in rows:
-                key = (channel_id, broadcast_day_start(start, tz))
+                key = (channel_id, broadcast_day_start(start, zone_of[channel_id]))
                 bucket = loaded.get(key)
                 if bucket is not None:
                     bucket[0].append(start)

@@ -217,13 +217,17 @@ def _raw_rows(rows: Sequence[_Row]) -> RawRows:
     it); assembled from the already loaded programs so a single prediction needs one extra query.
     """
 
+    from registry.features import channel_zone_names
+
     def column(name: str, default: Callable[[Program], Any]) -> list[Any]:
         return [r.overrides[name] if name in r.overrides else default(r.program) for r in rows]
 
     return RawRows(
         program_id=np.array([r.program.pk for r in rows], dtype="int64"),
         lead_in_program_id=get_lookups().lead_ins(
-            channel_ids=[r.channel_id for r in rows], starts=[r.start for r in rows]
+            channel_ids=[r.channel_id for r in rows],
+            zones=channel_zone_names([r.channel_code for r in rows]),
+            starts=[r.start for r in rows],
         ),
         channel=np.array([r.channel_code for r in rows], dtype=object),
         genre=np.array([str(r.program.genre) for r in rows], dtype=object),

@@ -14,7 +14,7 @@ from programs.services import data_version_bump
 
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
-    list_display = ("code", "name", "universe_households")
+    list_display = ("code", "name", "universe_households", "time_zone")
     search_fields = ("code", "name")
     ordering = ("code",)
 
@@ -38,6 +38,8 @@ class AiringAdmin(admin.ModelAdmin):
         "duration_minutes",
         "is_premiere",
         "is_finale",
+        "season",
+        "episode",
         "rating",
         "audience",
         "revenue",

@@ -690,7 +690,12 @@ def generate(
     sim = simulate(cfg)
 
     Channel.objects.bulk_create(
-        Channel(code=r["code"], name=r["name"], universe_households=int(r["universe_households"]))
+        Channel(
+            code=r["code"],
+            name=r["name"],
+            universe_households=int(r["universe_households"]),
+            time_zone=cfg.time_zone,
+        )
         for r in _records(sim.channels)
     )
     channel_ids = dict(Channel.objects.values_list("code", "id"))
@@ -730,6 +735,8 @@ def generate(
                 int(cols["duration_minutes"][i]),
                 bool(cols["is_premiere"][i]),
                 bool(cols["is_finale"][i]),
+                None,  # season
+                None,  # episode
                 float(cols["rating"][i]),
                 float(cols["revenue"][i]),
                 float(cols["audience"][i]),

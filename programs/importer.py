@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,9 @@ from programs.services import data_version_bump
 CANONICAL_COLUMNS: tuple[str, ...] = (
     "external_id",
     "title",
+    "series",
+    "season",
+    "episode",
     "channel",
     "genre",
     "content_rating",
@@ -348,7 +351,9 @@ def _apply_clock(date_text: str, time_text: str, clock: dict[str, list[int]]) ->
 class _Row:
     line: int
     index: int
-    start: datetime
+    start: datetime  # UTC once _wall_clock_place ran
+    naive: datetime | None  # the local wall-clock start, when the file gave no offset
+    zone: ZoneInfo | None  # the zone ``naive`` is read in
     channel: str
     external_id: str
     title: str
@@ -361,6 +366,10 @@ class _Row:
     targets: dict[str, float | None]
     description: str
     universe: int | None
+    season: int | None
+    episode: int | None
+    time_zone: str | None  # for a channel the import creates
+    moved: bool = False  # placed after the previous airing on a DST night
 
 
 def _validate(frame: pd.DataFrame, lines: list[int], mapping: ColumnMapping) -> tuple[list[_Row], dict[int, str], int]:
@@ -371,8 +380,8 @@ def _validate(frame: pd.DataFrame, lines: list[int], mapping: ColumnMapping) -> 
     missing = [c for c in required if c not in frame.columns]
     if not has_start and not has_parts:
         missing.insert(0, "start")
-    if "external_id" not in frame.columns and "title" not in frame.columns:
-        missing.append("external_id or title")
+    if not {"external_id", "series", "title"} & set(frame.columns):
+        missing.append("external_id, series or title")
     if missing:
         raise ImportValidationError(
             f"missing column(s): {', '.join(missing)}. Canonical columns: {', '.join(CANONICAL_COLUMNS)}."
@@ -382,6 +391,11 @@ def _validate(frame: pd.DataFrame, lines: list[int], mapping: ColumnMapping) -> 
 
     default_tz = ZoneInfo(settings.TIME_ZONE)
     tz_cache: dict[str, ZoneInfo | None] = {}
+    # A naive start is read in the row's time_zone, else its (existing) channel's, else TIME_ZONE.
+    channel_zones: dict[str, str] = {}
+    for code, name, zone_name in Channel.objects.values_list("code", "name", "time_zone"):
+        channel_zones[code] = channel_zones[name.lower()] = zone_name
+    ranges: dict[str, tuple[float, float]] = settings.TARGET_RANGES
     genres = _genre_lookup()
     ratings = set(ContentRating.values)
     numbers = {
@@ -399,6 +413,8 @@ def _validate(frame: pd.DataFrame, lines: list[int], mapping: ColumnMapping) -> 
         reasons: list[str] = []
         # start ------------------------------------------------------------------------------------
         start: datetime | None = None
+        naive: datetime | None = None
+        zone: ZoneInfo | None = None
         raw_start = rec.get("start") if has_start else rec.get("start_date")
         if raw_start is None:
             if mapping.skip_without_start:
@@ -424,32 +440,35 @@ def _validate(frame: pd.DataFrame, lines: list[int], mapping: ColumnMapping) -> 
                 shown = raw_start if has_start else f"{raw_start} {rec.get('start_time') or ''}".strip()
                 expected = "ISO 8601, e.g. 2024-03-01T20:00:00-05:00" if has_start else mapping.start_format
                 reasons.append(f"start: cannot parse {shown!r} (expected {expected})")
-            if start is not None and start.tzinfo is None:
-                tz_name = rec.get("time_zone")
-                tz: ZoneInfo | None = default_tz
-                if tz_name:
-                    if tz_name not in tz_cache:
-                        try:
-                            tz_cache[tz_name] = ZoneInfo(str(tz_name))
-                        except (ZoneInfoNotFoundError, ValueError):
-                            tz_cache[tz_name] = None
-                    tz = tz_cache[tz_name]
-                if tz is None:
-                    reasons.append(f"time_zone: unknown {tz_name!r}")
-                else:
-                    start = start.replace(tzinfo=tz)
-        # program and channel ---------------------------------------------------------------------
         channel = (rec.get("channel") or "").strip()
+        row_zone = (rec.get("time_zone") or "").strip() or None
+        if row_zone is not None or (start is not None and start.tzinfo is None):
+            tz_name = row_zone or channel_zones.get(slugify(channel)[:32]) or channel_zones.get(channel.lower())
+            tz: ZoneInfo | None = default_tz
+            if tz_name:
+                if tz_name not in tz_cache:
+                    try:
+                        tz_cache[tz_name] = ZoneInfo(tz_name)
+                    except (ZoneInfoNotFoundError, ValueError):
+                        tz_cache[tz_name] = None
+                tz = tz_cache[tz_name]
+            if tz is None:
+                reasons.append(f"time_zone: unknown {tz_name!r} (an IANA name such as America/New_York)")
+            elif start is not None and start.tzinfo is None:
+                naive, zone = start, tz
+        # program and channel ---------------------------------------------------------------------
         if not channel:
             reasons.append("channel: missing")
         elif not (slug_ok[channel] if channel in slug_ok else slug_ok.setdefault(channel, bool(slugify(channel)))):
             reasons.append(f"channel: cannot derive a code from {channel!r}")
         external_id = (rec.get("external_id") or "").strip()
-        title = (rec.get("title") or "").strip()
+        series_name = (rec.get("series") or "").strip()
+        title = (rec.get("title") or "").strip() or series_name
         if not external_id and not title:
-            reasons.append("external_id or title: both missing")
+            reasons.append("external_id, series or title: all missing")
         if not external_id:
-            external_id = _derived_id(channel, title)
+            # A series is one program across its seasons and channels; a title is one per channel.
+            external_id = slugify(series_name)[:64] if series_name else _derived_id(channel, title)
         if len(external_id) > 64:
             reasons.append("external_id: longer than 64 characters")
         raw_genre = (rec.get("genre") or "other").strip().lower()
@@ -491,9 +510,22 @@ def _validate(frame: pd.DataFrame, lines: list[int], mapping: ColumnMapping) -> 
                 reasons.append(f"{target}: {raw!r} is not a number")
             elif num < 0:
                 reasons.append(f"{target}: {raw!r} is negative")
-            elif target == "engagement" and num > 100:
-                reasons.append(f"engagement: {raw!r} is above 100")
+            elif not ranges[target][0] <= num <= ranges[target][1]:
+                reasons.append(_out_of_range(target, raw, num, ranges[target], mapping))
             target_values[target] = num
+        counts: dict[str, int | None] = {}
+        for name in ("season", "episode"):
+            raw_count = rec.get(name)
+            counts[name] = None
+            if raw_count is None:
+                continue
+            try:
+                count = float(str(raw_count))
+                if not count.is_integer() or not 0 <= count <= 32767:
+                    raise ValueError
+                counts[name] = int(count)
+            except ValueError:
+                reasons.append(f"{name}: {raw_count!r} is not a whole number between 0 and 32767")
         universe: int | None = None
         raw_universe = rec.get("channel_universe")
         if raw_universe is not None:
@@ -511,6 +543,8 @@ def _validate(frame: pd.DataFrame, lines: list[int], mapping: ColumnMapping) -> 
                 line=lines[i],
                 index=i,
                 start=start,
+                naive=naive,
+                zone=zone,
                 channel=channel,
                 external_id=external_id,
                 title=title or external_id,
@@ -523,14 +557,88 @@ def _validate(frame: pd.DataFrame, lines: list[int], mapping: ColumnMapping) -> 
                 targets=target_values,
                 description=(rec.get("description") or "").strip(),
                 universe=universe,
+                season=counts["season"],
+                episode=counts["episode"],
+                time_zone=row_zone,
             )
         )
     return good, bad, skipped
 
 
+_TARGET_UNITS = {
+    "rating": "household rating points",
+    "revenue": "USD per airing",
+    "audience": "thousands of viewers",
+    "engagement": "a 0-100 score",
+}
+
+
+def _out_of_range(target: str, raw: Any, value: float, bounds: tuple[float, float], mapping: ColumnMapping) -> str:
+    """The reason for a target outside TARGET_RANGES, naming the transform (or the setting) that fixes it."""
+    lo, hi = bounds
+    side = f"above {hi:g}" if value > hi else f"below {lo:g}"
+    reason = (
+        f"{target}: {raw!r} is {side}, outside TARGET_RANGES[{target!r}] = {lo:g}..{hi:g} ({_TARGET_UNITS[target]})"
+    )
+    if value >= 10 * hi > 0:
+        # Ten times the range or more: a column in another unit (a count instead of thousands,
+        # thousands instead of millions). Suggest the power of 1,000 that brings it into the range.
+        factor = 1000.0 ** -math.ceil(math.log(value / hi, 1000))
+        steps = [s for s in mapping.transforms.get(target, []) if s.get("op") == "multiply"]
+        scaled = f" (the mapping already multiplies it by {steps[0]['by']})" if steps else ""
+        reason += (
+            f"; if the column is in another unit, scale it in the mapping{scaled}: "
+            f'transforms.{target} [{{"op": "multiply", "by": {factor:g}}}], or widen TARGET_RANGES'
+        )
+    return reason
+
+
 @lru_cache(maxsize=4096)
 def _derived_id(channel: str, title: str) -> str:
     return slugify(f"{channel}-{title}")[:64]
+
+
+def _is_dst_edge(naive: datetime, zone: ZoneInfo) -> bool:
+    """True when ``naive`` is ambiguous (fall back) or does not exist (spring forward) in ``zone``."""
+    early, late = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
+    return early.utcoffset() != late.utcoffset()
+
+
+def _wall_clock_place(rows: list[_Row]) -> None:
+    """Turn local wall-clock starts into UTC instants so that a DST night never stacks two airings.
+
+    A wall-clock time seen again on the same channel during the fall-back hour is its second
+    occurrence (the later offset); a time the spring-forward jump skipped is read with the offset
+    before the jump (02:30 -> 03:30 daylight time). Then, per channel, an airing that would start
+    before the previous one ends because of such a time is moved to that end. Other rows keep their
+    instant: an overlap in the file that no DST edge caused is the file's own.
+    """
+    seen: dict[tuple[str, datetime], int] = {}
+    edged: set[str] = set()
+    for row in rows:
+        if row.naive is None or row.zone is None:
+            row.start = row.start.astimezone(UTC)
+            continue
+        fold = 0
+        if _is_dst_edge(row.naive, row.zone):
+            edged.add(row.channel.lower())
+            row.moved = True  # marks a DST-edge row for the sweep below
+            key = (row.channel.lower(), row.naive)
+            fold = min(seen.get(key, 0), 1)
+            seen[key] = seen.get(key, 0) + 1
+        row.start = row.naive.replace(tzinfo=row.zone, fold=fold).astimezone(UTC)
+    for channel in edged:
+        on_channel = sorted(
+            (r for r in rows if r.channel.lower() == channel),
+            key=lambda r: (r.start, r.naive or r.start.replace(tzinfo=None), r.index),
+        )
+        previous: _Row | None = None
+        for row in on_channel:
+            if previous is not None and (row.moved or previous.moved):
+                end = previous.start + timedelta(minutes=previous.duration)
+                if row.start < end and row.external_id != previous.external_id:
+                    row.start, row.moved = end, True
+            previous = row
 
 
 def _dedupe(rows: list[_Row], bad: dict[int, str], stack: bool) -> list[_Row]:
@@ -577,6 +685,7 @@ def airings_import(
     if ragged:
         good = [r for r in good if r.index not in ragged]
         bad.update({i: f"expected {len(header)} fields, got {n}" for i, n in ragged.items()})
+    _wall_clock_place(good)
     good = _dedupe(good, bad, mapping.stack_same_start)
     result = ImportResult(rows_read=len(raw_rows), skipped_without_start=skipped, header=header)
     result.rejects = [Reject(line=lines[i], reason=reason, raw=tuple(raw_rows[i])) for i, reason in sorted(bad.items())]
@@ -604,7 +713,12 @@ def _write(rows: list[_Row], result: ImportResult) -> None:
         code = slugify(row.channel)[:32]
         found = channels.get(code) or by_name.get(key) or new_channels.get(code)
         if found is None:
-            found = Channel(code=code, name=row.channel[:100], universe_households=row.universe or DEFAULT_UNIVERSE)
+            found = Channel(
+                code=code,
+                name=row.channel[:100],
+                universe_households=row.universe or DEFAULT_UNIVERSE,
+                time_zone=row.time_zone or settings.TIME_ZONE,
+            )
             new_channels[code] = found
         channel_of[key] = found
     if new_channels:
@@ -642,7 +756,7 @@ def _write(rows: list[_Row], result: ImportResult) -> None:
     result.programs_created = len(new_programs)
 
     # Airings: natural key (program, channel, start). Only programs that existed can have airings.
-    fields = ("duration_minutes", "is_premiere", "is_finale", *TARGETS)
+    fields = ("duration_minutes", "is_premiere", "is_finale", "season", "episode", *TARGETS)
     existing: dict[tuple[int, int, int], tuple[Any, ...]] = {}
     if existing_program_ids and rows:
         lo = min(r.start for r in rows)
@@ -657,7 +771,14 @@ def _write(rows: list[_Row], result: ImportResult) -> None:
     for row in rows:
         program_id = programs[row.external_id]
         channel_id = channel_of[row.channel.lower()].pk
-        values = (row.duration, row.is_premiere, row.is_finale, *(row.targets[t] for t in TARGETS))
+        values = (
+            row.duration,
+            row.is_premiere,
+            row.is_finale,
+            row.season,
+            row.episode,
+            *(row.targets[t] for t in TARGETS),
+        )
         current = existing.get((program_id, channel_id, _micros(row.start)))
         if current is None:
             to_create.append((program_id, channel_id, row.start, *values))
@@ -687,6 +808,8 @@ AIRING_INSERT_COLUMNS = (
     "duration_minutes",
     "is_premiere",
     "is_finale",
+    "season",
+    "episode",
     *TARGETS,
     "data_version",
 )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -27,11 +31,29 @@ class ContentRating(models.TextChoices):
     R = "R", "R"
 
 
+def default_time_zone() -> str:
+    """A new channel's time zone: the platform's (``settings.TIME_ZONE``)."""
+    return str(settings.TIME_ZONE)
+
+
+def validate_time_zone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(f"{value!r} is not an IANA time zone (e.g. America/New_York).") from exc
+
+
 class Channel(models.Model):
     code = models.SlugField(max_length=32, unique=True)
     name = models.CharField(max_length=100)
     universe_households = models.PositiveIntegerField(
         help_text="TV households the channel reaches; a rating point is 1% of this."
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        default=default_time_zone,
+        validators=[validate_time_zone],
+        help_text="IANA name; hour, weekday, daypart and holiday features read the start in this zone.",
     )
 
     class Meta:
@@ -68,6 +90,8 @@ class Airing(models.Model):
     duration_minutes = models.PositiveSmallIntegerField()
     is_premiere = models.BooleanField(default=False)
     is_finale = models.BooleanField(default=False)
+    season = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Season of a series, if known.")
+    episode = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Episode within the season.")
     rating = models.FloatField(null=True, blank=True, help_text="Household rating points (% of universe).")
     revenue = models.FloatField(null=True, blank=True, help_text="USD per airing.")
     audience = models.FloatField(null=True, blank=True, help_text="Viewers, thousands.")

@@ -5,6 +5,9 @@ Pages, the API, the chat tools and exports all call these, so each number has on
 
 from __future__ import annotations
 
+import threading
+import time as clock
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Literal
@@ -14,7 +17,7 @@ from django.db.models.functions import TruncMonth, TruncWeek
 from django.utils import timezone
 
 from bms.errors import ApplicationError, NotFoundError
-from programs.models import TARGETS, Airing, DataVersion, Genre, Program
+from programs.models import TARGETS, Airing, Channel, DataVersion, Genre, Program
 
 # Ordering keys the list accepts (a leading "-" reverses). Values are the queryset expressions.
 PROGRAM_ORDERINGS: dict[str, str] = {
@@ -36,6 +39,32 @@ def data_version_current() -> int:
     """The latest data version number (0 when nothing was ever loaded)."""
     latest = DataVersion.objects.order_by("-id").values_list("id", flat=True).first()
     return int(latest or 0)
+
+
+# Channel time zones change only when a channel is created or edited: each process keeps the map for
+# CHANNEL_ZONES_TTL_SECONDS and reloads it at once when asked for a channel it does not know.
+CHANNEL_ZONES_TTL_SECONDS = 60.0
+_zones_lock = threading.Lock()
+_zones: tuple[float, dict[str, str]] = (float("-inf"), {})
+
+
+def channel_time_zones(*, codes: Iterable[str] = ()) -> dict[str, str]:
+    """``{channel code: IANA time zone}`` of every channel (the features' local time reads it per row)."""
+    global _zones
+    loaded_at, zones = _zones
+    now = clock.monotonic()
+    if now - loaded_at > CHANNEL_ZONES_TTL_SECONDS or any(c not in zones for c in codes):
+        zones = dict(Channel.objects.values_list("code", "time_zone"))
+        with _zones_lock:
+            _zones = (now, zones)
+    return zones
+
+
+def channel_time_zones_forget() -> None:
+    """Drop this process's map (after channels were created or edited here)."""
+    global _zones
+    with _zones_lock:
+        _zones = (float("-inf"), {})
 
 
 def _check_target(target: str) -> str:

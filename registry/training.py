@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.db.models import QuerySet
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.inspection import permutation_importance
@@ -33,8 +34,6 @@ CV_SPLITS = 3
 PERMUTATION_REPEATS = 3
 PERMUTATION_MAX_ROWS = 3000
 RESIDUAL_QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
-# Upper bounds of plausible values; above them a value is reported as out of range and dropped.
-TARGET_MAX = {"rating": 100.0, "engagement": 100.0}
 
 
 @dataclass
@@ -74,8 +73,8 @@ def clean_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, dict[s
     infinite = np.isinf(values)
     finite = ~missing & ~infinite
     negative = finite & (values < 0)
-    upper = TARGET_MAX.get(target)
-    out_of_range = finite & ~negative & (values > upper) if upper is not None else np.zeros_like(finite)
+    low, high = settings.TARGET_RANGES[target]  # the importer refuses these; older rows are dropped here
+    out_of_range = finite & ~negative & ((values < low) | (values > high))
     keep = finite & ~negative & ~out_of_range
     dropped = {
         "missing": int(missing.sum()),

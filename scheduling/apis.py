@@ -75,11 +75,26 @@ class OptimizationJobCreateApi(APIView):
         daypart = serializers.ChoiceField(choices=DAYPART_NAMES, required=False, allow_null=True)
         start_time = serializers.RegexField(r"^\d{2}:\d{2}$", required=False, allow_null=True)
         end_time = serializers.RegexField(r"^\d{2}:\d{2}$", required=False, allow_null=True)
-        slot_minutes = serializers.IntegerField(min_value=5, max_value=240, default=30)
+        slot_minutes = serializers.IntegerField(
+            min_value=5, max_value=240, default=30, help_text="Grid of airing starts (timeline) or the slot length."
+        )
         slots = _SlotInput(many=True, required=False)
         candidates = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=4000)
         weights = _WeightsInput(required=False)
         max_per_day = serializers.IntegerField(min_value=1, max_value=48, default=2)
+        max_per_week = serializers.IntegerField(
+            min_value=1, max_value=336, required=False, allow_null=True, help_text="Airings of a program in the window."
+        )
+        gap_penalty = serializers.FloatField(
+            min_value=0,
+            max_value=100,
+            required=False,
+            allow_null=True,
+            help_text="Allow empty airtime at this cost per minute (slot-value units); default: no gaps.",
+        )
+        filler = serializers.CharField(
+            max_length=64, required=False, allow_null=True, help_text="A program that may fill any leftover cell."
+        )
         max_consecutive_genre = serializers.IntegerField(min_value=0, max_value=48, default=2)
         min_genres_per_daypart = serializers.IntegerField(min_value=0, max_value=12, default=0)
         min_fill = serializers.FloatField(min_value=0, max_value=1, default=0.5)

@@ -307,6 +307,7 @@ class Conflict:
     message: str
     slots: list[int] = field(default_factory=list)
     day: int | None = None
+    programs: list[int] = field(default_factory=list)  # candidate indices involved (timeline conflicts)
 
 
 class InfeasibleProblemError(Exception):

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from bms.errors import ApplicationError, InvalidStateError, NotFoundError
@@ -18,11 +20,20 @@ from bms.metrics import SCHEDULE_GAP, SCHEDULE_JOB_DURATION, SCHEDULE_JOBS
 from bms.roles import Role, has_role
 from programs.models import Airing, Program
 from scheduling import matrices
-from scheduling.build import ProblemSpec, spec_build
+from scheduling.build import ProblemSpec, TimelineSpec, spec_build, timeline_spec_build
 from scheduling.exact import assignment
 from scheduling.models import OptimizationJob, Schedule, ScheduleEntry
 from scheduling.optimizer import GAParams, OptimizeResult, Solution, optimize
 from scheduling.problem import InfeasibleProblemError, Problem
+from scheduling.timeline import Timeline, airings_of
+from scheduling.timeline_exact import timeline_conflicts
+from scheduling.timeline_ga import (
+    InfeasibleTimelineError,
+    TimelineParams,
+    TimelineResult,
+    TimelineSolution,
+    optimize_timeline,
+)
 
 logger = logging.getLogger(__name__)
 Status = OptimizationJob.Status
@@ -33,8 +44,34 @@ def _user_or_none(user: UserLike) -> Any:
     return user if getattr(user, "is_authenticated", False) else None
 
 
-def _conflicts_body(exc: InfeasibleProblemError) -> list[dict[str, Any]]:
-    return [asdict(c) for c in exc.conflicts]
+def _conflicts_body(exc: InfeasibleProblemError, programs: list[Program] | None = None) -> list[dict[str, Any]]:
+    """The conflicts as JSON; timeline conflicts name their programs by external id."""
+    out = []
+    for c in exc.conflicts:
+        body = asdict(c)
+        if programs is not None:
+            body["programs"] = [programs[i].external_id for i in c.programs]
+        else:
+            body.pop("programs", None)
+        out.append(body)
+    return out
+
+
+def is_timeline(params: dict[str, Any]) -> bool:
+    """Date-based requests are timelines; an explicit list of slots is the fixed-slot special case."""
+    return not params.get("slots")
+
+
+def _timeline_params(params: dict[str, Any]) -> TimelineParams:
+    ga = _ga_params(params)
+    return TimelineParams(
+        seed=ga.seed,
+        time_budget=ga.time_budget,
+        generations=ga.generations,
+        population=min(ga.population, 16),
+        top_k=ga.top_k,
+        pareto=ga.pareto,
+    )
 
 
 def _ga_params(params: dict[str, Any]) -> GAParams:
@@ -62,15 +99,26 @@ def optimization_job_create(*, user: UserLike, params: dict[str, Any]) -> Optimi
     """
     # the same typed params the job will rebuild from JSON (callers may pass strings or objects)
     params = _parse_params(_jsonable(params))
-    spec = spec_build(params)
-    try:
-        assignment(spec.zeros())
-    except InfeasibleProblemError as exc:
-        raise ApplicationError(
-            "No schedule satisfies the hard constraints.",
-            code="infeasible_constraints",
-            details={"conflicts": _conflicts_body(exc)},
-        ) from None
+    spec: ProblemSpec | TimelineSpec
+    if is_timeline(params):
+        spec = timeline_spec_build(params)
+        conflicts = timeline_conflicts(spec.zeros())
+        if conflicts:
+            raise ApplicationError(
+                "No schedule satisfies the hard constraints.",
+                code="infeasible_constraints",
+                details={"conflicts": _conflicts_body(InfeasibleProblemError(conflicts), spec.programs)},
+            )
+    else:
+        spec = spec_build(params)
+        try:
+            assignment(spec.zeros())
+        except InfeasibleProblemError as exc:
+            raise ApplicationError(
+                "No schedule satisfies the hard constraints.",
+                code="infeasible_constraints",
+                details={"conflicts": _conflicts_body(exc)},
+            ) from None
     job = OptimizationJob.objects.create(
         created_by=_user_or_none(user),
         channel=spec.channel,
@@ -154,7 +202,7 @@ def _finish(job: OptimizationJob, status: str, *, error: str, result: Any, start
     if updated:
         SCHEDULE_JOBS.labels(status=status).inc()
         SCHEDULE_JOB_DURATION.observe(time.perf_counter() - started)
-        if status == Status.SUCCEEDED and result:
+        if status == Status.SUCCEEDED and result and result.get("gap") is not None:
             SCHEDULE_GAP.set(result["gap"])
     else:  # cancelled meanwhile
         SCHEDULE_JOBS.labels(status=Status.CANCELLED).inc()
@@ -162,10 +210,6 @@ def _finish(job: OptimizationJob, status: str, *, error: str, result: Any, start
 
 def _run(job: OptimizationJob) -> dict[str, Any]:
     params = _parse_params(job.params)
-    spec = spec_build(params)
-    revenue, audience = matrices.value_matrices(programs=spec.programs, starts=spec.starts, channel=spec.channel)
-    problem = spec.problem(revenue, audience)
-    ga = _ga_params(params)
     last_write = [0.0]
 
     def progress(generation: int, maximum: int) -> bool:
@@ -179,9 +223,164 @@ def _run(job: OptimizationJob) -> dict[str, Any]:
             )
         )
 
-    result = optimize(problem, ga, progress=progress)
+    if is_timeline(params):
+        tspec = timeline_spec_build(params)
+        revenue, audience = matrices.value_matrices(programs=tspec.programs, starts=tspec.starts, channel=tspec.channel)
+        tl = tspec.timeline(revenue, audience)
+        try:
+            tres = optimize_timeline(tl, _timeline_params(params), progress=progress)
+        except InfeasibleTimelineError:
+            raise InfeasibleProblemError(timeline_conflicts(tl)) from None
+        OptimizationJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(progress_generation=tres.generations)
+        return _timeline_result_body(tspec, tl, tres)
+    spec = spec_build(params)
+    revenue, audience = matrices.value_matrices(programs=spec.programs, starts=spec.starts, channel=spec.channel)
+    problem = spec.problem(revenue, audience)
+    result = optimize(problem, _ga_params(params), progress=progress)
     OptimizationJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(progress_generation=result.generations)
     return _result_body(spec, problem, result)
+
+
+# ---- timeline results ---------------------------------------------------------------------------
+def _timeline_entries(spec: TimelineSpec, tl: Timeline, schedule: list[int]) -> list[dict[str, Any]]:
+    out = []
+    for n, (cell, p) in enumerate(airings_of(schedule)):
+        program = spec.programs[p]
+        start = spec.starts[cell]
+        out.append(
+            {
+                "position": n,
+                "start": start.isoformat(),
+                "end": (start + timedelta(minutes=program.duration_minutes)).isoformat(),
+                "length_minutes": program.duration_minutes,
+                "program_id": program.pk,
+                "external_id": program.external_id,
+                "title": program.title,
+                "genre": program.genre,
+                "content_rating": program.content_rating,
+                "revenue": round(float(tl.revenue[p, cell]), 4),
+                "audience": round(float(tl.audience[p, cell]), 4),
+            }
+        )
+    return out
+
+
+def _timeline_current(spec: TimelineSpec, tl: Timeline, best: TimelineSolution) -> dict[str, Any]:
+    """The airings the channel actually had in the window, valued by the same models at their starts."""
+    q = Q()
+    for lo, hi in spec.segments:
+        q |= Q(start__gte=lo, start__lt=hi)
+    airings = list(
+        Airing.objects.filter(q, channel=spec.channel)
+        .select_related("program")
+        .order_by("start")
+        .only("start", "duration_minutes", "program__id", "program__title", "program__genre", "program__external_id")
+    )
+    window_minutes = len(spec.starts) * spec.grid
+    best_totals = {"revenue": best.totals.revenue, "audience": best.totals.audience, "linear": best.totals.linear}
+    if not airings:
+        return {
+            "airings": 0,
+            "minutes": 0,
+            "window_minutes": window_minutes,
+            "totals": None,
+            "entries": [],
+            "best": best_totals,
+            "improvement_pct": None,
+        }
+    programs = list({a.program_id: a.program for a in airings}.values())
+    order = {p.pk: i for i, p in enumerate(programs)}
+    starts = [a.start for a in airings]
+    rev, aud = matrices.value_matrices(programs=programs, starts=starts, channel=spec.channel)
+    rows = [order[a.program_id] for a in airings]
+    cols = np.arange(len(airings))
+    cur_rev, cur_aud = float(rev[rows, cols].sum()), float(aud[rows, cols].sum())
+    cur_lin = tl.weight_revenue * cur_rev / tl.rev_ref + tl.weight_audience * cur_aud / tl.aud_ref
+    best_lin = (
+        tl.weight_revenue * best.totals.revenue / tl.rev_ref + tl.weight_audience * best.totals.audience / tl.aud_ref
+    )
+    entries = [
+        {
+            "start": a.start.astimezone(spec.starts[0].tzinfo).isoformat(),
+            "end": (a.start + timedelta(minutes=a.duration_minutes)).astimezone(spec.starts[0].tzinfo).isoformat(),
+            "length_minutes": a.duration_minutes,
+            "external_id": a.program.external_id,
+            "title": a.program.title,
+            "genre": a.program.genre,
+            "revenue": round(float(rev[r, c]), 4),
+            "audience": round(float(aud[r, c]), 4),
+        }
+        for a, r, c in zip(airings, rows, cols.tolist(), strict=True)
+    ]
+    return {
+        "airings": len(airings),
+        "minutes": int(sum(a.duration_minutes for a in airings)),
+        "window_minutes": window_minutes,
+        "totals": {"revenue": cur_rev, "audience": cur_aud, "linear": cur_lin},
+        "best": {**best_totals, "linear": best_lin},
+        "improvement_pct": round(100 * (best_lin - cur_lin) / abs(cur_lin), 4) if cur_lin else None,
+        "entries": entries,
+    }
+
+
+def _timeline_result_body(spec: TimelineSpec, tl: Timeline, result: TimelineResult) -> dict[str, Any]:
+    schedules = [result.best, *result.alternatives[1:]]
+    checked = [*schedules, *result.pareto]
+    best = result.best
+    return {
+        "mode": "timeline",
+        "window": {
+            "grid_minutes": spec.grid,
+            "segments": [{"start": lo.isoformat(), "end": hi.isoformat()} for lo, hi in spec.segments],
+        },
+        "schedules": [
+            {
+                "rank": i,
+                "totals": asdict(sol.totals),
+                "hard_violations": sol.hard_violations,
+                "entries": _timeline_entries(spec, tl, sol.schedule),
+            }
+            for i, sol in enumerate(schedules)
+        ],
+        "totals": asdict(best.totals),
+        "pareto": [
+            {
+                "revenue": sol.totals.revenue,
+                "audience": sol.totals.audience,
+                "objective": sol.totals.objective,
+                "programs": [spec.programs[p].pk for _, p in airings_of(sol.schedule)],
+            }
+            for sol in result.pareto
+        ],
+        "constraint_report": {
+            "hard": {
+                "violations": sum(len(s.hard_violations) for s in checked),
+                "schedules_checked": len(checked),
+                "details": [v for s in checked for v in s.hard_violations][:50],
+            },
+            "soft": {
+                "max_consecutive_genre": tl.max_consecutive_genre,
+                "run_violations": best.totals.run_violations,
+                "min_genres_per_daypart": tl.min_genres_per_daypart,
+                "diversity_shortfall": best.totals.diversity_shortfall,
+                "goals_met": best.totals.goals_met,
+                "gap_minutes": best.totals.gap_minutes,
+            },
+        },
+        "bound": result.bound,
+        "gap": result.gap,
+        "baselines": {
+            "greedy": {
+                "totals": asdict(result.greedy.totals),
+                "improvement_pct": round(100 * result.improvement_over_greedy, 4),
+            },
+            "current": _timeline_current(spec, tl, best),
+        },
+        "runtime_seconds": result.runtime,
+        "generations": result.generations,
+        "max_generations": result.max_generations,
+        "stopped": result.stopped,
+    }
 
 
 def _entries(spec: ProblemSpec, problem: Problem, schedule: list[int]) -> list[dict[str, Any]]:

@@ -7,10 +7,15 @@ shows, so the two objectives pull apart and the Pareto front is not a single poi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
 import numpy as np
 
 from programs.calendar import DAYPART_NAMES, daypart_for_hour
-from scheduling.problem import AdvertiserGoal, IntArray, Problem, RatingWindow
+from scheduling.problem import RATINGS, AdvertiserGoal, IntArray, Problem, RatingWindow
+from scheduling.timeline import Timeline
 
 GENRES = (
     "news",
@@ -141,3 +146,85 @@ def current_schedule(problem: Problem, *, seed: int = 0) -> IntArray:
     rng = np.random.default_rng(seed + 10_000)
     stale = problem.value * rng.lognormal(0.0, 0.5, problem.value.shape)
     return assignment(problem, stale)
+
+
+# ---- timeline instances from the simulated demo data ---------------------------------------------
+@dataclass
+class DemoTimeline:
+    """A channel's whole catalogue on a window of the simulated demo data, with what it really aired."""
+
+    timeline: Timeline
+    current: list[tuple[int, int]]  # (cell, program) of the airings the channel had in the window
+    titles: list[str]
+
+
+def demo_timeline(
+    sim: Any, *, channel: str, first_day: date, days: int = 1, grid: int = 30, seed: int = 0, noise: float = 0.1
+) -> DemoTimeline:
+    """The broadcast day(s) 06:00-02:00 from ``first_day`` on a ``grid``-minute grid for one channel of
+    :func:`programs.generator.simulate`'s output, every program of the channel a candidate.
+
+    Values stand in for the production models: a program's mean expected revenue/audience per airing
+    in the history before ``first_day``, times the channel's hour-of-day factor relative to the hours
+    the program usually airs at, times lognormal noise (``seed``) for the model's error.
+    """
+    progs = sim.programs[sim.programs["channel_code"] == channel].reset_index(drop=True)
+    air = sim.airings[sim.airings["channel_code"] == channel]
+    local = air["start"].dt.tz_convert(sim.config.time_zone)
+    history = air[local.dt.date < first_day]
+    hours = local[local.dt.date < first_day].dt.hour
+    index = {ext: i for i, ext in enumerate(progs["external_id"])}
+    P = len(progs)
+    cells_per_day = 20 * 60 // grid
+    T = cells_per_day * days
+    cell_start = np.array([d * 1440 + 360 + k * grid for d in range(days) for k in range(cells_per_day)])
+    cell_day = np.repeat(np.arange(days), cells_per_day)
+    cell_hour = (cell_start % 1440) // 60
+    cell_dp = np.array([DAYPART_NAMES.index(daypart_for_hour(int(h))) for h in cell_hour])
+    rng = np.random.default_rng(seed)
+    mats = []
+    for target in ("revenue", "audience"):
+        col = history[f"{target}_expected"].to_numpy()
+        by_hour = np.ones(24)
+        for h in range(24):
+            sel = hours.to_numpy() == h
+            if sel.any():
+                by_hour[h] = col[sel].mean() / col.mean()
+        pidx = history["external_id"].map(index).to_numpy()
+        mean = np.bincount(pidx, weights=col, minlength=P) / np.maximum(np.bincount(pidx, minlength=P), 1)
+        usual = np.bincount(pidx, weights=by_hour[hours.to_numpy()], minlength=P) / np.maximum(
+            np.bincount(pidx, minlength=P), 1
+        )
+        fallback = float(np.median(mean[mean > 0])) if (mean > 0).any() else 1.0
+        mean = np.where(mean > 0, mean, fallback)
+        usual = np.where(usual > 0, usual, 1.0)
+        m = mean[:, None] * by_hour[cell_hour][None, :] / usual[:, None]
+        mats.append(m * rng.lognormal(0.0, noise, (P, T)))
+    genre = np.array([GENRES.index(g) if g in GENRES else len(GENRES) - 1 for g in progs["genre"]])
+    rating = np.array([RATINGS.index(r) for r in progs["content_rating"]])
+    tl = Timeline(
+        grid=grid,
+        cell_start=cell_start,
+        cell_segment=cell_day,
+        cell_day=cell_day,
+        cell_daypart=cell_dp,
+        genre=genre,
+        rating=rating,
+        duration=progs["duration_minutes"].to_numpy(),
+        max_per_day=np.full(P, 2),
+        max_per_week=np.full(P, 7) if days > 1 else None,
+        revenue=mats[0],
+        audience=mats[1],
+        n_genres=len(GENRES),
+        max_consecutive_genre=2,
+    )
+    window = air[(local.dt.date >= first_day) & (local.dt.date < first_day + timedelta(days=days))]
+    wlocal = window["start"].dt.tz_convert(sim.config.time_zone)
+    day0 = datetime.combine(first_day, datetime.min.time())
+    current = []
+    for ext, moment in zip(window["external_id"], wlocal, strict=True):
+        minute = int((moment.replace(tzinfo=None) - day0).total_seconds() // 60)
+        hits = np.flatnonzero(cell_start == minute)
+        if hits.size and ext in index:
+            current.append((int(hits[0]), index[ext]))
+    return DemoTimeline(tl, current, list(progs["title"]))

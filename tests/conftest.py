@@ -17,6 +17,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from bms.api_key_cache import api_key_cache_clear
+from programs.selectors import channel_time_zones_forget
 
 REQUIRE_SERVICES = os.environ.get("BMS_REQUIRE_SERVICES") == "1"
 
@@ -52,9 +53,11 @@ def eager_tasks() -> Iterator[None]:
 def _clear_cache() -> Iterator[None]:
     cache.clear()
     api_key_cache_clear()
+    channel_time_zones_forget()
     yield
     cache.clear()
     api_key_cache_clear()
+    channel_time_zones_forget()
 
 
 def make_user(username: str, role: str | None) -> User:

@@ -94,13 +94,13 @@ class ScheduleForm(forms.Form):
     date = forms.DateField(label="Date", widget=forms.DateInput(attrs={"type": "date"}))
     daypart = forms.ChoiceField(label="Daypart", required=False)
     slot_minutes = forms.TypedChoiceField(
-        label="Slot length", choices=[(30, "30 min"), (60, "60 min")], coerce=int, initial=30
+        label="Start grid", choices=[(30, "30 min"), (60, "60 min")], coerce=int, initial=30
     )
     max_consecutive_genre = forms.IntegerField(
         label="Max same genre in a row", min_value=0, max_value=48, initial=2, help_text="0 = no limit"
     )
     min_genres_per_daypart = forms.IntegerField(label="Min genres per daypart", min_value=0, max_value=12, initial=0)
-    max_per_day = forms.IntegerField(label="Max airings per program", min_value=1, max_value=48, initial=1)
+    max_per_day = forms.IntegerField(label="Max airings per program a day", min_value=1, max_value=48, initial=2)
     weight_revenue = forms.FloatField(label="Revenue weight", min_value=0, initial=1.0)
     weight_audience = forms.FloatField(label="Reach weight", min_value=0, initial=0.5)
     weight_balance = forms.FloatField(label="Genre balance weight", min_value=0, initial=1.0)

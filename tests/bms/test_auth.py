@@ -263,12 +263,14 @@ def test_every_admin_change_is_audited(superuser_client: Client) -> None:
     from programs.models import Channel
 
     superuser_client.post(
-        "/admin/programs/channel/add/", {"code": "abc", "name": "ABC", "universe_households": 1000}, follow=True
+        "/admin/programs/channel/add/",
+        {"code": "abc", "name": "ABC", "universe_households": 1000, "time_zone": "America/New_York"},
+        follow=True,
     )
     channel = Channel.objects.get()
     superuser_client.post(
         f"/admin/programs/channel/{channel.pk}/change/",
-        {"code": "abc", "name": "ABC East", "universe_households": 1000},
+        {"code": "abc", "name": "ABC East", "universe_households": 1000, "time_zone": "America/Chicago"},
         follow=True,
     )
     superuser_client.post(

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-_READ = re.compile(r'(?:env_(?:str|bool|int|float|list)|os\.environ\.get|os\.getenv)\(\s*"([A-Z][A-Z0-9_]*)"')
+_READ = re.compile(r'(?:env_(?:str|bool|int|float|list|ranges)|os\.environ\.get|os\.getenv)\(\s*"([A-Z][A-Z0-9_]*)"')
 _DOCUMENTED = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=", re.MULTILINE)
 
 

@@ -133,7 +133,7 @@ def test_a_bad_file_reports_every_bad_row_with_its_line_and_changes_nothing(tmp_
         {
             "line": 6,
             "reason": "is_premiere: 'maybe' is not a boolean (true/false/1/0/yes/no); "
-            "rating: 'high' is not a number; engagement: '120' is above 100",
+            "rating: 'high' is not a number; engagement: '120' is above 100, outside TARGET_RANGES['engagement'] = 0..100 (a 0-100 score)",
         },
     ]
     assert info.value.message == "4 invalid row(s) in bad.csv; nothing was imported."
@@ -259,7 +259,7 @@ def test_toonami_shaped_file_no_header_null_and_12_hour_clock(tmp_path: Path) ->
     assert Channel.objects.get().universe_households == 90_000_000
 
 
-def test_american_idol_shaped_file(tmp_path: Path) -> None:
+def test_american_idol_shaped_file_is_one_series_with_season_and_episode_on_each_airing(tmp_path: Path) -> None:
     header = ["season", "show_number", "episode", "airdate", "18_49_rating_share", "viewers_in_millions", "timeslot_et"]
     path = write_csv(
         tmp_path / "ratings.csv",
@@ -273,19 +273,29 @@ def test_american_idol_shaped_file(tmp_path: Path) -> None:
         header=header,
     )
     result = airings_import(path=path, mapping=ColumnMapping.load(MAPPINGS / "american-idol.json"))
-    assert (result.created, result.programs_created) == (5, 4)
+    assert (result.created, result.programs_created) == (5, 1)
     rows = [
-        (a.program.external_id, a.channel.code, _local(a), a.rating, a.audience, a.is_premiere, a.is_finale)
+        (
+            a.program.external_id,
+            a.channel.code,
+            _local(a),
+            a.season,
+            a.episode,
+            a.rating,
+            a.audience,
+            a.is_premiere,
+            a.is_finale,
+        )
         for a in Airing.objects.select_related("program", "channel").order_by("start")
     ]
     assert rows == [
-        ("AMERICAN-IDOL-S02", "fox", "2003-01-21T20:00:00-05:00", 11.4, 26500.0, True, False),
-        ("AMERICAN-IDOL-S02", "fox", "2003-01-21T21:00:00-05:00", None, None, False, False),  # stacked
-        ("AMERICAN-IDOL-S13", "fox", "2014-05-21T20:00:00-04:00", 4.8, 10000.0, False, True),
-        ("AMERICAN-IDOL-S16", "abc", "2018-03-11T20:00:00-04:00", 2.3, 10480.0, True, False),
-        ("AMERICAN-IDOL-S17", "abc", "2019-04-01T21:00:00-04:00", 1.2, 7100.0, False, False),
+        ("american-idol", "fox", "2003-01-21T20:00:00-05:00", 2, 1, 11.4, 26500.0, True, False),
+        ("american-idol", "fox", "2003-01-21T21:00:00-05:00", 2, 2, None, None, False, False),  # stacked
+        ("american-idol", "fox", "2014-05-21T20:00:00-04:00", 13, 40, 4.8, 10000.0, False, True),
+        ("american-idol", "abc", "2018-03-11T20:00:00-04:00", 16, 1, 2.3, 10480.0, True, False),
+        ("american-idol", "abc", "2019-04-01T21:00:00-04:00", 17, 5, 1.2, 7100.0, False, False),
     ]
-    assert Program.objects.get(external_id="AMERICAN-IDOL-S13").title == "American Idol season 13"
+    assert list(Program.objects.values_list("title", "channel__code")) == [("American Idol", "fox")]
 
 
 def test_survivor_shaped_file_skips_rows_without_a_date_and_uses_local_time_zones(tmp_path: Path) -> None:
@@ -372,10 +382,12 @@ def test_survivor_shaped_file_skips_rows_without_a_date_and_uses_local_time_zone
         header=header,
     )
     result = airings_import(path=path, mapping=ColumnMapping.load(MAPPINGS / "survivor.json"))
-    assert (result.rows_read, result.created, result.skipped_without_start) == (5, 4, 1)
+    assert (result.rows_read, result.created, result.skipped_without_start, result.programs_created) == (5, 4, 1, 2)
     rows = [
         (
             a.program.external_id,
+            a.season,
+            a.episode,
             a.channel.code,
             a.start.isoformat(),
             a.duration_minutes,
@@ -387,9 +399,16 @@ def test_survivor_shaped_file_skips_rows_without_a_date_and_uses_local_time_zone
         for a in Airing.objects.select_related("program", "channel").order_by("start")
     ]
     assert rows == [
-        ("SURVIVOR-US01", "cbs", "2000-06-01T00:00:00+00:00", 44, 15510.0, 80.0, True, False),
-        ("SURVIVOR-US01", "cbs", "2000-08-24T00:00:00+00:00", 88, pytest.approx(16420.0), 85.0, False, True),
-        ("SURVIVOR-US01", "cbs", "2000-08-24T01:28:00+00:00", 60, None, 70.0, False, False),  # after the finale
-        ("SURVIVOR-AU01", "network-10", "2016-08-21T10:00:00+00:00", 80, 783.0, 79.0, True, False),
+        ("survivor-us", 1, 1, "cbs", "2000-06-01T00:00:00+00:00", 44, 15510.0, 80.0, True, False),
+        ("survivor-us", 1, 13, "cbs", "2000-08-24T00:00:00+00:00", 88, pytest.approx(16420.0), 85.0, False, True),
+        ("survivor-us", 1, 14, "cbs", "2000-08-24T01:28:00+00:00", 60, None, 70.0, False, False),  # after the finale
+        ("survivor-au", 1, 1, "network-10", "2016-08-21T10:00:00+00:00", 80, 783.0, 79.0, True, False),
     ]
-    assert Channel.objects.get(code="network-10").universe_households == 9_000_000
+    assert list(Program.objects.order_by("external_id").values_list("external_id", "title")) == [
+        ("survivor-au", "Survivor AU"),
+        ("survivor-us", "Survivor US"),
+    ]
+    assert list(Channel.objects.order_by("code").values_list("code", "universe_households", "time_zone")) == [
+        ("cbs", 120_000_000, "America/New_York"),
+        ("network-10", 9_000_000, "Australia/Sydney"),
+    ]

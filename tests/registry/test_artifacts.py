@@ -30,6 +30,7 @@ EXPECTED_FORMAT = {
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.django_db
 @pytest.mark.parametrize("target", ["audience", "engagement"])
 def test_round_trip_gives_identical_predictions(algorithm, target):
     model = fitted_model(algorithm, target)

@@ -17,6 +17,9 @@ from registry.features import NO_LEAD_IN, RAW_COLUMNS, RawEncoder, airings_frame
 from registry.training import clean_target, time_split, training_dataset
 from tests.registry.factories import TINY_HYPERPARAMETERS, raw_frame
 
+# Features read each channel's time zone from the database (registry.features.local_wall_clock).
+pytestmark = pytest.mark.django_db
+
 NY = ZoneInfo("America/New_York")
 
 
@@ -42,10 +45,9 @@ def _setup() -> tuple[Channel, Program, Program]:
     return channel, news, drama
 
 
-@pytest.mark.django_db
 def test_airings_frame_has_raw_columns_and_lead_in_from_the_same_channel_and_broadcast_day(django_assert_num_queries):
     _, news, drama = _setup()
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):  # the airings, and the channels' time zones (kept for a minute)
         frame = airings_frame(Airing.objects.all())
     assert list(frame.columns) == [*RAW_COLUMNS, "rating", "revenue", "audience", "engagement"]
     assert [ts.strftime("%m-%d %H:%M") for ts in frame["start"]] == [
@@ -67,7 +69,6 @@ def test_airings_frame_has_raw_columns_and_lead_in_from_the_same_channel_and_bro
     assert frame["audience"].isna().sum() == 1
 
 
-@pytest.mark.django_db
 def test_slot_frame_is_program_major_and_takes_the_lead_in_from_the_stored_schedule():
     _channel, news, drama = _setup()
     starts = [datetime(2024, 3, 1, 22, 0, tzinfo=NY), datetime(2024, 3, 1, 20, 0, tzinfo=NY)]
@@ -84,7 +85,6 @@ def test_slot_frame_is_program_major_and_takes_the_lead_in_from_the_stored_sched
     assert bool(paired["is_premiere"].iloc[0]) is True
 
 
-@pytest.mark.django_db
 def test_slot_frame_rejects_unknown_programs_and_features():
     _, news, _ = _setup()
     start = [datetime(2024, 3, 1, 22, 0, tzinfo=NY)]
@@ -179,6 +179,15 @@ def test_bad_target_values_are_counted_and_dropped():
     frame["engagement"] = [50.0, 101.0, 20.0, 0.0, 100.0, -1.0, 3.0, 4.0, 5.0, 6.0]
     _, dropped_e = clean_target(frame, "engagement")
     assert dropped_e == {"missing": 0, "infinite": 0, "negative": 1, "out_of_range": 1}
+
+
+def test_training_drops_values_outside_the_target_range_setting(settings):
+    settings.TARGET_RANGES = {**settings.TARGET_RANGES, "audience": (2.0, 8.5)}
+    frame, _y = raw_frame(6)
+    frame["audience"] = [1.0, 2.0, 5.0, 8.5, 9.0, 10.0]
+    clean, dropped = clean_target(frame, "audience")
+    assert dropped == {"missing": 0, "infinite": 0, "negative": 0, "out_of_range": 3}
+    assert list(clean["audience"]) == [2.0, 5.0, 8.5]
 
 
 def test_fingerprint_depends_on_the_rows_not_their_order():

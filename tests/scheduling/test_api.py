@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -10,10 +11,15 @@ import pytest
 from rest_framework.test import APIClient
 
 from scheduling.models import OptimizationJob, Schedule, ScheduleEntry
-from scheduling.problem import check_hard
 from scheduling.services import optimization_job_run
 from tests.conftest import client_for, make_user
-from tests.scheduling.factories import airing_factory, catalogue_factory, channel_factory, fake_value_matrices
+from tests.scheduling.factories import (
+    airing_factory,
+    catalogue_factory,
+    channel_factory,
+    fake_value_matrices,
+    program_factory,
+)
 
 NY = ZoneInfo("America/New_York")
 URL = "/api/v1/schedules/optimize"
@@ -72,8 +78,9 @@ def test_it_optimises_prime_time_and_reports_everything(
     assert 0 <= result["gap"] <= 0.01
     assert result["baselines"]["greedy"]["improvement_pct"] >= 0
     current = result["baselines"]["current"]
-    assert current["covered_slots"] == 1
-    assert current["slots"] == 6
+    assert current["airings"] == 1
+    assert current["window_minutes"] == 180
+    assert [e["title"] for e in current["entries"]] == [programs[0].title]
     assert current["improvement_pct"] is not None
     assert result["runtime_seconds"] > 0
     assert len(result["pareto"]) >= 1
@@ -123,7 +130,7 @@ def test_invalid_requests_are_refused_with_the_reason(
 
 
 def test_impossible_constraints_are_refused_with_the_conflict_report(analyst_client: APIClient, channel: Any) -> None:
-    # a whole day of half-hour slots, twelve programs, each at most once a day
+    # a whole day (20 hours) of twelve half-hour programs, each at most once a day
     body = {"channel": "sched", "date": "2025-03-08", "max_per_day": 1}
     response = analyst_client.post(URL, body, format="json")
     assert response.status_code == 400
@@ -132,10 +139,12 @@ def test_impossible_constraints_are_refused_with_the_conflict_report(analyst_cli
     (conflict,) = error["details"]["conflicts"]
     assert conflict["day"] == 0
     assert "max_per_day" in conflict["constraints"]
-    assert (
-        conflict["message"]
-        == "day 0: 40 slots cannot all be filled with at most max airings per day of the 12 programs allowed in them"
+    assert conflict["message"] == (
+        "day 0: 1200 minutes cannot be filled end to end by the 12 programs allowed in them "
+        "(lengths [30] min, at most 360 minutes within the airing limits)"
     )
+    assert conflict["slots"] == list(range(40))
+    assert conflict["programs"] == [p.external_id for p in channel.programs.order_by("pk")]
     assert OptimizationJob.objects.count() == 0
 
 
@@ -179,14 +188,14 @@ def test_a_cancel_during_the_run_stops_the_ga_and_is_kept(
     job_id = response.json()["id"]
     from scheduling import services
 
-    real = services.optimize
+    real = services.optimize_timeline
 
-    def optimize_then_cancel(problem: Any, params: Any, progress: Any) -> Any:
+    def optimize_then_cancel(timeline: Any, params: Any, progress: Any) -> Any:
         OptimizationJob.objects.filter(pk=job_id).update(status="cancelled")
         assert progress(1, params.generations) is False
-        return real(problem, params, progress=progress)
+        return real(timeline, params, progress=progress)
 
-    monkeypatch.setattr(services, "optimize", optimize_then_cancel)
+    monkeypatch.setattr(services, "optimize_timeline", optimize_then_cancel)
     optimization_job_run(job_id=job_id)
     job = OptimizationJob.objects.get(pk=job_id)
     assert job.status == "cancelled"
@@ -268,8 +277,9 @@ def test_a_prediction_failure_fails_the_job_with_the_reason(
 def test_every_returned_schedule_passes_the_checker(
     analyst_client: APIClient, channel: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    from scheduling.build import spec_build
+    from scheduling.build import timeline_spec_build
     from scheduling.services import _parse_params
+    from scheduling.timeline import check_timeline, start_array
 
     job_id = _post(
         analyst_client,
@@ -285,11 +295,14 @@ def test_every_returned_schedule_passes_the_checker(
     ).json()["id"]
     job = OptimizationJob.objects.get(pk=job_id)
     assert job.status == "succeeded", job.error
-    spec = spec_build(_parse_params(job.params))
-    problem = spec.zeros()
+    spec = timeline_spec_build(_parse_params(job.params))
+    timeline = spec.zeros()
     index = {p.pk: i for i, p in enumerate(spec.programs)}
+    cells = {s.isoformat(): c for c, s in enumerate(spec.starts)}
     for sched in job.result["schedules"]:
-        assert check_hard(problem, [index[e["program_id"]] for e in sched["entries"]]) == []
+        y = start_array(timeline, [(cells[e["start"]], index[e["program_id"]]) for e in sched["entries"]])
+        assert check_timeline(timeline, y) == []
+        assert sum(e["length_minutes"] for e in sched["entries"]) == 240
 
 
 def test_the_service_takes_plain_json_params_like_the_chat_tools_send(analyst: Any, channel: Any) -> None:
@@ -305,3 +318,34 @@ def test_the_service_takes_plain_json_params_like_the_chat_tools_send(analyst: A
         optimization_job_create(user=analyst, params={"channel": "sched", "date": "08/03/2025"})
     assert info.value.code == "invalid_time"
     assert OptimizationJob.objects.count() == 1
+
+
+def test_the_chat_tool_answers_a_whole_day_with_its_timeline(
+    analyst: Any, channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chat.tools import run_tool
+
+    def worker_runs_it(job: Any) -> None:  # what a worker does while the tool waits
+        optimization_job_run(job_id=job.pk)
+        job.refresh_from_db()
+
+    monkeypatch.setattr("chat.tools._wait_for_job", worker_runs_it)
+
+    programs = list(channel.programs.order_by("pk"))
+    for n in range(3):  # twelve half-hours twice a day do not fill 20 hours; three films do the rest
+        program_factory(channel=channel, title=f"Film {n}", genre="movie", content_rating="PG", duration_minutes=120)
+    airing_factory(program=programs[1], start=datetime(2025, 3, 8, 6, 0, tzinfo=NY))
+    call = run_tool(
+        user=analyst, name="optimize_schedule", arguments={"channel": "sched", "date": "2025-03-08", "daypart": None}
+    )
+    assert call.ok, call.error
+    job = OptimizationJob.objects.get()
+    assert call.result["status"] == "succeeded", (job.error, job.result)
+    lines = call.result["proposal"]["timeline"]
+    assert lines[0].startswith("06:00-")
+    assert lines[-1][6:11] == "02:00"
+    # consecutive: each airing starts where the one before it ended
+    assert all(a[6:11] == b[:5] for a, b in pairwise(lines))
+    assert call.result["proposal"]["vs_current_pct"] is not None
+    job = OptimizationJob.objects.get(pk=call.result["job_id"])
+    assert "daypart" not in job.params

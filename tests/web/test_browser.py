@@ -8,6 +8,7 @@ screenshot in var/screenshots/ (git-ignored).
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import subprocess
@@ -250,13 +251,13 @@ def test_analyst_runs_an_optimisation_saves_and_exports_it(page_for: Any, site: 
     nav(page, "Schedule").click()
     page.get_by_label("Date", exact=True).fill("2024-02-09")
     page.get_by_label("Daypart", exact=True).select_option("prime_time")
-    page.get_by_label("Slot length", exact=True).select_option("60")
+    page.get_by_label("Start grid", exact=True).select_option("60")
     page.get_by_label("Time budget (s)", exact=True).fill("1")
     shot(page, "schedule-form")
     page.get_by_role("button", name="Optimise").click()
     page.wait_for_url(re.compile(r".*/schedule/jobs/\d+/$"))
     page.get_by_test_id("job-status").filter(has_text="succeeded").wait_for(timeout=60_000)
-    assert page.get_by_test_id("timeline").locator(".tl-row").count() == 3
+    assert page.get_by_test_id("timeline").get_by_test_id("airing").count() >= 1
     assert page.get_by_test_id("best-revenue").inner_text().startswith("$")
     page.wait_for_function("() => document.getElementById('pareto-chart')?.dataset.points")
     assert chart_points(page, "pareto-chart") >= 1
@@ -268,9 +269,31 @@ def test_analyst_runs_an_optimisation_saves_and_exports_it(page_for: Any, site: 
     path = tmp_path / info.value.suggested_filename
     info.value.save_as(path)
     lines = path.read_text().splitlines()
-    assert lines[0].startswith("position,start,length_minutes,program_id,external_id,title")
-    assert len(lines) == 4
+    assert lines[0].startswith("position,start,end,length_minutes,program_id,external_id,title")
+    assert sum(int(row.split(",")[3]) for row in lines[1:]) == 180  # prime time, 20:00-23:00, end to end
     shot(page, "schedule-result")
+
+
+def test_the_whole_day_form_with_defaults_draws_a_filled_timeline(page_for: Any, site: str) -> None:
+    page = page_for("analyst")
+    nav(page, "Schedule").click()
+    page.get_by_label("Date", exact=True).fill("2024-02-06")  # everything else as the form offers it
+    assert page.get_by_label("Daypart", exact=True).input_value() == ""  # the whole broadcast day
+    page.get_by_role("button", name="Optimise").click()
+    page.wait_for_url(re.compile(r".*/schedule/jobs/\d+/$"))
+    page.get_by_test_id("job-status").filter(has_text="succeeded").wait_for(timeout=90_000)
+    track = page.get_by_test_id("proposal-track")
+    blocks = track.get_by_test_id("airing")
+    assert blocks.count() >= 10
+    # the blocks tile the 20-hour track: each starts where the one before it ends, the last ends at its foot
+    geometry = blocks.evaluate_all("els => els.map(e => [e.offsetTop, e.offsetHeight, Number(e.dataset.minutes)])")
+    assert sum(minutes for _, _, minutes in geometry) == 20 * 60
+    for (top, height, _), (next_top, _, _) in itertools.pairwise(geometry):
+        assert abs(top + height - next_top) <= 1
+    last_top, last_height, _ = geometry[-1]
+    assert abs(last_top + last_height - track.evaluate("e => parseFloat(e.style.height)")) <= 1
+    assert page.get_by_test_id("current-track").count() == 1
+    shot(page, "schedule-whole-day")
 
 
 def _ask(page: Any, question: str, answers_before: int) -> Any:

@@ -108,7 +108,8 @@ def test_saving_and_exporting_the_best_schedule(
     assert export["Content-Disposition"] == f'attachment; filename="schedule-job-{job.pk}-0.csv"'
     lines = export.content.decode().splitlines()
     assert (
-        lines[0] == "position,start,length_minutes,program_id,external_id,title,genre,content_rating,revenue,audience"
+        lines[0]
+        == "position,start,end,length_minutes,program_id,external_id,title,genre,content_rating,revenue,audience"
     )
     rows = list(csv.DictReader(io.StringIO(export.content.decode())))
     job.refresh_from_db()
@@ -145,11 +146,30 @@ def test_invalid_input_is_a_400_and_creates_no_job(analyst_web, broadcasts):
 
 @pytest.mark.django_db
 def test_impossible_constraints_are_reported_and_create_no_job(analyst_web, broadcasts, fake_matrices):
-    # Prime time in 30-minute slots: six slots but only three one-hour programs on ch0.
-    response = analyst_web.post("/schedule/", {**FORM, "slot_minutes": "30"})
+    # The whole broadcast day (20 hours) but only three one-hour programs on ch0, each once a day.
+    response = analyst_web.post("/schedule/", {**FORM, "slot_minutes": "30", "daypart": ""})
     assert response.status_code == 400
-    assert "No schedule satisfies the hard constraints." in response.content.decode()
+    html = response.content.decode()
+    assert "No schedule satisfies the hard constraints." in html
+    assert "day 0: 1200 minutes cannot be filled end to end by the 3 programs allowed in them" in html
     assert OptimizationJob.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_one_hour_programs_fill_prime_time_on_a_half_hour_grid(
+    analyst_web, broadcasts, fake_matrices, django_capture_on_commit_callbacks
+):
+    job = _run_job(analyst_web, django_capture_on_commit_callbacks, {**FORM, "slot_minutes": "30"})
+    job.refresh_from_db()
+    entries = job.result["schedules"][0]["entries"]
+    assert [(e["start"][11:16], e["end"][11:16]) for e in entries] == [
+        ("20:00", "21:00"),
+        ("21:00", "22:00"),
+        ("22:00", "23:00"),
+    ]
+    html = analyst_web.get(f"/schedule/jobs/{job.pk}/").content.decode()
+    assert html.count('data-testid="airing"') == 3
+    assert 'style="top: 0.0px; height: 72.0px;' in html
 
 
 @pytest.mark.django_db

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -21,6 +22,7 @@ TERMINAL_JOB_STATES = {"succeeded", "failed", "cancelled"}
 EXPORT_COLUMNS = (
     "position",
     "start",
+    "end",
     "length_minutes",
     "program_id",
     "external_id",
@@ -92,6 +94,75 @@ def best_entries(result: dict[str, Any], index: int = 0) -> list[dict[str, Any]]
     return [dict(e) for e in schedules[index].get("entries") or []]
 
 
+GENRE_HUES = {
+    "news": 210,
+    "drama": 280,
+    "comedy": 45,
+    "sports": 120,
+    "reality": 330,
+    "documentary": 170,
+    "kids": 60,
+    "movie": 0,
+    "talk": 25,
+    "game": 190,
+    "animation": 90,
+    "other": 240,
+}
+PX_PER_MINUTE = 1.2
+
+
+def _block(entry: dict[str, Any], origin: datetime) -> dict[str, Any]:
+    start = datetime.fromisoformat(entry["start"])
+    end = (
+        datetime.fromisoformat(entry["end"])
+        if entry.get("end")
+        else start + timedelta(minutes=int(entry["length_minutes"]))
+    )
+    top = (start - origin).total_seconds() / 60
+    minutes = (end - start).total_seconds() / 60
+    return {
+        "top": round(top * PX_PER_MINUTE, 1),
+        "height": round(max(minutes, 5) * PX_PER_MINUTE, 1),
+        "start": start.strftime("%H:%M"),
+        "end": end.strftime("%H:%M"),
+        "minutes": int(minutes),
+        "title": entry.get("title", ""),
+        "genre": entry.get("genre", ""),
+        "rating": entry.get("content_rating", ""),
+        "hue": GENRE_HUES.get(str(entry.get("genre")), 240),
+    }
+
+
+def timeline_days(result: dict[str, Any], index: int = 0) -> list[dict[str, Any]]:
+    """Per on-air window: the proposal's and the current airings as blocks as long as the airings."""
+    segments = (result.get("window") or {}).get("segments") or []
+    proposal = best_entries(result, index)
+    current = ((result.get("baselines") or {}).get("current") or {}).get("entries") or []
+    days = []
+    for seg in segments:
+        lo, hi = datetime.fromisoformat(seg["start"]), datetime.fromisoformat(seg["end"])
+
+        def inside(e: dict[str, Any], lo: datetime = lo, hi: datetime = hi) -> bool:
+            return lo <= datetime.fromisoformat(e["start"]) < hi
+
+        minutes = (hi - lo).total_seconds() / 60
+        hours = [
+            {"top": round(m * PX_PER_MINUTE, 1), "label": (lo + timedelta(minutes=m)).strftime("%H:%M")}
+            for m in range(0, int(minutes), 60)
+        ]
+        days.append(
+            {
+                "label": lo.strftime("%a %d %b %Y"),
+                "span": f"{lo:%H:%M}-{hi:%H:%M}",
+                "height": round(minutes * PX_PER_MINUTE, 1),
+                "hours": hours,
+                "proposal": [_block(e, lo) for e in proposal if inside(e)],
+                "current": [_block(e, lo) for e in current if inside(e)],
+            }
+        )
+    return days
+
+
 def pareto_chart(result: dict[str, Any]) -> dict[str, Any] | None:
     points = [{"x": float(p["audience"]), "y": float(p["revenue"])} for p in result.get("pareto") or []]
     if not points:
@@ -146,6 +217,7 @@ class ScheduleJobPage(PageView):
             "state": state,
             "result": result,
             "entries": best_entries(result),
+            "days": timeline_days(result),
             "alternatives": schedules[1:],
             "best": schedules[0] if schedules else None,
             "pareto": pareto_chart(result),
