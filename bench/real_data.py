@@ -92,7 +92,6 @@ def run_one(name: str, csv: Path, mapping: Path) -> dict[str, object]:
 
 
 def _score_target(target: str) -> dict[str, object]:
-    import numpy as np
 
     from registry import services
     from registry.models import ModelVersion, TrainingRun
@@ -108,77 +107,24 @@ def _score_target(target: str) -> dict[str, object]:
     for version in ModelVersion.objects.filter(run=run):
         m = version.metrics or {}
         models[version.algorithm] = {
-            "rmse": m.get("rmse"),
+            "rmse": m.get("rmse"),  # the test part
             "r2": m.get("r2"),
-            "coverage": _coverage(m, version, split, target),
+            "coverage": (m.get("interval_coverage") or {}).get("0.9"),  # split-conformal 90%, measured on test
+            "rejected": m.get("rejected", ""),
         }
-    y = split.holdout[target].to_numpy(dtype="float64")
-    baselines = {}
-    for name, predicted in bench_baselines(dataset.frame, split, target).items():
-        err = y - predicted
-        baselines[name] = {
-            "rmse": float(np.sqrt(np.mean(err**2))),
-            "r2": 1.0 - float(np.sum(err**2)) / float(np.sum((y - y.mean()) ** 2)),
-        }
+    # The registry's baselines, scored by the run on the same test rows (registry.training.score_baselines).
+    scored = dict((run.baselines or {}).get(target) or {})
+    scored.pop("best", None)
+    baselines = {name: {"rmse": float(v["rmse"]), "r2": float(v["r2"])} for name, v in scored.items()}
     return {
         "rows": dataset.rows,
         "train": len(split.train),
-        "test": len(split.holdout),
-        "test_from": f"{split.holdout_start:%Y-%m-%d}",
+        "validation": len(split.validation),
+        "test": len(split.test),
+        "test_from": f"{split.test_start:%Y-%m-%d}",
         "seconds": round(wall, 1),
         "models": models,
         "baselines": baselines,
-    }
-
-
-def _coverage(metrics: dict[str, object], version: object, split: object, target: str) -> float | None:
-    """Share of test rows inside the model's 90% interval (from the residual quantiles it stores)."""
-    import numpy as np
-
-    from registry.artifacts import load_model
-
-    quantiles = metrics.get("residual_quantiles")
-    if not isinstance(quantiles, dict) or "0.05" not in quantiles:
-        return None
-    model = load_model(version)
-    holdout = split.holdout  # type: ignore[attr-defined]
-    predicted = model.predict(holdout)
-    y = holdout[target].to_numpy(dtype="float64")
-    inside = (y >= predicted + float(quantiles["0.05"])) & (y <= predicted + float(quantiles["0.95"]))
-    return float(np.mean(inside))
-
-
-def bench_baselines(frame: object, split: object, target: str) -> dict[str, object]:
-    """The four naive forecasts of the test rows, from strictly earlier airings only.
-
-    per-program training mean; the program's previous airing; the mean of its last 3 airings; the same
-    slot (channel, local weekday and time) a week before. Each falls back to the program's training mean,
-    then the global training mean, when it has nothing to go on.
-    """
-    import numpy as np
-    import pandas as pd
-
-    from registry.features import local_wall_clock
-
-    full = frame.sort_values("start", kind="stable")  # type: ignore[attr-defined]
-    train, test = split.train, split.holdout  # type: ignore[attr-defined]
-    global_mean = float(train[target].mean())
-    program_mean = train.groupby("program_id")[target].mean()
-    fallback = test["program_id"].map(program_mean).fillna(global_mean)
-    by_program = full.groupby("program_id")[target]
-    previous = by_program.shift(1)
-    last3 = by_program.transform(lambda s: s.shift(1).rolling(3, min_periods=1).mean())
-    local = pd.Series(local_wall_clock(full["start"], full["channel"].to_numpy()), index=full.index)
-    slots = pd.DataFrame({"channel": full["channel"], "local": local, "value": full[target]})
-    week_ago = slots.assign(local=slots["local"] + np.timedelta64(7, "D"))
-    same_slot = slots.merge(week_ago.drop_duplicates(["channel", "local"]), on=["channel", "local"], how="left")
-    same_slot.index = full.index
-    ids = test.index
-    return {
-        "program training mean": fallback.to_numpy(dtype="float64"),
-        "previous airing": previous.loc[ids].fillna(fallback).to_numpy(dtype="float64"),
-        "mean of last 3 airings": last3.loc[ids].fillna(fallback).to_numpy(dtype="float64"),
-        "same slot last week": same_slot["value_y"].loc[ids].fillna(fallback).to_numpy(dtype="float64"),
     }
 
 

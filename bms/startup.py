@@ -1,5 +1,6 @@
 """What a web process does once, before it serves: import the URLconf (every view module: about a
-second) and load the production models, so no client's first request pays for them; then freeze.
+second), load the production models and build the history-feature state, so no client's first request
+pays for them; then freeze.
 
 ``gc.freeze()`` moves every object alive at that point (Django, the apps, the loaded models with
 their hundreds of thousands of objects) out of the collector's generations. Without it each full
@@ -22,11 +23,13 @@ logger = logging.getLogger(__name__)
 def _warm_up() -> None:
     from django.urls import get_resolver
 
+    from predictions.lookups import get_lookups
     from predictions.predictor import get_predictor
 
     get_resolver().url_patterns  # noqa: B018 (imports the views)
     try:
         get_predictor().refresh()
+        get_lookups().history_warm()
     except Exception:  # a database not migrated yet, an unreadable artifact: the first request retries
         logger.warning("could not load the production models at start; the first prediction will", exc_info=True)
     finally:

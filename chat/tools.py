@@ -249,6 +249,8 @@ def get_best_model(*, user: Any, args: GetBestModelArgs) -> dict[str, Any]:
             "status": plain(getattr(version, "status", None)),
             "metrics": plain(getattr(version, "metrics", None) or {}),
         },
+        # The naive forecasts it has to beat, on the same test part (never promotable).
+        "baselines": plain((getattr(version, "metrics", None) or {}).get("baselines", {})),
         "top_factors": factors,
     }
 

@@ -76,6 +76,10 @@ class PredictionOutput(serializers.Serializer):
     program_id = serializers.IntegerField()
     model = _ModelOutput()
     interval = _IntervalOutput()
+    intervals = _IntervalOutput(many=True, help_text="Split-conformal intervals at 80, 90 and 95%.")
+    history_through = serializers.DateTimeField(
+        allow_null=True, help_text="Start of the latest airing with an actual that the history features used."
+    )
     clipped = serializers.BooleanField(help_text="The model's value left the sane range and was clipped to it.")
     raw_prediction = serializers.FloatField(
         required=False, help_text="The value before clipping (absent when the model gave no finite number)."
@@ -92,6 +96,8 @@ class PredictOutput(serializers.Serializer):
     program_id = serializers.IntegerField()
     model = _ModelOutput(required=False)
     interval = _IntervalOutput(required=False)
+    intervals = _IntervalOutput(many=True, required=False)
+    history_through = serializers.DateTimeField(allow_null=True, required=False)
     clipped = serializers.BooleanField(required=False)
     raw_prediction = serializers.FloatField(required=False)
     sane_range = _RangeOutput(required=False)

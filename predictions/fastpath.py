@@ -16,7 +16,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -43,12 +43,16 @@ class RawRows:
     is_premiere: np.ndarray  # bool
     is_finale: np.ndarray  # bool
     start: list[datetime]  # tz-aware
+    # The history columns for the model's target (registry.features.HISTORY_COLUMNS), when it uses them.
+    history: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.start)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> RawRows:
+        from registry.features import HISTORY_COLUMNS
+
         starts = pd.to_datetime(frame["start"], utc=True).dt.tz_convert(settings.TIME_ZONE)
         return cls(
             program_id=frame["program_id"].to_numpy(dtype="int64"),
@@ -61,6 +65,7 @@ class RawRows:
             is_premiere=frame["is_premiere"].to_numpy(dtype=bool),
             is_finale=frame["is_finale"].to_numpy(dtype=bool),
             start=list(starts.dt.to_pydatetime()),
+            history={c: frame[c].to_numpy(dtype="float64") for c in HISTORY_COLUMNS if c in frame.columns},
         )
 
     def take(self, idx: Sequence[int]) -> RawRows:
@@ -76,6 +81,7 @@ class RawRows:
             is_premiere=self.is_premiere[ix],
             is_finale=self.is_finale[ix],
             start=[self.start[i] for i in ix],
+            history={name: values[ix] for name, values in self.history.items()},
         )
 
     def to_frame(self) -> pd.DataFrame:
@@ -98,7 +104,9 @@ class RawRows:
                 "lead_in_program_id": self.lead_in_program_id.astype("int64"),
             }
         )
-        return frame[list(RAW_COLUMNS)]
+        for name, values in self.history.items():
+            frame[name] = values
+        return frame[[*RAW_COLUMNS, *self.history]]
 
     def digests(self) -> list[str]:
         """A 64-bit hash per row of its raw values (the prediction log's inputs digest)."""
@@ -139,6 +147,7 @@ def derive(rows: RawRows) -> Columns:
         is_live=rows.is_live,
         is_premiere=rows.is_premiere,
         is_finale=rows.is_finale,
+        history=rows.history,
     )
 
 
@@ -321,10 +330,9 @@ def _structure(loaded: Any) -> tuple[Any, Any, Callable[[np.ndarray], np.ndarray
     model = loaded.model
     inverse = None
     if isinstance(model, TransformedTargetRegressor):
-        func = model.inverse_func
-        if func is None:
-            raise _UnsupportedError("target transformer")
-        inverse = func
+        # What TransformedTargetRegressor.predict does after its regressor (func/inverse_func live in
+        # a fitted FunctionTransformer there too).
+        inverse = model.transformer_.inverse_transform
         model = model.regressor_
     if not isinstance(model, Pipeline) or len(model.steps) != 2:
         raise _UnsupportedError("model shape")

@@ -20,7 +20,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from django.conf import settings
 
-from programs.models import Airing, Program
+from predictions.fastpath import RawRows
+from programs.models import TARGETS, Airing, Program
+from registry.features import HistoryState, local_wall_clock
 
 _PROGRAM_TTL_SECONDS = 60.0
 _MAX_PROGRAMS = 50_000
@@ -47,6 +49,8 @@ class ServingLookups:
         self._programs_loaded_at = time.monotonic()
         self._programs: dict[ProgramKey, Program] = {}
         self._days: dict[DayKey, tuple[list[datetime], list[int]]] = {}
+        self._history: dict[str, HistoryState] = {}
+        self._history_lock = threading.Lock()
 
     def _fresh(self) -> None:
         now = time.monotonic()
@@ -61,6 +65,7 @@ class ServingLookups:
                 self._token = token
                 self._programs = {}
                 self._days = {}
+                self._history = {}
                 self._programs_loaded_at = now
             elif now - self._programs_loaded_at > _PROGRAM_TTL_SECONDS:
                 self._programs = {}
@@ -127,6 +132,56 @@ class ServingLookups:
             if j >= 0:
                 out[i] = programs[j]
         return out
+
+    def history_warm(self) -> None:
+        """Build every target's history state now (a serving process, before its first request)."""
+        self.history(TARGETS[0])
+
+    def history(self, target: str) -> HistoryState:
+        """The history-feature state of ``target`` for the current data version (built on first use after
+        every import/generation/edit: one query over the airings with actuals, then numpy)."""
+        self._fresh()
+        state = self._history.get(target)
+        if state is not None:
+            return state
+        with self._history_lock:
+            states = self._history
+            if target not in states:
+                states = dict(states)
+                states.update(_history_states())
+                self._history = states
+            return states[target]
+
+    def history_features(self, *, target: str, rows: RawRows) -> tuple[dict[str, np.ndarray], list[datetime | None]]:
+        """(history columns, the latest actual each row's features used) for serving ``rows``."""
+        local = local_wall_clock(rows.start, rows.channel)
+        utc = np.array([s.astimezone(UTC).replace(tzinfo=None) for s in rows.start], dtype="datetime64[m]")
+        columns, through = self.history(target).features(
+            program_id=rows.program_id,
+            channel=rows.channel,
+            local_min=local.astype("int64"),
+            utc_min=utc.astype("int64"),
+            lead_in_program_id=rows.lead_in_program_id,
+        )
+        return columns, [None if t < 0 else datetime.fromtimestamp(int(t) * 60, tz=UTC) for t in through.tolist()]
+
+
+def _history_states() -> dict[str, HistoryState]:
+    """Every target's history state from one query over the airings with any actual value."""
+    import pandas as pd
+    from django.db.models import Q
+
+    from registry.training import history_state
+
+    has_any = Q()
+    for target in TARGETS:
+        has_any |= Q(**{f"{target}__isnull": False})
+    rows = Airing.objects.filter(has_any).order_by().values_list("program_id", "channel__code", "start", *TARGETS)
+    frame = pd.DataFrame.from_records(list(rows), columns=["program_id", "channel", "start", *TARGETS])
+    frame["start"] = pd.to_datetime(frame["start"], utc=True)
+    for target in TARGETS:
+        frame[target] = pd.to_numeric(frame[target], errors="coerce").astype("float64")
+    return {target: history_state(frame, target) for target in TARGETS}
 
 
 _lookups = ServingLookups()

@@ -13,6 +13,7 @@ import logging
 import math
 import threading
 import time
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +69,28 @@ class ServingModel:
             return values, outside
         clipped = np.clip(np.nan_to_num(values, nan=self.range_low), self.range_low, self.range_high)
         return clipped, outside
+
+    # Split-conformal calibration stored by the registry (registry.intervals); None for older versions.
+    conformal: dict[str, Any] | None = None
+
+    def intervals(self, prediction: float) -> list[dict[str, float]]:
+        """[the interval at PREDICT_INTERVAL_LEVEL, then one per calibrated level], low clipped at 0.
+
+        Conformal half-widths by segment of the prediction; versions without a calibration give their
+        residual-quantile interval at ``level`` only.
+        """
+        if self.conformal is None:
+            low = max(0.0, prediction + self.interval_low)
+            one = {"low": low, "high": max(low, prediction + self.interval_high), "level": self.level}
+            return [one, one]
+        segment = bisect_right(self.conformal.get("edges") or [], prediction)
+        out = []
+        for key, widths in self.conformal["half_widths"].items():
+            half = float(widths[segment])
+            low = max(0.0, prediction - half)
+            out.append({"low": low, "high": max(low, prediction + half), "level": float(key)})
+        wanted = min(out, key=lambda i: abs(i["level"] - self.level))
+        return [wanted, *out]
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Predictions for a raw frame (registry.features.RAW_COLUMNS)."""
@@ -175,15 +198,19 @@ def sample_frame(n: int = 64) -> pd.DataFrame:
 
 def _serving_model(version: Any, sample: pd.DataFrame | None = None) -> ServingModel:
     from registry.artifacts import load_model
+    from registry.features import with_history
     from registry.guards import sane_range
 
     loaded = load_model(version)  # sha256 checked; tree models set to one thread by the registry
-    fast = (
-        compile_model(loaded, sample if sample is not None else sample_frame()) if settings.PREDICT_FAST_PATH else None
-    )
+    if settings.PREDICT_FAST_PATH:
+        rows = sample if sample is not None else sample_frame()
+        fast = compile_model(loaded, with_history(rows, str(version.target)))
+    else:
+        fast = None
     metrics = dict(version.metrics or {})
     low, high, level = residual_interval(metrics, settings.PREDICT_INTERVAL_LEVEL)
-    stored = "residual_quantiles" in metrics or "residual_q_low" in metrics
+    conformal = metrics.get("conformal") if isinstance(metrics.get("conformal"), dict) else None
+    stored = conformal is not None or "residual_quantiles" in metrics or "residual_q_low" in metrics
     if not stored:
 
         def predict(frame: pd.DataFrame) -> np.ndarray:
@@ -207,6 +234,7 @@ def _serving_model(version: Any, sample: pd.DataFrame | None = None) -> ServingM
         fast=fast,
         range_low=range_low,
         range_high=range_high,
+        conformal=conformal,
     )
 
 

@@ -67,6 +67,7 @@ class _Answer:
     model: ServingModel
     prediction: float
     ab: dict[str, Any] | None = field(default=None)
+    history_through: datetime | None = None
     raw: float | None = None  # the model's own value when it left the sane range and was clipped
 
 
@@ -290,17 +291,21 @@ def _run(rows: list[_Row]) -> list[_Answer]:
             )
         )
 
+    lookups = get_lookups()
     for target in needed:
         idx = [i for i, r in enumerate(rows) if target in r.targets]
         sub = raw.take(idx) if len(idx) != len(rows) else raw
+        sub.history, through = lookups.history_features(target=target, rows=sub)
         test = predictor.ab_test_for(target)
         if test is None:
             model = serving[target]
             raw_values, seconds = _call(model, sub)
             values, outside = model.clip(raw_values)
             ms = seconds * 1000.0 / len(idx)
-            for k, (i, v) in enumerate(zip(idx, values, strict=True)):
-                answers.append(_Answer(i, target, model, float(v), raw=_raw_if(outside, raw_values, k)))
+            for k, (i, v, t) in enumerate(zip(idx, values, through, strict=True)):
+                answers.append(
+                    _Answer(i, target, model, float(v), history_through=t, raw=_raw_if(outside, raw_values, k))
+                )
                 log(i, model, float(v), ms)
             continue
         champion = predictor.version(test.champion_id)
@@ -309,14 +314,14 @@ def _run(rows: list[_Row]) -> list[_Answer]:
         chall_raw, chall_s = _call(challenger, sub)
         champ_values, champ_out = champion.clip(champ_raw)
         chall_values, chall_out = challenger.clip(chall_raw)
-        for k, (i, cv, xv) in enumerate(zip(idx, champ_values, chall_values, strict=True)):
+        for k, (i, cv, xv, t) in enumerate(zip(idx, champ_values, chall_values, through, strict=True)):
             arm = CHAMPION if test.shadow else ab_arm(key=rows[i].key, test_id=test.id, share=test.share)
             if arm == CHALLENGER:
                 served_model, served_value, before = challenger, float(xv), _raw_if(chall_out, chall_raw, k)
             else:
                 served_model, served_value, before = champion, float(cv), _raw_if(champ_out, champ_raw, k)
             ab = {"test_id": test.id, "arm": arm}
-            answers.append(_Answer(i, target, served_model, served_value, ab, before))
+            answers.append(_Answer(i, target, served_model, served_value, ab, t, before))
             log(i, champion, float(cv), champ_s * 1000.0 / len(idx), test, CHAMPION, arm == CHAMPION)
             log(i, challenger, float(xv), chall_s * 1000.0 / len(idx), test, CHALLENGER, arm == CHALLENGER)
     get_buffer().add(logs)
@@ -329,14 +334,19 @@ def _raw_if(outside: np.ndarray, raw: np.ndarray, k: int) -> float | None:
 
 def _answer_body(row: _Row, answer: _Answer) -> dict[str, Any]:
     m = answer.model
-    low = min(max(m.range_low, answer.prediction + m.interval_low), m.range_high)
-    high = min(max(low, answer.prediction + m.interval_high), m.range_high)
+    # Intervals stay inside the sane range too (the low end is clipped at 0 by the predictor).
+    intervals = [
+        {**i, "low": min(i["low"], m.range_high), "high": min(i["high"], m.range_high)}
+        for i in m.intervals(answer.prediction)
+    ]
     body: dict[str, Any] = {
         "prediction": answer.prediction,
         "target": answer.target,
         "program_id": row.program.pk,
         "model": m.describe(),
-        "interval": {"low": low, "high": high, "level": m.level},
+        "interval": intervals[0],
+        "intervals": intervals[1:],
+        "history_through": None if answer.history_through is None else answer.history_through.isoformat(),
         "clipped": answer.raw is not None,
     }
     if answer.raw is not None:
@@ -357,10 +367,12 @@ def _group(rows: list[_Row], answers: list[_Answer]) -> list[dict[str, Any]]:
     for i, r in enumerate(rows):
         bodies = per_row[i]
         if r.requested == ALL_TARGETS:
+            known = [b["history_through"] for b in bodies.values() if b["history_through"] is not None]
             out.append(
                 {
                     "target": ALL_TARGETS,
                     "program_id": r.program.pk,
+                    "history_through": max(known, default=None),
                     "predictions": [bodies[t] for t in TARGETS],
                 }
             )
@@ -432,8 +444,9 @@ def predict_matrix(
     model = get_predictor().model_for(target)
     if not programs or not starts:
         return np.zeros((len(programs), len(starts)))
-    frame = slot_frame(programs=programs, starts=starts, channel=channel)
-    values, _ = _call(model, frame)
+    rows = RawRows.from_frame(slot_frame(programs=programs, starts=starts, channel=channel))
+    rows.history, _ = get_lookups().history_features(target=target, rows=rows)
+    values, _ = _call(model, rows)
     return model.clip(values)[0].reshape(len(programs), len(starts))
 
 
@@ -700,7 +713,7 @@ def drift_report_create(*, target: str, now: datetime | None = None) -> DriftRep
     works on historic data. Feature drift (PSI / KS) on the raw columns; accuracy drift = RMSE of the
     production model on the window's actuals over its holdout RMSE. Sets the Prometheus gauges.
     """
-    from registry.features import airings_frame
+    from registry.features import airings_frame, with_history
     from registry.selectors import production_models
 
     _targets_of(target)
@@ -710,8 +723,12 @@ def drift_report_create(*, target: str, now: datetime | None = None) -> DriftRep
     window_end = latest or now
     window_start = window_end - timedelta(days=settings.DRIFT_WINDOW_DAYS)
     reference_start = window_start - timedelta(days=settings.DRIFT_REFERENCE_DAYS)
-    recent = _drift_columns(airings_frame(has_actual.filter(start__gt=window_start, start__lte=window_end)))
-    reference = _drift_columns(airings_frame(has_actual.filter(start__gte=reference_start, start__lte=window_start)))
+    recent_raw = airings_frame(has_actual.filter(start__gt=window_start, start__lte=window_end))
+    reference_raw = airings_frame(has_actual.filter(start__gte=reference_start, start__lte=window_start))
+    # The recent airings' history features, from the reference period and the window itself.
+    featured = with_history(pd.concat([reference_raw, recent_raw]), target)
+    recent = _drift_columns(featured.loc[recent_raw.index])
+    reference = _drift_columns(reference_raw)
     features = drift.feature_drift(
         reference,
         recent,
@@ -763,21 +780,21 @@ def _accuracy_threshold(*, version: Any, model: ServingModel, target: str, befor
     window being checked (``before``: a shift in the window must not widen its own threshold), the latest
     ``_THRESHOLD_ROWS``. Without two such days the setting alone applies.
     """
-    from registry.features import airings_frame
+    from registry.features import airings_frame, with_history
 
     floor = float(settings.DRIFT_ACCURACY_THRESHOLD)
     start = (version.metrics or {}).get("holdout_start")
     since = parse_datetime(str(start)) if start else None
     if since is None:
         return floor
-    ids = list(
-        Airing.objects.filter(start__gte=since, start__lte=before, **{f"{target}__isnull": False})
-        .order_by("-start")
-        .values_list("id", flat=True)[:_THRESHOLD_ROWS]
-    )
-    frame = airings_frame(Airing.objects.filter(pk__in=ids))
-    if frame.empty:
+    has_actual = Airing.objects.filter(start__lte=before, **{f"{target}__isnull": False})
+    ids = list(has_actual.filter(start__gte=since).order_by("-start").values_list("id", flat=True)[:_THRESHOLD_ROWS])
+    if not ids:
         return floor
+    # History features of the holdout airings come from the airings before them too.
+    lookback = since - timedelta(days=settings.DRIFT_REFERENCE_DAYS)
+    featured = with_history(airings_frame(has_actual.filter(start__gte=lookback)), target)
+    frame = featured.loc[featured.index.isin(ids)]
     residuals = frame[target].to_numpy(dtype=float) - model.predict(frame)
     days = pd.to_datetime(frame["start"], utc=True).dt.tz_convert(settings.TIME_ZONE).dt.date.to_numpy()
     return drift.accuracy_threshold(

@@ -20,6 +20,9 @@ from registry.models import ModelVersion, TrainingRun
 
 
 class ModelVersionOutput(serializers.Serializer):
+    """``metrics``: see registry.training (test r2/rmse, val_r2, conformal, interval_coverage, sane_range,
+    rejected, baselines and best_baseline of the run on the same test part)."""
+
     id = serializers.IntegerField()
     target = serializers.CharField()
     algorithm = serializers.CharField()
@@ -142,6 +145,7 @@ class TrainingRunOutput(serializers.Serializer):
     dataset_fingerprint = serializers.CharField()
     dataset_rows = serializers.IntegerField()
     dataset = serializers.JSONField()
+    baselines = serializers.JSONField(help_text="Per target: the naive forecasts' test metrics and the best one.")
     selection = serializers.JSONField()
     error = serializers.CharField()
     created_at = serializers.DateTimeField()

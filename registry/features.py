@@ -9,7 +9,9 @@ the pipeline that is fitted on it), so the holdout never leaks into them.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -280,6 +282,355 @@ def _lead_ins(frame: pd.DataFrame) -> np.ndarray:
     return np.where(same_day, prev, NO_LEAD_IN)
 
 
+# --- History features: an airing's recent past, from STRICTLY earlier airings only ---------------------
+#
+# One formula (``history_from_windows``) turns "windows" of earlier actual values into the feature
+# columns. Training fills the windows with vectorised group shifts over the dataset
+# (``history_columns``); serving fills them from a compact per-program / per-slot state built from the
+# stored airings (``HistoryState``), so the two can only differ in which earlier airings they see.
+
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "h_last",  # the program's last actual
+    "h_mean3",  # mean of its last 3 actuals
+    "h_mean8",  # mean of its last 8 actuals
+    "h_ewm",  # exponentially weighted mean of its last 8 actuals (most recent weighs most)
+    "h_count",  # airings (with an actual) so far
+    "h_days_since",  # days since its previous airing
+    "h_episode",  # index of this airing in its run (a gap of more than RUN_GAP_DAYS starts a new run)
+    "h_slope",  # least-squares slope of its last 8 actuals per airing
+    "s_last",  # the slot's (channel x local weekday x hour) value on its latest earlier day: a week before
+    "s_mean4",  # mean of the slot's last 4 earlier days
+    "li_last",  # the lead-in program's last actual
+)
+# Level features that linear models also get on the log scale (the multiplicative targets).
+HISTORY_LEVELS: tuple[str, ...] = ("h_last", "h_mean3", "h_mean8", "h_ewm", "s_last", "s_mean4", "li_last")
+HISTORY_WINDOW = 8
+SLOT_WINDOW = 4
+RUN_GAP_DAYS = 21.0
+EWM_ALPHA = 0.5
+_MINUTES_PER_DAY = 1440
+
+
+def _masked_mean(values: np.ndarray) -> np.ndarray:
+    known = ~np.isnan(values)
+    count = known.sum(axis=1)
+    total = np.where(known, values, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def history_from_windows(
+    *,
+    values: np.ndarray,
+    count: np.ndarray,
+    days_since: np.ndarray,
+    episode: np.ndarray,
+    slot_values: np.ndarray,
+    lead_in_last: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The history columns from windows of earlier actuals (most recent first, NaN = none).
+
+    ``values``: (n, HISTORY_WINDOW) the program's last actuals; ``slot_values``: (n, SLOT_WINDOW) the
+    slot's means on its latest earlier days. The one formula behind training and serving.
+    """
+    values = np.asarray(values, dtype="float64").reshape(-1, HISTORY_WINDOW)
+    known = ~np.isnan(values)
+    weights = (1.0 - EWM_ALPHA) ** np.arange(HISTORY_WINDOW, dtype="float64")
+    w = np.where(known, weights, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ewm = np.where(w.sum(axis=1) > 0, (w * np.where(known, values, 0.0)).sum(axis=1) / w.sum(axis=1), np.nan)
+        # Slope of value on airing position (older = smaller x), over the known entries.
+        x = -np.arange(HISTORY_WINDOW, dtype="float64")
+        n = known.sum(axis=1)
+        xm = np.where(known, x, 0.0).sum(axis=1) / np.maximum(n, 1)
+        ym = np.where(known, values, 0.0).sum(axis=1) / np.maximum(n, 1)
+        dx = np.where(known, x - xm[:, None], 0.0)
+        dy = np.where(known, values - ym[:, None], 0.0)
+        sxx = (dx * dx).sum(axis=1)
+        slope = np.where((n >= 2) & (sxx > 0), (dx * dy).sum(axis=1) / np.where(sxx > 0, sxx, 1.0), 0.0)
+    return {
+        "h_last": values[:, 0].copy(),
+        "h_mean3": _masked_mean(values[:, :3]),
+        "h_mean8": _masked_mean(values),
+        "h_ewm": ewm,
+        "h_count": np.asarray(count, dtype="float64"),
+        "h_days_since": np.asarray(days_since, dtype="float64"),
+        "h_episode": np.asarray(episode, dtype="float64"),
+        "h_slope": slope,
+        "s_last": np.asarray(slot_values, dtype="float64").reshape(-1, SLOT_WINDOW)[:, 0].copy(),
+        "s_mean4": _masked_mean(np.asarray(slot_values, dtype="float64").reshape(-1, SLOT_WINDOW)),
+        "li_last": np.asarray(lead_in_last, dtype="float64"),
+    }
+
+
+def local_minutes(start: pd.Series, channel: np.ndarray) -> np.ndarray:
+    """Wall-clock minutes since 1970 (int64) in each row's channel time zone (``local_wall_clock``)."""
+    return local_wall_clock(start, channel).astype("int64")
+
+
+def utc_minutes(start: pd.Series) -> np.ndarray:
+    return pd.to_datetime(start, utc=True).dt.tz_localize(None).to_numpy(dtype="datetime64[m]").astype("int64")
+
+
+def slot_keys(channel: np.ndarray, local_min: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(slot key "channel|weekday|hour", local day number) of each row."""
+    day = local_min // _MINUTES_PER_DAY
+    weekday = (day + 3) % 7  # 1970-01-01 was a Thursday (Monday = 0)
+    hour = (local_min % _MINUTES_PER_DAY) // 60
+    keys = np.char.add(
+        np.char.add(np.char.add(np.asarray(channel).astype(str), "|"), weekday.astype(str)),
+        np.char.add("|", hour.astype(str)),
+    )
+    return keys, day
+
+
+@dataclass
+class _Observed:
+    """The airings with an actual ``target``, sorted by (start, airing), in plain arrays."""
+
+    program_id: np.ndarray
+    utc_min: np.ndarray
+    y: np.ndarray
+    slot: np.ndarray
+    day: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, target: str) -> _Observed:
+        y = frame[target].to_numpy(dtype="float64")
+        keep = ~np.isnan(y)
+        part = frame.loc[keep]
+        utc = utc_minutes(part["start"])
+        order = np.lexsort((np.arange(len(part)), utc))
+        slot, day = slot_keys(part["channel"].to_numpy(), local_minutes(part["start"], part["channel"].to_numpy()))
+        return cls(
+            program_id=part["program_id"].to_numpy(dtype="int64")[order],
+            utc_min=utc[order],
+            y=y[keep][order],
+            slot=slot[order],
+            day=day[order],
+        )
+
+
+def _program_runs(obs: _Observed) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+    """Per observed airing: the group-by of values, its count so far, days since previous, episode index."""
+    pid = pd.Series(obs.program_id)
+    g = pd.Series(obs.y).groupby(pid, sort=False)
+    count = g.cumcount().to_numpy(dtype="float64")
+    previous = pd.Series(obs.utc_min).groupby(pid, sort=False).shift(1).to_numpy(dtype="float64")
+    days_since = (obs.utc_min - previous) / _MINUTES_PER_DAY
+    new_run = np.isnan(days_since) | (days_since > RUN_GAP_DAYS)
+    run = pd.Series(new_run.astype("int64")).groupby(pid, sort=False).cumsum()
+    episode = pd.Series(np.zeros(len(pid))).groupby([pid, run], sort=False).cumcount().to_numpy(dtype="float64")
+    return g, count, days_since, episode
+
+
+def _slot_days(obs: _Observed) -> pd.DataFrame:
+    """One row per (slot, local day) with the mean actual of that slot on that day, sorted by day."""
+    table = pd.DataFrame({"slot": obs.slot, "day": obs.day, "y": obs.y})
+    return table.groupby(["slot", "day"], sort=True)["y"].mean().reset_index().sort_values(["day", "slot"])
+
+
+def history_columns(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    """The history columns of every row of ``frame`` from its earlier rows with an actual ``target``.
+
+    ``frame``: raw columns and the target (e.g. ``airings_frame``); rows without an actual get features
+    but give none. Vectorised group shifts; a row sees only rows of strictly earlier starts (slot
+    features: strictly earlier local days; the lead-in: its program's latest actual before the start).
+    """
+    n = len(frame)
+    if n == 0:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in HISTORY_COLUMNS}, index=frame.index)
+    obs = _Observed.of(frame, target)
+    rows_utc = utc_minutes(frame["start"])
+    rows_slot, rows_day = slot_keys(
+        frame["channel"].to_numpy(), local_minutes(frame["start"], frame["channel"].to_numpy())
+    )
+    rows_pid = frame["program_id"].to_numpy(dtype="int64")
+    # The program windows: per observed airing, from the observed airings before it.
+    g, count, _days_since, episode = _program_runs(obs)
+    lags = np.column_stack([g.shift(k).to_numpy(dtype="float64") for k in range(1, HISTORY_WINDOW + 1)])
+    # Each row takes the window of the latest observed airing of its program strictly before it ...
+    table = pd.DataFrame({"pid": obs.program_id, "t": obs.utc_min, "pos": np.arange(len(obs.y))})
+    left = pd.DataFrame({"pid": rows_pid, "t": rows_utc, "row": np.arange(n)}).sort_values("t", kind="stable")
+    matched = pd.merge_asof(left, table, on="t", by="pid", allow_exact_matches=False, direction="backward")
+    prev = matched.sort_values("row")["pos"].to_numpy(dtype="float64")
+    has = ~np.isnan(prev)
+    at = np.where(has, prev, 0).astype("int64")
+    values = np.full((n, HISTORY_WINDOW), np.nan)
+    row_count = np.zeros(n)
+    row_days = np.full(n, np.nan)
+    row_episode = np.zeros(n)
+    if len(obs.y):
+        # ... which is that airing's own value followed by its lags.
+        window = np.column_stack([obs.y, lags[:, : HISTORY_WINDOW - 1]])
+        values[has] = window[at[has]]
+        row_count[has] = count[at[has]] + 1
+        row_days[has] = (rows_utc[has] - obs.utc_min[at[has]]) / _MINUTES_PER_DAY
+        continues = has & (row_days <= RUN_GAP_DAYS)
+        row_episode[continues] = episode[at[continues]] + 1
+    # The slot windows: the slot's means on its latest days strictly before the row's local day.
+    days = _slot_days(obs)
+    sg = days.groupby("slot", sort=False)["y"]
+    slot_lags = np.column_stack([days["y"].to_numpy()] + [sg.shift(k).to_numpy() for k in range(1, SLOT_WINDOW)])
+    slot_left = pd.DataFrame({"slot": rows_slot, "day": rows_day, "row": np.arange(n)}).sort_values("day")
+    slot_table = pd.DataFrame(
+        {"slot": days["slot"].to_numpy(), "day": days["day"].to_numpy(), "pos": np.arange(len(days))}
+    )
+    slot_prev = (
+        pd.merge_asof(slot_left, slot_table, on="day", by="slot", allow_exact_matches=False, direction="backward")
+        .sort_values("row")["pos"]
+        .to_numpy(dtype="float64")
+    )
+    slot_values = np.full((n, SLOT_WINDOW), np.nan)
+    slot_has = ~np.isnan(slot_prev)
+    if len(days):
+        slot_values[slot_has] = slot_lags[slot_prev[slot_has].astype("int64")]
+    # The lead-in program's latest actual before the row's start.
+    lead = pd.DataFrame(
+        {"pid": frame["lead_in_program_id"].to_numpy(dtype="int64"), "t": rows_utc, "row": np.arange(n)}
+    ).sort_values("t", kind="stable")
+    lead_prev = pd.merge_asof(lead, table, on="t", by="pid", allow_exact_matches=False, direction="backward")
+    lead_pos = lead_prev.sort_values("row")["pos"].to_numpy(dtype="float64")
+    lead_has = ~np.isnan(lead_pos)
+    lead_last = np.full(n, np.nan)
+    lead_last[lead_has] = obs.y[lead_pos[lead_has].astype("int64")]
+    cols = history_from_windows(
+        values=values,
+        count=row_count,
+        days_since=row_days,
+        episode=row_episode,
+        slot_values=slot_values,
+        lead_in_last=lead_last,
+    )
+    return pd.DataFrame(cols, index=frame.index)[list(HISTORY_COLUMNS)]
+
+
+def with_history(frame: pd.DataFrame, target: str, *, source: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``frame`` plus its history columns for ``target``, computed from ``source`` (default: ``frame``).
+
+    With a ``source``, the rows of ``frame`` are placed among the source's airings (rows of ``frame``
+    give no history themselves unless they are in ``source`` too).
+    """
+    if source is None:
+        return pd.concat([frame, history_columns(frame, target)], axis=1)
+    extra = frame.drop(columns=[c for c in frame.columns if c in TARGETS or c in HISTORY_COLUMNS])
+    extra = extra.assign(**{target: np.nan})
+    both = pd.concat([source[[*RAW_COLUMNS, target]], extra[[*RAW_COLUMNS, target]]], ignore_index=True)
+    cols = history_columns(both, target).iloc[len(source) :]
+    cols.index = frame.index
+    return pd.concat([frame.drop(columns=[c for c in HISTORY_COLUMNS if c in frame.columns]), cols], axis=1)
+
+
+# Flat keys: segment * 2**36 + a newest-first rank of the time (2**36 minutes is ~130,000 years).
+_KEY_SHIFT = np.int64(1) << np.int64(36)
+
+
+@dataclass
+class HistoryState:
+    """The serving side of the history features for one target: every actual of every program and every
+    slot-day mean, in flat arrays sorted by (program, newest first) / (slot, newest first).
+
+    A query finds, with one ``searchsorted``, the entries strictly before its start (local day for
+    slots) and takes the next ``HISTORY_WINDOW`` of them: exactly the windows training builds, for a
+    slot at any time. A slot further ahead than the next airing rolls forward from the last known
+    actuals. Built once per data version; a lookup is a few numpy gathers.
+    """
+
+    target: str
+    program_index: dict[int, int]
+    program_keys: np.ndarray  # program position * 2**36 + (newest-first) time rank, sorted
+    program_end: np.ndarray  # (P,) end of each program's segment in the flat arrays
+    values: np.ndarray  # actuals, flat
+    utc_min: np.ndarray  # their starts (utc minutes)
+    episode: np.ndarray  # their episode index in their run
+    slot_index: dict[str, int]
+    slot_keys: np.ndarray
+    slot_end: np.ndarray
+    slot_values: np.ndarray  # slot-day means, flat
+    through: np.datetime64 | None  # the latest start with an actual
+
+    @classmethod
+    def build(cls, frame: pd.DataFrame, target: str) -> HistoryState:
+        """From stored airings (at least program_id, channel, start and ``target``)."""
+        obs = _Observed.of(frame, target)
+        _, _, _, episode = _program_runs(obs)
+        pids = np.unique(obs.program_id)
+        p_at = np.searchsorted(pids, obs.program_id)
+        order = np.lexsort((-obs.utc_min, p_at))
+        p_keys = p_at[order] * _KEY_SHIFT + (_KEY_SHIFT - 1 - obs.utc_min[order])
+        days = _slot_days(obs)
+        slots = np.unique(days["slot"].to_numpy()) if len(days) else np.array([], dtype=str)
+        s_at = np.searchsorted(slots, days["slot"].to_numpy())
+        day = days["day"].to_numpy(dtype="int64")
+        s_order = np.lexsort((-day, s_at))
+        return cls(
+            target=target,
+            program_index={int(p): i for i, p in enumerate(pids)},
+            program_keys=p_keys,
+            program_end=np.searchsorted(p_at[order], np.arange(len(pids)), side="right"),
+            values=obs.y[order],
+            utc_min=obs.utc_min[order],
+            episode=episode[order],
+            slot_index={str(v): i for i, v in enumerate(slots)},
+            slot_keys=s_at[s_order] * _KEY_SHIFT + (_KEY_SHIFT - 1 - day[s_order]),
+            slot_end=np.searchsorted(s_at[s_order], np.arange(len(slots)), side="right"),
+            slot_values=days["y"].to_numpy(dtype="float64")[s_order],
+            through=np.datetime64(int(obs.utc_min.max()), "m") if len(obs.y) else None,
+        )
+
+    @staticmethod
+    def _windows(
+        keys: np.ndarray, ends: np.ndarray, flat: np.ndarray, at: np.ndarray, when: np.ndarray, width: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(window of ``width`` entries strictly before ``when``, newest first; first position; segment end)."""
+        n = len(at)
+        known = at >= 0
+        if not len(flat):
+            return np.full((n, width), np.nan), np.zeros(n, dtype="int64"), np.zeros(n, dtype="int64")
+        safe = np.where(known, at, 0)
+        # Entries at or after ``when`` have a rank key <= (2**36 - 1 - when): skip past them.
+        pos = np.searchsorted(keys, safe * _KEY_SHIFT + (_KEY_SHIFT - 1 - when), side="right")
+        end = np.where(known, ends[safe], 0)
+        cols = pos[:, None] + np.arange(width)
+        inside = known[:, None] & (cols < end[:, None])
+        window = np.where(inside, flat[np.minimum(cols, len(flat) - 1)], np.nan)
+        return window, pos, end
+
+    def features(
+        self,
+        *,
+        program_id: np.ndarray,
+        channel: np.ndarray,
+        local_min: np.ndarray,
+        utc_min: np.ndarray,
+        lead_in_program_id: np.ndarray,
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """(history columns, the start (utc minutes) of the latest actual each row's features used, -1 = none)."""
+        utc_min = np.asarray(utc_min, dtype="int64")
+        at = np.array([self.program_index.get(int(p), -1) for p in program_id], dtype="int64")
+        values, pos, end = self._windows(self.program_keys, self.program_end, self.values, at, utc_min, HISTORY_WINDOW)
+        has = ~np.isnan(values[:, 0])
+        first = np.minimum(pos, max(len(self.values) - 1, 0))
+        prev_time = np.where(has, self.utc_min[first] if len(self.values) else 0, 0)
+        days_since = np.where(has, (utc_min - prev_time) / _MINUTES_PER_DAY, np.nan)
+        prev_episode = self.episode[first] if len(self.values) else np.zeros(len(at))
+        episode = np.where(has & (days_since <= RUN_GAP_DAYS), prev_episode + 1, 0.0)
+        keys, day = slot_keys(np.asarray(channel), np.asarray(local_min, dtype="int64"))
+        s_at = np.array([self.slot_index.get(str(k), -1) for k in keys], dtype="int64")
+        slot_values, _, _ = self._windows(self.slot_keys, self.slot_end, self.slot_values, s_at, day, SLOT_WINDOW)
+        lead_at = np.array([self.program_index.get(int(p), -1) for p in lead_in_program_id], dtype="int64")
+        lead, _, _ = self._windows(self.program_keys, self.program_end, self.values, lead_at, utc_min, 1)
+        columns = history_from_windows(
+            values=values,
+            count=np.where(has, end - pos, 0).astype("float64"),
+            days_since=days_since,
+            episode=episode,
+            slot_values=slot_values,
+            lead_in_last=lead[:, 0],
+        )
+        return columns, np.where(has, prev_time, -1)
+
+
 # --- The fitted feature encoder (one step, numpy only, so serving one row costs well under a ms) --------
 
 # Identity-like columns: target-encoded with smoothing, cross-fitted on the training split only.
@@ -334,6 +685,7 @@ def derive(raw: pd.DataFrame) -> dict[str, np.ndarray]:
         is_live=raw["is_live"].to_numpy(),
         is_premiere=raw["is_premiere"].to_numpy(),
         is_finale=raw["is_finale"].to_numpy(),
+        history={c: raw[c].to_numpy(dtype="float64") for c in HISTORY_COLUMNS if c in raw.columns},
     )
 
 
@@ -349,8 +701,12 @@ def derive_arrays(
     is_live: np.ndarray,
     is_premiere: np.ndarray,
     is_finale: np.ndarray,
+    history: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """The derived columns from raw column arrays; ``local`` is the start as naive local datetime64[m].
+
+    ``history``: the history columns (``HISTORY_COLUMNS``), when the model uses them; they pass through,
+    and their levels also come as ``log_<name>`` (log1p, for the linear models).
 
     The one implementation behind ``derive`` (pandas frames, training) and the serving fast path
     (plain rows), so the two can never compute a feature differently.
@@ -367,7 +723,7 @@ def derive_arrays(
     channel = channel.astype(str)
     daypart = _DAYPART_OF_HOUR[hour_int]
     lead_in = lead_in_program_id.astype("int64")
-    return {
+    out = {
         "program_id": program_id.astype("int64").astype(str),
         "lead_in_program_id": lead_in.astype(str),
         "genre_daypart": np.char.add(np.char.add(genre, "|"), daypart),
@@ -391,6 +747,11 @@ def derive_arrays(
         "is_finale": is_finale.astype("float64"),
         "has_lead_in": (lead_in != NO_LEAD_IN).astype("float64"),
     }
+    for name, values in (history or {}).items():
+        out[name] = np.asarray(values, dtype="float64")
+        if name in HISTORY_LEVELS:
+            out[f"log_{name}"] = np.log1p(np.clip(out[name], 0.0, None))
+    return out
 
 
 def _lookup(categories: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -439,15 +800,21 @@ class RawEncoder(TransformerMixin, BaseEstimator):
             self.te_categories_[name], self.te_values_[name] = cats, values
         indicator_columns = CATEGORICAL if self.kind == "tree" else (*CATEGORICAL, *ONE_HOT_EXTRA)
         self.categories_: dict[str, np.ndarray] = {name: np.unique(cols[name]) for name in indicator_columns}
-        numeric = np.column_stack([cols[name] for name in NUMERIC])
-        medians = np.nanmedian(numeric, axis=0) if len(numeric) else np.zeros(len(NUMERIC))
+        history = [name for name in HISTORY_COLUMNS if name in cols]
+        if self.kind == "linear":
+            history += [f"log_{name}" for name in HISTORY_LEVELS if name in cols]
+        self.numeric_ = (*NUMERIC, *history)
+        numeric = np.column_stack([cols[name] for name in self.numeric_])
+        with warnings.catch_warnings():  # a history column may have no value yet in a tiny split
+            warnings.simplefilter("ignore", category=RuntimeWarning)
+            medians = np.nanmedian(numeric, axis=0) if len(numeric) else np.zeros(len(self.numeric_))
         self.medians_ = np.where(np.isnan(medians), 0.0, medians)
         names = [f"te:{n}" for n in TARGET_ENCODED]
         if self.kind == "tree":
             names += [f"code:{n}" for n in CATEGORICAL]
         else:
             names += [f"onehot:{n}={c}" for n in indicator_columns for c in self.categories_[n]]
-        names += [f"num:{n}" for n in NUMERIC]
+        names += [f"num:{n}" for n in self.numeric_]
         self.feature_names_out_ = np.array(names, dtype=str)
 
     def fit_transform(self, X: pd.DataFrame, y: Any = None, **fit_params: Any) -> np.ndarray:  # noqa: N803
@@ -487,7 +854,7 @@ class RawEncoder(TransformerMixin, BaseEstimator):
                 known = pos >= 0
                 onehot[np.flatnonzero(known), pos[known]] = 1.0
                 blocks.append(onehot)
-        numeric = np.column_stack([cols[name] for name in NUMERIC])
+        numeric = np.column_stack([cols[name] for name in self.numeric_])
         blocks.append(np.where(np.isnan(numeric), self.medians_, numeric))
         return np.hstack(blocks)
 
@@ -508,4 +875,5 @@ def build_preprocessor(*, kind: str, seed: int) -> Pipeline:
 def source_feature(name: str) -> str:
     """Map an encoder output column (``onehot:genre=drama``, ``te:program_id``) to its derived feature."""
     _, _, rest = name.partition(":")
-    return rest.split("=", 1)[0] if rest else name
+    feature = rest.split("=", 1)[0] if rest else name
+    return feature.removeprefix("log_")

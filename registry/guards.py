@@ -1,11 +1,12 @@
 """Guards around the registry: hand promotion compared on the same test data, and the sane output range.
 
-* ``promotion_comparison``: a hand promotion's candidate, the production model and naive baselines,
-  all scored (RMSE) on the same test part of today's data (``registry.training.time_split``'s holdout).
+* ``promotion_comparison``: a hand promotion's candidate, the production model and the naive baselines
+  (``registry.training.score_baselines``), all scored (RMSE) on the same test part of today's data
+  (``registry.training.time_split``).
   ``model_version_promote`` refuses the promotion when the candidate is measurably worse than either,
   unless forced with a reason (the ledger records it).
 * ``sane_range``: predictions are kept within 0 ... 3 x the largest training value of the version's target
-  (the training part ends at ``metrics["holdout_start"]``); the predictor clips and flags what leaves it.
+  (``metrics["sane_range"]``); the predictor clips and flags what leaves it.
 """
 
 from __future__ import annotations
@@ -23,10 +24,14 @@ from programs.models import Airing
 from registry import artifacts
 from registry.features import airings_frame
 from registry.models import ModelVersion
-from registry.training import regression_metrics, time_split, training_dataset
-
-# A prediction above this multiple of the largest training value is clipped (issue 12: 0 ... 3 x max).
-SANE_RANGE_FACTOR = 3.0
+from registry.training import (
+    BASELINES,
+    SANE_RANGE_FACTOR,
+    regression_metrics,
+    score_baselines,
+    time_split,
+    training_dataset,
+)
 
 
 @dataclass(frozen=True)
@@ -91,31 +96,6 @@ class PromotionComparison:
         return {**asdict(self), "refusals": self.refusals(), "summary": self.summary()}
 
 
-def baseline_predictions(train: pd.DataFrame, test: pd.DataFrame, *, target: str) -> dict[str, np.ndarray]:
-    """Naive forecasts an analyst would use, for every test airing (vectorised, earlier airings only).
-
-    ``program_mean``: the program's mean in the training part (the overall mean for a new program);
-    ``previous_airing``: the program's last actual before the airing; ``last_3_mean``: the mean of its
-    last three (both fall back to ``program_mean`` for a program's first airing).
-    """
-    overall = float(train[target].mean())
-    means = train.groupby("program_id")[target].mean()
-    program_mean = test["program_id"].map(means).fillna(overall).to_numpy(dtype="float64")
-    both = pd.concat([train, test]).sort_values("start", kind="stable")
-    by_program = both.groupby("program_id")[target]
-    previous = by_program.shift(1).reindex(test.index).to_numpy(dtype="float64")
-    last_3 = (
-        by_program.transform(lambda s: s.shift(1).rolling(3, min_periods=1).mean())
-        .reindex(test.index)
-        .to_numpy(dtype="float64")
-    )
-    return {
-        "program_mean": program_mean,
-        "previous_airing": np.where(np.isnan(previous), program_mean, previous),
-        "last_3_mean": np.where(np.isnan(last_3), program_mean, last_3),
-    }
-
-
 def _rmse(y: np.ndarray, predicted: np.ndarray) -> float:
     return float(regression_metrics(y, predicted)["rmse"])
 
@@ -128,7 +108,7 @@ def promotion_comparison(*, version: ModelVersion, frame: pd.DataFrame | None = 
     if len(data) < 10:
         return PromotionComparison(target=target, candidate=version.label, n_test=0, test_start=None)
     split = time_split(data)
-    test = split.holdout
+    test = split.test
     y = test[target].to_numpy(dtype="float64")
     candidate_rmse = _rmse(y, artifacts.load_model(version).predict(test))
     production = ModelVersion.objects.filter(target=target, status=ModelVersion.Status.PRODUCTION).first()
@@ -139,12 +119,13 @@ def promotion_comparison(*, version: ModelVersion, frame: pd.DataFrame | None = 
             production_rmse = _rmse(y, artifacts.load_model(production).predict(test))
         except ApplicationError as exc:
             production_error = f"its artifact cannot be loaded: {exc.message}"
-    baselines = {name: _rmse(y, p) for name, p in baseline_predictions(split.train, test, target=target).items()}
+    scores = score_baselines(split, target)
+    baselines = {name: float(scores[name]["rmse"]) for name in BASELINES if name in scores}
     return PromotionComparison(
         target=target,
         candidate=version.label,
         n_test=len(test),
-        test_start=None if split.holdout_start is None else split.holdout_start.isoformat(),
+        test_start=split.test_start.isoformat(),
         candidate_rmse=candidate_rmse,
         production=None if production is None else production.label,
         production_rmse=production_rmse,
@@ -154,14 +135,17 @@ def promotion_comparison(*, version: ModelVersion, frame: pd.DataFrame | None = 
 
 
 def sane_range(*, version: Any) -> tuple[float, float]:
-    """(0, 3 x the largest actual of the version's training part); (0, inf) when there is none.
-
-    The training part is every airing before ``metrics["holdout_start"]`` (all airings when the
-    version does not say), one aggregate query.
+    """The version's ``metrics["sane_range"]`` (0 ... 3 x the largest training value, stored by training);
+    for versions trained before it was stored: the same from the airings before ``metrics["holdout_start"]``
+    (all airings when that is missing too), one aggregate query. (0, inf) when nothing is known.
     """
+    metrics = version.metrics or {}
+    stored = metrics.get("sane_range")
+    if isinstance(stored, dict) and stored.get("high") is not None and float(stored["high"]) > 0:
+        return float(stored.get("low") or 0.0), float(stored["high"])
     target = str(version.target)
     airings = Airing.objects.all()
-    start = (version.metrics or {}).get("holdout_start")
+    start = metrics.get("holdout_start")
     cut = parse_datetime(str(start)) if start else None
     if cut is not None:
         airings = airings.filter(start__lt=cut)

@@ -57,6 +57,14 @@ class TrainingRun(models.Model):
     dataset_fingerprint = models.CharField(max_length=64, blank=True)
     dataset_rows = models.PositiveIntegerField(default=0)
     dataset = models.JSONField(default=dict, blank=True, help_text="Per target: rows, fingerprint, dropped counts.")
+    baselines = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            "Per target: the naive forecasts scored on the run's test part, "
+            '{"program_mean": {"r2", "rmse", "mse", "mae"}, ..., "best": name}. Never promotable.'
+        ),
+    )
     models_total = models.PositiveSmallIntegerField(default=0)
     models_done = models.PositiveSmallIntegerField(default=0)
     models_failed = models.PositiveSmallIntegerField(default=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Count, Max, QuerySet
 
@@ -106,3 +107,20 @@ def training_run_counts() -> dict[str, int]:
     for row in rows:
         counts[row["status"]] = int(row["n"])
     return counts
+
+
+def latest_baselines() -> dict[str, dict[str, Any]]:
+    """Per target, the baselines of the newest run that scored them: ``{"run": id, "best": name,
+    "scores": {name: {"r2", "rmse", "mse", "mae"}}}`` (test part of that run)."""
+    out: dict[str, dict[str, Any]] = {}
+    for run in TrainingRun.objects.exclude(baselines={}).order_by("-id").only("id", "baselines")[:20]:
+        for target, scores in (run.baselines or {}).items():
+            if target not in out and scores:
+                out[target] = {
+                    "run": run.pk,
+                    "best": scores.get("best"),
+                    "scores": {k: v for k, v in scores.items() if k != "best"},
+                }
+        if len(out) == len(TARGETS):
+            break
+    return out

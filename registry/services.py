@@ -33,7 +33,15 @@ from registry import artifacts, guards
 from registry.algorithms import ALGORITHMS, ModelSpec, hyperparameters_for
 from registry.features import airings_frame
 from registry.models import ModelVersion, PromotionEvent, TrainingJob, TrainingRun
-from registry.training import CV_SPLITS, Dataset, fit_and_evaluate, time_split, training_dataset
+from registry.training import (
+    CV_SPLITS,
+    Dataset,
+    fit_and_evaluate,
+    regression_metrics,
+    score_baselines,
+    time_split,
+    training_dataset,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +166,8 @@ def _enqueue_dispatch(run_id: int) -> None:
 
 
 def training_run_prepare(*, run: TrainingRun, frame: pd.DataFrame | None = None) -> bool:
-    """Claim a QUEUED run (-> RUNNING) and record its dataset: rows, fingerprint, dropped counts per target.
+    """Claim a QUEUED run (-> RUNNING) and record its dataset (rows, fingerprint, dropped counts, the three
+    parts) and the baselines' test scores per target.
 
     Returns False when the run was already claimed (a duplicate delivery).
     """
@@ -169,14 +178,28 @@ def training_run_prepare(*, run: TrainingRun, frame: pd.DataFrame | None = None)
         return False
     full = airings_frame() if frame is None else frame
     summaries: dict[str, Any] = {}
+    baselines: dict[str, Any] = {}
     for target in run.targets:
         dataset = training_dataset(target=target, frame=full)
         summaries[target] = dataset.summary()
+        if dataset.rows >= 10:
+            split = time_split(dataset.frame)
+            summaries[target].update(
+                {
+                    "n_train": len(split.train),
+                    "n_validation": len(split.validation),
+                    "n_test": len(split.test),
+                    "validation_start": split.validation_start.isoformat(),
+                    "test_start": split.test_start.isoformat(),
+                }
+            )
+            baselines[target] = _jsonable(score_baselines(split, target))
         if dataset.dropped["negative"] or dataset.dropped["infinite"] or dataset.dropped["out_of_range"]:
             logger.warning("run %s: %s bad values dropped: %s", run.pk, target, dataset.dropped)
     combined = hashlib.sha256("".join(summaries[t]["fingerprint"] for t in run.targets).encode()).hexdigest()
     TrainingRun.objects.filter(pk=run.pk).update(
         dataset=summaries,
+        baselines=baselines,
         dataset_fingerprint=combined,
         dataset_rows=len(full),
         data_version=data_version_current(),
@@ -222,16 +245,20 @@ class JobOutcome:
     error: str = ""
 
 
-def training_job_execute(*, job: TrainingJob, token: str, frame: pd.DataFrame | None = None) -> JobOutcome:
+def training_job_execute(
+    *, job: TrainingJob, token: str, frame: pd.DataFrame | None = None, dataset: Dataset | None = None
+) -> JobOutcome:
     """Train, evaluate and register one claimed job. Non-retryable failures mark the job failed.
 
-    Raises ``RetryableTrainingError`` for transient database trouble (the task retries; the claim
-    token lets the retry re-claim).
+    ``dataset``: the job target's dataset when the caller built it already (the in-process run builds
+    each target's once for its six jobs). Raises ``RetryableTrainingError`` for transient database
+    trouble (the task retries; the claim token lets the retry re-claim).
     """
     run = job.run
     started = timezone.now()
     try:
-        dataset = training_dataset(target=job.target, frame=airings_frame() if frame is None else frame)
+        if dataset is None:
+            dataset = training_dataset(target=job.target, frame=airings_frame() if frame is None else frame)
         expected = (run.dataset.get(job.target) or {}).get("fingerprint")
         if expected and expected != dataset.fingerprint:
             raise DataChangedError("The airings changed since the run started; the job cannot use the same data.")
@@ -262,11 +289,17 @@ def _train_and_register(*, job: TrainingJob, token: str, dataset: Dataset) -> Mo
     trained = fit_and_evaluate(
         spec, split, n_jobs=settings.TRAINING_N_JOBS, cv_splits=int(options.get("cv_splits", CV_SPLITS))
     )
+    metrics = dict(trained.metrics)
+    baselines = (run.baselines or {}).get(job.target) or {}
+    if baselines:
+        best = baselines["best"]
+        metrics["baselines"] = baselines
+        metrics["best_baseline"] = {"name": best, "rmse": baselines[best]["rmse"], "r2": baselines[best]["r2"]}
     return model_version_register(
         job=job,
         token=token,
         model=trained.model,
-        metrics=trained.metrics,
+        metrics=metrics,
         hyperparameters=spec.hyperparameters,
         feature_importance=trained.feature_importance,
         training_seconds=trained.training_seconds,
@@ -432,8 +465,11 @@ def training_runs_sweep(*, now: datetime | None = None) -> dict[str, list[int]]:
 
 
 def select_after_run(*, run: TrainingRun, frame: pd.DataFrame | None = None) -> dict[str, Any]:
-    """Per target: promote the run's best candidate if R² > PROMOTION_MIN_R2 and it beats production
-    on the same holdout (or there is none); otherwise it stays candidate and the returned reason says why.
+    """Per target: choose the run's best eligible candidate on VALIDATION R², then gate it on the untouched
+    TEST part. Promoted when its test R² > PROMOTION_MIN_R2, its test RMSE beats the best baseline's, and
+    it beats production on the same test part (or there is none); otherwise it stays candidate and the
+    returned reason says why. Not eligible: time-series CV R² below 0 or predictions outside the sane
+    range (``metrics["rejected"]``). Baselines are never candidates.
     """
     threshold = float(settings.PROMOTION_MIN_R2)
     result: dict[str, Any] = {}
@@ -447,17 +483,44 @@ def select_after_run(*, run: TrainingRun, frame: pd.DataFrame | None = None) -> 
         if not candidates:
             result[target] = {"promoted": None, "reason": "no model was trained for this target"}
             continue
-        best = max(candidates, key=lambda v: (v.r2 or float("-inf"), -v.pk))
-        entry: dict[str, Any] = {"best": best.pk, "algorithm": best.algorithm, "r2": best.r2, "promoted": None}
-        if best.r2 is None or best.r2 <= threshold:
-            entry["reason"] = f"best holdout R² {best.r2:.4f} is not above the threshold {threshold:.2f}"
+        rejected = {v.algorithm: str(v.metrics["rejected"]) for v in candidates if v.metrics.get("rejected")}
+        eligible = [v for v in candidates if v.algorithm not in rejected]
+        if not eligible:
+            reasons = "; ".join(f"{a}: {r}" for a, r in sorted(rejected.items()))
+            result[target] = {"promoted": None, "rejected": rejected, "reason": f"every model was rejected ({reasons})"}
+            continue
+        best = max(eligible, key=lambda v: (_validation_r2(v), -v.pk))
+        r2 = float(best.r2 or 0.0)
+        rmse = float(best.metrics.get("rmse", float("inf")))
+        entry: dict[str, Any] = {
+            "best": best.pk,
+            "algorithm": best.algorithm,
+            "val_r2": best.metrics.get("val_r2"),
+            "r2": r2,
+            "rmse": rmse,
+            "promoted": None,
+            "rejected": rejected,
+        }
+        if r2 <= threshold:
+            entry["reason"] = f"best model's test R² {r2:.4f} is not above the threshold {threshold:.2f}"
             result[target] = entry
             continue
+        baselines = (run.baselines or {}).get(target) or {}
+        if baselines:
+            name = baselines["best"]
+            baseline_rmse = float(baselines[name]["rmse"])
+            entry["best_baseline"] = {"name": name, "rmse": baseline_rmse}
+            if rmse >= baseline_rmse:
+                entry["reason"] = (
+                    f"best model's test RMSE {rmse:.4g} does not beat the best baseline {name} ({baseline_rmse:.4g})"
+                )
+                result[target] = entry
+                continue
         champion = ModelVersion.objects.filter(target=target, status=ModelVersion.Status.PRODUCTION).first()
         if champion is not None:
             if full is None:
                 full = airings_frame()
-            champion_r2, note = _score_on_holdout(champion, target=target, frame=full)
+            champion_r2, note = _score_on_test(champion, target=target, frame=full)
             entry["production"] = champion.pk
             entry["production_r2"] = champion_r2
             if champion_r2 is None:
@@ -468,34 +531,39 @@ def select_after_run(*, run: TrainingRun, frame: pd.DataFrame | None = None) -> 
                 )
                 result[target] = entry
                 continue
-            if best.r2 <= champion_r2:
+            if r2 <= champion_r2:
                 entry["reason"] = (
-                    f"best holdout R² {best.r2:.4f} does not beat production {champion.label} ({champion_r2:.4f}) "
-                    "on the same holdout"
+                    f"best test R² {r2:.4f} does not beat production {champion.label} ({champion_r2:.4f}) "
+                    "on the same test part"
                 )
                 result[target] = entry
                 continue
             reason = (
-                f"holdout R² {best.r2:.4f} > {threshold:.2f} and beats production {champion.label} ({champion_r2:.4f})"
+                f"test R² {r2:.4f} > {threshold:.2f}, beats the baselines and production {champion.label} "
+                f"({champion_r2:.4f})"
             )
         else:
-            reason = f"holdout R² {best.r2:.4f} > {threshold:.2f}; no production model yet"
+            reason = f"test R² {r2:.4f} > {threshold:.2f} and beats the baselines; no production model yet"
         model_version_promote(version=best, actor=None, reason=f"run {run.pk}: {reason}", run=run)
         entry.update({"promoted": best.pk, "reason": reason})
         result[target] = entry
     return result
 
 
-def _score_on_holdout(version: ModelVersion, *, target: str, frame: pd.DataFrame) -> tuple[float | None, str]:
-    from registry.training import regression_metrics
+def _validation_r2(version: ModelVersion) -> float:
+    value = version.metrics.get("val_r2")
+    return float(value) if value is not None else float("-inf")
 
+
+def _score_on_test(version: ModelVersion, *, target: str, frame: pd.DataFrame) -> tuple[float | None, str]:
+    """R² of ``version`` on the test part of the current data (the part the run's candidates report on)."""
     try:
         loaded = artifacts.load_model(version)
     except ApplicationError as exc:
         return None, f"its artifact cannot be loaded: {exc.message}"
-    holdout = time_split(training_dataset(target=target, frame=frame).frame).holdout
-    y = holdout[target].to_numpy(dtype="float64")
-    return regression_metrics(y, loaded.predict(holdout))["r2"], ""
+    test = time_split(training_dataset(target=target, frame=frame).frame).test
+    y = test[target].to_numpy(dtype="float64")
+    return regression_metrics(y, loaded.predict(test))["r2"], ""
 
 
 def _move(
@@ -704,12 +772,15 @@ def training_run_execute_inline(
     if not training_run_prepare(run=run, frame=frame):
         raise InvalidStateError(f"Run {run.pk} was already started.")
     token = f"inline-{run.pk}"
+    datasets: dict[str, Dataset] = {}
     for job in run.jobs.order_by("id"):
         claimed = training_job_claim(job_id=job.pk, token=token)
         if claimed is None:
             continue
         try:
-            outcome = training_job_execute(job=claimed, token=token, frame=frame)
+            if claimed.target not in datasets:
+                datasets[claimed.target] = training_dataset(target=claimed.target, frame=frame)
+            outcome = training_job_execute(job=claimed, token=token, dataset=datasets[claimed.target])
         except RetryableTrainingError as exc:
             training_job_fail(job=claimed, token=token, error=str(exc))
             outcome = JobOutcome(job_id=claimed.pk, status=TrainingJob.Status.FAILED, error=str(exc))

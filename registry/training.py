@@ -1,9 +1,25 @@
 """Dataset, time split, fitting and honest evaluation of one model. No database writes here.
 
-``training_dataset`` loads airings that have the target, reports and drops bad values, and
-fingerprints the rows used; ``time_split`` holds out the latest ~20% by start time; ``fit_and_evaluate``
-fits one algorithm on the past and scores it on the holdout (R², MSE, RMSE, MAE), with time-series CV on
-the training split and feature importance.
+``training_dataset`` loads airings that have the target, reports and drops bad values, fingerprints the
+rows used and adds each airing's history features (from strictly earlier airings); ``time_split`` cuts
+three time-ordered parts: train (70%), validation (10%) and test (the latest 20%). ``fit_and_evaluate``
+fits one algorithm on the training part only; the run chooses among models on validation, calibrates
+the conformal intervals on validation, and reports and gates on the untouched test part.
+``score_baselines`` scores the analyst's naive forecasts on the same test part.
+
+What a model version's ``metrics`` hold (the registry, its API and the benches read these names):
+
+- ``r2``, ``rmse``, ``mse``, ``mae``: on the TEST part (what promotion gates on and pages show);
+  ``test_r2``/``test_rmse`` are the same two numbers under explicit names;
+- ``val_r2``, ``val_rmse``, ``val_mae``: on the validation part (what selection uses);
+- ``cv_r2_mean``, ``cv_r2_std``, ``cv_splits``: expanding time-series folds of the training part;
+- ``sane_range`` ``{"low", "high"}`` (0 ... 3 x the largest training value), ``out_of_range``: how many
+  validation/test predictions left it; ``rejected``: why the model may not be chosen ("" = eligible);
+- ``conformal`` (``registry.intervals``) and ``interval_coverage`` ``{"0.8", "0.9", "0.95"}`` on test;
+- ``baselines``: the run's baselines for the target on the same test part (see ``score_baselines``) and
+  ``best_baseline`` ``{"name", "rmse", "r2"}``;
+- ``n_train``, ``n_validation``, ``n_test``, ``validation_start``, ``test_start`` (``holdout_start`` =
+  ``test_start``), ``importance_method``, ``fit_seconds``.
 """
 
 from __future__ import annotations
@@ -27,19 +43,29 @@ from threadpoolctl import threadpool_limits
 
 from programs.models import TARGETS, Airing
 from registry.algorithms import TREE_ALGORITHMS, ModelSpec, build_model, set_serving_threads
-from registry.features import MODEL_INPUT_COLUMNS, RAW_COLUMNS, airings_frame, source_feature
+from registry.features import (
+    HISTORY_COLUMNS,
+    MODEL_INPUT_COLUMNS,
+    RAW_COLUMNS,
+    HistoryState,
+    airings_frame,
+    source_feature,
+    with_history,
+)
+from registry.intervals import coverage, fit_conformal
 
-HOLDOUT_FRACTION = 0.2
+VALIDATION_FRACTION = 0.1
+TEST_FRACTION = 0.2
+SANE_RANGE_FACTOR = 3.0
 CV_SPLITS = 3
 PERMUTATION_REPEATS = 3
 PERMUTATION_MAX_ROWS = 3000
-RESIDUAL_QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 
 
 @dataclass
 class Dataset:
     target: str
-    frame: pd.DataFrame  # raw columns + the target, sorted by start
+    frame: pd.DataFrame  # raw columns + history columns + the target, sorted by start
     fingerprint: str
     dropped: dict[str, int] = field(default_factory=dict)
 
@@ -54,8 +80,16 @@ class Dataset:
 @dataclass
 class Split:
     train: pd.DataFrame
-    holdout: pd.DataFrame
-    holdout_start: pd.Timestamp | None
+    validation: pd.DataFrame
+    test: pd.DataFrame
+    validation_start: pd.Timestamp
+    test_start: pd.Timestamp
+
+
+def sane_range(train_values: np.ndarray) -> tuple[float, float]:
+    """0 ... SANE_RANGE_FACTOR x the largest training value: a forecast outside it is not believable."""
+    top = float(np.max(train_values)) if len(train_values) else 0.0
+    return 0.0, SANE_RANGE_FACTOR * top
 
 
 @dataclass
@@ -64,6 +98,21 @@ class TrainedModel:
     metrics: dict[str, Any]
     feature_importance: dict[str, float]
     training_seconds: float
+
+
+def valid_values(values: np.ndarray, target: str) -> np.ndarray:
+    """True where a target value is usable: finite, not negative, inside the target's range (setting)."""
+    values = np.asarray(values, dtype="float64")
+    low, high = settings.TARGET_RANGES[target]
+    return np.isfinite(values) & (values >= 0) & (values >= low) & (values <= high)
+
+
+def history_state(frame: pd.DataFrame, target: str) -> HistoryState:
+    """The serving state of the history features from stored airings, using the same clean values as
+    ``training_dataset`` (bad values never feed a feature)."""
+    values = frame[target].to_numpy(dtype="float64")
+    clean = frame.assign(**{target: np.where(valid_values(values, target), values, np.nan)})
+    return HistoryState.build(clean, target)
 
 
 def clean_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -75,7 +124,7 @@ def clean_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, dict[s
     negative = finite & (values < 0)
     low, high = settings.TARGET_RANGES[target]  # the importer refuses these; older rows are dropped here
     out_of_range = finite & ~negative & ((values < low) | (values > high))
-    keep = finite & ~negative & ~out_of_range
+    keep = valid_values(values, target)  # the same rule decides what feeds the serving history state
     dropped = {
         "missing": int(missing.sum()),
         "infinite": int(infinite.sum()),
@@ -96,25 +145,34 @@ def fingerprint(frame: pd.DataFrame) -> str:
 def training_dataset(
     *, target: str, frame: pd.DataFrame | None = None, queryset: QuerySet[Airing] | None = None
 ) -> Dataset:
-    """Airings that have ``target`` (bad values reported and dropped), sorted by start, fingerprinted."""
+    """Airings that have ``target`` (bad values reported and dropped), sorted by start, fingerprinted,
+    with each airing's history features (from the strictly earlier clean airings)."""
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}")
     full = airings_frame(queryset) if frame is None else frame
     clean, dropped = clean_target(full, target)
     clean = clean.sort_values("start", kind="stable")
-    return Dataset(target=target, frame=clean, fingerprint=fingerprint(clean), dropped=dropped)
+    fp = fingerprint(clean)
+    featured = with_history(clean, target)[[*RAW_COLUMNS, *HISTORY_COLUMNS, target]]
+    return Dataset(target=target, frame=featured, fingerprint=fp, dropped=dropped)
 
 
-def time_split(frame: pd.DataFrame, holdout_fraction: float = HOLDOUT_FRACTION) -> Split:
-    """Train on the past, hold out the latest ``holdout_fraction`` of rows (cut at a start time, no ties split)."""
+def time_split(
+    frame: pd.DataFrame, validation_fraction: float = VALIDATION_FRACTION, test_fraction: float = TEST_FRACTION
+) -> Split:
+    """Three time-ordered parts: train, validation, test (the latest ``test_fraction``), cut at start times
+    so airings that start together stay in one part."""
     ordered = frame.sort_values("start", kind="stable")
     n = len(ordered)
     if n < 10:
         raise ValueError(f"not enough rows to split ({n})")
-    cut = ordered["start"].iloc[int(np.floor(n * (1 - holdout_fraction)))]
-    train = ordered[ordered["start"] < cut]
-    holdout = ordered[ordered["start"] >= cut]
-    return Split(train=train, holdout=holdout, holdout_start=cut)
+    starts = ordered["start"]
+    test_cut = starts.iloc[int(np.floor(n * (1 - test_fraction)))]
+    validation_cut = starts.iloc[int(np.floor(n * (1 - test_fraction - validation_fraction)))]
+    train = ordered[starts < validation_cut]
+    validation = ordered[(starts >= validation_cut) & (starts < test_cut)]
+    test = ordered[starts >= test_cut]
+    return Split(train=train, validation=validation, test=test, validation_start=validation_cut, test_start=test_cut)
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -151,7 +209,7 @@ def _native_importance(model: Any) -> dict[str, float] | None:
 
 
 def _permutation_importance(model: Any, frame_x: pd.DataFrame, y: np.ndarray, seed: int) -> dict[str, float]:
-    columns = list(MODEL_INPUT_COLUMNS)
+    columns = [*MODEL_INPUT_COLUMNS, *(c for c in HISTORY_COLUMNS if c in frame_x.columns)]
     sample = (
         frame_x if len(frame_x) <= PERMUTATION_MAX_ROWS else frame_x.sample(PERMUTATION_MAX_ROWS, random_state=seed)
     )
@@ -171,7 +229,7 @@ def _normalised(values: dict[str, float]) -> dict[str, float]:
 
 
 def cross_validate(spec: ModelSpec, train: pd.DataFrame, *, n_jobs: int, splits: int) -> dict[str, float]:
-    """R² over expanding-window time-series folds of the training split (never touches the holdout)."""
+    """R² over expanding-window time-series folds of the training part (never sees validation or test)."""
     if splits < 2:
         return {}
     scores = []
@@ -182,35 +240,64 @@ def cross_validate(spec: ModelSpec, train: pd.DataFrame, *, n_jobs: int, splits:
     return {"cv_r2_mean": float(np.mean(scores)), "cv_r2_std": float(np.std(scores)), "cv_splits": splits}
 
 
+def rejection(metrics: dict[str, Any]) -> str:
+    """Why a model may not be chosen: time-series CV R² below 0, or predictions outside the sane range."""
+    cv = metrics.get("cv_r2_mean")
+    if cv is not None and cv < 0:
+        return f"time-series CV R² {cv:.3f} is below 0"
+    if metrics.get("out_of_range"):
+        low, high = metrics["sane_range"]["low"], metrics["sane_range"]["high"]
+        return f"{metrics['out_of_range']} predictions outside the sane range {low:g} ... {high:g}"
+    return ""
+
+
 def fit_and_evaluate(spec: ModelSpec, split: Split, *, n_jobs: int, cv_splits: int = CV_SPLITS) -> TrainedModel:
-    """Fit on the training split, score on the holdout; the model is set to 1 thread for serving after."""
+    """Fit on the training part; score on validation and test; the model is set to 1 thread for serving after."""
     with threadpool_limits(limits=max(n_jobs, 1)):
         return _fit_and_evaluate(spec, split, n_jobs=n_jobs, cv_splits=cv_splits)
 
 
 def _fit_and_evaluate(spec: ModelSpec, split: Split, *, n_jobs: int, cv_splits: int) -> TrainedModel:
     started = time.perf_counter()
-    y_train = split.train[spec.target].to_numpy(dtype="float64")
-    y_holdout = split.holdout[spec.target].to_numpy(dtype="float64")
+    target = spec.target
+    y_train = split.train[target].to_numpy(dtype="float64")
+    y_val = split.validation[target].to_numpy(dtype="float64")
+    y_test = split.test[target].to_numpy(dtype="float64")
     model = _fit(build_model(spec, n_jobs=n_jobs), split.train, y_train, n_jobs)
     fit_seconds = time.perf_counter() - started
     set_serving_threads(model)
-    predictions = model.predict(split.holdout)
-    metrics: dict[str, Any] = regression_metrics(y_holdout, predictions)
-    # Holdout residual quantiles (actual - predicted): prediction intervals for the predictions app.
-    residuals = y_holdout - predictions
-    metrics["residual_quantiles"] = {str(q): float(np.quantile(residuals, q)) for q in RESIDUAL_QUANTILES}
+    pred_val = np.asarray(model.predict(split.validation), dtype="float64")
+    pred_test = np.asarray(model.predict(split.test), dtype="float64")
+    metrics: dict[str, Any] = regression_metrics(y_test, pred_test)
+    metrics["test_r2"], metrics["test_rmse"] = metrics["r2"], metrics["rmse"]
+    if len(y_val):
+        val = regression_metrics(y_val, pred_val)
+        metrics.update({"val_r2": val["r2"], "val_rmse": val["rmse"], "val_mae": val["mae"]})
+    low, high = sane_range(y_train)
+    both = np.concatenate([pred_val, pred_test])
+    metrics["sane_range"] = {"low": low, "high": high}
+    metrics["out_of_range"] = int(np.sum(~np.isfinite(both) | (both < low) | (both > high)))
+    calibration = fit_conformal(predicted=pred_val, actual=y_val) if len(y_val) else None
+    if calibration is not None:
+        metrics["conformal"] = calibration
+        metrics["interval_coverage"] = coverage(calibration, predicted=pred_test, actual=y_test)
     metrics.update(cross_validate(spec, split.train, n_jobs=n_jobs, splits=cv_splits))
+    metrics["rejected"] = rejection(metrics)
     native = _native_importance(model) if spec.algorithm in TREE_ALGORITHMS else None
     if native is not None:
         importance, method = native, "native"
     else:
-        importance, method = _permutation_importance(model, split.holdout, y_holdout, spec.seed), "permutation"
+        part = split.validation if len(split.validation) else split.train
+        y_part = y_val if len(split.validation) else y_train
+        importance, method = _permutation_importance(model, part, y_part, spec.seed), "permutation"
     metrics.update(
         {
             "n_train": len(split.train),
-            "n_holdout": len(split.holdout),
-            "holdout_start": split.holdout_start.isoformat() if split.holdout_start is not None else None,
+            "n_validation": len(split.validation),
+            "n_test": len(split.test),
+            "validation_start": split.validation_start.isoformat(),
+            "test_start": split.test_start.isoformat(),
+            "holdout_start": split.test_start.isoformat(),
             "importance_method": method,
             "fit_seconds": round(fit_seconds, 3),
         }
@@ -221,3 +308,47 @@ def _fit_and_evaluate(spec: ModelSpec, split: Split, *, n_jobs: int, cv_splits: 
         feature_importance=_normalised(importance),
         training_seconds=round(time.perf_counter() - started, 3),
     )
+
+
+# --- Baselines: the naive forecasts an analyst would use instead ---------------------------------------
+
+BASELINES: tuple[str, ...] = ("program_mean", "previous_airing", "mean_last_3", "same_slot_last_week")
+
+
+def baseline_predictions(split: Split, target: str) -> dict[str, np.ndarray]:
+    """Each baseline's forecast for the test part.
+
+    ``program_mean``: the program's mean over the training part; ``previous_airing``: its last actual
+    (``h_last``); ``mean_last_3``: the mean of its last 3 (``h_mean3``); ``same_slot_last_week``: the
+    slot's value on its latest earlier day (``s_last``). Where one has no value yet (a new program or
+    slot) it falls back to the program mean, then to the training mean, as an analyst would.
+    """
+    train_y = split.train[target].to_numpy(dtype="float64")
+    overall = float(np.mean(train_y)) if len(train_y) else 0.0
+    means = split.train.groupby("program_id")[target].mean()
+    program_mean = split.test["program_id"].map(means).to_numpy(dtype="float64")
+    program_mean = np.where(np.isnan(program_mean), overall, program_mean)
+
+    def filled(column: str) -> np.ndarray:
+        values = split.test[column].to_numpy(dtype="float64")
+        return np.where(np.isnan(values), program_mean, values)
+
+    return {
+        "program_mean": program_mean,
+        "previous_airing": filled("h_last"),
+        "mean_last_3": filled("h_mean3"),
+        "same_slot_last_week": filled("s_last"),
+    }
+
+
+def score_baselines(split: Split, target: str) -> dict[str, Any]:
+    """The baselines' test metrics, stored per target with the run: ``{"program_mean": {"r2", "rmse",
+    "mse", "mae"}, ..., "best": name}`` (best = lowest test RMSE)."""
+    y = split.test[target].to_numpy(dtype="float64")
+    if not len(y):
+        return {}
+    scores: dict[str, Any] = {
+        name: regression_metrics(y, pred) for name, pred in baseline_predictions(split, target).items()
+    }
+    scores["best"] = min(BASELINES, key=lambda name: scores[name]["rmse"])
+    return scores

@@ -118,24 +118,31 @@ class GridDP:
         r_next = np.minimum(r_idx + 1, R - 1)
         same = ggen[None, :] == np.arange(G + 1)[:, None]  # (G+1) x NG
         gap = tl.gaps_allowed
+        if NG == 0 and not gap:
+            return None
+        ends = np.arange(W)[:, None] + glen[None, :]  # W x NG: where an airing of each group would end
+        base_all = np.where(ends <= W, bv.T, NEG)
+        ends = np.minimum(ends, W)
         for pos in range(W - 1, -1, -1):
-            end = pos + glen
-            fits = end <= W
-            endc = np.minimum(end, W)
-            base_v = np.where(fits, bv[:, pos], NEG)
-            nxt = f[endc, ggen]  # NG x R: the state after an airing of the group's genre
+            base_v = base_all[pos]
+            nxt = f[ends[pos], ggen]  # NG x R: the state after an airing of the group's genre
             a_diff = base_v + nxt[:, 0]  # NG
             a_same = base_v[:, None] - pen[None, :] + nxt[:, r_next]  # NG x R
             C = np.where(same[:, None, :], a_same.T[None, :, :], a_diff[None, None, :])  # (G+1) x R x NG
-            j = np.argmax(C, axis=2) if NG else np.zeros((G + 1, R), dtype=np.int64)
-            best = np.take_along_axis(C, j[:, :, None], axis=2)[:, :, 0] if NG else np.full((G + 1, R), NEG)
+            if NG:
+                j = np.argmax(C, axis=2)
+                best = np.take_along_axis(C, j[:, :, None], axis=2)[:, :, 0]
+            else:
+                j = np.zeros((G + 1, R), dtype=np.int64)
+                best = np.full((G + 1, R), NEG)
             if gap:
                 gv = -tl.gap_cost + f[pos + 1, G, 0]
                 use_gap = gv > best
                 best = np.where(use_gap, gv, best)
                 j = np.where(use_gap, -2, j)
             f[pos] = best
-            choice[pos] = np.where(np.isfinite(best), j, -1)
+            choice[pos] = j
+        choice = np.where(np.isfinite(f[:W]), choice, -1)
         g0 = prev_genre if prev_genre >= 0 else G
         r0 = min(max(prev_run - 1, 0), R - 1) if prev_genre >= 0 else 0
         if not np.isfinite(f[0, g0, r0]):
@@ -648,15 +655,15 @@ def optimize_timeline(
         best_y = greedy_y
     best = solution(tl, best_y)
     cancelled = stopped == "cancelled"
-    alt_deadline = min(deadline, max(t0 + 0.75 * params.time_budget, time.perf_counter() + 0.1 * params.time_budget))
+    # the extras (alternatives, front) share at most about half the time the search took, within the budget
+    ga_spent = time.perf_counter() - t0
+    alt_deadline = min(deadline, t0 + 0.75 * params.time_budget, time.perf_counter() + max(0.2, 0.25 * ga_spent))
     alternatives = (
         [best] if cancelled else top_k_alternatives(tl, kit, best_y, [np.array(i) for i in pop], params, alt_deadline)
     )
     pareto: list[TimelineSolution] = []
     if params.pareto and not cancelled:
-        # the front gets at most half the time the GA took, within the budget
-        spent = time.perf_counter() - t0
-        front_deadline = min(deadline, t0 + 0.9 * params.time_budget, time.perf_counter() + max(0.2, 0.5 * spent))
+        front_deadline = min(deadline, t0 + 0.9 * params.time_budget, time.perf_counter() + max(0.2, 0.25 * ga_spent))
         pareto = [solution(tl, y) for y in pareto_front(tl, kit, params, deadline=front_deadline)]
     bound: float | None = None
     if params.bound and not cancelled:

@@ -204,3 +204,27 @@ def test_optimize_runs_the_real_scheduling_job_and_changes_no_schedule(
     assert len(best["entries"]) == 3  # 20:00-23:00 in 60-minute slots
     assert call.result["proposal"]["totals"]["revenue"] == job.result["totals"]["revenue"]
     assert Schedule.objects.count() == 0
+
+
+def test_best_model_comes_with_the_baselines_it_had_to_beat(world: Any, viewer: Any) -> None:
+    from registry.models import ModelVersion
+
+    baselines = {
+        "program_mean": {"r2": 0.4, "rmse": 2.0},
+        "previous_airing": {"r2": 0.6, "rmse": 1.5},
+        "best": "previous_airing",
+    }
+    ModelVersion.objects.create(
+        target="engagement",
+        algorithm="catboost",
+        version=1,
+        status=ModelVersion.Status.PRODUCTION,
+        metrics={"r2": 0.8, "rmse": 1.2, "baselines": baselines},
+        artifact_path="engagement/catboost/v1.cbm.zip",
+        artifact_format=ModelVersion.ArtifactFormat.CATBOOST_CBM,
+        artifact_sha256="0" * 64,
+    )
+    call = run_tool(user=viewer, name="get_best_model", arguments={"target": "engagement"})
+    assert call.ok
+    assert call.result["baselines"] == baselines
+    assert call.result["model"]["algorithm"] == "catboost"

@@ -25,13 +25,25 @@ def test_predict_answers_the_documented_shape(world, analyst_client):
     )
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"prediction", "target", "program_id", "model", "interval", "clipped", "latency_ms"}
+    assert set(body) == {
+        "prediction",
+        "target",
+        "program_id",
+        "model",
+        "interval",
+        "intervals",
+        "history_through",
+        "clipped",
+        "latency_ms",
+    }
     assert body["clipped"] is False
     version = world.production["rating"]
     assert body["model"] == {"id": version.pk, "algorithm": "random_forest", "version": version.version}
     assert body["target"] == "rating"
     assert body["program_id"] == program.pk
     assert set(body["interval"]) == {"low", "high", "level"}
+    assert [i["level"] for i in body["intervals"]] == [0.8, 0.9, 0.95]
+    assert body["interval"] == body["intervals"][1]  # PREDICT_INTERVAL_LEVEL 0.9
     assert body["latency_ms"] > 0
 
 

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-from django.utils.dateparse import parse_datetime
 
 from predictions import services
 from predictions.fastpath import RawRows
+from predictions.lookups import get_lookups
 from predictions.models import PredictionLog
 from predictions.predictor import get_predictor, reset_predictor, residual_interval
 from programs.models import TARGETS, Airing
 from registry.artifacts import load_model
-from registry.features import airings_frame, slot_frame
+from registry.features import HISTORY_COLUMNS, airings_frame, slot_frame, with_history
+from registry.intervals import interval_bounds
 from registry.models import ModelVersion
 from registry.services import model_version_promote, model_version_rollback
 
@@ -30,6 +31,11 @@ SLOTS = [
 pytestmark = pytest.mark.django_db
 
 
+def _featured(frame, target: str):
+    """The registry's own path: the training history implementation over every stored airing."""
+    return with_history(frame, target, source=airings_frame())
+
+
 def test_prediction_equals_the_registry_artifact_for_the_same_row(world):
     for target in TARGETS:
         version = world.production[target]
@@ -37,7 +43,7 @@ def test_prediction_equals_the_registry_artifact_for_the_same_row(world):
         for program in world.programs[:3]:
             for start in SLOTS:
                 answer = services.predict(program=program, target=target, features={"start": start.isoformat()})
-                frame = slot_frame(programs=[program], starts=[start])
+                frame = _featured(slot_frame(programs=[program], starts=[start]), target)
                 expected = float(artifact.predict(frame)[0])
                 assert answer["prediction"] == pytest.approx(expected, rel=1e-9, abs=1e-9)
                 assert answer["model"] == {"id": version.pk, "algorithm": "random_forest", "version": version.version}
@@ -55,7 +61,10 @@ def test_every_algorithm_is_served_equal_to_its_artifact(world):
     for version in versions:
         serving = predictor.version(version.pk)
         assert serving.fast is not None, f"{version} fell back to the sklearn path"
-        np.testing.assert_allclose(serving.predict(frame), load_model(version).predict(frame), rtol=1e-9, atol=1e-9)
+        featured = _featured(frame, version.target)
+        np.testing.assert_allclose(
+            serving.predict(featured), load_model(version).predict(featured), rtol=1e-9, atol=1e-9
+        )
 
 
 def test_feature_rows_equal_the_registry_slot_frame(world):
@@ -112,7 +121,8 @@ def test_promotion_is_picked_up_without_a_restart(world, settings):
     settings.PREDICTOR_GENERATION_CHECK_MS = 0
     after = services.predict(program=program, target="revenue", features=features)
     assert after["model"] == {"id": challenger.pk, "algorithm": "xgboost", "version": challenger.version}
-    expected = float(load_model(challenger).predict(slot_frame(programs=[program], starts=[SLOTS[0]]))[0])
+    frame = _featured(slot_frame(programs=[program], starts=[SLOTS[0]]), challenger.target)
+    expected = float(load_model(challenger).predict(frame)[0])
     assert after["prediction"] == pytest.approx(expected, rel=1e-9)
     model_version_rollback(target="revenue", actor=None, reason="test")
     back = services.predict(program=program, target="revenue", features=features)
@@ -154,7 +164,7 @@ def test_predict_matrix_is_programs_by_slots(world):
     programs = world.programs[:5]
     matrix = services.predict_matrix(target="audience", programs=programs, starts=SLOTS, channel=world.channels[0])
     assert matrix.shape == (5, 4)
-    frame = slot_frame(programs=programs, starts=SLOTS, channel=world.channels[0])
+    frame = _featured(slot_frame(programs=programs, starts=SLOTS, channel=world.channels[0]), "audience")
     expected = load_model(world.production["audience"]).predict(frame).reshape(5, 4)
     np.testing.assert_allclose(matrix, expected, rtol=1e-9)
     assert services.predict_matrix(target="audience", programs=[], starts=SLOTS).shape == (0, 4)
@@ -194,17 +204,51 @@ def test_raw_rows_round_trip(world):
     assert len(set(rows.digests())) == 4
 
 
-def test_interval_is_the_holdout_residual_quantiles(world):
+def test_intervals_are_the_versions_split_conformal_half_widths(world):
     version = world.production["rating"]
     program = world.programs[2]
     answer = services.predict(program=program, target="rating", features={"start": SLOTS[0].isoformat()})
-    since = parse_datetime(version.metrics["holdout_start"])
-    holdout = airings_frame(Airing.objects.filter(start__gte=since, rating__isnull=False))
-    residuals = holdout["rating"].to_numpy() - load_model(version).predict(holdout)
-    low, high = np.quantile(residuals, [0.05, 0.95])
-    assert answer["interval"]["low"] == pytest.approx(max(0.0, answer["prediction"] + low))
-    assert answer["interval"]["high"] == pytest.approx(answer["prediction"] + high)
-    assert answer["interval"]["level"] == 0.9
+    calibration = version.metrics["conformal"]
+    assert [i["level"] for i in answer["intervals"]] == [0.8, 0.9, 0.95]
+    for interval in answer["intervals"]:
+        low, high = interval_bounds(calibration, np.array([answer["prediction"]]), interval["level"])
+        assert interval == {"low": max(0.0, float(low[0])), "high": float(high[0]), "level": interval["level"]}
+    assert answer["interval"] == answer["intervals"][1]
+
+
+def _after_the_data(world) -> list[datetime]:
+    last = Airing.objects.order_by("-start").values_list("start", flat=True).first()
+    return [last + timedelta(hours=3), last + timedelta(days=2, hours=5), last + timedelta(days=25)]
+
+
+def test_serving_history_features_equal_the_training_implementation(world):
+    frame = slot_frame(programs=world.programs[:12], starts=[*_after_the_data(world), SLOTS[3]])
+    rows = RawRows.from_frame(frame)
+    stored = airings_frame()
+    for target in TARGETS:
+        served, through = get_lookups().history_features(target=target, rows=rows)
+        trained = with_history(frame, target, source=stored)
+        for column in HISTORY_COLUMNS:
+            np.testing.assert_array_equal(served[column], trained[column].to_numpy(), err_msg=column)
+        assert np.isfinite(served["h_last"]).sum() > 0
+        # history_through: the start of the program's latest airing with an actual before the slot.
+        latest = stored[stored[target].notna()].groupby("program_id")["start"].max()
+        for pid, when in zip(rows.program_id.tolist(), through, strict=True):
+            assert when == (latest[pid].to_pydatetime() if pid in latest.index else None)
+
+
+def test_a_slot_further_ahead_rolls_forward_from_the_last_known_actuals(world):
+    program = world.programs[0]
+    near, _, far = _after_the_data(world)
+    answers = [
+        services.predict(program=program, target="audience", features={"start": s.isoformat()}) for s in (near, far)
+    ]
+    assert answers[0]["history_through"] == answers[1]["history_through"] is not None
+    rows = RawRows.from_frame(slot_frame(programs=[program, program], starts=[near, far]))
+    served, _ = get_lookups().history_features(target="audience", rows=rows)
+    assert served["h_last"][0] == served["h_last"][1]
+    assert served["h_count"][0] == served["h_count"][1]
+    assert served["h_days_since"][1] - served["h_days_since"][0] == pytest.approx((far - near).total_seconds() / 86400)
 
 
 def test_residual_interval_prefers_quantiles_stored_with_the_version():
@@ -215,30 +259,28 @@ def test_residual_interval_prefers_quantiles_stored_with_the_version():
     assert residual_interval({}, 0.9) == (0.0, 0.0, 0.9)
 
 
-def test_a_prediction_outside_the_sane_range_is_clipped_and_flagged(world, monkeypatch):
-    from django.db.models import Max
-
-    from registry import guards
-
+def test_a_prediction_outside_the_sane_range_is_clipped_and_flagged(world):
     program = world.programs[1]
     features = {"start": SLOTS[3].isoformat()}
     version = world.production["revenue"]
-    holdout_start = parse_datetime(version.metrics["holdout_start"])
-    largest = Airing.objects.filter(start__lt=holdout_start).aggregate(m=Max("revenue"))["m"]
+    stored = version.metrics["sane_range"]  # 0 ... 3 x the largest training value, stored by training
     plain = services.predict(program=program, target="revenue", features=features)
     assert plain["clipped"] is False
     assert "raw_prediction" not in plain
-    assert 0 < plain["prediction"] <= 3 * largest  # the real model stays inside 0 ... 3 x max
-    # Make the range tiny: the same model's value now lies above it.
-    monkeypatch.setattr(guards, "SANE_RANGE_FACTOR", 1e-6)
-    reset_predictor()  # the range is fixed when a model loads
-    high = 1e-6 * largest
+    assert stored["low"] <= plain["prediction"] <= stored["high"]
+    # A tiny range (as if the training values had been tiny): the same model's value now lies above it.
+    high = plain["prediction"] / 10.0
+    ModelVersion.objects.filter(pk=version.pk).update(
+        metrics={**version.metrics, "sane_range": {"low": 0.0, "high": high}}
+    )
+    reset_predictor()  # the range is read when a model loads
     answer = services.predict(program=program, target="revenue", features=features)
     assert answer["prediction"] == high
     assert answer["clipped"] is True
     assert answer["raw_prediction"] == plain["prediction"]
     assert answer["sane_range"] == {"low": 0.0, "high": high}
-    assert 0.0 <= answer["interval"]["low"] <= answer["interval"]["high"] <= high
+    for interval in (answer["interval"], *answer["intervals"]):
+        assert 0.0 <= interval["low"] <= interval["high"] <= high
     services.prediction_log_flush()
     assert PredictionLog.objects.filter(target="revenue").order_by("-id").first().output == high
     matrix = services.predict_matrix(target="revenue", programs=[program], starts=[SLOTS[3]])

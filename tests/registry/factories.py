@@ -85,8 +85,10 @@ def version_factory(
     r2: float = 0.8,
     status: str = ModelVersion.Status.CANDIDATE,
     run: TrainingRun | None = None,
+    val_r2: float | None = None,
+    metrics: dict[str, Any] | None = None,
 ) -> ModelVersion:
-    """A registered version with a real (tiny) artifact on disk."""
+    """A registered version with a real (tiny) artifact on disk; validation R² defaults to the test R²."""
     latest = ModelVersion.objects.filter(target=target, algorithm=algorithm).order_by("-version").first()
     number = (latest.version if latest else 0) + 1
     saved = artifacts.save_model(
@@ -98,7 +100,7 @@ def version_factory(
         algorithm=algorithm,
         version=number,
         status=status,
-        metrics={"r2": r2, "rmse": 1.0},
+        metrics={"r2": r2, "rmse": 1.0, "val_r2": r2 if val_r2 is None else val_r2, **(metrics or {})},
         artifact_path=saved.path,
         artifact_format=saved.format,
         artifact_size=saved.size,

@@ -105,6 +105,9 @@ def test_starting_a_run_answers_202_with_its_id_and_the_run_can_be_followed(admi
     assert status.data["status"] == TrainingRun.Status.SUCCEEDED
     assert status.data["progress"] == "1/1"
     assert status.data["dataset"]["engagement"]["rows"] > 0
+    baselines = status.data["baselines"]["engagement"]
+    assert set(baselines) == {"program_mean", "previous_airing", "mean_last_3", "same_slot_last_week", "best"}
+    assert baselines[baselines["best"]]["rmse"] == min(baselines[n]["rmse"] for n in baselines if n != "best")
     assert client_for(viewer).get("/api/v1/training-runs/999999").status_code == 404
 
 

@@ -109,22 +109,24 @@ def test_derive_computes_local_calendar_features():
     assert list(cols["daypart"]) == ["prime_time", "late_night", "daytime"]
 
 
-def test_time_split_holds_out_the_latest_fifth_without_splitting_a_start_time():
+def test_time_split_cuts_train_validation_and_the_latest_fifth_as_test_in_time_order():
     frame, y = raw_frame(500)
     frame["audience"] = y
     shuffled = frame.sample(frac=1.0, random_state=3)
     split = time_split(shuffled)
-    assert len(split.train) == 400
-    assert len(split.holdout) == 100
-    assert split.train["start"].max() < split.holdout["start"].min()
-    assert split.holdout_start == split.holdout["start"].min()
+    assert (len(split.train), len(split.validation), len(split.test)) == (350, 50, 100)
+    assert split.train["start"].max() < split.validation["start"].min()
+    assert split.validation["start"].max() < split.test["start"].min()
+    assert split.validation_start == split.validation["start"].min()
+    assert split.test_start == split.test["start"].min()
 
 
 @pytest.mark.parametrize("algorithm", ["elasticnet", "random_forest"])
-def test_holdout_rows_never_reach_the_encoders_or_scalers(algorithm):
+def test_validation_and_test_rows_never_reach_the_encoders_or_scalers(algorithm):
     frame, y = raw_frame(500)
     frame["audience"] = y
-    holdout_index = time_split(frame).holdout.index
+    split = time_split(frame)
+    holdout_index = split.validation.index.append(split.test.index)
     poisoned = frame.copy()
     poisoned.loc[holdout_index, "audience"] *= 1000.0  # the holdout's targets change wildly
     poisoned.loc[holdout_index, "duration_minutes"] = 999.0  # and so do its features

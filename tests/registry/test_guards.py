@@ -7,8 +7,6 @@ from __future__ import annotations
 from io import StringIO
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.management import CommandError, call_command
@@ -71,20 +69,6 @@ def test_comparison_refusals_name_production_and_the_best_baseline_with_their_fi
     )
     assert broken.refusals() == []
     assert "production audience/xgboost v1 not scored: gone" in broken.summary()
-
-
-def test_baselines_use_only_earlier_airings_of_the_program():
-    start = pd.date_range("2024-01-01", periods=7, freq="D", tz="UTC")
-    frame = pd.DataFrame(
-        {"program_id": [1, 2, 1, 1, 2, 1, 3], "start": start, "audience": [10.0, 100.0, 20.0, 30.0, 200.0, 40.0, 5.0]},
-        index=[11, 12, 13, 14, 15, 16, 17],
-    )
-    train, test = frame.iloc[:4], frame.iloc[4:]
-    out = guards.baseline_predictions(train, test, target="audience")
-    # program 1 trained on 10, 20, 30 (mean 20); program 2 on 100; program 3 is new (overall mean 40).
-    np.testing.assert_array_equal(out["program_mean"], [100.0, 20.0, 40.0])
-    np.testing.assert_array_equal(out["previous_airing"], [100.0, 30.0, 40.0])
-    np.testing.assert_array_equal(out["last_3_mean"], [100.0, 20.0, 40.0])
 
 
 def test_a_worse_hand_promotion_through_the_api_is_refused_and_changes_nothing(trained, admin_client_api):

@@ -46,19 +46,19 @@ def test_a_candidate_at_or_below_the_threshold_stays_candidate_and_the_run_says_
     selection = services.select_after_run(run=run)
     assert _statuses() == {version.pk: P.CANDIDATE}
     assert selection["audience"]["promoted"] is None
-    assert selection["audience"]["reason"] == "best holdout R² 0.7000 is not above the threshold 0.70"
+    assert selection["audience"]["reason"] == "best model's test R² 0.7000 is not above the threshold 0.70"
     assert PromotionEvent.objects.count() == 0
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("champion_r2", "promoted"), [(0.85, False), (0.80, False), (0.79, True)])
-def test_a_candidate_must_beat_production_on_the_same_holdout(monkeypatch, champion_r2, promoted):
+def test_a_candidate_must_beat_production_on_the_same_test_part(monkeypatch, champion_r2, promoted):
     champion = version_factory(r2=0.9, status=P.PRODUCTION)
     run = run_factory(status=TrainingRun.Status.RUNNING)
     challenger = version_factory(r2=0.80, run=run)
-    # The champion is re-scored on this run's holdout (its stored R² came from an older holdout).
+    # The champion is re-scored on this run's test part (its stored R² came from an older one).
     scored = []
-    monkeypatch.setattr(services, "_score_on_holdout", lambda v, **kw: (scored.append(v.pk), (champion_r2, ""))[1])
+    monkeypatch.setattr(services, "_score_on_test", lambda v, **kw: (scored.append(v.pk), (champion_r2, ""))[1])
     selection = services.select_after_run(run=run)
     assert scored == [champion.pk]
     assert selection["audience"]["production_r2"] == champion_r2
@@ -67,6 +67,62 @@ def test_a_candidate_must_beat_production_on_the_same_holdout(monkeypatch, champ
     else:
         assert _statuses() == {champion.pk: P.PRODUCTION, challenger.pk: P.CANDIDATE}
         assert "does not beat production" in selection["audience"]["reason"]
+
+
+@pytest.mark.django_db
+def test_the_choice_is_made_on_validation_and_the_gate_on_test():
+    run = run_factory(status=TrainingRun.Status.RUNNING, algorithms=["elasticnet", "mlp"])
+    # mlp is better on test but worse on validation: the run must not peek at test to choose.
+    chosen = version_factory(r2=0.75, val_r2=0.80, run=run)
+    peeking = version_factory(algorithm="mlp", r2=0.90, val_r2=0.70, run=run)
+    selection = services.select_after_run(run=run)
+    assert _statuses() == {chosen.pk: P.PRODUCTION, peeking.pk: P.CANDIDATE}
+    assert (selection["audience"]["best"], selection["audience"]["r2"]) == (chosen.pk, 0.75)
+
+
+@pytest.mark.django_db
+def test_a_rejected_model_is_never_chosen_and_the_run_says_why():
+    run = run_factory(status=TrainingRun.Status.RUNNING, algorithms=["elasticnet", "mlp"])
+    ok = version_factory(r2=0.75, run=run)
+    wild = version_factory(
+        algorithm="mlp", r2=0.95, run=run, metrics={"rejected": "3 predictions outside the sane range 0 ... 30"}
+    )
+    selection = services.select_after_run(run=run)
+    assert _statuses() == {ok.pk: P.PRODUCTION, wild.pk: P.CANDIDATE}
+    assert selection["audience"]["rejected"] == {"mlp": "3 predictions outside the sane range 0 ... 30"}
+
+
+@pytest.mark.django_db
+def test_every_model_rejected_promotes_nothing():
+    run = run_factory(status=TrainingRun.Status.RUNNING)
+    version = version_factory(r2=0.9, run=run, metrics={"rejected": "time-series CV R² -0.500 is below 0"})
+    selection = services.select_after_run(run=run)
+    assert _statuses() == {version.pk: P.CANDIDATE}
+    assert selection["audience"] == {
+        "promoted": None,
+        "rejected": {"elasticnet": "time-series CV R² -0.500 is below 0"},
+        "reason": "every model was rejected (elasticnet: time-series CV R² -0.500 is below 0)",
+    }
+    assert PromotionEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("baseline_rmse", "promoted"), [(0.9, False), (1.0, False), (1.1, True)])
+def test_a_candidate_must_beat_the_best_baseline_test_rmse(baseline_rmse, promoted):
+    baselines = {
+        "program_mean": {"r2": 0.1, "rmse": 5.0},
+        "previous_airing": {"r2": 0.6, "rmse": baseline_rmse},
+        "best": "previous_airing",
+    }
+    run = run_factory(status=TrainingRun.Status.RUNNING, baselines={"audience": baselines})
+    version = version_factory(r2=0.8, run=run)  # test RMSE 1.0
+    selection = services.select_after_run(run=run)
+    assert _statuses() == {version.pk: P.PRODUCTION if promoted else P.CANDIDATE}
+    assert selection["audience"]["best_baseline"] == {"name": "previous_airing", "rmse": baseline_rmse}
+    if not promoted:
+        assert selection["audience"]["reason"] == (
+            f"best model's test RMSE 1 does not beat the best baseline previous_airing ({baseline_rmse:.4g})"
+        )
 
 
 @pytest.mark.django_db

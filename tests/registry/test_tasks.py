@@ -143,8 +143,8 @@ def test_eager_dispatch_runs_the_chord_and_selects(django_capture_on_commit_call
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.SUCCEEDED
     assert (run.models_done, run.models_failed) == (2, 0)
-    assert run.selection["engagement"]["promoted"] is not None
-    assert ModelVersion.objects.filter(status=ModelVersion.Status.PRODUCTION).count() == 1
+    assert run.selection["engagement"]["best"] in set(run.versions.values_list("id", flat=True))
+    assert set(run.baselines) == {"engagement"}
 
 
 @pytest.mark.django_db
@@ -222,4 +222,6 @@ def test_a_real_worker_runs_the_fan_out_and_the_chord_callback(tmp_path, setting
     assert len({job.claimed_by for job in jobs}) == 2
     assert all(job.claimed_by and not job.claimed_by.startswith("inline") for job in jobs)
     assert ModelVersion.objects.filter(run=run).count() == 2
-    assert run.selection["engagement"]["promoted"] is not None
+    # Selected on validation; promoted or not by the test-part gate (the tiny models may lose to a baseline).
+    assert run.selection["engagement"]["best"] in set(run.versions.values_list("id", flat=True))
+    assert set(run.baselines) == {"engagement"}

@@ -149,3 +149,26 @@ def test_an_unknown_training_target_is_refused(admin_web):
     response = admin_web.post("/models/train", {"targets": ["height"]}, follow=True)
     assert "Training could not be started: invalid targets." in response.content.decode()
     assert TrainingRun.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_latest_runs_baselines_are_shown_per_target(viewer_web, registry_rows):
+    scores = {
+        "program_mean": {"r2": 0.41, "rmse": 3.5, "mse": 12.25, "mae": 2.0},
+        "previous_airing": {"r2": 0.62, "rmse": 2.25, "mse": 5.0625, "mae": 1.5},
+        "best": "previous_airing",
+    }
+    TrainingRun.objects.create(
+        trigger="manual",
+        seed=1,
+        baselines={"rating": {"program_mean": {"r2": 0.0, "rmse": 9.0}, "best": "program_mean"}},
+    )
+    TrainingRun.objects.create(trigger="manual", seed=1, baselines={"rating": scores})
+    html = viewer_web.get("/models/").content.decode()
+    table = html.split('data-testid="baselines"')[1].split("</table>")[0]
+    row = table.split('<th scope="row">previous_airing</th>')[1].split("</tr>")[0]
+    assert "R² 0.620" in row
+    assert "RMSE 2.25 · best" in row
+    row = table.split('<th scope="row">program_mean</th>')[1].split("</tr>")[0]
+    assert "R² 0.410" in row
+    assert "best" not in row

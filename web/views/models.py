@@ -71,6 +71,25 @@ def model_matrix(versions: list[Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def baseline_rows(baselines: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per naive forecast, one cell per target: its test RMSE / R² in the latest run (never promotable)."""
+    names: list[str] = []
+    for entry in baselines.values():
+        names += [n for n in entry["scores"] if n not in names]
+    return [
+        {
+            "name": name,
+            "cells": [
+                None
+                if t not in baselines or name not in baselines[t]["scores"]
+                else {**baselines[t]["scores"][name], "best": baselines[t]["best"] == name}
+                for t in TARGETS
+            ],
+        }
+        for name in names
+    ]
+
+
 def get_version(pk: int) -> Any:
     model_version_get = sources.optional("registry.selectors", "model_version_get")
     if model_version_get is None:
@@ -94,6 +113,7 @@ class ModelsPage(PageView):
         run_model = sources.optional_model("registry", "TrainingRun")
         runs = list(run_model.objects.order_by("-id")[:5]) if run_model is not None else []
         production = {v.target: v for v in versions if _status(v) == "production"}
+        baselines = sources.call_optional("registry.selectors", "latest_baselines") or {}
         context = {
             "available": True,
             "matrix": model_matrix(versions),
@@ -109,6 +129,7 @@ class ModelsPage(PageView):
                 for v in history
             ],
             "ledger": ledger,
+            "baselines": baseline_rows(baselines),
             "runs": [{"run": r, "progress": run_progress(r)} for r in runs],
             "production": production,
             "training_form": TrainingForm(),

@@ -12,7 +12,7 @@ def mark_rollbacks(apps: Any, schema_editor: Any) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("registry", "0003_training_sweep_schedule"),
+        ("registry", "0004_training_run_baselines"),
     ]
 
     operations = [

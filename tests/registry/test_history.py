@@ -1,0 +1,120 @@
+"""History features: strictly earlier airings only, one formula for training and serving."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from programs.models import TARGETS
+from registry.features import (
+    HISTORY_COLUMNS,
+    HistoryState,
+    airings_frame,
+    history_columns,
+    local_minutes,
+    utc_minutes,
+    with_history,
+)
+from registry.training import history_state, training_dataset
+from tests.registry.factories import small_data
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def stored() -> pd.DataFrame:
+    small_data(days=35)
+    return airings_frame()
+
+
+def _served(state: HistoryState, rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    columns, _ = state.features(
+        program_id=rows["program_id"].to_numpy(),
+        channel=rows["channel"].to_numpy(),
+        local_min=local_minutes(rows["start"], rows["channel"].to_numpy()),
+        utc_min=utc_minutes(rows["start"]),
+        lead_in_program_id=rows["lead_in_program_id"].to_numpy(),
+    )
+    return columns
+
+
+def test_changing_or_deleting_every_airing_after_t_changes_no_feature_before_t(stored):
+    cut = stored["start"].sort_values().iloc[len(stored) // 2]
+    before = stored["start"] < cut
+    after = stored.index[~before]
+    changed = stored.copy()
+    changed.loc[after, list(TARGETS)] *= 17.0
+    deleted = stored.drop(index=after[::2])  # and half of them gone
+    deleted.loc[after[1::2], list(TARGETS)] = 0.0
+    for target in TARGETS:
+        expected = history_columns(stored, target)[before]
+        assert expected["h_last"].notna().sum() > 100  # the check has something to compare
+        for other in (changed, deleted):
+            got = history_columns(other, target).loc[expected.index]
+            pd.testing.assert_frame_equal(got, expected)
+
+
+def test_a_row_never_sees_its_own_or_a_later_value(stored):
+    frame = stored.sort_values("start")
+    features = history_columns(frame, "audience")
+    program = frame["program_id"].value_counts().index[0]
+    rows = frame[frame["program_id"] == program]
+    values = rows["audience"].to_numpy()
+    got = features.loc[rows.index]
+    assert np.isnan(got["h_last"].iloc[0])
+    np.testing.assert_array_equal(got["h_last"].to_numpy()[1:], values[:-1])
+    np.testing.assert_array_equal(got["h_count"].to_numpy(), np.arange(len(rows), dtype=float))
+    assert got["h_mean3"].iloc[4] == pytest.approx(values[1:4].mean())
+
+
+def test_serving_features_equal_training_features_for_the_same_airing(stored):
+    """The state holds only airings before T (an import up to T); the next airings are then served."""
+    cut = stored["start"].sort_values().iloc[int(len(stored) * 0.7)]
+    past = stored[stored["start"] < cut]
+    for target in TARGETS:
+        dataset = training_dataset(target=target, frame=stored).frame  # what the models were trained on
+        state = history_state(past, target)
+        # Each program's next airing after T, on T's local day (its slot's days before are all known),
+        # whose lead-in aired before T: training saw exactly the information the state holds.
+        upcoming = dataset[dataset["start"] >= cut]
+        nxt = upcoming.groupby("program_id", sort=False).head(1)
+        rows = nxt
+        same_day = (rows["start"].dt.date == cut.date()).to_numpy()
+        first_upcoming = nxt.set_index("program_id")["start"]
+        lead_next = rows["lead_in_program_id"].map(first_upcoming)
+        lead_known = (lead_next.isna() | (lead_next >= rows["start"])).to_numpy()
+        assert same_day.sum() > 3
+        assert lead_known.sum() > 3
+        served = _served(state, rows)
+        for column in ("h_last", "h_mean3", "h_mean8", "h_ewm", "h_count", "h_days_since", "h_episode", "h_slope"):
+            np.testing.assert_array_equal(served[column], rows[column].to_numpy(), err_msg=f"{target} {column}")
+        on_day = rows[same_day]
+        np.testing.assert_array_equal(_served(state, on_day)["s_last"], on_day["s_last"].to_numpy())
+        np.testing.assert_array_equal(_served(state, on_day)["s_mean4"], on_day["s_mean4"].to_numpy())
+        known = rows[lead_known]
+        np.testing.assert_array_equal(_served(state, known)["li_last"], known["li_last"].to_numpy())
+        # And for any rows, served from the state = training's implementation over the same past.
+        every = upcoming.iloc[:300]
+        trained = with_history(every.drop(columns=list(HISTORY_COLUMNS)), target, source=past)
+        served_all = _served(state, every)
+        for column in HISTORY_COLUMNS:
+            np.testing.assert_array_equal(served_all[column], trained[column].to_numpy(), err_msg=column)
+
+
+def test_conformal_intervals_cover_as_promised_on_a_case_with_known_noise():
+    from registry.intervals import coverage, fit_conformal, interval_bounds
+
+    rng = np.random.default_rng(11)
+    sigma = 2.0
+    level = rng.uniform(10, 50, 3000)  # the model knows the level exactly; the rest is N(0, sigma) noise
+    calibration = fit_conformal(predicted=level, actual=level + rng.normal(0, sigma, len(level)))
+    assert calibration["n"] == 3000
+    assert len(calibration["edges"]) == 3
+    fresh = rng.uniform(10, 50, 40_000)
+    measured = coverage(calibration, predicted=fresh, actual=fresh + rng.normal(0, sigma, len(fresh)))
+    for key, nominal, z in (("0.8", 0.8, 1.2816), ("0.9", 0.9, 1.6449), ("0.95", 0.95, 1.9600)):
+        assert measured[key] == pytest.approx(nominal, abs=0.02)
+        low, high = interval_bounds(calibration, np.array([30.0]), nominal)
+        assert (high[0] - 30.0) == pytest.approx(z * sigma, rel=0.12)
+        assert 30.0 - low[0] == pytest.approx(high[0] - 30.0)
