@@ -19,9 +19,12 @@ one thread 39-43 ms. A request still queued after ``ASGI_QUEUE_WAIT_MS`` (behind
 embedded-mode training run) runs on one of ``ASGI_THREADS - 1`` overflow threads instead, so a long
 request holds the others up for no longer than that.
 
-Streaming responses (CSV/xlsx exports) are sent the way Django sends them: inside a per-request
-thread-sensitive context, with a client disconnect cancelling the stream. WebSockets do not come here
-(``bms.asgi`` routes them to Channels).
+Streaming responses (CSV/xlsx exports) with a synchronous iterator are pulled on a thread of their own
+(one per stream, at most ``ASGI_STREAM_THREADS`` at once), so a long export holds neither the request
+thread nor the event loop; its database cursor lives on that thread's connection, which is closed
+(returned to the pool) on that same thread when the stream ends, fails or the client disconnects.
+``DATABASE_POOL_MAX`` covers ``ASGI_THREADS + ASGI_STREAM_THREADS`` by construction (bms.settings).
+WebSockets do not come here (``bms.asgi`` routes them to Channels).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -39,7 +42,8 @@ from django.conf import settings
 from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
-from django.http import FileResponse, HttpResponseBase
+from django.db import connections
+from django.http import FileResponse, HttpResponseBase, StreamingHttpResponse
 from django.urls import set_script_prefix
 
 logger = logging.getLogger(__name__)
@@ -55,6 +59,7 @@ class PooledASGIHandler(ASGIHandler):
         self.overflow = ThreadPoolExecutor(
             max_workers=max(1, settings.ASGI_THREADS - 1), thread_name_prefix="django-http-overflow"
         )
+        self._stream_slots: asyncio.Semaphore | None = None  # made on the event loop, at the first stream
 
     def load_middleware(self, is_async: bool = False) -> None:
         # The chain is always the synchronous one: it runs on one thread as a whole.
@@ -63,8 +68,8 @@ class PooledASGIHandler(ASGIHandler):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        # Nothing in the common path asks for a thread-sensitive call, so this context makes no
-        # thread; a streaming export's chunks are pulled inside it, on one thread of their own.
+        # Nothing here asks for a thread-sensitive call, so this context makes no thread; it keeps a
+        # view's own sync_to_async(thread_sensitive=True) calls off the threads of other requests.
         async with ThreadSensitiveContext():
             await self.handle(scope, receive, send)
 
@@ -79,6 +84,12 @@ class PooledASGIHandler(ASGIHandler):
             response = await self._call(context, self._respond, scope, body_file)
             try:
                 if response.streaming:
+                    assert isinstance(response, StreamingHttpResponse)
+                    if not response.is_async:
+                        # The view's own iterator (not the make_bytes map over it): closing it closes the
+                        # cursor it reads from; Django maps make_bytes over what replaces it.
+                        source: Iterator[Any] = response._iterator  # type: ignore[attr-defined]
+                        response.streaming_content = self._pulled_on_own_thread(source, context)
                     await self._send_streaming(response, receive, send)
                 else:
                     await self.send_response(response, send)
@@ -115,6 +126,25 @@ class PooledASGIHandler(ASGIHandler):
             response.block_size = self.chunk_size
         return response
 
+    async def _pulled_on_own_thread(self, chunks: Iterator[Any], context: contextvars.Context) -> AsyncIterator[Any]:
+        """``chunks`` pulled on one thread of their own; that thread's database connections closed at the end.
+
+        Django would otherwise ``list()`` a synchronous iterator under ASGI (the whole export in memory).
+        The end comes by exhaustion, an error, or a disconnect (``aclose()`` from Django's ``send_response``);
+        the close waits for a chunk being pulled, as it runs after it on the same thread.
+        """
+        if self._stream_slots is None:
+            self._stream_slots = asyncio.Semaphore(max(1, settings.ASGI_STREAM_THREADS))
+        loop = asyncio.get_running_loop()
+        async with self._stream_slots:
+            thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="django-stream")
+            try:
+                while (chunk := await loop.run_in_executor(thread, context.run, _next_chunk, chunks)) is not None:
+                    yield chunk
+            finally:
+                await asyncio.shield(loop.run_in_executor(thread, context.run, _close_stream, chunks))
+                thread.shutdown(wait=False)
+
     async def _send_streaming(self, response: HttpResponseBase, receive: Any, send: Any) -> None:
         """Send a streaming response; a client disconnect cancels it (as Django's handler does)."""
         sending = asyncio.create_task(self.send_response(response, send))
@@ -130,6 +160,20 @@ class PooledASGIHandler(ASGIHandler):
                     task.result()
                 except RequestAborted:
                     logger.info("client disconnected during a streaming response")
+
+
+def _next_chunk(chunks: Iterator[Any]) -> Any:
+    return next(chunks, None)
+
+
+def _close_stream(chunks: Iterator[Any]) -> None:
+    """On the stream's thread: end the generator (its cursor) and return the thread's connections."""
+    try:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    finally:
+        connections.close_all()
 
 
 def get_asgi_http_application() -> PooledASGIHandler:

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -52,6 +53,19 @@ class PayloadTooLargeError(ApplicationError):
     code = "payload_too_large"
 
 
+class ServiceUnavailableError(ApplicationError):
+    """A dependency (the broker, the database) is down for now: 503 with ``Retry-After``."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "service_unavailable"
+
+    def __init__(
+        self, message: str, *, details: Any = None, code: str | None = None, retry_after_seconds: int = 30
+    ) -> None:
+        super().__init__(message, details=details, code=code)
+        self.retry_after_seconds = retry_after_seconds
+
+
 def payload_too_large() -> PayloadTooLargeError:
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     return PayloadTooLargeError(f"Request body is larger than {limit} bytes.", details={"max_bytes": limit})
@@ -77,8 +91,18 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     # classes (bms.parsers) that import this module; a top-level import would be circular.
     from rest_framework.views import exception_handler as drf_exception_handler
 
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database went away or the pool had no connection in time (PoolTimeout): the client may
+        # retry; a connection is reopened on the next request (CONN_HEALTH_CHECKS, the pool's check).
+        logger.warning("database unavailable: %s: %s", type(exc).__name__, exc, exc_info=True)
+        exc = ServiceUnavailableError(
+            "The database is unavailable; retry shortly.", code="database_unavailable", retry_after_seconds=1
+        )
     if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+        answer = Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+        if isinstance(exc, ServiceUnavailableError):
+            answer["Retry-After"] = str(exc.retry_after_seconds)
+        return answer
     if isinstance(exc, RequestDataTooBig):
         # Django's own body-size check (DRF reads request.body for JSON): same answer as bms.parsers.
         exc = payload_too_large()

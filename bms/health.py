@@ -10,11 +10,12 @@ from typing import Any
 
 import psutil
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from rest_framework.exceptions import AuthenticationFailed
 
+from bms import broker
+from bms.cache import shared_cache_unavailable
 from bms.errors import error_body
 
 
@@ -29,18 +30,39 @@ def _timed(check: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 def _database() -> dict[str, Any]:
+    """``SELECT 1``; with the psycopg pool, its use too. An exhausted pool fails the check at once,
+    without queueing for a connection (requests would get 503 ``database_unavailable`` meanwhile)."""
+    out: dict[str, Any] = {"vendor": connection.vendor}
+    pool = getattr(connection, "pool", None)  # the postgresql backend's psycopg pool, None when unpooled
+    if pool is not None:
+        stats = pool.get_stats()
+        in_use = stats.get("pool_size", 0) - stats.get("pool_available", 0)
+        waiting = stats.get("requests_waiting", 0)
+        out["pool"] = {"max": pool.max_size, "in_use": in_use, "waiting": waiting}
+        if in_use >= pool.max_size and waiting:
+            raise RuntimeError(f"connection pool exhausted: {in_use}/{pool.max_size} in use, {waiting} waiting")
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         cursor.fetchone()
-    return {"vendor": connection.vendor}
+    return out
 
 
 def _redis() -> dict[str, Any]:
+    """Asked directly: the cache itself would answer from memory while Redis is down (bms.cache)."""
     if not settings.REDIS_URL:
         return {"configured": False, "backend": "locmem"}
-    cache.set("health:ping", "1", 10)
-    if cache.get("health:ping") != "1":
-        raise RuntimeError("Redis round trip failed")
+    from django_redis import get_redis_connection
+
+    get_redis_connection("default").ping()
+    return {"configured": True, "cache_fallback_active": shared_cache_unavailable()}
+
+
+def _broker() -> dict[str, Any]:
+    from bms.celery import app
+
+    if app.conf.task_always_eager:
+        return {"configured": False, "jobs": "in-process"}
+    broker.broker_ping()
     return {"configured": True}
 
 
@@ -98,6 +120,7 @@ def _models() -> dict[str, Any]:
 CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "database": _database,
     "redis": _redis,
+    "broker": _broker,
     "disk": _disk,
     "memory": _memory,
     "llm": _llm,

@@ -32,6 +32,12 @@ MODEL_AVAILABLE = Gauge(
 )
 
 # Training
+CACHE_FALLBACKS = Counter(
+    "bms_cache_fallback_total", "Cache calls answered by the process's memory because Redis was unreachable."
+)
+PREDICTION_LOGS_DROPPED = Counter(
+    "bms_prediction_logs_dropped_total", "Prediction logs dropped after failed flushes or a full buffer."
+)
 TRAINING_DURATION = Histogram(
     "bms_training_duration_seconds",
     "Wall time of a training run.",

@@ -122,6 +122,8 @@ ASGI_APPLICATION = "bms.asgi.application"
 # one at a time, or side by side once one has waited ASGI_QUEUE_WAIT_MS (bms.asgi_handler).
 ASGI_THREADS = env_int("ASGI_THREADS", 16)
 ASGI_QUEUE_WAIT_MS = env_float("ASGI_QUEUE_WAIT_MS", 50.0)
+# Streamed responses (exports) pulled at once, each on a thread of its own holding one connection.
+ASGI_STREAM_THREADS = env_int("ASGI_STREAM_THREADS", 4)
 
 TEMPLATES = [
     {
@@ -145,9 +147,25 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # psycopg 3 connection pool (Django >= 5.1); CONN_MAX_AGE must stay 0 with a pool.
+    # Every thread of a web process that touches the database holds at most one connection: the
+    # ASGI_THREADS request threads, ASGI_STREAM_THREADS export streams and the prediction-log flusher.
+    # The pool covers them all by construction; a smaller DATABASE_POOL_MAX is refused, as it would
+    # turn a busy minute into PoolTimeout 500s.
+    DATABASE_POOL_MIN_SIZE = ASGI_THREADS + ASGI_STREAM_THREADS + 1
+    DATABASE_POOL_MAX = env_int("DATABASE_POOL_MAX", DATABASE_POOL_MIN_SIZE)
+    if DATABASE_POOL_MAX < DATABASE_POOL_MIN_SIZE:
+        raise ImproperlyConfigured(
+            f"DATABASE_POOL_MAX={DATABASE_POOL_MAX} is below the threads that hold a connection "
+            f"(ASGI_THREADS + ASGI_STREAM_THREADS + 1 = {DATABASE_POOL_MIN_SIZE})."
+        )
     if env_bool("DATABASE_POOL", True):
         DATABASES["default"]["OPTIONS"] = {
-            "pool": {"min_size": 1, "max_size": env_int("DATABASE_POOL_MAX", 10), "timeout": 10}
+            "pool": {
+                "min_size": 1,
+                "max_size": DATABASE_POOL_MAX,
+                # A request waiting longer than this for a connection gets a 503, not a hang.
+                "timeout": env_float("DATABASE_POOL_TIMEOUT", 5.0),
+            }
         }
     DATABASES["default"].setdefault("TEST", {})["NAME"] = env_str("DATABASE_TEST_NAME", "test_bms")
 else:
@@ -164,13 +182,20 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, Celery, channel layer ------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
+REDIS_TIMEOUT_SECONDS = env_float("REDIS_TIMEOUT_SECONDS", 1.0)
 if REDIS_URL:
+    # Redis down: the cache (throttles included) falls back to the process's memory for
+    # CACHE_FALLBACK_RETRY_SECONDS at a time (bms.cache); short timeouts so no request hangs on it.
     CACHES = {
         "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+            "BACKEND": "bms.cache.FallbackRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "bms"),
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": REDIS_TIMEOUT_SECONDS,
+                "SOCKET_TIMEOUT": REDIS_TIMEOUT_SECONDS,
+                "FALLBACK_RETRY_SECONDS": env_float("CACHE_FALLBACK_RETRY_SECONDS", 5.0),
+            },
         }
     }
     CHANNEL_LAYERS = {
@@ -194,8 +219,18 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# A task is acknowledged when it ends, and given back to the queue if its worker process dies; tasks
+# are idempotent and resume (registry.tasks, scheduling.tasks). Visibility timeout: see below.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A worker that loses the broker stops its running tasks: they cannot be acknowledged, so they will
+# be redelivered (and resume) rather than run twice side by side.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing with the broker down: fail fast (the caller answers 503), no long retry loop.
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT_SECONDS
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_TIMEOUT_SECONDS
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1800)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 2100)
@@ -326,9 +361,29 @@ PREDICT_FAST_PATH = env_bool("PREDICT_FAST_PATH", True)
 PREDICTION_LOG_FLUSH_SIZE = env_int("PREDICTION_LOG_FLUSH_SIZE", 200)
 PREDICTION_LOG_FLUSH_SECONDS = env_float("PREDICTION_LOG_FLUSH_SECONDS", 2.0)
 PREDICTION_LOG_BACKGROUND = env_bool("PREDICTION_LOG_BACKGROUND", not TESTING)
+# A failed flush keeps its rows for the next one, this many attempts at most; the buffer's cap.
+PREDICTION_LOG_FLUSH_ATTEMPTS = env_int("PREDICTION_LOG_FLUSH_ATTEMPTS", 5)
+PREDICTION_LOG_MAX_PENDING = env_int("PREDICTION_LOG_MAX_PENDING", 100_000)
 # Exposes /api/v1/bench/echo (validates a predict body, nothing else) for bench/predict.py only.
 BENCH_ENDPOINTS = env_bool("BMS_BENCH_ENDPOINTS", False)
 SCHEDULE_TIME_BUDGET_SECONDS = env_float("SCHEDULE_TIME_BUDGET_SECONDS", 30.0)
+# An optimisation task's limits (the GA stops at its budget; the rest is building and scoring).
+SCHEDULE_TASK_SOFT_TIME_LIMIT = env_int("SCHEDULE_TASK_SOFT_TIME_LIMIT", int(SCHEDULE_TIME_BUDGET_SECONDS * 4 + 60))
+SCHEDULE_TASK_TIME_LIMIT = env_int("SCHEDULE_TASK_TIME_LIMIT", int(SCHEDULE_TIME_BUDGET_SECONDS * 4 + 120))
+# scheduling.optimization_jobs_sweep: a job with no progress for this long lost its worker for good.
+OPTIMIZATION_SWEEP_CRON = env_str("OPTIMIZATION_SWEEP_CRON", "*/5 * * * *")
+
+# Celery broker (Redis): an unacknowledged message (acks_late) returns to the queue once it has been out
+# this long, so a task whose worker was killed is redelivered. It must outlast the longest task, or a
+# task still running is delivered twice: sized from the time limits by construction.
+CELERY_TASK_LONGEST_SECONDS = max(CELERY_TASK_TIME_LIMIT, SCHEDULE_TASK_TIME_LIMIT)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_TASK_LONGEST_SECONDS + env_int("CELERY_VISIBILITY_MARGIN_SECONDS", 300),
+    # How often a worker looks for messages to redeliver (kombu's default scans every ~100 s).
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_SECONDS", 10),
+    "unacked_restore_throttle": 1,
+    "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+}
 
 # --- Chat / LLM -------------------------------------------------------------------------------
 GROQ_API_KEY = env_str("GROQ_API_KEY")

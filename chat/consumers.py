@@ -47,6 +47,10 @@ def message_allowed(user_id: int) -> bool:
 
 class ChatConsumer(JsonWebsocketConsumer):
     session_id: str
+    # The socket answers only its own client: nothing is ever sent to it through the channel layer, so
+    # it does not listen there (with channels_redis each socket would poll Redis, and a Redis outage
+    # would close every chat socket).
+    channel_layer_alias = None
 
     def connect(self) -> None:
         user = self.scope.get("user")

@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
+from bms.cache import shared_cache_unavailable
 from bms.errors import ApplicationError
 from bms.roles import user_role
 from chat import cache as chat_cache
@@ -184,6 +185,15 @@ def chat_answer(
         latency_ms = (time.perf_counter() - started) * 1000
         meta = {**meta, "cache_hit": False, "latency_ms": round(latency_ms, 2)}
         chat_cache.request_record(hit=False, latency_ms=latency_ms)
+    if shared_cache_unavailable():
+        # Said in the answer (REST and WebSocket): the answer is right, but not shared or remembered.
+        meta = {
+            **meta,
+            "unavailable": {
+                "redis": "The shared cache is unreachable: answers are not cached across processes and "
+                "chat statistics miss this period."
+            },
+        }
     store.exchange_add(session_id=session.id, question=text, answer=response, metadata=meta)
     if meta.get("clarification"):
         cache.set(_PENDING + session.id, question, timeout=settings.CHAT_CACHE_TTL_SECONDS)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -153,16 +151,6 @@ class _FileNegotiation(DefaultContentNegotiation):
         return renderer, renderer.media_type
 
 
-async def _async_chunks(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    # Under ASGI Django would otherwise list() a sync iterator (the whole export in memory).
-    # Each next() runs in the request's sync thread, so the database cursor stays on one connection.
-    def pull() -> bytes | None:
-        return next(chunks, None)
-
-    while (chunk := await sync_to_async(pull, thread_sensitive=True)()) is not None:
-        yield chunk
-
-
 class ExportApi(APIView):
     permission_classes = [IsAnalyst]
     content_negotiation_class = _FileNegotiation
@@ -180,10 +168,8 @@ class ExportApi(APIView):
         chunks, content_type, filename = export_stream(
             dataset=data["dataset"], fmt=data["format"], filters=data["filters"], user=request.user, request=request
         )
-        content: Iterator[bytes] | AsyncIterator[bytes] = chunks
-        if isinstance(request._request, ASGIRequest):
-            content = _async_chunks(chunks)
-        response = StreamingHttpResponse(content, content_type=content_type)
+        # Under ASGI the handler pulls the chunks on a thread of their own (bms.asgi_handler).
+        response = StreamingHttpResponse(chunks, content_type=content_type)
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["Cache-Control"] = "no-store"
         return response

@@ -14,9 +14,10 @@ import json
 import math
 import re
 import time
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -598,6 +599,10 @@ def _derived_id(channel: str, title: str) -> str:
     return slugify(f"{channel}-{title}")[:64]
 
 
+# A broadcast night runs from noon to noon local, so a DST night's airings group together.
+_NIGHT_SHIFT = timedelta(hours=12)
+
+
 def _is_dst_edge(naive: datetime, zone: ZoneInfo) -> bool:
     """True when ``naive`` is ambiguous (fall back) or does not exist (spring forward) in ``zone``."""
     early, late = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
@@ -609,31 +614,40 @@ def _wall_clock_place(rows: list[_Row]) -> None:
 
     A wall-clock time seen again on the same channel during the fall-back hour is its second
     occurrence (the later offset); a time the spring-forward jump skipped is read with the offset
-    before the jump (02:30 -> 03:30 daylight time). Then, per channel, an airing that would start
-    before the previous one ends because of such a time is moved to that end. Other rows keep their
-    instant: an overlap in the file that no DST edge caused is the file's own.
+    before the jump (02:30 -> 03:30 daylight time). Then, on each channel's night with such a time,
+    airings are taken in broadcast order (by instant after a fall back, by the listed wall clock
+    after a spring forward) and one that would start before the previous one ends is moved to that
+    end. Other nights keep their instants: an overlap no DST edge caused is the file's own.
     """
     seen: dict[tuple[str, datetime], int] = {}
-    edged: set[str] = set()
+    nights: dict[tuple[str, date], list[_Row]] = defaultdict(list)
+    edged: dict[tuple[str, date], bool] = {}  # night -> it has a skipped (spring-forward) time
     for row in rows:
         if row.naive is None or row.zone is None:
             row.start = row.start.astimezone(UTC)
-            continue
-        fold = 0
-        if _is_dst_edge(row.naive, row.zone):
-            edged.add(row.channel.lower())
-            row.moved = True  # marks a DST-edge row for the sweep below
-            key = (row.channel.lower(), row.naive)
-            fold = min(seen.get(key, 0), 1)
-            seen[key] = seen.get(key, 0) + 1
-        row.start = row.naive.replace(tzinfo=row.zone, fold=fold).astimezone(UTC)
-    for channel in edged:
-        on_channel = sorted(
-            (r for r in rows if r.channel.lower() == channel),
-            key=lambda r: (r.start, r.naive or r.start.replace(tzinfo=None), r.index),
-        )
+            wall = row.start.replace(tzinfo=None)
+        else:
+            wall = row.naive
+            fold = 0
+            if _is_dst_edge(row.naive, row.zone):
+                row.moved = True  # marks a DST-edge row for the sweep below
+                key = (row.channel.lower(), row.naive)
+                fold = min(seen.get(key, 0), 1)
+                seen[key] = seen.get(key, 0) + 1
+            row.start = row.naive.replace(tzinfo=row.zone, fold=fold).astimezone(UTC)
+            if row.moved:
+                night = (row.channel.lower(), (wall - _NIGHT_SHIFT).date())
+                # A skipped time does not come back from UTC as itself (02:30 -> 03:30); a repeated one does.
+                skipped = row.start.astimezone(row.zone).replace(tzinfo=None) != row.naive
+                edged[night] = edged.get(night, False) or skipped
+        nights[(row.channel.lower(), (wall - _NIGHT_SHIFT).date())].append(row)
+    for night, spring in edged.items():
+        if spring:  # the listed wall clock is the broadcast order; instants tie across the jump
+            ordered = sorted(nights[night], key=lambda r: (r.naive or r.start.replace(tzinfo=None), r.index))
+        else:
+            ordered = sorted(nights[night], key=lambda r: (r.start, r.index))
         previous: _Row | None = None
-        for row in on_channel:
+        for row in ordered:
             if previous is not None and (row.moved or previous.moved):
                 end = previous.start + timedelta(minutes=previous.duration)
                 if row.start < end and row.external_id != previous.external_id:

@@ -29,10 +29,13 @@ assert tuple(Target.values) == TARGETS
 
 
 class TrainingRun(models.Model):
+    """QUEUED -> RUNNING -> SUCCEEDED (every model trained) / PARTIAL (some) / FAILED (none, or never ran)."""
+
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Partial (some models failed)"
         FAILED = "failed", "Failed"
 
     class Trigger(models.TextChoices):
@@ -70,6 +73,9 @@ class TrainingRun(models.Model):
     models_failed = models.PositiveSmallIntegerField(default=0)
     selection = models.JSONField(default=dict, blank=True, help_text="Per target: promoted version or why not.")
     error = models.TextField(blank=True)
+    # The dispatch task that claimed the run; a redelivery of that message (same task id) may resume it.
+    claimed_by = models.CharField(max_length=255, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True, help_text="When its per-model tasks were queued.")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

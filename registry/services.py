@@ -24,6 +24,7 @@ from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
 from bms import metrics as prom
+from bms.broker import broker_require
 from bms.errors import ApplicationError, ConflictError, InvalidStateError
 from bms.models import AuditEvent
 from bms.services import audit_event_record
@@ -125,6 +126,8 @@ def training_run_start(
         raise ApplicationError(f"Unknown trigger {trigger!r}.")
     chosen_targets = _validated(targets, TARGETS, "target")
     chosen_algorithms = _validated(algorithms, ALGORITHMS, "algorithm")
+    if dispatch:
+        broker_require(what="a training run")  # 503 broker_unavailable, before any row is written
     run = TrainingRun.objects.create(
         trigger=trigger,
         actor=_user(actor),
@@ -165,15 +168,23 @@ def _enqueue_dispatch(run_id: int) -> None:
             training_run_fail(run=run, error=f"could not enqueue the run: {type(exc).__name__}: {exc}")
 
 
-def training_run_prepare(*, run: TrainingRun, frame: pd.DataFrame | None = None) -> bool:
+def training_run_prepare(*, run: TrainingRun, frame: pd.DataFrame | None = None, token: str = "") -> bool:
     """Claim a QUEUED run (-> RUNNING) and record its dataset (rows, fingerprint, dropped counts, the three
     parts) and the baselines' test scores per target.
 
-    Returns False when the run was already claimed (a duplicate delivery).
+    ``token`` (the dispatch task's id) may claim again a RUNNING run it claimed but never dispatched:
+    that is the same message redelivered after its worker died, and the dispatch resumes. Returns
+    False when someone else holds the run or it was dispatched already (a duplicate delivery).
     """
     claimed = TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
-        status=TrainingRun.Status.RUNNING, started_at=timezone.now()
+        status=TrainingRun.Status.RUNNING, started_at=timezone.now(), claimed_by=token
     )
+    if not claimed and token:
+        claimed = TrainingRun.objects.filter(
+            pk=run.pk, status=TrainingRun.Status.RUNNING, claimed_by=token, dispatched_at__isnull=True
+        ).update(started_at=timezone.now())
+        if claimed:
+            logger.warning("run %s: resuming a dispatch whose worker was lost", run.pk)
     if not claimed:
         return False
     full = airings_frame() if frame is None else frame
@@ -206,6 +217,16 @@ def training_run_prepare(*, run: TrainingRun, frame: pd.DataFrame | None = None)
     )
     run.refresh_from_db()
     return True
+
+
+def training_run_dispatched(*, run: TrainingRun) -> None:
+    """Record that the run's per-model tasks are queued: a redelivered dispatch no longer resumes it."""
+    TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING).update(dispatched_at=timezone.now())
+
+
+def training_run_open_jobs(*, run: TrainingRun) -> int:
+    """Jobs of the run still QUEUED or RUNNING."""
+    return run.jobs.filter(status__in=[TrainingJob.Status.QUEUED, TrainingJob.Status.RUNNING]).count()
 
 
 def training_run_fail(*, run: TrainingRun, error: str) -> None:
@@ -400,7 +421,8 @@ def training_job_fail(*, job: TrainingJob, token: str, error: str) -> bool:
 
 
 def training_run_finish(*, run: TrainingRun, frame: pd.DataFrame | None = None) -> TrainingRun:
-    """After every job: select per target, then RUNNING -> SUCCEEDED (FAILED when no model was trained).
+    """After every job: select per target, then RUNNING -> SUCCEEDED (every model trained), PARTIAL
+    (some) or FAILED (none).
 
     Jobs still QUEUED/RUNNING at this point (a worker died and the message was lost) are marked failed.
     """
@@ -417,8 +439,12 @@ def training_run_finish(*, run: TrainingRun, frame: pd.DataFrame | None = None) 
     selection = select_after_run(run=run, frame=frame)
     run.refresh_from_db()
     succeeded = run.models_done - run.models_failed
-    status = TrainingRun.Status.SUCCEEDED if succeeded > 0 else TrainingRun.Status.FAILED
-    error = "" if succeeded > 0 else "no model was trained; see the jobs' errors"
+    if succeeded == run.models_total:
+        status, error = TrainingRun.Status.SUCCEEDED, ""
+    elif succeeded > 0:
+        status, error = TrainingRun.Status.PARTIAL, f"{run.models_failed} of {run.models_total} models failed"
+    else:
+        status, error = TrainingRun.Status.FAILED, "no model was trained; see the jobs' errors"
     finished = timezone.now()
     TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING).update(
         status=status, selection=selection, finished_at=finished, error=error

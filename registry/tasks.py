@@ -24,16 +24,20 @@ JOB_MAX_RETRIES = 3
 
 @shared_task(bind=True, name="registry.training_run_dispatch", acks_late=True)
 def training_run_dispatch(self: Any, run_id: int) -> str:
-    """Claim the run (QUEUED -> RUNNING), record its dataset, fan out one task per job."""
+    """Claim the run (QUEUED -> RUNNING), record its dataset, fan out one task per job.
+
+    Redelivered after its worker died before the fan-out (same task id), it resumes the run.
+    """
     run = TrainingRun.objects.filter(pk=run_id).first()
     if run is None:
         return "missing"
     try:
-        if not services.training_run_prepare(run=run):
+        if not services.training_run_prepare(run=run, token=str(self.request.id or "")):
             return "already-claimed"
         job_ids = list(run.jobs.filter(status=TrainingJob.Status.QUEUED).values_list("id", flat=True))
         header = group(training_job_run.s(job_id) for job_id in job_ids)
         chord(header)(training_run_complete.si(run_id))
+        services.training_run_dispatched(run=run)
     except Exception as exc:
         logger.exception("dispatch of run %s failed", run_id)
         services.training_run_fail(run=run, error=f"dispatch failed: {type(exc).__name__}: {exc}")
@@ -61,10 +65,17 @@ def training_job_run(self: Any, job_id: int) -> dict[str, Any]:
 
 @shared_task(bind=True, name="registry.training_run_complete", acks_late=True)
 def training_run_complete(self: Any, run_id: int) -> dict[str, Any]:
-    """The chord callback: selection and promotion, run -> SUCCEEDED/FAILED."""
+    """The chord callback: selection and promotion, run -> SUCCEEDED/PARTIAL/FAILED.
+
+    A job still open here belongs to another delivery (a per-model message redelivered after a worker
+    died, or a resumed dispatch's second fan-out): that delivery's callback, or the sweep, finishes
+    the run, not this one.
+    """
     run = TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).first()
     if run is None:
         return {"run_id": run_id, "status": "not-running"}
+    if services.training_run_open_jobs(run=run):
+        return {"run_id": run_id, "status": "jobs-still-open"}
     run = services.training_run_finish(run=run)
     return {"run_id": run_id, "status": run.status, "selection": run.selection}
 

@@ -26,6 +26,9 @@ class OptimizationJob(models.Model):
     progress_max = models.PositiveIntegerField(default=0)
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # The task that claimed the job; a redelivery of that message (same task id) may run it again.
+    claimed_by = models.CharField(max_length=255, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last progress written by its worker.")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from bms.broker import broker_require
 from bms.errors import ApplicationError, InvalidStateError, NotFoundError
 from bms.metrics import SCHEDULE_GAP, SCHEDULE_JOB_DURATION, SCHEDULE_JOBS
 from bms.roles import Role, has_role
@@ -119,6 +120,7 @@ def optimization_job_create(*, user: UserLike, params: dict[str, Any]) -> Optimi
                 code="infeasible_constraints",
                 details={"conflicts": _conflicts_body(exc)},
             ) from None
+    broker_require(what="an optimisation")  # 503 broker_unavailable, before any row is written
     job = OptimizationJob.objects.create(
         created_by=_user_or_none(user),
         channel=spec.channel,
@@ -164,12 +166,23 @@ def _parse_params(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def optimization_job_run(*, job_id: int) -> OptimizationJob | None:
+def optimization_job_run(*, job_id: int, token: str = "") -> OptimizationJob | None:
     """Run a queued job. Claimed with a conditional update, so a duplicate delivery is a no-op; a
-    cancellation (seen between generations) stops the GA and is never overwritten."""
+    cancellation (seen between generations) stops the GA and is never overwritten.
+
+    ``token`` (the task's id) may claim again a RUNNING job it claimed before: the same message
+    redelivered after its worker died. The GA starts over (it is seeded: the same result).
+    """
+    now = timezone.now()
     claimed = OptimizationJob.objects.filter(pk=job_id, status=Status.QUEUED).update(
-        status=Status.RUNNING, started_at=timezone.now()
+        status=Status.RUNNING, started_at=now, heartbeat_at=now, claimed_by=token
     )
+    if not claimed and token:
+        claimed = OptimizationJob.objects.filter(pk=job_id, status=Status.RUNNING, claimed_by=token).update(
+            started_at=now, heartbeat_at=now, progress_generation=0
+        )
+        if claimed:
+            logger.warning("optimisation job %s: running again after its worker was lost", job_id)
     if not claimed:
         return None
     job = OptimizationJob.objects.select_related("channel").get(pk=job_id)
@@ -219,7 +232,7 @@ def _run(job: OptimizationJob) -> dict[str, Any]:
         last_write[0] = now
         return bool(
             OptimizationJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(
-                progress_generation=generation, progress_max=maximum
+                progress_generation=generation, progress_max=maximum, heartbeat_at=timezone.now()
             )
         )
 
@@ -239,6 +252,40 @@ def _run(job: OptimizationJob) -> dict[str, Any]:
     result = optimize(problem, _ga_params(params), progress=progress)
     OptimizationJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(progress_generation=result.generations)
     return _result_body(spec, problem, result)
+
+
+def optimization_jobs_sweep(*, now: datetime | None = None) -> dict[str, list[int]]:
+    """Fail the jobs nothing will move on any more (a periodic task, ``OPTIMIZATION_SWEEP_CRON``).
+
+    A killed worker's message comes back after the broker's visibility timeout and the job runs again
+    (:func:`optimization_job_run`); only when that did not happen either — no progress for the
+    visibility timeout plus the task's time limit — is the message taken as lost:
+    - RUNNING with no heartbeat for that long: FAILED ("worker lost");
+    - QUEUED for that long: FAILED (never started).
+    """
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=optimization_stale_seconds())
+    out: dict[str, list[int]] = {"failed": []}
+    lost = (
+        (Status.RUNNING, Q(heartbeat_at__lt=stale), "its worker was lost (no progress for too long)"),
+        (Status.QUEUED, Q(created_at__lt=stale), "never started (its message was lost)"),
+    )
+    for status, old, error in lost:
+        for job_id in OptimizationJob.objects.filter(old, status=status).values_list("pk", flat=True):
+            # Conditional on the state seen: a job its worker finished meanwhile keeps its outcome.
+            if OptimizationJob.objects.filter(old, pk=job_id, status=status).update(
+                status=Status.FAILED, error=error, finished_at=now
+            ):
+                SCHEDULE_JOBS.labels(status=Status.FAILED).inc()
+                out["failed"].append(job_id)
+    if out["failed"]:
+        logger.warning("swept optimisation jobs %s", out["failed"])
+    return out
+
+
+def optimization_stale_seconds() -> int:
+    """How long a job may show no progress before the sweep fails it (redelivery had its chance)."""
+    return int(settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]) + settings.SCHEDULE_TASK_TIME_LIMIT
 
 
 # ---- timeline results ---------------------------------------------------------------------------

@@ -135,3 +135,58 @@ def test_a_long_request_does_not_hold_up_the_next_one(server: str, settings: Any
     assert ran_on["short"].startswith("django-http-overflow")
     assert 0.05 <= waited < 2.0
     assert finished["short"] < finished["long"]
+
+
+@pytest.fixture
+def connection_events(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[list[str], list[str]]]:
+    """Names of the threads that open / close a database connection during the test."""
+    from django.db import connections
+    from django.db.backends.signals import connection_created
+
+    opened: list[str] = []
+    closed: list[str] = []
+
+    def on_open(**kwargs: Any) -> None:
+        opened.append(threading.current_thread().name)
+
+    wrapper = type(connections["default"])
+    real_close = wrapper.close
+
+    def close(self: Any) -> None:
+        if self.connection is not None:
+            closed.append(threading.current_thread().name)
+        real_close(self)
+
+    monkeypatch.setattr(wrapper, "close", close)
+    connection_created.connect(on_open)
+    yield opened, closed
+    connection_created.disconnect(on_open)
+
+
+@pytest.mark.parametrize("read_all", [True, False], ids=["read-to-the-end", "client-disconnects"])
+def test_a_streamed_export_returns_its_connection_on_its_own_thread(
+    server: str,
+    api_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+    connection_events: tuple[list[str], list[str]],
+    read_all: bool,
+) -> None:
+    monkeypatch.setattr("programs.export.CHUNK_ROWS", 10)  # many chunks: a disconnect lands mid-stream
+    show = factories.program(external_id="STR002", title="Streamed")
+    first = datetime(2025, 1, 1, 20, 0, tzinfo=NY)
+    for day in range(200):
+        factories.airing(program_obj=show, start=first + timedelta(days=day), rating=1.0)
+    opened, closed = connection_events
+    client = httpx.Client(base_url=server, headers={"X-API-Key": api_key}, timeout=30)
+    with client, client.stream("POST", "/api/v1/export", json={"format": "csv", "dataset": "airings"}) as response:
+        assert response.status_code == 200
+        body = b"".join(response.iter_bytes()) if read_all else next(response.iter_bytes())
+    deadline = time.monotonic() + 10
+    while not any(name.startswith("django-stream") for name in closed) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    streams_opened = [name for name in opened if name.startswith("django-stream")]
+    streams_closed = [name for name in closed if name.startswith("django-stream")]
+    assert len(streams_opened) == 1
+    assert streams_closed == streams_opened  # returned by the thread that held it
+    if read_all:
+        assert body.count(b"\r\n") == 201  # header + 200 rows

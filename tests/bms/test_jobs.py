@@ -69,9 +69,9 @@ def test_starting_an_optimisation_returns_before_it_runs(
     go = threading.Event()
     real_run = services.optimization_job_run
 
-    def held_run(*, job_id: int) -> Any:
+    def held_run(*, job_id: int, token: str) -> Any:
         assert go.wait(20)
-        return real_run(job_id=job_id)
+        return real_run(job_id=job_id, token=token)
 
     monkeypatch.setattr(services, "optimization_job_run", held_run)
     channel = channel_factory(code="bg")

@@ -205,8 +205,8 @@ class LiveStack:
         )
         wait_until(lambda: self._ok(f"{self.base_url}/health"), timeout=60, what="uvicorn /health", proc=proc)
 
-    def start_worker(self) -> None:
-        """One prefork worker (concurrency 1) in multiprocess metrics mode, as compose runs it."""
+    def start_worker(self, *, concurrency: int = 1) -> None:
+        """One prefork worker in multiprocess metrics mode, as compose runs it."""
         self.worker_port = free_port()
         mp_dir = self.tmp / "prometheus-multiproc"
         mp_dir.mkdir(exist_ok=True)
@@ -215,7 +215,8 @@ class LiveStack:
         proc = self.worker_proc = self._spawn(
             "worker",
             [
-                *(str(BIN / "celery"), "-A", "bms", "worker", "-l", "info", "--concurrency", "1", "--pool", "prefork"),
+                *(str(BIN / "celery"), "-A", "bms", "worker", "-l", "info", "--concurrency", str(concurrency)),
+                *("--pool", "prefork"),
                 *(
                     "--without-gossip",
                     "--without-mingle",
@@ -239,6 +240,19 @@ class LiveStack:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
+
+    def kill_worker(self) -> None:
+        """SIGKILL the worker and its pool processes at once, as a lost container or node would."""
+        import psutil
+
+        proc = self.worker_proc
+        assert proc is not None, "no worker started"
+        assert proc.poll() is None, "the worker is not running"
+        family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        for member in family:
+            member.kill()
+        psutil.wait_procs(family, timeout=10)
+        proc.wait(timeout=5)
 
     def stop(self) -> None:
         for proc in reversed(self.procs):

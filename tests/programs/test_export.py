@@ -11,8 +11,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from asgiref.sync import async_to_sync
-from django.test import AsyncClient
 from hypothesis import given
 from hypothesis import strategies as st
 from openpyxl import load_workbook
@@ -273,32 +271,6 @@ def test_export_to_file_writes_under_export_root(data: Any, analyst: Any, settin
     assert [r[0] for r in rows[1:]] == ["EVIL01"]
     assert list(path.parent.iterdir()) == [path]  # no .part file left behind
     assert AuditEvent.objects.filter(action="export", actor=analyst).count() == 1
-
-
-def test_asgi_export_streams_with_an_async_iterator(analyst: Any, data: Any) -> None:
-    # Through Django's ASGI handler: a sync iterator would be list()-ed whole; ours is consumed lazily.
-    from rest_framework_simplejwt.tokens import RefreshToken
-
-    token = str(RefreshToken.for_user(analyst).access_token)
-    client = AsyncClient()
-
-    async def go() -> Any:
-        return await client.post(
-            "/api/v1/export",
-            data={"format": "csv"},
-            content_type="application/json",
-            headers={"Authorization": f"Bearer {token}"},
-        )
-
-    response = async_to_sync(go)()
-    assert response.status_code == 200
-    assert response.is_async
-
-    async def collect() -> bytes:
-        return b"".join([chunk async for chunk in response.streaming_content])
-
-    body = async_to_sync(collect)()
-    assert body.count(b"\r\n") == 4
 
 
 @given(st.text(max_size=20))

@@ -141,15 +141,32 @@ def test_a_spring_forward_night_never_stacks_two_airings_on_one_start(tmp_path: 
     times = ["01:30", "02:00", "02:30", "03:00", "03:30"]
     rows = [[f"Show {t}", "Adult Swim", f"2015-03-08T{t}:00", "30", "America/New_York"] for t in times]
     airings_import(path=write_csv(tmp_path / "spring.csv", rows, header=WALL_HEADER))
-    starts = [s.isoformat() for s in Airing.objects.order_by("start").values_list("start", flat=True)]
+    starts = [(t, s.isoformat()) for t, s in Airing.objects.order_by("start").values_list("program__title", "start")]
     assert starts == [
-        "2015-03-08T06:30:00+00:00",  # 01:30 EST
-        "2015-03-08T07:00:00+00:00",  # "02:00" -> 03:00 EDT
-        "2015-03-08T07:30:00+00:00",
-        "2015-03-08T08:00:00+00:00",
-        "2015-03-08T08:30:00+00:00",
+        ("Show 01:30", "2015-03-08T06:30:00+00:00"),  # 01:30 EST
+        ("Show 02:00", "2015-03-08T07:00:00+00:00"),  # "02:00" -> 03:00 EDT
+        ("Show 02:30", "2015-03-08T07:30:00+00:00"),  # in the listed order
+        ("Show 03:00", "2015-03-08T08:00:00+00:00"),  # after the previous airing ends
+        ("Show 03:30", "2015-03-08T08:30:00+00:00"),
     ]
-    assert len(set(starts)) == len(times)
+
+
+def test_a_dst_night_leaves_the_other_nights_of_the_channel_alone(tmp_path: Path) -> None:
+    # An overlap on an ordinary night is the file's own; only the DST night is re-laid.
+    rows = [
+        ["Show A", "Adult Swim", "2015-03-01T01:30:00", "60", "America/New_York"],
+        ["Show B", "Adult Swim", "2015-03-01T02:00:00", "30", "America/New_York"],
+        ["Show C", "Adult Swim", "2015-03-08T02:00:00", "30", "America/New_York"],
+        ["Show D", "Adult Swim", "2015-03-08T03:00:00", "30", "America/New_York"],
+    ]
+    airings_import(path=write_csv(tmp_path / "nights.csv", rows, header=WALL_HEADER))
+    starts = [(t, s.isoformat()) for t, s in Airing.objects.order_by("start").values_list("program__title", "start")]
+    assert starts == [
+        ("Show A", "2015-03-01T06:30:00+00:00"),
+        ("Show B", "2015-03-01T07:00:00+00:00"),  # overlaps A as listed
+        ("Show C", "2015-03-08T07:00:00+00:00"),  # 03:00 EDT
+        ("Show D", "2015-03-08T07:30:00+00:00"),  # moved after C
+    ]
 
 
 # --- target ranges and scaled columns -----------------------------------------------------------

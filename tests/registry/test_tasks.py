@@ -114,10 +114,62 @@ def test_finishing_a_run_fails_jobs_that_never_finished_and_reports_progress():
     services.training_job_execute(job=services.training_job_claim(job_id=first.pk, token="a"), token="a")
     services.training_job_claim(job_id=second.pk, token="lost")  # its worker vanished with the message
     run = services.training_run_finish(run=run)
-    assert run.status == TrainingRun.Status.SUCCEEDED
+    assert (run.status, run.error) == (TrainingRun.Status.PARTIAL, "1 of 2 models failed")
     assert (run.models_total, run.models_done, run.models_failed) == (2, 2, 1)
     second.refresh_from_db()
     assert (second.status, second.error) == (J.FAILED, "did not finish (worker lost?)")
+
+
+@pytest.mark.django_db
+def test_a_dispatch_redelivered_before_its_fan_out_resumes_the_run_and_a_duplicate_does_not():
+    small_data()
+    run = _run()
+    assert services.training_run_prepare(run=run, token="dispatch-a") is True
+    # Its worker died here: nothing was fanned out. The same message (same task id) comes back.
+    assert services.training_run_prepare(run=run, token="dispatch-b") is False  # another message: no
+    assert services.training_run_prepare(run=run, token="dispatch-a") is True
+    services.training_run_dispatched(run=run)
+    assert services.training_run_prepare(run=run, token="dispatch-a") is False  # fanned out: never twice
+    run.refresh_from_db()
+    assert (run.status, run.claimed_by, run.dispatched_at is not None) == (
+        TrainingRun.Status.RUNNING,
+        "dispatch-a",
+        True,
+    )
+
+
+@pytest.mark.django_db
+def test_the_chord_callback_leaves_a_run_with_open_jobs_to_their_own_delivery():
+    from registry.tasks import training_run_complete
+
+    small_data()
+    run = _run()
+    services.training_run_prepare(run=run)
+    services.training_job_claim(job_id=run.jobs.get().pk, token="redelivered-later")
+    assert training_run_complete.run(run.pk) == {"run_id": run.pk, "status": "jobs-still-open"}
+    run.refresh_from_db()
+    assert (run.status, run.models_done, run.finished_at) == (TrainingRun.Status.RUNNING, 0, None)
+
+
+@pytest.mark.django_db
+def test_a_run_ends_succeeded_only_when_every_model_did():
+    small_data()
+    run = _run(algorithms=["elasticnet", "mlp"])
+    services.training_run_prepare(run=run)
+    for job in run.jobs.order_by("id"):
+        services.training_job_execute(job=services.training_job_claim(job_id=job.pk, token="t"), token="t")
+    run = services.training_run_finish(run=run)
+    assert (run.status, run.error, run.models_done, run.models_failed) == (TrainingRun.Status.SUCCEEDED, "", 2, 0)
+
+
+@pytest.mark.django_db
+def test_a_run_with_no_model_trained_ends_failed():
+    small_data()
+    run = _run()
+    services.training_run_prepare(run=run)
+    services.training_job_claim(job_id=run.jobs.get().pk, token="lost")
+    run = services.training_run_finish(run=run)
+    assert (run.status, run.error) == (TrainingRun.Status.FAILED, "no model was trained; see the jobs' errors")
 
 
 @pytest.mark.django_db

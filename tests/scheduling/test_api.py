@@ -349,3 +349,40 @@ def test_the_chat_tool_answers_a_whole_day_with_its_timeline(
     assert call.result["proposal"]["vs_current_pct"] is not None
     job = OptimizationJob.objects.get(pk=call.result["job_id"])
     assert "daypart" not in job.params
+
+
+def test_a_timeline_keeps_its_pin_fills_with_the_filler_and_refuses_an_r_film_before_22(
+    analyst_client: APIClient, channel: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    film = program_factory(channel=channel, title="Night Film", genre="movie", content_rating="R", duration_minutes=90)
+    filler = program_factory(channel=channel, title="Station Break", genre="other", duration_minutes=30)
+    base = {"channel": "sched", "date": "2025-03-08", "start_time": "20:00", "end_time": "01:00", **FAST}
+    # the film pinned at 21:00 would be on air 21:00-22:30, before R opens at 22:00
+    refused = analyst_client.post(
+        URL, {**base, "fixed": [{"start": "2025-03-08T21:00:00-05:00", "program": film.external_id}]}, format="json"
+    )
+    assert refused.status_code == 400
+    conflict = refused.json()["error"]["details"]["conflicts"][0]
+    assert conflict["constraints"] == ["pinned_airing", "content_rating_window"]
+    assert conflict["programs"] == [film.external_id]
+    assert OptimizationJob.objects.count() == 0
+    # at 22:00 it is kept; two half-hours once a day and the film cannot fill five hours: the filler does
+    two = [p.external_id for p in channel.programs.order_by("pk")[:2]]
+    body = {
+        **base,
+        "candidates": [*two, film.external_id],
+        "fixed": [{"start": "2025-03-08T22:00:00-05:00", "program": film.external_id}],
+        "filler": filler.external_id,
+    }
+    response = _post(analyst_client, body, django_capture_on_commit_callbacks)
+    assert response.status_code == 202
+    job = OptimizationJob.objects.get(pk=response.json()["id"])
+    assert job.status == "succeeded", job.error
+    for schedule in job.result["schedules"]:
+        entries = schedule["entries"]
+        assert [(e["start"][11:16], e["end"][11:16]) for e in entries if e["program_id"] == film.pk] == [
+            ("22:00", "23:30")
+        ]
+        assert sum(e["length_minutes"] for e in entries) == 300
+        assert sum(e["program_id"] == filler.pk for e in entries) >= 5
+        assert schedule["hard_violations"] == []

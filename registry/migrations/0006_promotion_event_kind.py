@@ -12,7 +12,7 @@ def mark_rollbacks(apps: Any, schema_editor: Any) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("registry", "0004_training_run_baselines"),
+        ("registry", "0005_training_run_partial_and_resume"),
     ]
 
     operations = [

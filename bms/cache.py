@@ -1,0 +1,110 @@
+"""The Redis cache, degrading to a per-process memory cache while Redis is unreachable.
+
+Everything that uses Django's cache goes through here: DRF's throttles (so during an outage each
+process limits on its own counts instead of answering 500), the chat answer cache and its statistics,
+the WebSocket message limit. On a connection error (or a timeout: ``SOCKET_TIMEOUT`` keeps them short)
+the call is answered by a ``LocMemCache`` of this process, and for ``FALLBACK_RETRY_SECONDS`` every call
+goes there without trying Redis, so a request never waits on a dead server more than once per window.
+The first call after the window tries Redis again: recovery needs nothing from an operator.
+
+What is lost during an outage is sharing: limits count per process, cached answers and chat statistics
+stay in the process that made them. Nothing here is business data (that is in the database).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from django.core.cache.backends.locmem import LocMemCache
+from django_redis.cache import RedisCache
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from bms.metrics import CACHE_FALLBACKS
+
+logger = logging.getLogger(__name__)
+
+# With IGNORE_EXCEPTIONS off (it must be: we want to know), django-redis re-raises the client's error.
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError)
+
+
+class FallbackRedisCache(RedisCache):
+    """``django_redis.cache.RedisCache`` with a local fallback; the methods BMS uses are covered."""
+
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        options = dict(params.get("OPTIONS", {}))
+        self.retry_seconds = float(options.pop("FALLBACK_RETRY_SECONDS", 5.0))
+        super().__init__(server, {**params, "OPTIONS": options})
+        self.local = LocMemCache(f"bms-fallback-{id(self)}", {"OPTIONS": {"MAX_ENTRIES": 10_000}})
+        self._down_until = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def degraded(self) -> bool:
+        """True while calls go to the local cache (Redis failed less than ``retry_seconds`` ago)."""
+        return time.monotonic() < self._down_until
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        if not self.degraded:
+            try:
+                return getattr(super(), name)(*args, **kwargs)
+            except UNAVAILABLE as exc:
+                with self._lock:
+                    first = not self.degraded
+                    self._down_until = time.monotonic() + self.retry_seconds
+                if first:
+                    logger.warning(
+                        "Redis cache unavailable (%s: %s); using the process's memory", type(exc).__name__, exc
+                    )
+                CACHE_FALLBACKS.inc()
+        return getattr(self.local, name)(*args, **kwargs)
+
+    def get(self, key: Any, default: Any = None, version: int | None = None, client: Any = None) -> Any:
+        if client is not None:
+            return super().get(key, default, version, client)
+        return self._call("get", key, default, version=version)
+
+    def set(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("set", *args, **kwargs)
+
+    def add(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("add", *args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("delete", *args, **kwargs)
+
+    def get_many(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("get_many", *args, **kwargs)
+
+    def set_many(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("set_many", *args, **kwargs)
+
+    def delete_many(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("delete_many", *args, **kwargs)
+
+    def incr(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("incr", *args, **kwargs)
+
+    def decr(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("decr", *args, **kwargs)
+
+    def has_key(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("has_key", *args, **kwargs)
+
+    def touch(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("touch", *args, **kwargs)
+
+    def clear(self) -> Any:
+        self.local.clear()
+        return self._call("clear")
+
+
+def shared_cache_unavailable() -> bool:
+    """True while the default cache answers from this process's memory (Redis unreachable)."""
+    from django.core.cache import caches
+
+    backend = caches["default"]
+    return isinstance(backend, FallbackRedisCache) and backend.degraded

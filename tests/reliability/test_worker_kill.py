@@ -1,0 +1,151 @@
+"""A real Celery worker SIGKILLed mid-training and mid-optimisation, three times, then started again.
+
+Each trial starts a training run and, once it is dispatched, an optimisation; when the optimisation is
+claimed (the run still training) it kills the worker with its pool processes (SIGKILL, as a lost node)
+and starts a new one. The killed tasks' messages come back after the broker's visibility timeout (sized from the task
+time limits: 47 s here) and resume: the optimisation runs again under the same task id, the per-model
+tasks train what was not trained, the chord callback finishes the run. Within 2 minutes of the new
+worker every run and job is in a true final state: all models trained (succeeded) or the run says
+which failed (partial/failed), with no duplicate versions, no artifact without its row, nothing left
+queued or running.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from django.utils import timezone
+
+from tests.reliability.conftest import Reliability, wait_for
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.celery_worker,
+    pytest.mark.live_server,
+    pytest.mark.slow,
+]
+
+TRIALS = 3
+RETURN_DEADLINE_SECONDS = 120
+FINAL = {"succeeded", "partial", "failed", "cancelled"}
+
+
+def _sql(reliability: Reliability, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(reliability.stack.env["DATABASE_URL"]) as conn:
+        return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+
+
+def _run(reliability: Reliability, run_id: int) -> dict[str, Any]:
+    with reliability.client(reliability.admin) as client:
+        return dict(client.get(f"/api/v1/training-runs/{run_id}").json())
+
+
+def _job(reliability: Reliability, job_id: int) -> dict[str, Any]:
+    with reliability.client() as client:
+        return dict(client.get(f"/api/v1/schedules/jobs/{job_id}").json())
+
+
+def _start_run(reliability: Reliability, targets: list[str], algorithms: list[str]) -> int:
+    with reliability.client(reliability.admin) as client:
+        response = client.post("/api/v1/training-runs", json={"targets": targets, "algorithms": algorithms})
+    assert response.status_code == 202, response.text
+    return int(response.json()["id"])
+
+
+def _start_optimisation(reliability: Reliability) -> int:
+    tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
+    # A week and a large population: the GA takes a while, so the kill lands mid-optimisation.
+    body = {
+        "channel": _channel(reliability),
+        "date": tomorrow,
+        "days": 7,
+        "daypart": "prime_time",
+        "generations": 1000,
+        "population": 200,
+    }
+    with reliability.client() as client:
+        response = client.post("/api/v1/schedules/optimize", json=body)
+    assert response.status_code == 202, response.text
+    return int(response.json()["id"])
+
+
+def _channel(reliability: Reliability) -> str:
+    return str(_sql(reliability, "SELECT code FROM programs_channel ORDER BY code LIMIT 1")[0][0])
+
+
+@pytest.fixture(scope="module")
+def worker(reliability: Reliability) -> Any:
+    """A worker (concurrency 2) and production models for the optimiser's predictions."""
+    reliability.stack.env["PROMOTION_MIN_R2"] = "-100"  # the tiny data's models are promoted
+    reliability.stack.start_worker(concurrency=2)
+    run_id = _start_run(reliability, ["revenue", "audience"], ["elasticnet"])
+    wait_for(lambda: _run(reliability, run_id)["status"] in FINAL, timeout=180, what="the setup training run")
+    assert _run(reliability, run_id)["status"] == "succeeded"
+    yield reliability.stack
+    reliability.stack.stop_worker()
+
+
+@pytest.mark.parametrize("trial", range(1, TRIALS + 1))
+def test_a_killed_worker_leaves_every_run_and_job_in_a_true_state(
+    reliability: Reliability, worker: Any, trial: int
+) -> None:
+    run_id = _start_run(reliability, ["rating", "engagement"], ["random_forest", "gradient_boosting"])
+    wait_for(lambda: _run(reliability, run_id)["status"] == "running", timeout=60, what="the run dispatched")
+    job_id = _start_optimisation(reliability)
+
+    def both_in_flight() -> bool:
+        job, run = _job(reliability, job_id), _run(reliability, run_id)
+        return job["status"] == "running" and run["status"] == "running"
+
+    waited = wait_for(both_in_flight, timeout=90, what="an optimisation running beside a training run")
+    reliability.stack.kill_worker()
+    try:
+        at_kill = (_job(reliability, job_id)["status"], _run(reliability, run_id)["status"])
+    finally:
+        reliability.stack.start_worker(concurrency=2)  # the next trial needs a worker whatever happens here
+    returned_at = time.monotonic()
+    assert at_kill == ("running", "running"), "the kill missed: the test proved nothing"
+
+    def settled() -> bool:
+        return _job(reliability, job_id)["status"] in FINAL and _run(reliability, run_id)["status"] in FINAL
+
+    wait_for(settled, timeout=RETURN_DEADLINE_SECONDS, what=f"trial {trial}: final states after the worker returned")
+    took = time.monotonic() - returned_at
+
+    job, run = _job(reliability, job_id), _run(reliability, run_id)
+    assert job["status"] == "succeeded", job
+    assert len(job["result"]["schedules"]) >= 1
+    # A true state: succeeded only if every model was trained, else partial/failed with the count.
+    versions = _sql(
+        reliability,
+        "SELECT target, algorithm, count(*) FROM registry_modelversion WHERE run_id = %s GROUP BY 1, 2",
+        run_id,
+    )
+    jobs = dict(
+        _sql(reliability, "SELECT status, count(*) FROM registry_trainingjob WHERE run_id = %s GROUP BY 1", run_id)
+    )
+    assert all(n == 1 for _, _, n in versions), f"duplicate versions: {versions}"
+    assert len(versions) == jobs.get("succeeded", 0)
+    expected = "succeeded" if jobs == {"succeeded": 4} else ("partial" if jobs.get("succeeded") else "failed")
+    assert run["status"] == expected, (run, jobs)
+    assert set(jobs) <= {"succeeded", "failed"}, f"jobs left open: {jobs}"
+    # No orphans: nothing queued or running anywhere, and every artifact file has its version row.
+    open_runs = _sql(reliability, "SELECT count(*) FROM registry_trainingrun WHERE status IN ('queued', 'running')")
+    open_jobs = _sql(
+        reliability, "SELECT count(*) FROM scheduling_optimizationjob WHERE status IN ('queued', 'running')"
+    )
+    assert (open_runs[0][0], open_jobs[0][0]) == (0, 0)
+    root = Path(reliability.stack.env["BMS_VAR_DIR"]) / "artifacts"
+    files = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+    rows = {r[0] for r in _sql(reliability, "SELECT artifact_path FROM registry_modelversion")}
+    assert files == rows, f"orphan files {sorted(files - rows)}, missing files {sorted(rows - files)}"
+    print(
+        f"trial {trial}: killed {waited:.1f} s after the optimisation started; final {took:.1f} s after the worker "
+        f"returned; run {run['status']} ({jobs}), optimisation {job['status']}"
+    )
