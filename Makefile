@@ -24,7 +24,7 @@ demo-data: setup
 
 run: demo-data
 	$(PY) manage.py collectstatic --noinput -v 0
-	$(VENV)/bin/uvicorn bms.asgi:application --host $(HOST) --port $(PORT)
+	$(VENV)/bin/uvicorn bms.asgi:application --host $(HOST) --port $(PORT) --no-proxy-headers
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

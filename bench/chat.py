@@ -91,12 +91,51 @@ def main() -> None:
     old_name = connection.settings_dict["NAME"]
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
-        run()
+        body = run()
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    try:
+        body += evaluation()
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+    write_section(SECTION, body)
+    print("wrote section", SECTION)
 
 
-def run() -> None:
+def evaluation() -> str:
+    """Accuracy of the offline agent on the evaluation set (tests/chat/eval), both parts."""
+    from django.contrib.auth.models import Group, User
+
+    from tests.chat.eval import dev, heldout
+    from tests.chat.eval.runner import evaluation_conditions, score
+    from tests.chat.eval.world import eval_world
+    from tests.chat.factories import model_version_factory
+
+    cache.clear()
+    eval_world()
+    for target in ("rating", "revenue", "audience", "engagement"):
+        model_version_factory(target=target)
+    user = User.objects.create_user("bench-eval-analyst", password="x")
+    user.groups.add(Group.objects.get_or_create(name="analyst")[0])
+    rows = []
+    with evaluation_conditions():
+        for name, items in (("held-out", heldout.ITEMS), ("development", dev.ITEMS)):
+            tools, answers, outcomes = score(items, user)
+            print(f"{name}: {len(items)} questions, tools+arguments {tools:.1%}, answers {answers:.1%}")
+            for o in outcomes:
+                if not o.answer_ok:
+                    print(f"  miss: {o.item.question!r}: {o.why}")
+            rows.append(f"| {name} | {len(items)} | {tools:.1%} | {answers:.1%} |")
+    return (
+        "\n### Evaluation set (`tests/chat/eval`, offline agent through `chat_answer`)\n\n"
+        "| part | questions | right tool + arguments | right answer |\n|---|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n\nTargets on the held-out part: >= 97% and >= 95%.\n"
+    )
+
+
+def run() -> str:
     from django.contrib.auth.models import Group, User
     from django.utils import timezone
     from rest_framework.test import APIClient
@@ -235,8 +274,7 @@ stores the question and the answer in the history and counts the statistics; the
 possible hit rate is the exports and optimisations (never cached) plus the first sighting of each
 question after an invalidation.
 """
-    write_section(SECTION, body)
-    print("wrote section", SECTION)
+    return body
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponseBase
+from django.template.response import TemplateResponse
 
 from bms.models import AuditEvent
-from bms.services import audit_event_record
+from bms.services import audit_event_record, user_refresh_tokens_revoke
 
 _MAX_PKS = 50  # pks listed in one event's details; the count is always exact
 
@@ -93,3 +94,9 @@ class AuditedAdminSite(admin.AdminSite):
                 admin_class.__name__, (AuditedAdminMixin, admin_class), {"__module__": admin_class.__module__}
             )
         super().register(model_or_iterable, admin_class, **options)
+
+    def logout(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
+        """As the pages' logout (web.views.base.LogoutView): the user's refresh tokens are revoked too."""
+        if request.method == "POST" and request.user.is_authenticated:
+            user_refresh_tokens_revoke(user=request.user)
+        return super().logout(request, extra_context)

@@ -158,7 +158,7 @@ def _on_worker_ready(**_: Any) -> None:
     port = int(getattr(settings, "CELERY_METRICS_PORT", 0) or 0)
     if port <= 0:
         return
-    addr = str(getattr(settings, "CELERY_METRICS_ADDR", "0.0.0.0"))  # noqa: S104 - scraped from other containers
+    addr = str(getattr(settings, "CELERY_METRICS_ADDR", "0.0.0.0"))  # noqa: S104 - scraped from other containers  # nosec B104
     start_http_server(port, addr=addr, registry=worker_registry())
     logger.info("celery worker metrics on %s:%s", addr, port)
 

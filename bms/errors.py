@@ -102,6 +102,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         answer = Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
         if isinstance(exc, ServiceUnavailableError):
             answer["Retry-After"] = str(exc.retry_after_seconds)
+        elif isinstance(exc.details, dict) and "retry_after_seconds" in exc.details:
+            answer["Retry-After"] = str(exc.details["retry_after_seconds"])
         return answer
     if isinstance(exc, RequestDataTooBig):
         # Django's own body-size check (DRF reads request.body for JSON): same answer as bms.parsers.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import shutil
 import time
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from bms import broker
 from bms.cache import shared_cache_unavailable
+from bms.client_ip import address_in
 from bms.errors import error_body
 
 
@@ -92,8 +92,11 @@ def _llm() -> dict[str, Any]:
         )
         if key
     ]
-    # Keys are checked for presence only; the offline agent always answers.
-    return {"providers": providers, "offline_agent": True}
+    from chat.providers import breaker_states
+
+    # Keys are checked for presence only; the offline agent always answers. Circuit breakers are
+    # those of this process (each web worker keeps its own).
+    return {"providers": providers, "offline_agent": True, "circuits": breaker_states()}
 
 
 def _mongo() -> dict[str, Any]:
@@ -130,11 +133,8 @@ CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
 
 
 def _is_internal(request: HttpRequest) -> bool:
-    try:
-        addr = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
-        return False
-    return any(addr in ipaddress.ip_network(net) for net in settings.HEALTH_INTERNAL_NETWORKS)
+    # REMOTE_ADDR as bms.client_ip resolved it: a forwarded header counts only from a trusted proxy.
+    return address_in(request.META.get("REMOTE_ADDR", ""), settings.HEALTH_INTERNAL_NETWORKS)
 
 
 def health(request: HttpRequest) -> JsonResponse:

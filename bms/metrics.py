@@ -61,6 +61,11 @@ LLM_REQUESTS = Counter(
     "bms_llm_requests_total", "LLM calls, by provider, model and outcome.", ["provider", "model", "outcome"]
 )
 LLM_COST = Counter("bms_llm_cost_usd_total", "Estimated LLM cost in USD, by provider and model.", ["provider", "model"])
+LLM_CIRCUIT_STATE = Gauge(
+    "bms_llm_circuit_state",
+    "Circuit breaker of each LLM provider: 0 closed, 1 half-open, 2 open (skipped).",
+    ["provider"],
+)
 CHAT_LATENCY = Histogram(
     "bms_chat_latency_seconds",
     "Time to answer a chat question, by cache result.",

@@ -10,6 +10,8 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from bms.api_key_cache import api_key_cache_clear
 from bms.errors import InvalidStateError
@@ -62,7 +64,28 @@ def api_key_revoke(*, key: ApiKey, actor: Any = None, request: HttpRequest | Non
     return key
 
 
+def refresh_token_revoke(*, raw: str) -> None:
+    """Blacklist one refresh token (API logout). A bad, expired or already revoked token raises
+    simplejwt's ``TokenError``."""
+    RefreshToken(raw).blacklist()  # type: ignore[arg-type]
+
+
+def user_refresh_tokens_revoke(*, user: User) -> int:
+    """Blacklist every unexpired refresh token issued to ``user`` (web and admin logout); returns how many.
+
+    Access tokens are short-lived (``JWT_ACCESS_MINUTES``) and are not revoked here; a password change
+    invalidates both kinds at once (simplejwt's ``CHECK_REVOKE_TOKEN`` claim, bms.tokens)."""
+    outstanding = OutstandingToken.objects.filter(
+        user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    )
+    created = BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
+    )
+    return len(created)
+
+
 def client_ip(request: HttpRequest | None) -> str | None:
+    """The client as bms.client_ip.ClientIpMiddleware resolved it (a trusted proxy's X-Forwarded-For)."""
     if request is None:
         return None
     return request.META.get("REMOTE_ADDR") or None

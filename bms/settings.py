@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from static files: /api/docs works offline
     "corsheaders",
@@ -101,6 +102,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "bms.client_ip.ClientIpMiddleware",
     "bms.middleware.RequestIdMiddleware",
     "bms.access_log.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -112,6 +114,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -239,7 +242,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_SEND_TASK_EVENTS = True
 # Worker /metrics (bms.celery_metrics): port 0 disables it; prefork workers need PROMETHEUS_MULTIPROC_DIR.
 CELERY_METRICS_PORT = env_int("CELERY_METRICS_PORT", 0)
-CELERY_METRICS_ADDR = env_str("CELERY_METRICS_ADDR", "0.0.0.0")  # noqa: S104 - scraped from other containers
+CELERY_METRICS_ADDR = env_str("CELERY_METRICS_ADDR", "0.0.0.0")  # noqa: S104 - scraped from other containers  # nosec B104
 PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
 CELERY_MONITORED_QUEUES = env_list("CELERY_MONITORED_QUEUES", "celery")
 CELERY_TASK_SEND_SENT_EVENT = True
@@ -248,6 +251,20 @@ CELERY_TASK_SEND_SENT_EVENT = True
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# django-axes watches every authenticate() (pages, admin, the token endpoint): after LOGIN_FAILURE_LIMIT
+# failures from one client IP, or for one username, logins there are refused for LOGIN_COOLOFF_MINUTES.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "bms.client_ip.request_client_ip"
+AXES_LOCKOUT_CALLABLE = "bms.lockout.lockout_response"
+AXES_VERBOSE = False
+# Proxies whose X-Forwarded-For is believed (CIDRs; bms.client_ip). Empty: the TCP peer is the client.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "")
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
@@ -275,6 +292,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "bms.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Throttles key anonymous callers on REMOTE_ADDR, which bms.client_ip resolved; never on a raw header.
+    "NUM_PROXIES": 0,
 }
 # How long a process trusts an API key lookup (key, user, role) before asking the database again.
 API_KEY_CACHE_SECONDS = env_float("API_KEY_CACHE_SECONDS", 5.0)
@@ -285,6 +304,9 @@ SIMPLE_JWT = {
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
     "SIGNING_KEY": SECRET_KEY,
+    # Tokens carry a digest of the password hash: a password change ends every earlier token.
+    "CHECK_REVOKE_TOKEN": True,
+    "TOKEN_REFRESH_SERIALIZER": "bms.tokens.TokenRefreshSerializer",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "BMS API",
@@ -299,6 +321,8 @@ SPECTACULAR_SETTINGS = {
 
 # Request bodies: anything larger than this is refused with 413 before parsing.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024)
+# ...and a JSON body nested deeper than this (lists/objects) is refused with 400 (bms.parsers).
+JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 32)
 
 # --- I18N / time ------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -320,6 +344,8 @@ if (NODE_MODULES_DIR / "chart.js" / "dist").is_dir():
 ARTIFACT_ROOT = Path(env_str("ARTIFACT_ROOT", str(VAR_DIR / "artifacts")))
 EXPORT_ROOT = Path(env_str("EXPORT_ROOT", str(VAR_DIR / "exports")))
 EXPORT_LINK_TTL_SECONDS = env_int("EXPORT_LINK_TTL_SECONDS", 3600)
+# CSV imports larger than this are refused before reading (programs.importer reads them in chunks).
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 512 * 1024 * 1024)
 PROMOTION_MIN_R2 = env_float("PROMOTION_MIN_R2", 0.7)
 # The values a target column may hold, per target (in its unit: household points, USD per airing,
 # thousands of viewers, 0-100 score). The importer refuses a row outside them and names this setting.
@@ -401,6 +427,13 @@ LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 1)
 CHAT_MAX_TOOL_CALLS = env_int("CHAT_MAX_TOOL_CALLS", 6)
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 2000)
 CHAT_CACHE_TTL_SECONDS = env_int("CHAT_CACHE_TTL_SECONDS", 3600)
+# One time budget per question across every provider and retry; then the offline agent answers.
+CHAT_TIME_BUDGET_SECONDS = env_float("CHAT_TIME_BUDGET_SECONDS", 10.0)
+# An offline answer given because every provider failed is cached this long (the outage may end).
+CHAT_FALLBACK_CACHE_TTL_SECONDS = env_int("CHAT_FALLBACK_CACHE_TTL_SECONDS", 300)
+# Circuit breaker per provider: after this many failures in a row it is skipped for the cooldown.
+LLM_BREAKER_FAILURES = env_int("LLM_BREAKER_FAILURES", 3)
+LLM_BREAKER_COOLDOWN_SECONDS = env_float("LLM_BREAKER_COOLDOWN_SECONDS", 60.0)
 # USD per 1M tokens (input, output), used for estimated cost and cache savings.
 LLM_PRICES_PER_MTOK = {
     "groq": (0.59, 0.79),
@@ -441,10 +474,23 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# --- Security (HTTPS) --------------------------------------------------------------------------
+# Production (a real database, DEBUG off) is served over HTTPS behind a TLS-terminating proxy that sets
+# X-Forwarded-Proto; `manage.py check --deploy --fail-level WARNING` passes with these defaults
+# (docs/operations.md, "HTTPS"). A plain-HTTP stack (docker compose on a laptop) turns them off by env.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
-if not EMBEDDED and not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
-    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+PRODUCTION = not EMBEDDED and not DEBUG
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+# Probes and Prometheus talk plain HTTP to the pod itself.
+SECURE_REDIRECT_EXEMPT = [r"^health(/deep)?$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
+# The proxy's scheme header; an empty SECURE_PROXY_SSL_HEADER (no proxy in front) disables it.
+_PROXY_SSL_HEADER = env_str("SECURE_PROXY_SSL_HEADER", "HTTP_X_FORWARDED_PROTO")
+SECURE_PROXY_SSL_HEADER = (_PROXY_SSL_HEADER, "https") if _PROXY_SSL_HEADER else None

@@ -16,3 +16,6 @@ GROQ_API_KEY = ""
 GEMINI_API_KEY = ""
 OPENROUTER_API_KEY = ""
 LOG_JSON = False
+# The test client speaks plain HTTP: with DATABASE_URL set (CI) the production HTTPS redirect would answer
+# every request with 301. tests/bms/test_deploy_checks.py checks the production values in a subprocess.
+SECURE_SSL_REDIRECT = False

@@ -7,6 +7,8 @@ from typing import Any
 
 from django.conf import settings
 from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,6 +20,7 @@ from bms.permissions import IsAnalyst, IsViewer
 from chat import cache as chat_cache
 from chat.services import chat_answer, chat_history, chat_session_create
 from chat.tools import export_file_for
+from programs.apis import EXPORT_JSON_SCHEMA
 
 
 class ChatRateThrottle(ScopedRateThrottle):
@@ -38,6 +41,7 @@ class SessionCreateApi(APIView):
         session_id = serializers.CharField()
         created_at = serializers.DateTimeField()
 
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data or {})
         data.is_valid(raise_exception=True)
@@ -48,6 +52,7 @@ class SessionCreateApi(APIView):
 
 class ChatApi(APIView):
     permission_classes = [IsAnalyst]
+    error_statuses = (404,)  # not one of the caller's sessions
     throttle_classes = [UserRateThrottle, ChatRateThrottle]
     throttle_scope = "chat"
 
@@ -62,6 +67,25 @@ class ChatApi(APIView):
                 )
             return value
 
+    class OutputSerializer(serializers.Serializer):
+        """The answer's shape (the metadata may carry more keys: fallback, clarification, tokens_saved...)."""
+
+        class MetadataSerializer(serializers.Serializer):
+            model_used = serializers.CharField()
+            provider = serializers.CharField()
+            cache_hit = serializers.BooleanField()
+            tokens_used = serializers.IntegerField()
+            input_tokens = serializers.IntegerField()
+            output_tokens = serializers.IntegerField()
+            latency_ms = serializers.FloatField()
+            tool_calls = serializers.ListField(child=serializers.DictField())
+            grounding = serializers.DictField(required=False)
+
+        response = serializers.CharField()
+        session_id = serializers.CharField()
+        metadata = MetadataSerializer()
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -73,10 +97,24 @@ class ChatApi(APIView):
 
 class ChatHistoryApi(APIView):
     permission_classes = [IsAnalyst]
+    error_statuses = (404,)  # not one of the caller's sessions
 
     class InputSerializer(serializers.Serializer):
         session_id = serializers.UUIDField()
 
+    class OutputSerializer(serializers.Serializer):
+        class MessageSerializer(serializers.Serializer):
+            role = serializers.ChoiceField(choices=["user", "assistant"])
+            content = serializers.CharField()
+            metadata = serializers.DictField()
+            created_at = serializers.DateTimeField()
+
+        session_id = serializers.CharField()
+        title = serializers.CharField(allow_blank=True)
+        created_at = serializers.DateTimeField()
+        messages = MessageSerializer(many=True)
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -94,6 +132,18 @@ class ChatHistoryApi(APIView):
 class CacheStatsApi(APIView):
     permission_classes = [IsViewer]
 
+    class OutputSerializer(serializers.Serializer):
+        hit_rate = serializers.FloatField()
+        total_requests = serializers.IntegerField()
+        cache_hits = serializers.IntegerField()
+        cache_misses = serializers.IntegerField()
+        cost_savings = serializers.FloatField()
+        tokens_saved = serializers.IntegerField()
+        avg_latency_cached_ms = serializers.FloatField(allow_null=True)
+        avg_latency_uncached_ms = serializers.FloatField(allow_null=True)
+        ttl_seconds = serializers.IntegerField()
+
+    @extend_schema(responses={200: OutputSerializer})
     def get(self, request: Request) -> Response:
         s = chat_cache.stats()
         return Response(
@@ -114,6 +164,23 @@ class CacheStatsApi(APIView):
 class TokenUsageApi(APIView):
     permission_classes = [IsViewer]
 
+    class OutputSerializer(serializers.Serializer):
+        class UsageSerializer(serializers.Serializer):
+            provider = serializers.CharField()
+            model = serializers.CharField()
+            requests = serializers.IntegerField()
+            errors = serializers.IntegerField()  # type: ignore[assignment]  # a field, for the schema only
+            input_tokens = serializers.IntegerField()
+            output_tokens = serializers.IntegerField()
+            total_tokens = serializers.IntegerField()
+            estimated_cost_usd = serializers.FloatField()
+
+        usage = UsageSerializer(many=True)
+        total_tokens = serializers.IntegerField()
+        total_requests = serializers.IntegerField()
+        estimated_cost_usd = serializers.FloatField()
+
+    @extend_schema(responses={200: OutputSerializer})
     def get(self, request: Request) -> Response:
         rows = chat_cache.usage()
         return Response(
@@ -126,11 +193,28 @@ class TokenUsageApi(APIView):
         )
 
 
+EXPORT_MEDIA_TYPES = (
+    "text/csv",
+    "application/json",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/octet-stream",
+)
+
+
 class ExportDownloadApi(APIView):
     """The file behind a chat export link: only for the user it was made for, until it expires."""
 
     permission_classes = [IsViewer]
 
+    @extend_schema(
+        responses={
+            (200, media): OpenApiResponse(
+                EXPORT_JSON_SCHEMA if media == "application/json" else OpenApiTypes.BINARY,
+                description="The exported file, as an attachment.",
+            )
+            for media in EXPORT_MEDIA_TYPES
+        }
+    )
     def get(self, request: Request, token: str) -> Any:
         path = export_file_for(user=request.user, token=token)
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"

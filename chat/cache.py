@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,8 +74,8 @@ def answer_get(key: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def answer_set(key: str, payload: dict[str, Any]) -> None:
-    cache.set(key, payload, timeout=settings.CHAT_CACHE_TTL_SECONDS)
+def answer_set(key: str, payload: dict[str, Any], *, timeout: int | None = None) -> None:
+    cache.set(key, payload, timeout=timeout or settings.CHAT_CACHE_TTL_SECONDS)
 
 
 def _incr(key: str, delta: int) -> None:
@@ -91,19 +92,19 @@ def price_usd(*, provider: str, input_tokens: int, output_tokens: int) -> float:
     return (input_tokens * price_in + output_tokens * price_out) / 1_000_000
 
 
-def request_record(
-    *, hit: bool, latency_ms: float, provider: str = "offline", input_tokens: int = 0, output_tokens: int = 0
-) -> None:
-    """Count one chat request. On a hit, the tokens the cached answer originally cost are saved."""
+def request_record(*, hit: bool, latency_ms: float, usage: Mapping[str, tuple[int, int]] | None = None) -> None:
+    """Count one chat request. On a hit, the tokens the cached answer originally cost are saved, each
+    priced at the provider that actually spent them (``usage``: provider -> (input, output))."""
     micros = max(0, int(latency_ms * 1000))
     _incr(STATS_PREFIX + "requests", 1)
     if hit:
         _incr(STATS_PREFIX + "hits", 1)
         _incr(STATS_PREFIX + "lat_cached_us", micros)
-        saved_tokens = input_tokens + output_tokens
+        spent = usage or {}
+        saved_tokens = sum(i + o for i, o in spent.values())
         if saved_tokens:
             _incr(STATS_PREFIX + "tokens_saved", saved_tokens)
-            cost = price_usd(provider=provider, input_tokens=input_tokens, output_tokens=output_tokens)
+            cost = sum(price_usd(provider=p, input_tokens=i, output_tokens=o) for p, (i, o) in spent.items())
             _incr(STATS_PREFIX + "cost_saved_uusd", round(cost * 1_000_000))
     else:
         _incr(STATS_PREFIX + "misses", 1)

@@ -1,96 +1,47 @@
-"""The offline agent: answers the seed's questions and their common paraphrases with no network.
+"""The offline agent: answers analysts' questions with the same tools as the LLM agent and no network.
 
-It reads the intent from keywords, extracts entities (program by external id, id or fuzzy title;
-target; N; period; channel; genre; format; daypart), calls the same tools as the LLM agent and
-writes the answer from their results. When it cannot tell what is asked it asks a clarifying
-question instead of guessing. ``render`` is also the grounded fallback for a failed LLM answer.
+``chat.understanding`` reads the question (intents in order, programs, channel, genre, target, N,
+order, period, slot, grouping, follow-up); ``plan`` turns each step into tool calls; ``render`` writes
+the answer from the tool results only, each part starting with the scope it answered. When it cannot
+tell what is asked it asks instead of guessing. ``render`` is also the grounded fallback for a failed
+LLM answer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.utils import timezone
 
 from chat.tools import TARGETS, ToolCall, run_tool
+from chat.understanding import (
+    DAYPART_HOURS,
+    DAYPART_START,
+    Catalogue,
+    Scope,
+    Step,
+    Understanding,
+    load_catalogue,
+    understand,
+)
 
 EventSink = Callable[[str, dict[str, Any]], None]
 
-_TARGET_WORDS: tuple[tuple[str, str], ...] = (
-    (r"\brevenue|\bmoney|\bearn|\bincome|\bad sales|\bdollars?\b|\bsales\b|\bmonetis|\bmonetiz", "revenue"),
-    (r"\bengag", "engagement"),
-    (r"\baudience|\bviewers?\b|\bviewership|\bwatch|\breach\b|\beyeballs", "audience"),
-    (r"\bratings?\b|\brated\b|\bshare\b", "rating"),
+CANT_CHANGE = (
+    "I can't change data: I only read it, predict, export it and propose schedules. Programs, airings and "
+    "schedules are changed in the admin or by an import."
 )
-_NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "twelve": 12, "fifteen": 15, "twenty": 20,
-}  # fmt: skip
-_GENRE_WORDS = {
-    "news": "news", "drama": "drama", "dramas": "drama", "comedy": "comedy", "comedies": "comedy",
-    "sport": "sports", "sports": "sports", "reality": "reality", "documentary": "documentary",
-    "documentaries": "documentary", "kids": "kids", "children": "kids", "movie": "movie", "movies": "movie",
-    "film": "movie", "films": "movie", "talk show": "talk", "talk shows": "talk", "game show": "game",
-    "game shows": "game", "animation": "animation", "cartoons": "animation", "animated": "animation",
-}  # fmt: skip
-_DAYPARTS = {
-    "prime time": "prime_time", "primetime": "prime_time", "prime-time": "prime_time",
-    "early morning": "early_morning", "morning": "early_morning", "daytime": "daytime",
-    "early fringe": "early_fringe", "prime access": "prime_access", "late night": "late_night",
-    "late-night": "late_night", "overnight": "late_night",
-}  # fmt: skip
-
-INTENTS: tuple[tuple[str, str], ...] = (
-    ("export_data", r"\bexport|\bdownload|\bexcel\b|\bxlsx\b|\bcsv\b|\bspreadsheet|\bdump\b"),
-    ("optimize_schedule", r"\boptimi[sz]|\bschedul|\bline-?up\b|\bprogramming grid|\barrange\b"),
-    (
-        "get_best_model",
-        r"\bbest model|\bwhich model|\bwhat model|\bmodel\b.*\b(best|perform|accura)|\bfactors?\b|\bfeature importance"
-        r"|\bdrivers?\b|\bwhat (?:affects|drives|influences|impacts)|\bmost important|\binfluenc",
-    ),
-    (
-        "predict_values",
-        r"\bpredict|\bforecast|\bprojected|\bprojection|\bexpected\b|\bexpect\b|\bestimat|\bwill .{0,40}\b(get|earn|make|draw|reach)\b",
-    ),
-    (
-        "analyze_trends",
-        r"\btrend|\bover time\b|\bweek over week|\bmonth over month|\bby week\b|\bby month\b|\bweekly\b|\bmonthly\b"
-        r"|\bgrowing\b|\bdeclin|\btrajectory|\bgoing up\b|\bgoing down\b|\bchanged?\b.*\bover\b",
-    ),
-    (
-        "get_programs",
-        r"\btop\b|\bhighest|\bbest[- ](?:performing|rated)|\bbest programs?|\branking|\brank\b|\bmost popular"
-        r"|\blist\b|\bwhich programs|\ball programs|\bwhat programs|\bshows? me (?:the )?programs|\bprograms\b",
-    ),
-    (
-        "get_program_details",
-        r"\bdetails?\b|\btell me about|\binfo\b|\binformation\b|\babout program|\bstats (?:for|on|of)\b|\bhow (?:is|did|does)\b"
-        r"|\bsummary of|\boverview of|\bdescribe\b",
-    ),
+WHAT_I_DO = (
+    "I can list or rank programs (or channels and genres), show a program's details, predict rating/revenue/"
+    "audience/engagement for a slot, name the best model and its key factors, analyse trends, export data or "
+    "optimise a schedule. What would you like to know?"
 )
-
-
-@dataclass
-class Entities:
-    program: str | None = None
-    program_title: str | None = None
-    target: str | None = None
-    n: int | None = None
-    period: str | None = None
-    since: dt.date | None = None
-    until: dt.date | None = None
-    channel: str | None = None
-    genre: str | None = None
-    fmt: str | None = None
-    daypart: str | None = None
-    day: dt.date | None = None
-    dataset: str | None = None
-    rest: str = ""  # the question without the words that named the program
 
 
 @dataclass
@@ -99,273 +50,304 @@ class OfflineAnswer:
     tool_calls: list[ToolCall] = field(default_factory=list)
     intent: str | None = None
     clarification: bool = False
+    scope: Scope | None = None  # what a follow-up may inherit
+    follow_up: bool = False
 
 
-def _target(text: str) -> str | None:
-    for pattern, target in _TARGET_WORDS:
-        if re.search(pattern, text):
-            return target
-    return None
+@dataclass
+class Planned:
+    calls: list[tuple[str, dict[str, Any]]]
+    compare: bool = False
 
 
-def _n(text: str) -> int | None:
-    patterns = (
-        r"\b(?:top|best|first|highest|leading)\s+(\d{1,2}|[a-z]+)\b",
-        r"\b(\d{1,2}|[a-z]+)\s+(?:top|best|highest|biggest|leading|most)\b",
-    )
-    for pattern in patterns:
-        for m in re.finditer(pattern, text):
-            token = m.group(1)
-            if token.isdigit():
-                return max(1, min(50, int(token)))
-            if token in _NUMBER_WORDS:
-                return _NUMBER_WORDS[token]
-    return None
+def _usual_slot(program_id: int, zone: ZoneInfo) -> dt.datetime | None:
+    from programs.selectors import program_last_airing
+
+    last = program_last_airing(program_id=program_id)
+    return timezone.localtime(last, zone) if last is not None else None
 
 
-def _period(text: str, today: dt.date) -> tuple[dt.date | None, dt.date | None]:
-    m = re.search(r"\b(?:last|past|previous)\s+(\d{1,3})\s+(day|week|month)s?\b", text)
-    if m:
-        days = int(m.group(1)) * {"day": 1, "week": 7, "month": 30}[m.group(2)]
-        return today - dt.timedelta(days=days), today
-    if re.search(r"\b(?:last|past|previous) week\b", text):
-        return today - dt.timedelta(days=7), today
-    if re.search(r"\b(?:last|past|previous) month\b", text):
-        return today - dt.timedelta(days=30), today
-    if re.search(r"\b(?:last|past|previous) year\b", text):
-        return today - dt.timedelta(days=365), today
-    if re.search(r"\bthis year\b|\byear to date\b|\bytd\b", text):
-        return today.replace(month=1, day=1), today
-    m = re.search(r"\bsince (\d{4}-\d{2}-\d{2})\b", text)
-    if m:
-        try:
-            return dt.date.fromisoformat(m.group(1)), None
-        except ValueError:
-            return None, None
-    return None, None
+def _clock(when: dt.time) -> int:
+    return when.hour if when.hour >= 6 else when.hour + 24
 
 
-def _day(text: str, today: dt.date) -> dt.date | None:
-    m = re.search(r"\b(\d{4}-\d{2}-\d{2})\b", text)
-    if m:
-        try:
-            return dt.date.fromisoformat(m.group(1))
-        except ValueError:
-            return None
-    if "tomorrow" in text:
-        return today + dt.timedelta(days=1)
-    if re.search(r"\btonight\b|\btoday\b", text):
-        return today
-    return None
+def slot_start(scope: Scope, *, program_id: int, now: dt.datetime, zone: ZoneInfo) -> dt.datetime | None:
+    """The slot a prediction is for, in the channel's time zone: the day and time the question names,
+    else the program's usual time on that day (within the daypart asked, else the daypart's start).
+    None: the question named no day or time."""
+    now = now.astimezone(zone)
+    today = now.date()
+    future_period = scope.since is not None and scope.since > today
+    if not (scope.day or scope.time or scope.daypart or scope.tonight or future_period):
+        return None
+    usual = _usual_slot(program_id, zone)
+    usual_time = usual.time().replace(second=0, microsecond=0) if usual else None
+    at = scope.time
+    if at is None:
+        if scope.daypart:
+            first, last = DAYPART_HOURS[scope.daypart]
+            if usual_time is not None and first <= _clock(usual_time) < last:
+                at = usual_time
+            else:
+                hour, minute = DAYPART_START[scope.daypart]
+                at = dt.time(hour, minute)
+        elif scope.tonight:
+            at = usual_time if usual_time is not None and usual_time.hour >= 17 else dt.time(20)
+        else:
+            at = usual_time or dt.time(20)
+    day = scope.day
+    if day is None and future_period and scope.since is not None:
+        day = scope.since
+        if usual is not None:
+            day = scope.since + dt.timedelta(days=(usual.weekday() - scope.since.weekday()) % 7)
+    if day is None:
+        day = today if dt.datetime.combine(today, at, tzinfo=zone) > now else today + dt.timedelta(days=1)
+    return dt.datetime.combine(day, at, tzinfo=zone)
 
 
-def _lookup_programs() -> list[tuple[int, str, str]]:
-    """(id, external id, title) of every program.
-
-    A plain model read rather than ``program_list``: the matcher needs names only, not the list's
-    per-program aggregates over every airing.
-    """
-    from programs.models import Program
-
-    return list(Program.objects.order_by("pk").values_list("id", "external_id", "title"))
+def _zone(catalogue: Catalogue, channel: str) -> ZoneInfo:
+    return ZoneInfo(catalogue.time_zones.get(channel) or settings.TIME_ZONE)
 
 
-def _program(
-    question: str, text: str, catalogue: list[tuple[int, str, str]], *, fuzzy: bool = True
-) -> tuple[str | None, str | None, str]:
-    """(external id, title, the words of the question that named it)."""
-    by_ext = {ext.lower(): (ext, title) for _, ext, title in catalogue}
-    for token in re.findall(r"\b[A-Za-z]{1,8}[-_]?\d{1,8}\b", question):
-        hit = by_ext.get(token.lower())
-        if hit:
-            return hit[0], hit[1], token.lower()
-    m = re.search(r"\b(?:program|show|id)\s*#?\s*(\d{1,9})\b", text)
-    if m:
-        pk = int(m.group(1))
-        for pid, ext, title in catalogue:
-            if pid == pk:
-                return ext, title, m.group(0)
-    # Double quotes only (straight or curly): single quotes are apostrophes too often.
-    quoted = re.findall('["\u201c]([^"\u201d]{2,120})["\u201d]', question)
-    titles = {title.lower(): (ext, title) for _, ext, title in catalogue}
-    for q in quoted:
-        close = difflib.get_close_matches(q.lower(), list(titles), n=1, cutoff=0.75)
-        if close:
-            return (*titles[close[0]], q.lower())
-    # Longest exact title contained in the question, then a fuzzy match on word windows.
-    contained = [t for t in titles if len(t) >= 3 and re.search(r"\b" + re.escape(t) + r"\b", text)]
-    if contained:
-        longest = max(contained, key=len)
-        return (*titles[longest], longest)
-    if not fuzzy:
-        return None, None, ""
-    words = re.findall(r"[\w'&-]+", text)
-    best: tuple[float, str, str] | None = None
-    matcher = difflib.SequenceMatcher(autojunk=False)
-    for title in titles:
-        size = len(title.split())
-        matcher.set_seq2(title)  # the matcher caches its analysis of seq2 across windows
-        for i in range(max(1, len(words) - size + 1)):
-            window = " ".join(words[i : i + size])
-            matcher.set_seq1(window)
-            # Cheap upper bounds first: most windows are rejected without the full ratio.
-            if matcher.real_quick_ratio() < 0.8 or matcher.quick_ratio() < 0.8:
-                continue
-            ratio = matcher.ratio()
-            if ratio >= 0.8 and (best is None or ratio > best[0]):
-                best = (ratio, title, window)
-    if best:
-        return (*titles[best[1]], best[2])
-    return None, None, ""
+def _period_args(scope: Scope, first: str, last: str) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    if scope.since:
+        args[first] = scope.since.isoformat()
+    if scope.until:
+        args[last] = scope.until.isoformat()
+    return args
 
 
-def _channel(text: str) -> str | None:
-    from programs.models import Channel
-
-    for code, name in Channel.objects.values_list("code", "name"):
-        if re.search(r"\b" + re.escape(code.lower()) + r"\b", text) or (
-            len(name) >= 3 and re.search(r"\b" + re.escape(name.lower()) + r"\b", text)
+def _plan_step(step: Step, *, now: dt.datetime, catalogue: Catalogue) -> tuple[Planned | None, str | None]:
+    """(tool calls, None) or (None, a clarifying question)."""
+    s, intent = step.scope, step.intent
+    programs = s.programs
+    if len(s.genres) > 1 and intent in ("get_programs", "analyze_trends") and not programs:
+        # one call per genre ("comedies and dramas"), the same question otherwise
+        calls: list[tuple[str, dict[str, Any]]] = []
+        for genre in s.genres:
+            single = Step(intent, replace(s, genre=genre, genres=[genre]), step.text)
+            planned, _ = _plan_step(single, now=now, catalogue=catalogue)
+            calls += planned.calls if planned else []
+        return Planned(calls), None
+    if intent == "predict_values" and not programs and (s.genre or s.channel):
+        # "predict audience for all dramas next Friday": each program of that genre / channel
+        programs = [
+            p
+            for p in catalogue.programs
+            if (not s.genre or p.genre == s.genre) and (not s.channel or p.channel == s.channel)
+        ][:MAX_PROGRAMS]
+    if intent == "get_programs":
+        args: dict[str, Any] = {}
+        ranking = (
+            s.target
+            or s.group_by
+            or s.ascending
+            or s.n
+            or _ranks(step.text)
+            or re.search(r"\bperform|\bdoing\b|\bdid\b", step.text)
+        )
+        if ranking:
+            args["target"] = s.target or "rating"
+            args["n"] = s.n or (5 if not s.group_by else 20)
+            if s.ascending:
+                args["ascending"] = True
+            if s.group_by:
+                args["group_by"] = s.group_by
+                args["n"] = s.n or 20
+            args.update(_period_args(s, "since", "until"))
+        else:
+            args["n"] = s.n or 10
+        if s.genre:
+            args["genre"] = s.genre
+        if s.channel:
+            args["channel"] = s.channel
+        return Planned([("get_programs", args)]), None
+    if intent == "get_program_details":
+        if not programs:
+            return None, "Which program do you mean? Give its id (e.g. ABC123) or its title."
+        period = _period_args(s, "start", "end")
+        return Planned(
+            [("get_program_details", {"program": p.external_id, **period}) for p in programs], len(programs) > 1
+        ), None
+    if intent == "predict_values":
+        if not programs:
+            return None, "Which program should I predict for? Give its id (e.g. ABC123) or its title."
+        which = s.targets[0] if len(s.targets) == 1 else "all"
+        calls = []
+        for p in programs:
+            args = {"program": p.external_id, "target": which}
+            start = slot_start(s, program_id=p.id, now=now, zone=_zone(catalogue, s.channel or p.channel))
+            if start is not None:
+                args["start"] = start.isoformat()
+            if s.channel:
+                args["channel"] = s.channel
+            calls.append(("predict_values", args))
+        return Planned(calls, len(programs) > 1), None
+    if intent == "get_best_model":
+        target = s.target
+        if (
+            target is None
+            and step.text
+            and any(w in step.text for w in ("factor", "driver", "drive", "affect", "influenc", "important"))
         ):
-            return str(code)
-    return None
+            target = "audience"  # "what affects viewership" style questions without a target word
+        if target is None:
+            return None, "Best model for which target: rating, revenue, audience or engagement?"
+        return Planned([("get_best_model", {"target": target})]), None
+    if intent == "analyze_trends":
+        base: dict[str, Any] = {"target": s.target or "rating", "period": s.granularity or "week"}
+        base.update(_period_args(s, "start", "end"))
+        if s.channel:
+            base["channel"] = s.channel
+        if programs:
+            return Planned(
+                [("analyze_trends", {**base, "program": p.external_id}) for p in programs], len(programs) > 1
+            ), None
+        if s.genre:
+            base["genre"] = s.genre
+        return Planned([("analyze_trends", base)]), None
+    if intent == "export_data":
+        filters: dict[str, Any] = {}
+        for key in ("channel", "genre"):
+            if getattr(s, key):
+                filters[key] = getattr(s, key)
+        if len(programs) == 1:
+            filters["program"] = programs[0].external_id
+        filters.update(_period_args(s, "start", "end"))
+        return Planned(
+            [("export_data", {"dataset": s.dataset or "airings", "format": s.fmt or "xlsx", "filters": filters})]
+        ), None
+    if intent == "optimize_schedule":
+        args = {"daypart": s.daypart or "prime_time"}
+        if s.channel:
+            args["channel"] = s.channel
+        day = s.day or (s.since if s.since and s.since > now.date() else None)
+        if day:
+            args["date"] = day.isoformat()
+        return Planned([("optimize_schedule", args)]), None
+    return None, WHAT_I_DO
 
 
-def extract(question: str, *, catalogue: list[tuple[int, str, str]] | None = None, fuzzy: bool = True) -> Entities:
-    text = " ".join(question.lower().split())
-    today = timezone.localdate()
-    e = Entities()
-    e.program, e.program_title, named = _program(
-        question, text, catalogue if catalogue is not None else _lookup_programs(), fuzzy=fuzzy
+def _ranks(text: str) -> bool:
+    from chat.understanding import _RANK_WORDS
+
+    return bool(_RANK_WORDS.search(text))
+
+
+def read(
+    question: str,
+    *,
+    now: dt.datetime | None = None,
+    previous: Scope | None = None,
+    previous_intent: str | None = None,
+    catalogue: Catalogue | None = None,
+) -> Understanding:
+    return understand(
+        question,
+        catalogue=catalogue if catalogue is not None else load_catalogue(),
+        now=timezone.localtime(now) if now is not None else timezone.localtime(),
+        previous=previous,
+        previous_intent=previous_intent,
     )
-    if named:
-        # A title is data: its words ("Night Watch") must not be read as a target or a genre.
-        text = text.replace(named, " ")
-    e.target = _target(text)
-    e.n = _n(text)
-    e.since, e.until = _period(text, today)
-    e.period = "month" if re.search(r"\bmonth(ly|s)?\b|\bby month\b", text) and "last month" not in text else None
-    if re.search(r"\bweek(ly|s)?\b", text) and "last week" not in text:
-        e.period = "week"
-    e.channel = _channel(text)
-    for word in sorted(_GENRE_WORDS, key=len, reverse=True):
-        if re.search(r"\b" + re.escape(word) + r"\b", text):
-            e.genre = _GENRE_WORDS[word]
-            break
-    if re.search(r"\bexcel\b|\bxlsx\b|\bspreadsheet", text):
-        e.fmt = "xlsx"
-    elif re.search(r"\bcsv\b", text):
-        e.fmt = "csv"
-    elif re.search(r"\bjson\b", text):
-        e.fmt = "json"
-    for phrase in sorted(_DAYPARTS, key=len, reverse=True):
-        if phrase in text:
-            e.daypart = _DAYPARTS[phrase]
-            break
-    e.day = _day(text, today)
-    e.rest = text
-    e.dataset = "programs" if re.search(r"\bprogram (list|catalog)|\blist of programs|\bprograms? data", text) else None
-    return e
-
-
-def classify(question: str) -> str | None:
-    text = " ".join(question.lower().split())
-    for intent, pattern in INTENTS:
-        if re.search(pattern, text):
-            return intent
-    return None
-
-
-_NO_PROGRAM_INTENTS = ("get_programs", "get_best_model", "optimize_schedule")
-
-
-def _scope(e: Entities, *, one_subject: bool = False) -> dict[str, Any]:
-    """Program, genre, channel and period of a question as tool filters (a trend has one subject)."""
-    scope: dict[str, Any] = {}
-    if e.program:
-        scope["program"] = e.program
-    if e.genre and not (one_subject and e.program):
-        scope["genre"] = e.genre
-    if e.channel:
-        scope["channel"] = e.channel
-    if e.since:
-        scope["start"] = e.since.isoformat()
-    if e.until:
-        scope["end"] = e.until.isoformat()
-    return scope
 
 
 def plan(
-    question: str, *, catalogue: list[tuple[int, str, str]] | None = None
-) -> tuple[str | None, dict[str, Any], str | None]:
-    """(tool name, arguments, clarifying question). The tool is None when a question must be asked."""
-    # Exact ids and titles first; the fuzzy title search (the slow part) only where a program may be meant.
-    e = extract(question, catalogue=catalogue, fuzzy=False)
-    intent = classify(e.rest)
-    if e.program is None and intent not in _NO_PROGRAM_INTENTS:
-        e = extract(question, catalogue=catalogue, fuzzy=True)
-        intent = classify(e.rest)
-    if intent is None:
-        if e.program:
-            intent = "get_program_details"
-        else:
-            return (
-                None,
-                {},
-                (
-                    "I can list or rank programs, show a program's details, predict rating/revenue/audience/"
-                    "engagement, name the best model and its key factors, analyse trends, export data or "
-                    "optimise a schedule. What would you like to know?"
-                ),
-            )
-    if intent == "get_programs" and e.program and not re.search(r"\btop\b|\bprograms\b|\brank", e.rest):
-        intent = "get_program_details"
-    args: dict[str, Any] = {}
-    if intent == "get_programs":
-        if e.target or re.search(r"\btop\b|\bhighest|\bbest|\brank|\bmost popular", question.lower()):
-            args["target"] = e.target or "rating"
-        args["n"] = e.n or (5 if "target" in args else 10)
-        if e.since:
-            args["since"] = e.since.isoformat()
-    elif intent == "get_program_details":
-        if not e.program:
-            return None, {}, "Which program do you mean? Give its id (e.g. ABC123) or its title."
-        args["program"] = e.program
-    elif intent == "predict_values":
-        if not e.program:
-            return None, {}, "Which program should I predict for? Give its id (e.g. ABC123) or its title."
-        args = {"program": e.program, "target": e.target or "all"}
-    elif intent == "get_best_model":
-        target = e.target
-        if target is None and re.search(r"\bfactors?\b|\bdrivers?\b|\baffects?\b|\bimportan", question.lower()):
-            target = "audience"  # "what affects viewership" style questions without a target word
-        if target is None:
-            return None, {}, "Best model for which target: rating, revenue, audience or engagement?"
-        args["target"] = target
-    elif intent == "analyze_trends":
-        args = {"target": e.target or "rating", "period": e.period or "week", **_scope(e, one_subject=True)}
-    elif intent == "export_data":
-        args = {"dataset": e.dataset or "airings", "format": e.fmt or "xlsx", "filters": _scope(e)}
-    elif intent == "optimize_schedule":
-        args = {"daypart": e.daypart or "prime_time"}
-        if e.channel:
-            args["channel"] = e.channel
-        if e.day:
-            args["date"] = e.day.isoformat()
-    if "genre" not in args and intent == "get_programs" and e.genre:
-        args["genre"] = e.genre
-    if intent == "get_programs" and e.channel:
-        args["channel"] = e.channel
-    return intent, args, None
+    question: str,
+    *,
+    now: dt.datetime | None = None,
+    previous: Scope | None = None,
+    previous_intent: str | None = None,
+    catalogue: Catalogue | None = None,
+) -> tuple[Understanding, list[Planned], str | None]:
+    """What the question asks, the tool calls of each step in order, and a clarifying question (if any)."""
+    moment = timezone.localtime(now) if now is not None else timezone.localtime()
+    u = read(question, now=moment, previous=previous, previous_intent=previous_intent, catalogue=catalogue)
+    if u.write_request:
+        return u, [], None
+    planned: list[Planned] = []
+    clarify: str | None = None
+    for step in u.steps:
+        p, ask = _plan_step(step, now=moment, catalogue=u.catalogue)
+        if p is not None:
+            planned.append(p)
+        elif clarify is None:
+            clarify = ask
+    if not u.steps:
+        clarify = WHAT_I_DO
+    return u, planned, clarify
 
 
-def answer(*, user: Any, question: str, on_event: EventSink | None = None) -> OfflineAnswer:
-    tool, args, clarify = plan(question)
-    if tool is None:
-        return OfflineAnswer(text=clarify or "", clarification=True)
-    if on_event:
-        on_event("tool_call", {"name": tool, "arguments": args})
-    call = run_tool(user=user, name=tool, arguments=args)
-    return OfflineAnswer(text=render([call]), tool_calls=[call], intent=tool)
+def answer(
+    *,
+    user: Any,
+    question: str,
+    on_event: EventSink | None = None,
+    now: dt.datetime | None = None,
+    previous: Scope | None = None,
+    previous_intent: str | None = None,
+) -> OfflineAnswer:
+    u, planned, clarify = plan(question, now=now, previous=previous, previous_intent=previous_intent)
+    if u.write_request:
+        return OfflineAnswer(text=CANT_CHANGE)
+    if not planned:
+        return OfflineAnswer(text=clarify or WHAT_I_DO, clarification=True)
+    calls_by_step: list[tuple[list[ToolCall], bool]] = []
+    all_calls: list[ToolCall] = []
+    for p in planned:
+        step_calls = []
+        for name, args in p.calls:
+            if on_event:
+                on_event("tool_call", {"name": name, "arguments": args})
+            call = run_tool(user=user, name=name, arguments=args)
+            step_calls.append(call)
+            all_calls.append(call)
+        calls_by_step.append((step_calls, p.compare))
+    parts = [render(calls, compare=compare) for calls, compare in calls_by_step]
+    notes = []
+    unused = [s.scope.slot_text for s in u.steps if s.scope.slot_text and s.intent not in _SLOT_INTENTS]
+    if unused:
+        notes.append(
+            "I did not use " + ", ".join(f"'{w}'" for w in unused) + ": a day or time of day only applies to "
+            "predictions and schedule optimisation."
+        )
+    if u.follow_up and u.inherited:
+        kept = ", ".join(_FIELD_NAMES.get(name, name) for name in u.inherited if name in _FIELD_NAMES)
+        if kept:
+            notes.append(f"(Following on from your last question, I kept its {kept}.)")
+    if u.ignored:
+        notes.append("I ignored " + ", ".join(f"'{w}'" for w in u.ignored) + ": I have no data or filter for it.")
+    text = "\n\n".join(parts)
+    if notes:
+        first, _, rest = text.partition("\n")
+        text = first + "\n" + "\n".join(notes) + ("\n" + rest if rest else "")
+    if clarify:
+        text += "\n\n" + clarify
+    last = u.steps[-1] if u.steps else None
+    return OfflineAnswer(
+        text=text,
+        tool_calls=all_calls,
+        intent=all_calls[0].name if all_calls else None,
+        scope=last.scope if last else None,
+        follow_up=u.follow_up,
+    )
+
+
+_SLOT_INTENTS = ("predict_values", "optimize_schedule")
+MAX_PROGRAMS = 10  # programs predicted for one genre or channel
+
+_FIELD_NAMES = {
+    "programs": "program",
+    "targets": "target",
+    "channel": "channel",
+    "genre": "genre",
+    "since": "period",
+    "day": "day",
+    "time": "time",
+    "daypart": "daypart",
+    "n": "number of results",
+    "granularity": "granularity",
+}
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -408,16 +390,46 @@ def _name(row: dict[str, Any]) -> str:
 
 
 def _render_programs(r: dict[str, Any]) -> str:
+    if r.get("group_by"):
+        return _render_groups(r)
     rows = r.get("programs") or []
-    if not rows:
-        return "No programs match that request."
     target = r.get("ranked_by")
+    if not rows:
+        if r.get("data_ends"):
+            return f"There is no data in that period: the data ends on {r['data_ends']}."
+        return "No programs match that request."
     if target:
-        lines = [f"Top {len(rows)} programs by average {target}:"]
+        order = "lowest" if r.get("ascending") else "top"
+        count = f"{len(rows)} programs" if len(rows) > 1 else "program"
+        lines = [f"{order.capitalize()} {count} by average {target}:"]
         lines += [f"{i}. {_name(row)}: {fmt_value(target, _value_of(row, target))}" for i, row in enumerate(rows, 1)]
         return "\n".join(lines)
     lines = [f"{r.get('total', len(rows))} programs match; showing {len(rows)}:"]
     lines += [f"- {_name(row)}" + (f", {row['genre']}" if row.get("genre") else "") for row in rows]
+    return "\n".join(lines)
+
+
+def _plural(count: Any, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _render_groups(r: dict[str, Any]) -> str:
+    rows = r.get("groups") or []
+    target, kind = r.get("ranked_by"), r.get("group_by")
+    if not rows:
+        if r.get("data_ends"):
+            return f"There is no data in that period: the data ends on {r['data_ends']}."
+        return f"No {kind} has {target} data for that request."
+    order = "lowest first" if r.get("ascending") else "highest first"
+    lines = [f"{str(kind).capitalize()}s by average {target} per airing ({order}):"]
+    for i, row in enumerate(rows, 1):
+        label = str(row.get("key"))
+        if row.get("name") and row.get("name") != row.get("key"):
+            label += f" ({row['name']})"
+        lines.append(
+            f"{i}. {label}: {fmt_value(target, row.get('mean'))} "
+            f"({_plural(row.get('programs'), 'program')}, {_plural(row.get('airings'), 'airing')})"
+        )
     return "\n".join(lines)
 
 
@@ -585,12 +597,118 @@ _RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
 }
 
 
-def render(calls: list[ToolCall]) -> str:
-    """A plain-language answer built only from these tool results."""
-    parts = []
-    for call in calls:
-        if call.error is not None:
-            parts.append(f"I could not run {call.name}: {call.error['message']}")
-        elif call.result is not None:
-            parts.append(_RENDERERS[call.name](call.result))
-    return "\n\n".join(parts) if parts else "I have no data to answer that."
+def _slot(value: Any, zone: Any) -> str:
+    """A slot start in the channel's time zone ("Fri 2025-03-14 21:00 EDT, America/New_York")."""
+    try:
+        when = dt.datetime.fromisoformat(str(value))
+        tz = ZoneInfo(str(zone or settings.TIME_ZONE))
+    except (ValueError, KeyError):
+        return str(value)
+    local = when.astimezone(tz) if timezone.is_aware(when) else when.replace(tzinfo=tz)
+    return f"{local.strftime('%a %Y-%m-%d %H:%M %Z')}, {tz.key}"
+
+
+def scope_line(call: ToolCall) -> str:
+    """What a call answered, read back from its arguments and result."""
+    a, r = call.arguments, call.result or {}
+    parts: list[str] = []
+    subject: dict[str, Any] = r["subject"] if isinstance(r.get("subject"), dict) else {}
+    program = next((p for p in (r.get("program"), subject.get("program")) if isinstance(p, dict)), None)
+    if program:
+        parts.append(f"program {program.get('title')} ({program.get('external_id')}, id {program.get('id')})")
+    elif a.get("program"):
+        parts.append(f"program {a['program']}")
+    filters: dict[str, Any] = a["filters"] if isinstance(a.get("filters"), dict) else {}
+    if call.name == "get_programs" and a.get("group_by", "program") != "program":
+        parts.append(f"{a['group_by']}s ranked")
+    if a.get("target"):
+        parts.append(f"target {'all four targets' if a['target'] == 'all' else a['target']}")
+    if call.name == "predict_values":
+        zone = r.get("time_zone")
+        parts.append(f"slot {_slot(a['start'], zone)}" if a.get("start") else "slot: the next full hour (the default)")
+    channel = a.get("channel") or filters.get("channel")
+    if channel:
+        parts.append(f"channel {channel}")
+    genre = a.get("genre") or filters.get("genre")
+    if genre:
+        parts.append(f"genre {genre}")
+    if filters.get("program"):
+        parts.append(f"program {filters['program']}")
+    first = a.get("since") or a.get("start") if call.name != "predict_values" else None
+    first = first or filters.get("start")
+    last = a.get("until") or a.get("end") or filters.get("end")
+    if first or last:
+        parts.append(f"period {first or 'the start of the data'} to {last or 'the latest data'}")
+    elif call.name in ("get_programs", "get_program_details", "analyze_trends") and (
+        a.get("target") or call.name != "get_programs"
+    ):
+        parts.append("period: all data")
+    if call.name == "get_programs" and a.get("target"):
+        parts.append(("lowest" if a.get("ascending") else "highest") + f" first, {a.get('n')} shown at most")
+    if call.name == "analyze_trends":
+        parts.append(f"by {a.get('period', 'week')}")
+    if call.name == "export_data":
+        parts.append(f"{a.get('dataset')} as {str(a.get('format')).upper()}")
+    if call.name == "optimize_schedule":
+        parts.append(f"daypart {str(a.get('daypart', 'prime_time')).replace('_', ' ')}")
+        if a.get("date"):
+            parts.append(f"day {a['date']}")
+    return "Scope: " + ("; ".join(parts) if parts else "everything") + "."
+
+
+def _data_note(call: ToolCall) -> str:
+    ends = (call.result or {}).get("data_ends")
+    if not ends:
+        return ""
+    return f"\nNote: the data ends on {ends}, before (part of) the period asked about."
+
+
+def _render_one(call: ToolCall) -> str:
+    if call.error is not None:
+        return f"I could not run {call.name}: {call.error['message']}"
+    if call.result is None:
+        return ""
+    body = _RENDERERS[call.name](call.result)
+    note = "" if "data ends" in body else _data_note(call)
+    return body + note
+
+
+def _side_by_side(calls: list[ToolCall]) -> str:
+    """Two or more programs' details or predictions as one line per measure."""
+    ok = [c for c in calls if c.ok and c.result]
+    names = [_name(c.result.get("program") or {}) for c in ok if c.result]
+    lines = [" vs ".join(names) + ":"]
+    if ok and ok[0].name == "get_program_details":
+        counts = []
+        for c in ok:
+            detail = (c.result or {}).get("detail") or {}
+            counts.append(str(detail.get("airing_count", "?")))
+        lines.append("- Airings: " + " vs ".join(counts))
+        for target in TARGETS:
+            values = []
+            for c in ok:
+                stats = _target_stats((c.result or {}).get("detail") or {}, target)
+                values.append(fmt_value(target, stats.get("mean")) if stats else "n/a")
+            lines.append(f"- {target.capitalize()} (average): " + " vs ".join(values))
+    elif ok and ok[0].name == "predict_values":
+        per_target: dict[str, list[str]] = {}
+        for c in ok:
+            for p in (c.result or {}).get("predictions") or []:
+                value = "not available" if "error" in p else fmt_value(p.get("target"), p.get("prediction"))
+                per_target.setdefault(str(p.get("target")), []).append(value)
+        for target, values in per_target.items():
+            lines.append(f"- Predicted {target}: " + " vs ".join(values))
+    else:
+        return "\n\n".join(_render_one(c) for c in calls)
+    failed = [_render_one(c) for c in calls if not c.ok]
+    return "\n".join(lines + failed)
+
+
+def render(calls: list[ToolCall], *, compare: bool = False) -> str:
+    """A plain-language answer built only from these tool results, each part led by its scope."""
+    if not calls:
+        return "I have no data to answer that."
+    if compare and len(calls) > 1 and calls[0].name in ("get_program_details", "predict_values"):
+        scopes = [scope_line(c) for c in calls]
+        return "\n".join(scopes) + "\n" + _side_by_side(calls)
+    return "\n\n".join(scope_line(c) + "\n" + _render_one(c) for c in calls)

@@ -4,11 +4,19 @@ All three are reached through their OpenAI-compatible endpoints with ``langchain
 (one seam to test against a loopback stub). Each has an explicit timeout and no client-side retries:
 retries and fallback are decided here, so they stay bounded and visible. A provider without a key is
 left out of the chain.
+
+Two bounds keep a question's latency finite whatever the providers do: one time budget per question
+across every provider and retry (``CHAT_TIME_BUDGET_SECONDS``; each call runs in a worker thread the
+caller stops waiting for), and a circuit breaker per provider (pybreaker: after
+``LLM_BREAKER_FAILURES`` retryable failures in a row the provider is skipped for
+``LLM_BREAKER_COOLDOWN_SECONDS``). Breaker state is in ``/health/deep`` and ``bms_llm_circuit_state``.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,11 +24,12 @@ from typing import Any
 
 import httpx
 import openai
+import pybreaker
 from django.conf import settings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
-from bms.metrics import LLM_REQUESTS
+from bms.metrics import LLM_CIRCUIT_STATE, LLM_REQUESTS
 from chat import cache as chat_cache
 
 logger = logging.getLogger(__name__)
@@ -34,16 +43,24 @@ class Provider:
     base_url: str
 
     def client(self) -> BaseChatModel:
-        from langchain_openai import ChatOpenAI
+        # a call never outlives the question's budget by much, even in its abandoned thread
+        return _client(self, min(settings.LLM_TIMEOUT_SECONDS, settings.CHAT_TIME_BUDGET_SECONDS))
 
-        return ChatOpenAI(
-            model=self.model,
-            api_key=self.api_key,  # type: ignore[arg-type]
-            base_url=self.base_url,
-            timeout=settings.LLM_TIMEOUT_SECONDS,
-            max_retries=0,
-            temperature=0,
-        )
+
+@functools.lru_cache(maxsize=16)
+def _client(provider: Provider, timeout: float) -> BaseChatModel:
+    """One client per provider and settings per process: building one costs ~0.3 s (TLS contexts),
+    which a question must not pay every time."""
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model=provider.model,
+        api_key=provider.api_key,  # type: ignore[arg-type]
+        base_url=provider.base_url,
+        timeout=timeout,
+        max_retries=0,
+        temperature=0,
+    )
 
 
 def groq() -> Provider:
@@ -83,7 +100,80 @@ def describe_error(exc: BaseException) -> str:
         return f"HTTP {exc.status_code}"
     if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException, TimeoutError)):
         return "timeout"
+    if isinstance(exc, pybreaker.CircuitBreakerError):
+        return "circuit open"
     return type(exc).__name__
+
+
+class BudgetSpentError(TimeoutError):
+    """The question's time budget ran out while waiting for a provider."""
+
+
+_STATE_VALUES = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybreaker.STATE_OPEN: 2}
+
+
+class _StateGauge(pybreaker.CircuitBreakerListener):
+    def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
+        LLM_CIRCUIT_STATE.labels(provider=cb.name).set(_STATE_VALUES.get(new_state.name, 0))
+        logger.warning(
+            "LLM circuit breaker of %s: %s -> %s", cb.name, getattr(old_state, "name", old_state), new_state.name
+        )
+
+
+_breakers: dict[str, pybreaker.CircuitBreaker] = {}
+_breakers_lock = threading.Lock()
+
+
+def breaker(provider: str) -> pybreaker.CircuitBreaker:
+    """The circuit breaker of one provider (per process; only retryable failures count)."""
+    with _breakers_lock:
+        cb = _breakers.get(provider)
+        if cb is None:
+            cb = pybreaker.CircuitBreaker(
+                fail_max=settings.LLM_BREAKER_FAILURES,
+                reset_timeout=settings.LLM_BREAKER_COOLDOWN_SECONDS,
+                exclude=[lambda exc: not is_retryable(exc)],
+                listeners=[_StateGauge()],
+                name=provider,
+                throw_new_error_on_trip=False,  # the failure that trips it is reported as itself
+            )
+            _breakers[provider] = cb
+            LLM_CIRCUIT_STATE.labels(provider=provider).set(0)
+        return cb
+
+
+def breaker_states() -> dict[str, dict[str, Any]]:
+    """State of every provider's breaker this process has used: for /health/deep."""
+    with _breakers_lock:
+        items = list(_breakers.items())
+    return {name: {"state": cb.current_state, "failures": cb.fail_counter} for name, cb in sorted(items)}
+
+
+def breakers_reset() -> None:
+    """Forget every breaker (tests; an operator after fixing a provider restarts the process instead)."""
+    with _breakers_lock:
+        _breakers.clear()
+
+
+def _bounded_invoke(runnable: Any, messages: list[BaseMessage], seconds: float) -> Any:
+    """``runnable.invoke`` in a daemon thread; stop waiting after ``seconds`` (the thread ends by its
+    client timeout, which is capped at the budget)."""
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["message"] = runnable.invoke(messages)
+        except Exception as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="llm-call", daemon=True)
+    worker.start()
+    worker.join(max(0.0, seconds))
+    if worker.is_alive():
+        raise BudgetSpentError(f"no answer within {seconds:.1f} s")
+    if "error" in box:
+        raise box["error"]
+    return box["message"]
 
 
 def _usage(message: AIMessage) -> tuple[int, int]:
@@ -107,26 +197,43 @@ def invoke_with_fallback(
     *,
     max_retries: int | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    deadline: float | None = None,
 ) -> CallOutcome:
     """Call each (provider, model, runnable) in order until one answers.
 
     A retryable error is tried again up to ``max_retries`` times (short exponential backoff), any
-    other error moves straight to the next provider. Token usage and outcomes are recorded.
+    other error moves straight to the next provider; a provider whose breaker is open is skipped.
+    Nothing waits past ``deadline`` (``time.monotonic()``; default: one budget from now). Token
+    usage and outcomes are recorded.
     """
     retries = settings.LLM_MAX_RETRIES if max_retries is None else max_retries
+    if deadline is None:
+        deadline = time.monotonic() + settings.CHAT_TIME_BUDGET_SECONDS
     failures: list[str] = []
     for provider, model, runnable in chain:
+        cb = breaker(provider)
+        if cb.current_state == pybreaker.STATE_OPEN:
+            failures.append(f"{provider}: circuit open")
+            continue
         for attempt in range(retries + 1):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                failures.append(f"{provider}: time budget spent")
+                raise AllProvidersFailedError(failures)
             try:
-                message = runnable.invoke(messages)
+                message = cb.call(_bounded_invoke, runnable, messages, remaining)
             except Exception as exc:  # any provider failure is recorded and falls through to the next
+                if isinstance(exc, pybreaker.CircuitBreakerError):
+                    failures.append(f"{provider}: circuit open")
+                    LLM_REQUESTS.labels(provider=provider, model=model, outcome="error").inc()
+                    break
                 retry = is_retryable(exc)
                 failures.append(f"{provider}: {describe_error(exc)}")
                 LLM_REQUESTS.labels(provider=provider, model=model, outcome="error").inc()
                 chat_cache.usage_record(provider=provider, model=model, input_tokens=0, output_tokens=0, ok=False)
                 logger.warning("LLM call to %s failed: %s", provider, describe_error(exc))
                 if retry and attempt < retries:
-                    sleep(min(0.25 * 2**attempt, 2.0))
+                    sleep(max(0.0, min(0.25 * 2**attempt, 2.0, deadline - time.monotonic())))
                     continue
                 break
             if not isinstance(message, AIMessage):

@@ -17,13 +17,15 @@ from bms.roles import user_role
 from chat import cache as chat_cache
 from chat import offline
 from chat.agent import default_models, run_agent
-from chat.grounding import ungrounded_numbers
+from chat.grounding import claim_problems
 from chat.history import MessageRecord, SessionRecord, get_store
 from chat.providers import AllProvidersFailedError
 from chat.tools import TOOLS, ToolCall
+from chat.understanding import Scope, is_write_request, looks_like_follow_up
 
 EventSink = Callable[[str, dict[str, Any]], None]
 _PENDING = "chat:pending-clarification:"
+_SCOPE = "chat:last-scope:"
 _TOKEN = re.compile(r"\S+\s*|\s+")
 
 
@@ -66,7 +68,7 @@ def _validate(message: Any) -> str:
     return text
 
 
-def _effective_question(session_id: str, text: str) -> str:
+def _effective_question(session_id: str, text: str) -> tuple[str, bool]:
     """A reply to a clarifying question is read together with the question it answers.
 
     The pending question is kept in the cache (not read back from the history) so a normal
@@ -74,9 +76,17 @@ def _effective_question(session_id: str, text: str) -> str:
     """
     pending = cache.get(_PENDING + session_id)
     if pending is None:
-        return text
+        return text, False
     cache.delete(_PENDING + session_id)
-    return f"{pending} {text}" if len(text) <= 200 else text
+    return (f"{pending} {text}" if len(text) <= 200 else text), True
+
+
+def _previous_scope(session_id: str) -> tuple[Scope | None, str | None]:
+    """The scope and intent of the session's last answered question (what a follow-up may inherit)."""
+    saved = cache.get(_SCOPE + session_id)
+    if not isinstance(saved, dict):
+        return None, None
+    return Scope.from_dict(saved["scope"]), saved.get("intent")
 
 
 def _stream(on_event: EventSink | None, text: str) -> None:
@@ -86,14 +96,52 @@ def _stream(on_event: EventSink | None, text: str) -> None:
         on_event("token", {"text": token})
 
 
+@dataclass
+class _Uncached:
+    text: str
+    meta: dict[str, Any]
+    calls: list[ToolCall]
+    scope: Scope | None
+    intent: str | None
+
+
+def _context_note(previous: Scope | None, intent: str | None) -> str:
+    """The previous question's scope, for the LLM when the message is a follow-up."""
+    if previous is None:
+        return ""
+    parts = [f"{p.title} ({p.external_id})" for p in previous.programs]
+    parts += [
+        f"{k} {v}"
+        for k, v in previous.as_dict().items()
+        if k in ("targets", "channel", "genre", "since", "until") and v
+    ]
+    return (
+        f"(Follow-up; the previous question was {intent or 'a question'} about: {', '.join(parts) or 'everything'}.)\n"
+    )
+
+
 def _answer_uncached(
-    *, user: Any, question: str, on_event: EventSink | None, models: Sequence[tuple[str, str, Any]] | None
-) -> tuple[str, dict[str, Any], list[ToolCall]]:
+    *,
+    user: Any,
+    question: str,
+    on_event: EventSink | None,
+    models: Sequence[tuple[str, str, Any]] | None,
+    previous: Scope | None,
+    previous_intent: str | None,
+) -> _Uncached:
+    deadline = time.monotonic() + settings.CHAT_TIME_BUDGET_SECONDS  # building the clients counts too
     chain = list(models) if models is not None else default_models()
     meta: dict[str, Any] = {"input_tokens": 0, "output_tokens": 0, "provider": "offline", "model_used": "offline"}
     if chain:
         try:
-            result = run_agent(user=user, question=question, models=chain, on_event=on_event)
+            result = run_agent(
+                user=user,
+                question=_context_note(previous, previous_intent) + question,
+                user_message=question,
+                models=chain,
+                on_event=on_event,
+                deadline=deadline,
+            )
         except AllProvidersFailedError as exc:
             meta["fallback"] = {"reason": "all providers failed", "failures": exc.failures}
         else:
@@ -102,31 +150,41 @@ def _answer_uncached(
                 model_used=f"{result.provider}:{result.model}",
                 input_tokens=result.input_tokens,
                 output_tokens=result.output_tokens,
+                usage=result.usage,
                 tool_calls_capped=result.capped,
             )
             if result.failures:
                 meta["provider_failures"] = result.failures
-            sources = [question, *[c.arguments for c in result.tool_calls], *[c.result for c in result.tool_calls]]
-            missing = ungrounded_numbers(result.text, sources)
+            if result.refused:
+                meta["refused_tools"] = result.refused
+            problems = claim_problems(result.text, result.tool_calls, question)
             text = result.text
-            if missing or not text:
-                # The LLM stated numbers no tool gave it (or nothing at all): use the offline
-                # rendering of the same tool results instead, and say so in the metadata.
-                meta["grounding"] = {"replaced": True, "ungrounded_numbers": missing[:20]}
+            understood = offline.read(question, previous=previous, previous_intent=previous_intent)
+            if problems or not text:
+                # A claim no tool supports (or no answer at all): use the offline rendering of the
+                # same tool results instead, and say so in the metadata.
+                meta["grounding"] = {"replaced": True, "problems": problems[:20]}
                 text = (
                     offline.render(result.tool_calls)
                     if result.tool_calls
-                    else offline.answer(user=user, question=question).text
+                    else offline.answer(
+                        user=user, question=question, previous=previous, previous_intent=previous_intent
+                    ).text
                 )
             else:
-                meta["grounding"] = {"replaced": False, "ungrounded_numbers": []}
-            return text, meta, result.tool_calls
-    answer = offline.answer(user=user, question=question, on_event=on_event)
-    meta["grounding"] = {"replaced": False, "ungrounded_numbers": []}
+                meta["grounding"] = {"replaced": False, "problems": []}
+            last = understood.steps[-1] if understood.steps else None
+            return _Uncached(text, meta, result.tool_calls, last.scope if last else None, last.intent if last else None)
+    answer = offline.answer(
+        user=user, question=question, on_event=on_event, previous=previous, previous_intent=previous_intent
+    )
+    meta["grounding"] = {"replaced": False, "problems": []}
     if answer.clarification:
         meta["clarification"] = True
         meta["question"] = question
-    return answer.text, meta, answer.tool_calls
+    if answer.follow_up:
+        meta["follow_up"] = True
+    return _Uncached(answer.text, meta, answer.tool_calls, answer.scope, answer.intent)
 
 
 def chat_answer(
@@ -139,17 +197,39 @@ def chat_answer(
 ) -> ChatAnswer:
     """Answer one message in one of the user's sessions.
 
-    Looks the question up in the response cache first (key: question, role, data version, registry
-    generation); on a miss asks the LLM chain (or the offline agent when no provider is configured
-    or all fail), checks the answer's numbers against the tool results, stores both messages and
-    records cache and token statistics. ``on_event`` receives ``tool_call`` and ``token`` events.
+    A request to change data gets a plain refusal. Otherwise the question (read together with a
+    pending clarification, and with the previous question's scope when it is a follow-up) is looked
+    up in the response cache (key: question, follow-up context, role, data version, registry
+    generation); on a miss the LLM chain answers within one time budget (or the offline agent, when
+    no provider is configured or none answers in time), its claims are checked against the tool
+    results, both messages are stored and cache and token statistics recorded. An offline answer
+    given during an outage is cached for a short while. ``on_event`` receives ``tool_call`` and
+    ``token`` events.
     """
     started = time.perf_counter()
     text = _validate(message)
     store = get_store()
     session = store.session_get(session_id=session_id, owner_id=user.pk)
-    question = _effective_question(session.id, text)
-    key = chat_cache.cache_key(question=question, role=user_role(user).label)
+    if is_write_request(text):
+        cache.delete(_PENDING + session.id)
+        meta: dict[str, Any] = {
+            "provider": "offline",
+            "model_used": "offline",
+            "cache_hit": False,
+            "tokens_used": 0,
+            "tool_calls": [],
+            "refused": "write",
+        }
+        meta["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+        store.exchange_add(session_id=session.id, question=text, answer=offline.CANT_CHANGE, metadata=meta)
+        return ChatAnswer(response=offline.CANT_CHANGE, session_id=session.id, metadata=meta)
+    question, answers_clarification = _effective_question(session.id, text)
+    previous, previous_intent = (None, None)
+    # a reply to a clarifying question already carries the question it answers: nothing else is inherited
+    if not answers_clarification and looks_like_follow_up(text):
+        previous, previous_intent = _previous_scope(session.id)
+    params = {"ctx": previous.as_dict(), "intent": previous_intent} if previous is not None else None
+    key = chat_cache.cache_key(question=question, role=user_role(user).label, params=params)
     cached = chat_cache.answer_get(key)
     if cached is not None:
         response = cached["response"]
@@ -159,26 +239,34 @@ def chat_answer(
                 on_event("tool_call", {"name": call["name"], "arguments": call["arguments"], "cached": True})
         _stream(on_event, response)
         latency_ms = (time.perf_counter() - started) * 1000
-        saved_in, saved_out = int(meta.get("input_tokens") or 0), int(meta.get("output_tokens") or 0)
-        meta.update(cache_hit=True, tokens_used=0, tokens_saved=saved_in + saved_out, latency_ms=round(latency_ms, 2))
-        chat_cache.request_record(
-            hit=True,
-            latency_ms=latency_ms,
-            provider=str(meta.get("provider") or "offline"),
-            input_tokens=saved_in,
-            output_tokens=saved_out,
-        )
+        usage = {p: (int(t[0]), int(t[1])) for p, t in (meta.get("usage") or {}).items()}
+        saved = sum(i + o for i, o in usage.values())
+        meta.update(cache_hit=True, tokens_used=0, tokens_saved=saved, latency_ms=round(latency_ms, 2))
+        chat_cache.request_record(hit=True, latency_ms=latency_ms, usage=usage)
+        if cached.get("scope"):
+            cache.set(_SCOPE + session.id, cached["scope"], timeout=settings.CHAT_CACHE_TTL_SECONDS)
     else:
-        response, meta, calls = _answer_uncached(user=user, question=question, on_event=on_event, models=models)
+        done = _answer_uncached(
+            user=user,
+            question=question,
+            on_event=on_event,
+            models=models,
+            previous=previous,
+            previous_intent=previous_intent,
+        )
+        response, meta, calls = done.text, done.meta, done.calls
         meta["tool_calls"] = [c.as_dict() for c in calls]
         meta["tokens_used"] = int(meta["input_tokens"]) + int(meta["output_tokens"])
-        cacheable = (
-            not meta.get("clarification")
-            and "fallback" not in meta
-            and all(c.ok and TOOLS[c.name].cacheable for c in calls)
-        )
+        saved_scope = {"scope": done.scope.as_dict(), "intent": done.intent} if done.scope is not None else None
+        cacheable = not meta.get("clarification") and all(c.ok and TOOLS[c.name].cacheable for c in calls)
         if cacheable:
-            chat_cache.answer_set(key, {"response": response, "metadata": meta})
+            payload = {"response": response, "metadata": meta, "scope": saved_scope}
+            # During an outage the offline answer is cached too (so the repeat does not wait for
+            # the providers again), but only briefly: the LLM answers again once they are back.
+            ttl = settings.CHAT_FALLBACK_CACHE_TTL_SECONDS if "fallback" in meta else None
+            chat_cache.answer_set(key, payload, timeout=ttl)
+        if saved_scope is not None and not meta.get("clarification"):
+            cache.set(_SCOPE + session.id, saved_scope, timeout=settings.CHAT_CACHE_TTL_SECONDS)
         if meta["provider"] == "offline":
             chat_cache.usage_record(provider="offline", model="offline", input_tokens=0, output_tokens=0)
         _stream(on_event, response)

@@ -44,18 +44,25 @@ class _Args(BaseModel):
 
 
 class GetProgramsArgs(_Args):
-    """List programs, or rank them by a target's average when ``target`` is given."""
+    """List programs, or rank programs, channels or genres by a target's average when ``target`` is given."""
 
     target: Target | None = Field(None, description="rank by the average of this target")
-    n: int = Field(10, ge=1, le=50, description="how many programs")
+    n: int = Field(10, ge=1, le=50, description="how many programs (or groups)")
     channel: str | None = Field(None, max_length=32, description="channel code")
     genre: str | None = Field(None, max_length=32)
     search: str | None = Field(None, max_length=100, description="text in the title or external id")
     since: dt.date | None = Field(None, description="only airings on or after this date (for ranking)")
+    until: dt.date | None = Field(None, description="only airings up to and including this date (for ranking)")
+    ascending: bool | None = Field(None, description="true: lowest first (bottom / worst); default highest first")
+    group_by: Literal["program", "channel", "genre"] | None = Field(
+        None, description="rank channels or genres by the average over their airings (default: programs)"
+    )
 
 
 class GetProgramDetailsArgs(_Args):
     program: str = Field(..., min_length=1, max_length=100, description="program id or external id, e.g. ABC123")
+    start: dt.date | None = Field(None, description="only airings on or after this date")
+    end: dt.date | None = Field(None, description="only airings up to and including this date")
 
 
 class PredictValuesArgs(_Args):
@@ -186,13 +193,46 @@ def _round(value: Any, digits: int = 2) -> Any:
 # --- the tools -----------------------------------------------------------------------------------
 
 
+def _data_end(result: dict[str, Any], *, since: dt.date | None, empty: bool) -> dict[str, Any]:
+    """Name the date the data ends when a period found nothing (or starts after it), instead of a bare
+    "nothing matches"."""
+    from programs.selectors import data_last_airing
+
+    last = data_last_airing()
+    if last is None:
+        return result
+    last_day = timezone.localtime(last).date()
+    if empty or (since is not None and last_day < since):
+        result["data_ends"] = last_day.isoformat()
+    return result
+
+
 def get_programs(*, user: Any, args: GetProgramsArgs) -> dict[str, Any]:
-    if args.target:
-        since = timezone.make_aware(dt.datetime.combine(args.since, dt.time.min)) if args.since else None
-        rows = _dependency("programs.selectors", "top_programs")(
-            target=args.target, n=args.n, channel=args.channel, genre=args.genre, since=since
+    from programs import selectors
+
+    period = {"since": args.since, "until": args.until}
+    ascending = bool(args.ascending)
+    if args.group_by in ("channel", "genre"):
+        target = args.target or "rating"
+        groups = selectors.top_groups(
+            target=target,
+            group_by=args.group_by,
+            n=args.n,
+            channel=args.channel,
+            genre=args.genre,
+            ascending=ascending,
+            **period,
         )
-        return {"ranked_by": args.target, "programs": plain(list(rows))[: args.n]}
+        result = {"ranked_by": target, "group_by": args.group_by, "ascending": ascending, "groups": plain(groups)}
+        return _data_end(result, since=args.since, empty=not groups) if args.since or args.until else result
+    if args.target:
+        rows = _dependency("programs.selectors", "top_programs")(
+            target=args.target, n=args.n, channel=args.channel, genre=args.genre, ascending=ascending, **period
+        )
+        result = {"ranked_by": args.target, "programs": plain(list(rows))[: args.n]}
+        if ascending:
+            result["ascending"] = True
+        return _data_end(result, since=args.since, empty=not rows) if args.since or args.until else result
     qs = _dependency("programs.selectors", "program_list")(search=args.search, channel=args.channel, genre=args.genre)
     total = qs.count()
     return {"total": total, "programs": [_model_dict(p) for p in qs[: args.n]]}
@@ -200,14 +240,17 @@ def get_programs(*, user: Any, args: GetProgramsArgs) -> dict[str, Any]:
 
 def get_program_details(*, user: Any, args: GetProgramDetailsArgs) -> dict[str, Any]:
     program = _program(args.program)
-    detail = _dependency("programs.selectors", "program_detail")(program=program)
+    detail = _dependency("programs.selectors", "program_detail")(program=program, start=args.start, end=args.end)
     data = plain(detail)
     if isinstance(data, dict):
         data["program"] = _model_dict(program)
         recent = data.get("recent_airings")
         if isinstance(recent, list):  # keep what an answer can use; the page shows the rest
             data["recent_airings"] = recent[:5]
-    return {"program": _model_dict(program), "detail": data}
+    result = {"program": _model_dict(program), "detail": data}
+    if args.start or args.end:
+        result = _data_end(result, since=args.start, empty=not detail.airing_count)
+    return result
 
 
 def predict_values(*, user: Any, args: PredictValuesArgs) -> dict[str, Any]:
@@ -227,7 +270,9 @@ def predict_values(*, user: Any, args: PredictValuesArgs) -> dict[str, Any]:
             results.append({"target": target, "error": exc.message})
             continue
         results.append(plain(answer))
-    return {"program": _model_dict(program), "predictions": results}
+    channel = _channel(args.channel) if args.channel else program.channel
+    # the zone the slot is read in (the channel's), so an answer can state the slot as the channel airs it
+    return {"program": _model_dict(program), "predictions": results, "time_zone": channel.time_zone}
 
 
 def get_best_model(*, user: Any, args: GetBestModelArgs) -> dict[str, Any]:
@@ -268,7 +313,7 @@ def analyze_trends(*, user: Any, args: AnalyzeTrendsArgs) -> dict[str, Any]:
         end=args.end,
     )
     data = plain(series)
-    return {
+    result = {
         "target": args.target,
         "period": args.period,
         "subject": {
@@ -278,6 +323,9 @@ def analyze_trends(*, user: Any, args: AnalyzeTrendsArgs) -> dict[str, Any]:
         },
         "series": data,
     }
+    if args.start or args.end:
+        result = _data_end(result, since=args.start, empty=not series.points)
+    return result
 
 
 def export_link(*, user: Any, path: Path) -> dict[str, Any]:
@@ -393,14 +441,15 @@ TOOLS: dict[str, ToolSpec] = {
     for spec in (
         ToolSpec(
             "get_programs",
-            "List programs (filter by channel, genre, search) or rank the top N by a target's average.",
+            "List programs (filter by channel, genre, search) or rank the top (or, ascending, bottom) N programs "
+            "by a target's average over a period; group_by channel or genre ranks channels or genres instead.",
             GetProgramsArgs,
             Role.VIEWER,
             get_programs,
         ),
         ToolSpec(
             "get_program_details",
-            "Details of one program: aggregates per target and recent airings.",
+            "Details of one program: aggregates per target (optionally over a period) and recent airings.",
             GetProgramDetailsArgs,
             Role.VIEWER,
             get_program_details,

@@ -112,6 +112,7 @@ def _user_key(request: Request, data: dict[str, Any]) -> str:
 
 class PredictApi(APIView):
     permission_classes = [IsAnalyst]
+    error_statuses = (404, 409)  # unknown program; no production model
 
     @extend_schema(request=PredictInput, responses=PredictOutput)
     def post(self, request: Request) -> Response:
@@ -131,6 +132,7 @@ class PredictApi(APIView):
 
 class PredictBatchApi(APIView):
     permission_classes = [IsAnalyst]
+    error_statuses = (404, 409)  # unknown program; no production model
 
     class InputSerializer(_StrictSerializer):
         items = PredictInput(many=True, allow_empty=False)

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
@@ -14,10 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bms.pagination import PageNumberPagination
+from bms.pagination import PAGE_PARAMETERS, PageNumberPagination, paginated
 from bms.permissions import IsAnalyst, IsViewer
 from programs import selectors
-from programs.export import DATASETS, FORMATS, export_stream
+from programs.export import CONTENT_TYPES, DATASETS, FORMATS, export_stream
 from programs.models import TARGETS, Genre
 
 
@@ -49,7 +50,13 @@ class ProgramListApi(APIView):
         avg_audience = serializers.FloatField(allow_null=True)
         avg_engagement = serializers.FloatField(allow_null=True)
 
-    @extend_schema(parameters=[FilterSerializer], responses=OutputSerializer(many=True))
+    error_statuses = (404,)  # a page past the end
+
+    @extend_schema(
+        operation_id="v1_programs_list",
+        parameters=[FilterSerializer, *PAGE_PARAMETERS],
+        responses=paginated("ProgramPage", OutputSerializer(many=True)),
+    )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -151,6 +158,10 @@ class _FileNegotiation(DefaultContentNegotiation):
         return renderer, renderer.media_type
 
 
+# A JSON export is an array of row objects (their columns depend on the dataset).
+EXPORT_JSON_SCHEMA = {"type": "array", "items": {"type": "object", "additionalProperties": True}}
+
+
 class ExportApi(APIView):
     permission_classes = [IsAnalyst]
     content_negotiation_class = _FileNegotiation
@@ -160,7 +171,15 @@ class ExportApi(APIView):
         dataset = serializers.ChoiceField(choices=DATASETS, default="airings")
         filters = serializers.DictField(required=False, default=dict)
 
-    @extend_schema(request=InputSerializer, responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            (200, media.split(";")[0]): OpenApiResponse(
+                EXPORT_JSON_SCHEMA if fmt == "json" else OpenApiTypes.BINARY, description="The file, as an attachment."
+            )
+            for fmt, media in CONTENT_TYPES.items()
+        },
+    )
     def post(self, request: Request) -> StreamingHttpResponse:
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

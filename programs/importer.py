@@ -15,11 +15,13 @@ import math
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
+from sys import intern
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -244,35 +246,85 @@ _OPS = {
 
 
 # --- reading ------------------------------------------------------------------------------------
-def _read_rows(path: Path, mapping: ColumnMapping) -> tuple[tuple[str, ...], list[list[str]], list[int]]:
-    """Rows as lists of strings with the physical line each starts on (quoted newlines respected)."""
+# Rows are read, mapped and validated CHUNK_ROWS at a time: the raw rows, the frame and its records
+# exist for one chunk only, so reading and validation stay flat in memory whatever the file's length.
+CHUNK_ROWS = 20_000
+# Bytes that do not decode (surrogateescape turns each into one of these) and NUL, which no database
+# column accepts: either one makes that line an error, not the whole file.
+_UNREADABLE = re.compile("[\x00\udc80-\udcff]")
+
+
+@dataclass
+class _Chunk:
+    rows: list[list[str]]
+    lines: list[int]  # the physical line each row starts on (quoted newlines respected)
+    offset: int  # index of the chunk's first row in the file
+
+
+def _unreadable_reason(row: list[str], encoding: str) -> str | None:
+    text = "".join(row)
+    found = _UNREADABLE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "contains a NUL byte"
+    return f"not valid {encoding} text (byte 0x{ord(found.group()) - 0xDC00:02x})"
+
+
+def _read_chunks(path: Path, mapping: ColumnMapping) -> tuple[tuple[str, ...], Iterator[_Chunk]]:
+    """The header and an iterator of row chunks (at least one, possibly empty)."""
     try:
-        handle = path.open(newline="", encoding=mapping.encoding)
-    except OSError as exc:
-        raise ImportValidationError(f"cannot open {path}: {exc.strerror}") from exc
-    with handle:
-        reader = csv.reader(handle, delimiter=mapping.delimiter)
-        rows: list[list[str]] = []
-        lines: list[int] = []
-        next_line = 1
+        size = path.stat().st_size
+        handle = path.open(newline="", encoding=mapping.encoding, errors="surrogateescape")
+    except (OSError, LookupError) as exc:
+        raise ImportValidationError(f"cannot open {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    if size > settings.IMPORT_MAX_BYTES:
+        handle.close()
+        raise ImportValidationError(
+            f"{path.name} is {size:,} bytes; imports are limited to {settings.IMPORT_MAX_BYTES:,} (IMPORT_MAX_BYTES).",
+            details={"bytes": size, "max_bytes": settings.IMPORT_MAX_BYTES},
+        )
+    reader = csv.reader(handle, delimiter=mapping.delimiter)
+    state = {"next_line": 1}
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
         try:
             for row in reader:
+                line = state["next_line"]
+                state["next_line"] = reader.line_num + 1
                 if row:
-                    rows.append(row)
-                    lines.append(next_line)
-                next_line = reader.line_num + 1
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise ImportValidationError(f"line {next_line}: unreadable CSV ({exc}).") from exc
+                    yield line, row
+        except (csv.Error, UnicodeDecodeError) as exc:  # a codec that cannot escape (e.g. a cut UTF-16 pair)
+            raise ImportValidationError(f"line {state['next_line']}: unreadable CSV ({exc}).") from exc
+
+    stream = rows()
     if mapping.header:
-        if not rows:
+        first = next(stream, None)
+        if first is None:
+            handle.close()
             raise ImportValidationError("the file is empty (no header row).")
-        header = tuple(h.strip() for h in rows[0])
-        rows, lines = rows[1:], lines[1:]
+        reason = _unreadable_reason(first[1], mapping.encoding)
+        if reason is not None:
+            handle.close()
+            raise ImportValidationError(f"line {first[0]}: the header row {reason}.")
+        header = tuple(h.strip() for h in first[1])
     else:
         header = mapping.names
         if not header:
+            handle.close()
             raise ImportValidationError("mapping: csv.names is required when csv.header is false.")
-    return header, rows, lines
+
+    def chunks() -> Iterator[_Chunk]:
+        with handle:
+            offset, produced = 0, False
+            while True:
+                batch = list(islice(stream, CHUNK_ROWS))
+                if not batch and produced:
+                    return
+                yield _Chunk(rows=[r for _, r in batch], lines=[n for n, _ in batch], offset=offset)
+                produced, offset = True, offset + len(batch)
+
+    return header, chunks()
 
 
 def _canonical_frame(header: tuple[str, ...], rows: list[list[str]], mapping: ColumnMapping) -> pd.DataFrame:
@@ -348,7 +400,7 @@ def _apply_clock(date_text: str, time_text: str, clock: dict[str, list[int]]) ->
     return f"{date_text} {hour:02d}:{minute:02d}", day_shift
 
 
-@dataclass
+@dataclass(slots=True)  # one per valid row, kept until the write: no per-instance __dict__
 class _Row:
     line: int
     index: int
@@ -689,20 +741,49 @@ def airings_import(
 
     Raises ``ImportValidationError`` (nothing written) when the file, the mapping or any row is bad,
     unless ``skip_invalid``: then the good rows are imported and the bad ones returned as rejects.
+    The file is read and validated ``CHUNK_ROWS`` rows at a time; only the validated rows are kept.
     """
     started = time.perf_counter()
     mapping = mapping or ColumnMapping()
-    header, raw_rows, lines = _read_rows(Path(path), mapping)
-    frame = _canonical_frame(header, raw_rows, mapping)
-    good, bad, skipped = _validate(frame, lines, mapping)
-    ragged = {i: len(r) for i, r in enumerate(raw_rows) if len(r) != len(header)}
-    if ragged:
-        good = [r for r in good if r.index not in ragged]
-        bad.update({i: f"expected {len(header)} fields, got {n}" for i, n in ragged.items()})
+    header, chunks = _read_chunks(Path(path), mapping)
+    result = ImportResult(header=header)
+    good: list[_Row] = []
+    bad: dict[int, str] = {}
+    bad_rows: dict[int, tuple[int, tuple[str, ...]]] = {}  # index -> (line, raw) of every rejected row
+    for chunk in chunks:
+        frame = _canonical_frame(header, chunk.rows, mapping)
+        chunk_good, chunk_bad, skipped = _validate(frame, chunk.lines, mapping)
+        result.rows_read += len(chunk.rows)
+        result.skipped_without_start += skipped
+        for i, raw in enumerate(chunk.rows):
+            reason = _unreadable_reason(raw, mapping.encoding)
+            if reason is not None:
+                chunk_bad[i] = reason
+            elif len(raw) != len(header):
+                chunk_bad[i] = f"expected {len(header)} fields, got {len(raw)}"
+        chunk_good = [r for r in chunk_good if r.index not in chunk_bad]
+        for row in chunk_good:
+            row.index += chunk.offset
+            # Kept until the write: one string per distinct value, not one per row (programs air many times).
+            row.channel, row.external_id, row.title = intern(row.channel), intern(row.external_id), intern(row.title)
+            row.content_rating, row.description = intern(row.content_rating), intern(row.description)
+        chunk_bad = {i + chunk.offset: reason for i, reason in chunk_bad.items()}
+        good.extend(chunk_good)
+        for i, reason in chunk_bad.items():
+            bad[i] = reason
+            bad_rows[i] = (chunk.lines[i - chunk.offset], tuple(chunk.rows[i - chunk.offset]))
+    # DST placement and duplicates look at every row of a channel, so they run once all chunks are in.
     _wall_clock_place(good)
     good = _dedupe(good, bad, mapping.stack_same_start)
-    result = ImportResult(rows_read=len(raw_rows), skipped_without_start=skipped, header=header)
-    result.rejects = [Reject(line=lines[i], reason=reason, raw=tuple(raw_rows[i])) for i, reason in sorted(bad.items())]
+    duplicates = {i for i in bad if i not in bad_rows}
+    if duplicates:  # their raw rows are gone with their chunk: read them again (rare)
+        for chunk in _read_chunks(Path(path), mapping)[1]:
+            for j, raw in enumerate(chunk.rows):
+                if chunk.offset + j in duplicates:
+                    bad_rows[chunk.offset + j] = (chunk.lines[j], tuple(raw))
+    result.rejects = [
+        Reject(line=bad_rows[i][0], reason=reason, raw=bad_rows[i][1]) for i, reason in sorted(bad.items())
+    ]
     if result.rejects and not skip_invalid:
         raise ImportValidationError(
             f"{len(result.rejects)} invalid row(s) in {Path(path).name}; nothing was imported.",

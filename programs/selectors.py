@@ -167,8 +167,15 @@ class ProgramDetail:
     recent_airings: list[Airing] = field(default_factory=list)
 
 
-def program_detail(*, program: Program, recent: int = RECENT_AIRINGS) -> ProgramDetail:
-    """Aggregates per target over all of a program's airings, and its latest airings (2 queries)."""
+def program_detail(
+    *,
+    program: Program,
+    recent: int = RECENT_AIRINGS,
+    start: date | datetime | None = None,
+    end: date | datetime | None = None,
+) -> ProgramDetail:
+    """Aggregates per target over a program's airings (from ``start``, up to and including the date
+    ``end``), and its latest airings in that period (2 queries)."""
     aggregates: dict[str, Count | Min | Max | Avg] = {
         "airing_count": Count("id"),
         "first_airing": Min("start"),
@@ -179,12 +186,17 @@ def program_detail(*, program: Program, recent: int = RECENT_AIRINGS) -> Program
         aggregates[f"{t}__min"] = Min(t)
         aggregates[f"{t}__max"] = Max(t)
         aggregates[f"{t}__count"] = Count(t)
-    row = Airing.objects.filter(program=program).aggregate(**aggregates)
+    airings = Airing.objects.filter(program=program)
+    if start is not None:
+        airings = airings.filter(start__gte=_start_of(start))
+    if end is not None:
+        airings = airings.filter(start__lt=_end_of(end))
+    row = airings.aggregate(**aggregates)
     targets = {
         t: TargetStats(mean=row[f"{t}__mean"], min=row[f"{t}__min"], max=row[f"{t}__max"], count=row[f"{t}__count"])
         for t in TARGETS
     }
-    recent_airings = list(Airing.objects.filter(program=program).select_related("channel").order_by("-start")[:recent])
+    recent_airings = list(airings.select_related("channel").order_by("-start")[:recent])
     return ProgramDetail(
         program=program,
         airing_count=row["airing_count"],
@@ -202,8 +214,11 @@ def top_programs(
     channel: str | None = None,
     genre: str | None = None,
     since: date | datetime | None = None,
+    until: date | datetime | None = None,
+    ascending: bool = False,
 ) -> list[dict[str, object]]:
-    """The ``n`` programs with the highest mean ``target`` over their airings (since ``since``)."""
+    """The ``n`` programs with the highest (``ascending``: lowest) mean ``target`` over their airings
+    from ``since`` up to and including the date ``until``."""
     _check_target(target)
     if not 1 <= n <= 100:
         raise ApplicationError("n must be between 1 and 100.", details={"n": n}, code="invalid_n")
@@ -212,14 +227,13 @@ def top_programs(
         airings = airings.filter(channel__code=channel)
     if genre:
         airings = airings.filter(program__genre=_check_genre(genre))
-    if since is not None:
-        airings = airings.filter(start__gte=_start_of(since))
+    airings = _in_period(airings, since, until)
     rows = (
         airings.values(
             "program_id", "program__external_id", "program__title", "program__genre", "program__channel__code"
         )
         .annotate(mean=Avg(target), airings=Count("id"))
-        .order_by("-mean", "program_id")[:n]
+        .order_by("mean" if ascending else "-mean", "program_id")[:n]
     )
     return [
         {
@@ -234,6 +248,73 @@ def top_programs(
         }
         for r in rows
     ]
+
+
+def _in_period(
+    airings: QuerySet[Airing], since: date | datetime | None, until: date | datetime | None
+) -> QuerySet[Airing]:
+    if since is not None:
+        airings = airings.filter(start__gte=_start_of(since))
+    if until is not None:
+        airings = airings.filter(start__lt=_end_of(until))
+    return airings
+
+
+GROUPS = {"channel": ("channel__code", "channel__name"), "genre": ("program__genre", "program__genre")}
+
+
+def top_groups(
+    *,
+    target: str,
+    group_by: str,
+    n: int = 20,
+    channel: str | None = None,
+    genre: str | None = None,
+    since: date | datetime | None = None,
+    until: date | datetime | None = None,
+    ascending: bool = False,
+) -> list[dict[str, object]]:
+    """Channels or genres ranked by the mean ``target`` over their airings (same filters as ``top_programs``)."""
+    _check_target(target)
+    if group_by not in GROUPS:
+        raise ApplicationError(
+            f"Unknown grouping {group_by!r}; use channel or genre.",
+            details={"group_by": list(GROUPS)},
+            code="invalid_group_by",
+        )
+    key, name = GROUPS[group_by]
+    airings = Airing.objects.filter(**{f"{target}__isnull": False})
+    if channel:
+        airings = airings.filter(channel__code=channel)
+    if genre:
+        airings = airings.filter(program__genre=_check_genre(genre))
+    airings = _in_period(airings, since, until)
+    rows = (
+        airings.values(key, name)
+        .annotate(mean=Avg(target), airings=Count("id"), programs=Count("program_id", distinct=True))
+        .order_by("mean" if ascending else "-mean", key)[:n]
+    )
+    return [
+        {
+            "key": r[key],
+            "name": r[name],
+            "target": target,
+            "mean": r["mean"],
+            "airings": r["airings"],
+            "programs": r["programs"],
+        }
+        for r in rows
+    ]
+
+
+def data_last_airing() -> datetime | None:
+    """Start of the latest airing with a measured target: where the data ends."""
+    return Airing.objects.filter(rating__isnull=False).order_by("-start").values_list("start", flat=True).first()
+
+
+def program_last_airing(*, program_id: int) -> datetime | None:
+    """Start of a program's latest airing (its usual slot, for a prediction that names only a day)."""
+    return Airing.objects.filter(program_id=program_id).order_by("-start").values_list("start", flat=True).first()
 
 
 @dataclass(frozen=True)

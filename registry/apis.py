@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bms.errors import NotFoundError
-from bms.pagination import PageNumberPagination
+from bms.pagination import PAGE_PARAMETERS, PageNumberPagination, paginated
 from bms.permissions import IsAdmin, IsViewer
 from programs.models import TARGETS
 from registry import selectors, services
@@ -53,7 +53,13 @@ class ModelVersionListApi(APIView):
         algorithm = serializers.ChoiceField(choices=ALGORITHMS, required=False)
         status = serializers.ChoiceField(choices=ModelVersion.Status.choices, required=False)
 
-    @extend_schema(parameters=[FilterSerializer], responses=ModelVersionOutput(many=True))
+    error_statuses = (404,)  # a page past the end
+
+    @extend_schema(
+        operation_id="v1_models_list",
+        parameters=[FilterSerializer, *PAGE_PARAMETERS],
+        responses=paginated("ModelVersionPage", ModelVersionOutput(many=True)),
+    )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -66,7 +72,17 @@ class ModelVersionListApi(APIView):
 class ProductionModelsApi(APIView):
     permission_classes = [IsViewer]
 
-    @extend_schema(responses=ModelVersionDetailOutput(many=True))
+    class OutputSerializer(serializers.Serializer):
+        class ModelsSerializer(serializers.Serializer):
+            rating = ModelVersionDetailOutput(allow_null=True)
+            revenue = ModelVersionDetailOutput(allow_null=True)
+            audience = ModelVersionDetailOutput(allow_null=True)
+            engagement = ModelVersionDetailOutput(allow_null=True)
+
+        models = ModelsSerializer(help_text="The production version of each target (null: none yet).")
+        generation = serializers.IntegerField(help_text="Bumped by every promotion and rollback.")
+
+    @extend_schema(responses=OutputSerializer)
     def get(self, request: Request) -> Response:
         production = selectors.production_models()
         data = dict.fromkeys(TARGETS)
@@ -77,6 +93,7 @@ class ProductionModelsApi(APIView):
 
 class BestModelApi(APIView):
     permission_classes = [IsViewer]
+    error_statuses = (400,)  # unknown target
 
     @extend_schema(responses=ModelVersionDetailOutput)
     def get(self, request: Request, target: str) -> Response:
@@ -95,6 +112,7 @@ class ModelVersionPromoteApi(APIView):
     not beat production or the best naive baseline on the same test data, unless ``force`` is true."""
 
     permission_classes = [IsAdmin]
+    error_statuses = (409,)  # not a candidate
 
     class InputSerializer(ReasonInput):
         force = serializers.BooleanField(
@@ -117,6 +135,7 @@ class ModelVersionPromoteApi(APIView):
 
 class ModelRollbackApi(APIView):
     permission_classes = [IsAdmin]
+    error_statuses = (400, 409)  # unknown target; nothing to roll back to
 
     @extend_schema(request=ReasonInput, responses=ModelVersionDetailOutput)
     def post(self, request: Request, target: str) -> Response:
@@ -159,6 +178,7 @@ class TrainingRunOutput(serializers.Serializer):
 
 class TrainingRunCreateApi(APIView):
     permission_classes = [IsAdmin]
+    error_statuses = (409,)  # a run is already going
 
     class InputSerializer(serializers.Serializer):
         targets = serializers.ListField(

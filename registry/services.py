@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from importlib import metadata
 from typing import Any
 
@@ -59,13 +60,26 @@ class DataChangedError(ApplicationError):
 
 
 def library_versions() -> dict[str, str]:
+    """Installed version per importable library, whatever its distribution is called (``xgboost`` comes
+    from ``xgboost-cpu``, ``sklearn`` from ``scikit-learn``)."""
     versions = {"python": platform.python_version()}
+    distributions = _distributions()
     for name in LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
+        for dist in (*distributions.get(name, ()), name):
+            try:
+                versions[name] = metadata.version(dist)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+        else:
             versions[name] = "missing"
     return versions
+
+
+@lru_cache(maxsize=1)
+def _distributions() -> dict[str, list[str]]:
+    """Top-level import name -> the installed distributions that provide it (read once per process)."""
+    return dict(metadata.packages_distributions())
 
 
 def code_version() -> str:

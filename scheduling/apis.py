@@ -67,6 +67,7 @@ class _WeightsInput(_Strict):
 
 class OptimizationJobCreateApi(APIView):
     permission_classes = [IsAnalyst]
+    error_statuses = (404,)  # unknown channel or program
 
     class InputSerializer(_Strict):
         channel = serializers.CharField(max_length=32, help_text="Channel code.")
@@ -157,6 +158,7 @@ class OptimizationJobDetailApi(APIView):
 
 class OptimizationJobCancelApi(APIView):
     permission_classes = [IsAnalyst]
+    error_statuses = (409,)  # the job has ended
     OutputSerializer = _JobOutput
 
     @extend_schema(request=None, responses={200: _JobOutput})
@@ -168,6 +170,7 @@ class OptimizationJobCancelApi(APIView):
 
 class ScheduleSaveApi(APIView):
     permission_classes = [IsAnalyst]
+    error_statuses = (409,)  # the job has no result
 
     class InputSerializer(_Strict):
         name = serializers.CharField(max_length=200)

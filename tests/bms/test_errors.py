@@ -140,3 +140,29 @@ def test_too_large_body_on_a_plain_django_view_is_413(admin_user: Any, settings:
     response = client.post("/admin/bms/apikey/add/", {"name": "x" * 500})
     assert response.status_code == 413
     assert _error(response)["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize("depth", [33, 5_000, 200_000])
+def test_deeply_nested_json_is_400_even_unauthenticated(depth: int) -> None:
+    # 5,000 and 200,000 levels make Python's decoder raise RecursionError; 33 is one over JSON_MAX_DEPTH.
+    body = '{"username": ' + "[" * depth + "]" * depth + ', "password": "x"}'
+    response = Client().post("/api/v1/auth/token", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "parse_error",
+        "message": "JSON parse error - nested deeper than 32 levels.",
+        "details": {},
+    }
+    assert not AuditEvent.objects.exists()  # refused before authentication
+
+
+def test_json_nested_to_the_limit_is_parsed(analyst_client: APIClient) -> None:
+    # 32 levels counting the body object itself: accepted by the parser, then refused by the serializer.
+    nested: Any = 0
+    for _ in range(30):
+        nested = [nested]
+    response = analyst_client.post(
+        "/api/v1/predict", {"program_id": 1, "target": "rating", "features": nested}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_error"

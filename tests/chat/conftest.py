@@ -3,12 +3,23 @@ need trained models or a GA run (their owners test those; chat only needs their 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from tests.chat.factories import World, model_version_factory, world_factory
+
+
+@pytest.fixture(autouse=True)
+def _fresh_breakers() -> Iterator[None]:
+    """Circuit breakers are per process: each test starts with every provider's closed."""
+    from chat.providers import breakers_reset
+
+    breakers_reset()
+    yield
+    breakers_reset()
 
 
 @pytest.fixture

@@ -78,8 +78,13 @@ def test_an_answer_with_invented_numbers_is_replaced_and_flagged(world: Any, ana
     answer = chat_answer(
         user=analyst, session_id=session.id, message="top 3 by rating", models=[("groq", "llama", model)]
     )
-    assert answer.metadata["grounding"] == {"replaced": True, "ungrounded_numbers": ["9.75", "$1,234,567"]}
-    assert answer.response.startswith("Top 3 programs by average rating:\n1. Night Watch (NWT001): 4.50")
+    assert answer.metadata["grounding"] == {
+        "replaced": True,
+        "problems": ["9.75: no tool result has this number", "$1,234,567: no tool result has this number"],
+    }
+    assert answer.response.startswith(
+        "Scope: target rating; period: all data; highest first, 3 shown at most.\nTop 3 programs by average rating:\n1. Night Watch (NWT001): 4.50"
+    )
     assert answer.metadata["model_used"] == "groq:llama"
 
 
@@ -90,7 +95,7 @@ def test_a_grounded_llm_answer_is_kept_with_usage_recorded(world: Any, analyst: 
         user=analyst, session_id=session.id, message="top 3 by rating", models=[("groq", "llama", model)]
     )
     assert answer.response == TOP3_TEXT
-    assert answer.metadata["grounding"] == {"replaced": False, "ungrounded_numbers": []}
+    assert answer.metadata["grounding"] == {"replaced": False, "problems": []}
     assert answer.metadata["tokens_used"] == 1200
     assert answer.metadata["tool_calls"][0]["arguments"] == {"target": "rating", "n": 3}
 
@@ -116,7 +121,9 @@ def test_when_every_provider_fails_the_offline_agent_answers(world: Any, analyst
     )
     assert answer.metadata["model_used"] == "offline"
     assert answer.metadata["fallback"]["failures"] == ["groq: RuntimeError", "gemini: RuntimeError"]
-    assert answer.response.startswith("Top 5 programs by average rating:")
+    assert answer.response.startswith(
+        "Scope: target rating; period: all data; highest first, 5 shown at most.\nTop 5 programs by average rating:"
+    )
 
 
 def test_a_cache_hit_saves_the_tokens_and_cost_of_the_llm_answer(

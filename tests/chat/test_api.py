@@ -48,7 +48,10 @@ def test_chat_answers_with_the_documented_shape(world: Any, analyst_client: APIC
     assert meta["tokens_used"] == 0
     assert meta["tool_calls"][0]["name"] == "get_programs"
     assert meta["tool_calls"][0]["arguments"] == {"target": "rating", "n": 5}
-    assert body["response"].startswith("Top 5 programs by average rating:\n1. Night Watch (NWT001): 4.50")
+    assert body["response"].startswith(
+        "Scope: target rating; period: all data; highest first, 5 shown at most.\n"
+        "Top 5 programs by average rating:\n1. Night Watch (NWT001): 4.50"
+    )
 
 
 def test_history_lists_the_conversation_in_order(world: Any, analyst_client: APIClient) -> None:
@@ -59,9 +62,9 @@ def test_history_lists_the_conversation_in_order(world: Any, analyst_client: API
     assert body["session_id"] == sid
     assert [(m["role"], m["content"][:12]) for m in body["messages"]] == [
         ("user", TOP5[:12]),
-        ("assistant", "Top 5 progra"),
+        ("assistant", "Scope: targe"),
         ("user", "Details for "),
-        ("assistant", "Night Watch "),
+        ("assistant", "Scope: progr"),
     ]
     assert body["messages"][1]["metadata"]["tool_calls"][0]["name"] == "get_programs"
 

@@ -39,8 +39,8 @@ def test_answers_expire_after_the_configured_ttl(db: Any, settings: Any, monkeyp
 def test_stats_start_at_zero_and_count_hits_and_misses(db: Any) -> None:
     assert chat_cache.stats().total_requests == 0
     chat_cache.request_record(hit=False, latency_ms=40.0)
-    chat_cache.request_record(hit=True, latency_ms=2.0, provider="gemini", input_tokens=1_000_000, output_tokens=0)
-    chat_cache.request_record(hit=True, latency_ms=4.0, provider="offline")
+    chat_cache.request_record(hit=True, latency_ms=2.0, usage={"gemini": (1_000_000, 0)})
+    chat_cache.request_record(hit=True, latency_ms=4.0)
     s = chat_cache.stats()
     assert (s.total_requests, s.cache_hits, s.cache_misses) == (3, 2, 1)
     assert s.hit_rate == 0.6667

@@ -78,4 +78,6 @@ def test_all_providers_down_means_the_offline_agent_answers(world: Any, analyst:
     assert (stub.hits("groq"), stub.hits("gemini")) == (2, 2)
     assert answer.metadata["model_used"] == "offline"
     assert answer.metadata["fallback"]["reason"] == "all providers failed"
-    assert answer.response.startswith("Top 5 programs by average rating:")
+    assert answer.response.startswith(
+        "Scope: target rating; period: all data; highest first, 5 shown at most.\nTop 5 programs by average rating:"
+    )

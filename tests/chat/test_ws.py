@@ -62,7 +62,9 @@ async def test_a_question_streams_tool_calls_tokens_then_the_final_answer() -> N
     assert final["type"] == "final"
     assert final["session_id"] == sid
     assert "".join(e["text"] for e in events if e["type"] == "token") == final["response"]
-    assert final["response"].startswith("Top 5 programs by average rating:")
+    assert final["response"].startswith(
+        "Scope: target rating; period: all data; highest first, 5 shown at most.\nTop 5 programs by average rating:"
+    )
     assert final["metadata"]["cache_hit"] is False
     assert await database_sync_to_async(ChatMessage.objects.count)() == 2
 
@@ -151,4 +153,6 @@ def test_a_real_server_and_a_real_client() -> None:
         events = asyncio.run(talk())
     assert events[0]["type"] == "tool_call"
     assert events[-1]["type"] == "final"
-    assert events[-1]["response"].startswith("Top 5 programs by average rating:\n1. Night Watch (NWT001): 4.50")
+    assert events[-1]["response"].startswith(
+        "Scope: target rating; period: all data; highest first, 5 shown at most.\nTop 5 programs by average rating:\n1. Night Watch (NWT001): 4.50"
+    )

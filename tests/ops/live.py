@@ -157,6 +157,7 @@ class LiveStack:
                 "BMS_VAR_DIR": str(tmp / "var"),
                 "PREDICTION_LOG_BACKGROUND": "0",
                 "PYTHONUNBUFFERED": "1",
+                "SECURE_SSL_REDIRECT": "0",  # plain HTTP on loopback, as docker-compose.yml serves it
                 # "ops-probe" is a queue no worker consumes: the queue-depth test fills it at will.
                 "CELERY_MONITORED_QUEUES": "celery,ops-probe",
             }
@@ -199,7 +200,7 @@ class LiveStack:
             "web",
             [
                 *(str(BIN / "uvicorn"), "bms.asgi:application", "--host", "127.0.0.1", "--port", str(self.web_port)),
-                *("--no-access-log", "--lifespan", "off"),
+                *("--no-access-log", "--lifespan", "off", "--no-proxy-headers"),
             ],
             self.env,
         )

@@ -279,3 +279,13 @@ def test_workflows_exist_with_their_jobs() -> None:
     ml = _yaml(wf / "ml-pipeline.yml")
     # PyYAML reads the key `on` as True.
     assert ml[True]["schedule"][0]["cron"]
+
+
+def test_no_shipped_server_believes_every_forwarded_header() -> None:
+    # The client IP comes from bms.client_ip (TRUSTED_PROXIES); uvicorn must not rewrite it from any peer.
+    shipped = [DOCKER / "Dockerfile", DOCKER / "docker-compose.yml", *K8S.rglob("*.yaml"), ROOT / "Makefile"]
+    for path in shipped:
+        text = path.read_text()
+        assert "forwarded-allow-ips" not in text, path
+        if "uvicorn bms.asgi" in text or '"uvicorn", "bms.asgi' in text:
+            assert "--no-proxy-headers" in text, path

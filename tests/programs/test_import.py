@@ -4,6 +4,7 @@ import csv
 from datetime import datetime
 from io import StringIO
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -412,3 +413,56 @@ def test_survivor_shaped_file_skips_rows_without_a_date_and_uses_local_time_zone
         ("cbs", 120_000_000, "America/New_York"),
         ("network-10", 9_000_000, "Australia/Sydney"),
     ]
+
+
+# --- hostile files ----------------------------------------------------------------------------------
+def test_a_nul_byte_is_a_line_error_and_nothing_is_written(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "nul.csv",
+        [canonical_row(), canonical_row(title="Harbor\x00Lights", start="2025-03-02T20:00:00-05:00")],
+    )
+    before = _counts()
+    with pytest.raises(ImportValidationError) as info:
+        airings_import(path=path)
+    assert info.value.details == {"errors": [{"line": 3, "reason": "contains a NUL byte"}]}
+    assert _counts() == before
+
+
+def test_bytes_that_do_not_decode_are_line_errors_and_the_good_rows_can_still_go_in(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "latin1.csv",
+        [
+            canonical_row(),
+            canonical_row(title="TITLE", start="2025-03-02T20:00:00-05:00"),
+            canonical_row(title="TITLE", start="2025-03-03T20:00:00-05:00", external_id="XYZ9"),
+        ],
+    )
+    path.write_bytes(path.read_bytes().replace(b"TITLE", b"Caf\xe9", 1))  # Latin-1, not UTF-8: line 3
+    result = airings_import(path=path, skip_invalid=True)
+    assert [(r.line, r.reason) for r in result.rejects] == [(3, "not valid utf-8-sig text (byte 0xe9)")]
+    assert (result.rows_read, result.created) == (3, 2)
+    assert sorted(Program.objects.values_list("title", flat=True)) == ["Harbor Lights", "TITLE"]
+
+
+def test_a_file_over_the_size_limit_is_refused_before_reading(tmp_path: Path, settings: Any) -> None:
+    path = write_csv(tmp_path / "big.csv", [canonical_row()])
+    settings.IMPORT_MAX_BYTES = path.stat().st_size - 1
+    before = _counts()
+    with pytest.raises(ImportValidationError) as info:
+        airings_import(path=path)
+    assert info.value.details == {"bytes": path.stat().st_size, "max_bytes": path.stat().st_size - 1}
+    assert _counts() == before
+
+
+def test_rows_are_validated_in_chunks_with_duplicates_found_across_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("programs.importer.CHUNK_ROWS", 2)
+    rows = [canonical_row(start=f"2025-03-0{d}T20:00:00-05:00") for d in range(1, 6)]
+    rows.append(canonical_row(start="2025-03-01T20:00:00-05:00"))  # line 7 repeats line 2, three chunks later
+    rows.append(canonical_row(duration_minutes="0", start="2025-03-09T20:00:00-05:00"))
+    path = write_csv(tmp_path / "chunks.csv", rows)
+    result = airings_import(path=path, skip_invalid=True)
+    assert [(r.line, r.reason.split(":")[0]) for r in result.rejects] == [(7, "duplicate"), (8, "duration_minutes")]
+    assert result.rejects[0].reason == "duplicate: same program, channel and start as line 2"
+    assert (result.rows_read, result.created) == (7, 5)

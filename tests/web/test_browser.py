@@ -77,6 +77,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "OPENROUTER_API_KEY": "",
         "MONGO_URL": "",
         "LOG_JSON": "0",
+        "SECURE_SSL_REDIRECT": "0",  # the browser speaks plain HTTP to this server
     }
     pg_name = None
     base_url = os.environ.get("DATABASE_URL", "")

@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.views import View
 
 from bms.roles import Role, has_role, user_role
+from bms.services import user_refresh_tokens_revoke
 
 
 def forbidden(request: HttpRequest, *, needed: Role) -> HttpResponse:
@@ -48,4 +49,9 @@ class LoginView(auth_views.LoginView):
 
 
 class LogoutView(auth_views.LogoutView):
-    pass
+    """Signing out of the pages also revokes the user's refresh tokens (API clients sign in again)."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.user.is_authenticated:
+            user_refresh_tokens_revoke(user=request.user)
+        return super().post(request, *args, **kwargs)
