@@ -117,7 +117,7 @@ def _prepare() -> dict[str, Any]:
         versions = list(ModelVersion.objects.filter(target=target))
         if target not in production and versions:
             best = max(versions, key=lambda v: v.r2 or -1e9)
-            model_version_promote(version=best, actor=None, reason="bench: best available")
+            model_version_promote(version=best, actor=None, reason="bench: best available", force=True)
     user = User.objects.filter(username="bench-analyst").first()
     if user is None:
         user = User.objects.create_user("bench-analyst", password="bench-analyst-pw")

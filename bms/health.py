@@ -108,6 +108,18 @@ def _mongo() -> dict[str, Any]:
     return {"configured": True}
 
 
+def _models() -> dict[str, Any]:
+    """The targets this process serves, and each one whose production artifact did not load, with why.
+
+    An unavailable target makes the status "degraded" but not a 503: the readiness probe reads this
+    page, and one broken artifact must not take the pod (and the other targets) out of service.
+    """
+    from predictions.predictor import get_predictor
+
+    predictor = get_predictor()
+    return {"serving": predictor.loaded_targets(), "unavailable": predictor.unavailable_targets()}
+
+
 CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "database": _database,
     "redis": _redis,
@@ -116,6 +128,7 @@ CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "memory": _memory,
     "llm": _llm,
     "mongo": _mongo,
+    "models": _models,
 }
 
 
@@ -154,4 +167,5 @@ def health_deep(request: HttpRequest) -> JsonResponse:
         )
     checks = {name: _timed(check) for name, check in CHECKS.items()}
     healthy = all(c["ok"] for c in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "degraded", "checks": checks}, status=200 if healthy else 503)
+    degraded = not healthy or bool(checks["models"].get("unavailable"))
+    return JsonResponse({"status": "degraded" if degraded else "ok", "checks": checks}, status=200 if healthy else 503)

@@ -5,7 +5,14 @@ Apps import the objects from here; the Grafana dashboards and alert rules refer 
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import logging
+from collections.abc import Iterator
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+logger = logging.getLogger(__name__)
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -19,14 +26,9 @@ PREDICTION_LATENCY = Histogram(
 PREDICTIONS = Counter(
     "bms_predictions_total", "Predictions served, by target, algorithm and outcome.", ["target", "algorithm", "outcome"]
 )
-MODEL_R2 = Gauge("bms_model_r2", "Holdout R2 of the production model per target.", ["target", "algorithm"])
-DRIFT_SCORE = Gauge(
-    "bms_drift_score", "Drift score (PSI or KS statistic) per target and feature.", ["target", "feature"]
-)
-MODEL_ACCURACY_DRIFT = Gauge(
-    "bms_model_accuracy_drift_ratio",
-    "Relative increase of recent error over the holdout error, per target (0.1 = 10% worse).",
-    ["target"],
+# Whether this process serves a target's production model (0: its artifact is missing or tampered).
+MODEL_AVAILABLE = Gauge(
+    "bms_model_available", "1 when this process serves the target's production model, 0 when unavailable.", ["target"]
 )
 
 # Training
@@ -36,7 +38,6 @@ CACHE_FALLBACKS = Counter(
 PREDICTION_LOGS_DROPPED = Counter(
     "bms_prediction_logs_dropped_total", "Prediction logs dropped after failed flushes or a full buffer."
 )
-TRAINING_RUNS = Counter("bms_training_runs_total", "Training runs finished, by status.", ["status"])
 TRAINING_DURATION = Histogram(
     "bms_training_duration_seconds",
     "Wall time of a training run.",
@@ -93,3 +94,63 @@ CELERY_QUEUE_DEPTH = Gauge("bms_celery_queue_depth", "Messages waiting in a Cele
 
 # Data
 DATA_VERSION = Gauge("bms_data_version", "Current broadcast data version.")
+
+
+class RegistryCollector(Collector):
+    """Registry-derived metrics read from the database at every scrape, so every process shows the truth.
+
+    A drift check or a training run done in a worker, and a restart, change nothing here: the values
+    are the production models' holdout R² (``bms_model_r2``), the newest drift report of each target
+    (``bms_drift_score``, ``bms_model_accuracy_drift_ratio``) and the finished training runs by status
+    (``bms_training_runs_total``). Four small queries per scrape.
+    """
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily, CounterMetricFamily]:
+        return (
+            GaugeMetricFamily(
+                "bms_model_r2", "Holdout R2 of the production model per target.", labels=["target", "algorithm"]
+            ),
+            GaugeMetricFamily(
+                "bms_drift_score",
+                "Drift score (PSI or KS statistic) per target and feature, newest drift report.",
+                labels=["target", "feature"],
+            ),
+            GaugeMetricFamily(
+                "bms_model_accuracy_drift_ratio",
+                "Relative increase of recent error over the holdout error, per target (0.1 = 10% worse).",
+                labels=["target"],
+            ),
+            CounterMetricFamily("bms_training_runs", "Training runs finished, by status.", labels=["status"]),
+        )
+
+    def collect(self) -> Iterator[Metric]:
+        from django.apps import apps
+
+        r2, drift, accuracy, runs = families = self._families()
+        if apps.ready:
+            from predictions.selectors import drift_report_latest_per_target
+            from registry.selectors import production_models, training_run_counts
+
+            try:
+                for target, version in sorted(production_models().items()):
+                    if version.r2 is not None:
+                        r2.add_metric([target, version.algorithm], version.r2)
+                for report in drift_report_latest_per_target():
+                    for feature, values in sorted((report.features or {}).items()):
+                        drift.add_metric([report.target, feature], float(values.get("score", 0.0)))
+                    if report.accuracy_drift is not None:
+                        accuracy.add_metric([report.target], report.accuracy_drift)
+                for status, count in sorted(training_run_counts().items()):
+                    runs.add_metric([status], count)
+            except Exception:  # /metrics must answer while the database is down (its own alert says so)
+                logger.warning("registry metrics unavailable", exc_info=True)
+        yield from families
+
+    def describe(self) -> list[Metric]:
+        # Names only: registering the collector must not query the database.
+        return list(self._families())
+
+
+REGISTRY_COLLECTOR = RegistryCollector()
+REGISTRY.register(REGISTRY_COLLECTOR)

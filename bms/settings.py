@@ -371,9 +371,14 @@ PREDICT_BATCH_MAX_ITEMS = env_int("PREDICT_BATCH_MAX_ITEMS", 1000)
 # Predictions app: KS threshold for numeric drift, tolerated error growth, windows, cron of the check.
 DRIFT_KS_THRESHOLD = env_float("DRIFT_KS_THRESHOLD", 0.1)
 DRIFT_ACCURACY_THRESHOLD = env_float("DRIFT_ACCURACY_THRESHOLD", 0.25)
+# The accuracy threshold per model: this quantile of what its own holdout windows show by chance (at least
+# DRIFT_ACCURACY_THRESHOLD); predictions.drift.accuracy_threshold, docs/predictions.md.
+DRIFT_ACCURACY_QUANTILE = env_float("DRIFT_ACCURACY_QUANTILE", 0.99)
 DRIFT_WINDOW_DAYS = env_int("DRIFT_WINDOW_DAYS", 7)
 DRIFT_REFERENCE_DAYS = env_int("DRIFT_REFERENCE_DAYS", 90)
 DRIFT_CHECK_CRON = env_str("DRIFT_CHECK_CRON", "30 4 * * *")
+# A/B tests end by themselves at ends_at: the expiry task runs on this cron (and before every new test).
+AB_TEST_EXPIRE_CRON = env_str("AB_TEST_EXPIRE_CRON", "*/5 * * * *")
 # How often (ms) a serving process asks the registry whether a promotion/rollback happened.
 PREDICTOR_GENERATION_CHECK_MS = env_int("PREDICTOR_GENERATION_CHECK_MS", 1000)
 # A web process imports its views and loads the production models before its first request (bms.startup).

@@ -53,7 +53,17 @@ class ABTestAdmin(admin.ModelAdmin):
         "scored_at",
     ]
     list_filter = ["target", "status", "mode"]
-    readonly_fields = ["target", "champion", "status", "created_by", "created_at", "scored_at", "scoring"]
+    readonly_fields = [
+        "target",
+        "champion",
+        "status",
+        "ended_at",
+        "end_reason",
+        "created_by",
+        "created_at",
+        "scored_at",
+        "scoring",
+    ]
     actions = ["score_now", "stop_tests"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -86,7 +96,10 @@ class ABTestAdmin(admin.ModelAdmin):
     def scoring(self, obj: ABTest) -> str:
         r = obj.result or {}
         if r.get("status") != "scored":
-            return f"Not scored yet ({r.get('status', 'never run')}; {r.get('n_logged', 0)} requests logged)."
+            return (
+                f"Not scored yet ({r.get('status', 'never run')}; {r.get('n_predictions', 0)} predictions in "
+                f"{r.get('n_requests', 0)} requests logged)."
+            )
         rows = [
             (arm, r[arm]["n"], f"{r[arm]['rmse']:.4f}", f"{r[arm]['mae']:.4f}") for arm in ("champion", "challenger")
         ]
@@ -94,6 +107,13 @@ class ABTestAdmin(admin.ModelAdmin):
             "<table><tr><th>arm</th><th>n</th><th>RMSE</th><th>MAE</th></tr>{}</table>",
             format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
         )
+        counts = format_html(
+            "<p>{} predictions in {} requests logged, {} matched to actual values.</p>",
+            r.get("n_predictions", 0),
+            r.get("n_requests", 0),
+            r.get("n_matched", 0),
+        )
+        table = format_html("{}{}", counts, table)
         return format_html(
             "{}<p>Paired |error| difference (challenger - champion): {} [{}, {}] at {}; winner: <b>{}</b></p>",
             table,
@@ -113,7 +133,7 @@ class ABTestAdmin(admin.ModelAdmin):
     @admin.action(description="Stop the selected tests")
     def stop_tests(self, request: HttpRequest, queryset: QuerySet[ABTest]) -> None:
         for test in queryset.filter(status=ABTest.Status.ACTIVE):
-            services.ab_test_stop(test=test)
+            services.ab_test_stop(test=test, reason=f"stopped by {request.user.get_username()} in the admin")
         self.message_user(request, "Stopped.")
 
 

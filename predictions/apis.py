@@ -12,8 +12,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bms.errors import PayloadTooLargeError
+from bms.pagination import PageNumberPagination
 from bms.permissions import IsAnalyst
-from predictions import services
+from predictions import selectors, services
+from predictions.models import ABTest
+from programs.models import TARGETS
 
 
 class _StrictSerializer(serializers.Serializer):
@@ -62,6 +65,11 @@ class _ABOutput(serializers.Serializer):
     arm = serializers.CharField()
 
 
+class _RangeOutput(serializers.Serializer):
+    low = serializers.FloatField()
+    high = serializers.FloatField()
+
+
 class PredictionOutput(serializers.Serializer):
     prediction = serializers.FloatField()
     target = serializers.CharField()
@@ -72,6 +80,11 @@ class PredictionOutput(serializers.Serializer):
     history_through = serializers.DateTimeField(
         allow_null=True, help_text="Start of the latest airing with an actual that the history features used."
     )
+    clipped = serializers.BooleanField(help_text="The model's value left the sane range and was clipped to it.")
+    raw_prediction = serializers.FloatField(
+        required=False, help_text="The value before clipping (absent when the model gave no finite number)."
+    )
+    sane_range = _RangeOutput(required=False, help_text="0 ... 3 x the largest training value of the target.")
     ab_test = _ABOutput(required=False)
 
 
@@ -85,6 +98,9 @@ class PredictOutput(serializers.Serializer):
     interval = _IntervalOutput(required=False)
     intervals = _IntervalOutput(many=True, required=False)
     history_through = serializers.DateTimeField(allow_null=True, required=False)
+    clipped = serializers.BooleanField(required=False)
+    raw_prediction = serializers.FloatField(required=False)
+    sane_range = _RangeOutput(required=False)
     ab_test = _ABOutput(required=False)
     predictions = PredictionOutput(many=True, required=False)
     latency_ms = serializers.FloatField(required=False)
@@ -162,3 +178,106 @@ class BenchEchoApi(APIView):
         body = PredictInput(data=request.data)
         body.is_valid(raise_exception=True)
         return Response({"ok": True, "target": body.validated_data["target"]})
+
+
+# --- A/B tests and drift reports (read-only) ---------------------------------------------------------
+
+
+class _VersionRef(serializers.Serializer):
+    id = serializers.IntegerField()
+    algorithm = serializers.CharField()
+    version = serializers.IntegerField()
+
+
+class ABTestOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    target = serializers.CharField()
+    champion = _VersionRef()
+    challenger = _VersionRef()
+    traffic_share = serializers.FloatField()
+    mode = serializers.CharField()
+    status = serializers.CharField()
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+    end_reason = serializers.CharField()
+    result = serializers.JSONField(
+        help_text="Last scoring: n_requests, n_predictions (answered under the test), n_matched, per-arm "
+        "RMSE/MAE, paired difference with its bootstrap interval, winner."
+    )
+    scored_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class ABTestListApi(APIView):
+    permission_classes = [IsAnalyst]
+
+    class FilterSerializer(serializers.Serializer):
+        target = serializers.ChoiceField(choices=TARGETS, required=False)
+        status = serializers.ChoiceField(choices=ABTest.Status.choices, required=False)
+
+    @extend_schema(parameters=[FilterSerializer], responses=ABTestOutput(many=True))
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        tests = selectors.ab_test_list(**filters.validated_data)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(tests, request, view=self)
+        return paginator.get_paginated_response(ABTestOutput(page, many=True).data)
+
+
+class ABTestDetailApi(APIView):
+    permission_classes = [IsAnalyst]
+
+    @extend_schema(responses=ABTestOutput)
+    def get(self, request: Request, test_id: int) -> Response:
+        return Response(ABTestOutput(selectors.ab_test_get(test_id=test_id)).data)
+
+
+class DriftReportOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    target = serializers.CharField()
+    model_version_id = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    window_start = serializers.DateTimeField()
+    window_end = serializers.DateTimeField()
+    reference_start = serializers.DateTimeField()
+    reference_end = serializers.DateTimeField()
+    n_reference = serializers.IntegerField()
+    n_recent = serializers.IntegerField()
+    features = serializers.JSONField(help_text="Per feature: kind, score (PSI or KS), flagged, p_value, wasserstein.")
+    recent_rmse = serializers.FloatField(allow_null=True)
+    holdout_rmse = serializers.FloatField(allow_null=True)
+    accuracy_drift = serializers.FloatField(allow_null=True)
+    accuracy_threshold = serializers.FloatField(
+        allow_null=True, help_text="Calibrated on the model's own holdout spread (docs/predictions.md)."
+    )
+    accuracy_flagged = serializers.BooleanField()
+    flagged = serializers.BooleanField()
+    retrain_run_id = serializers.IntegerField(allow_null=True)
+
+
+class DriftReportListApi(APIView):
+    permission_classes = [IsAnalyst]
+
+    class FilterSerializer(serializers.Serializer):
+        target = serializers.ChoiceField(choices=TARGETS, required=False)
+        flagged = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+    @extend_schema(parameters=[FilterSerializer], responses=DriftReportOutput(many=True))
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        reports = selectors.drift_report_list(**filters.validated_data)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(reports, request, view=self)
+        return paginator.get_paginated_response(DriftReportOutput(page, many=True).data)
+
+
+class DriftReportDetailApi(APIView):
+    permission_classes = [IsAnalyst]
+
+    @extend_schema(responses=DriftReportOutput)
+    def get(self, request: Request, report_id: int) -> Response:
+        return Response(DriftReportOutput(selectors.drift_report_get(report_id=report_id)).data)

@@ -36,6 +36,10 @@ class ABTest(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     result = models.JSONField(default=dict, blank=True, help_text="Last scoring on actual values.")
     scored_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.TextField(
+        blank=True, help_text="Why it stopped: by hand, its ends_at passed, or its target's production changed."
+    )
 
     class Meta:
         verbose_name = "A/B test"
@@ -113,6 +117,12 @@ class DriftReport(models.Model):
     accuracy_drift = models.FloatField(
         null=True, blank=True, help_text="recent RMSE / holdout RMSE - 1 (0.1 = 10% worse)."
     )
+    accuracy_threshold = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="The accuracy drift that flags, calibrated on the model's own holdout spread (see docs).",
+    )
+    accuracy_flagged = models.BooleanField(default=False)
     flagged = models.BooleanField(default=False)
     retrain_run_id = models.PositiveIntegerField(null=True, blank=True, help_text="TrainingRun started by it.")
 

@@ -24,7 +24,8 @@ from django.conf import settings
 from django.core.cache import cache
 from scipy import stats
 
-from bms.errors import ConflictError
+from bms.errors import ApplicationError, ConflictError
+from bms.metrics import MODEL_AVAILABLE
 from predictions.fastpath import RawRows, compile_model
 from programs.models import TARGETS
 
@@ -33,6 +34,15 @@ logger = logging.getLogger(__name__)
 AB_GENERATION_KEY = "predictions:ab-generation"
 # A/B tests start and end by the clock as well: re-read them at least this often.
 _AB_MAX_AGE_SECONDS = 30.0
+# A target whose production artifact could not be loaded is retried this often (a restored file).
+_UNAVAILABLE_RETRY_SECONDS = 30.0
+
+
+class ModelUnavailableError(ApplicationError):
+    """The target's production model cannot be served (its artifact is missing or fails its checks)."""
+
+    status_code = 503
+    code = "model_unavailable"
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,18 @@ class ServingModel:
     interval_high: float
     level: float
     fast: Callable[[RawRows], np.ndarray] | None = None  # predictions.fastpath, verified equal
+    # The sane range of an answer (registry.guards.sane_range): 0 ... 3 x the largest training value.
+    range_low: float = 0.0
+    range_high: float = math.inf
+
+    def clip(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(values clipped to the sane range, which of them were outside it)."""
+        outside = (values < self.range_low) | (values > self.range_high) | ~np.isfinite(values)
+        if not outside.any():
+            return values, outside
+        clipped = np.clip(np.nan_to_num(values, nan=self.range_low), self.range_low, self.range_high)
+        return clipped, outside
+
     # Split-conformal calibration stored by the registry (registry.intervals); None for older versions.
     conformal: dict[str, Any] | None = None
 
@@ -177,6 +199,7 @@ def sample_frame(n: int = 64) -> pd.DataFrame:
 def _serving_model(version: Any, sample: pd.DataFrame | None = None) -> ServingModel:
     from registry.artifacts import load_model
     from registry.features import with_history
+    from registry.guards import sane_range
 
     loaded = load_model(version)  # sha256 checked; tree models set to one thread by the registry
     if settings.PREDICT_FAST_PATH:
@@ -198,6 +221,7 @@ def _serving_model(version: Any, sample: pd.DataFrame | None = None) -> ServingM
         offsets = holdout_residual_offsets(version, predict, settings.PREDICT_INTERVAL_LEVEL)
         if offsets is not None:
             low, high = offsets
+    range_low, range_high = sane_range(version=version)
     return ServingModel(
         version_id=int(version.pk),
         target=str(version.target),
@@ -208,20 +232,10 @@ def _serving_model(version: Any, sample: pd.DataFrame | None = None) -> ServingM
         interval_high=high,
         level=level,
         fast=fast,
+        range_low=range_low,
+        range_high=range_high,
         conformal=conformal,
     )
-
-
-def _drift_gauges_refresh() -> None:
-    """Expose the newest drift reports on this process's /metrics (the nightly task runs in a worker)."""
-    from bms.metrics import DRIFT_SCORE, MODEL_ACCURACY_DRIFT
-    from predictions.selectors import drift_report_latest_per_target
-
-    for report in drift_report_latest_per_target():
-        for feature, values in (report.features or {}).items():
-            DRIFT_SCORE.labels(report.target, feature).set(float(values.get("score", 0.0)))
-        if report.accuracy_drift is not None:
-            MODEL_ACCURACY_DRIFT.labels(report.target).set(report.accuracy_drift)
 
 
 class Predictor:
@@ -236,6 +250,8 @@ class Predictor:
         self._ab_tests: dict[str, ActiveABTest] = {}
         self._ab_generation: Any = object()
         self._ab_loaded_at = 0.0
+        self._unavailable: dict[str, str] = {}  # target -> why its production model is not served
+        self._loaded_at = 0.0
 
     # --- freshness -------------------------------------------------------------------------------
     def refresh(self, *, force: bool = False) -> None:
@@ -254,7 +270,8 @@ class Predictor:
             generation = int(registry_generation())
             ab_generation = cache.get(AB_GENERATION_KEY, 0)
             now = time.monotonic()
-            if force or generation != self._generation:
+            retry = bool(self._unavailable) and now - self._loaded_at > _UNAVAILABLE_RETRY_SECONDS
+            if force or generation != self._generation or retry:
                 self._load(generation)
             if force or ab_generation != self._ab_generation or now - self._ab_loaded_at > _AB_MAX_AGE_SECONDS:
                 self._load_ab_tests(ab_generation, now)
@@ -269,11 +286,24 @@ class Predictor:
         started = time.perf_counter()
         production = production_models()
         models: dict[str, ServingModel] = {}
+        unavailable: dict[str, str] = {}
         sample = sample_frame() if production else None
         for target, version in production.items():
             cached = self._versions.get(int(version.pk))
-            models[target] = cached if cached is not None else _serving_model(version, sample)
+            if cached is not None:
+                models[target] = cached
+                continue
+            try:
+                models[target] = _serving_model(version, sample)
+            except ApplicationError as exc:  # registry.artifacts.ArtifactError: missing, tampered, unparsable
+                # Only this target stops answering; the others keep their models.
+                unavailable[target] = f"{version.label}: {exc.message}"
+                logger.error("production model of %s not loaded: %s", target, unavailable[target])
         self._models = models
+        self._unavailable = unavailable
+        self._loaded_at = time.monotonic()
+        for target in TARGETS:
+            MODEL_AVAILABLE.labels(target).set(1 if target in models else 0)
         if gc.get_freeze_count():
             # A serving process froze its heap at start (bms.startup); keep the new models out of the
             # collector's way too, or each full collection walks them (tens of ms on the p99).
@@ -303,7 +333,6 @@ class Predictor:
         self._ab_tests = tests
         self._ab_generation = ab_generation
         self._ab_loaded_at = now
-        _drift_gauges_refresh()
 
     def invalidate(self) -> None:
         """Make the next request re-check the registry (called after a promotion in this process)."""
@@ -314,6 +343,11 @@ class Predictor:
     def model_for(self, target: str) -> ServingModel:
         self.refresh()
         model = self._models.get(target)
+        if model is None and target in self._unavailable:
+            raise ModelUnavailableError(
+                f"The production model for {target!r} is unavailable: {self._unavailable[target]}",
+                details={"target": target, "reason": self._unavailable[target]},
+            )
         if model is None:
             raise ConflictError(
                 f"There is no production model for target {target!r}: train one and promote it first.",
@@ -332,7 +366,14 @@ class Predictor:
         with self._lock:
             model = self._versions.get(version_id)
             if model is None:
-                model = _serving_model(ModelVersion.objects.get(pk=version_id))
+                version = ModelVersion.objects.get(pk=version_id)
+                try:
+                    model = _serving_model(version)
+                except ApplicationError as exc:
+                    raise ModelUnavailableError(
+                        f"Model {version.label} is unavailable: {exc.message}",
+                        details={"target": version.target, "version": version_id, "reason": exc.message},
+                    ) from exc
                 self._versions[version_id] = model
         return model
 
@@ -347,6 +388,11 @@ class Predictor:
     def loaded_targets(self) -> list[str]:
         self.refresh()
         return [t for t in TARGETS if t in self._models]
+
+    def unavailable_targets(self) -> dict[str, str]:
+        """Targets whose production model could not be loaded, with the reason (/health/deep)."""
+        self.refresh()
+        return dict(self._unavailable)
 
 
 _predictor: Predictor | None = None

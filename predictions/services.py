@@ -7,6 +7,7 @@ per model, and appends log rows to an in-process buffer (``predictions.logbuffer
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import uuid
@@ -24,7 +25,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from bms.errors import ApplicationError, ConflictError, NotFoundError, PayloadTooLargeError
-from bms.metrics import DRIFT_SCORE, MODEL_ACCURACY_DRIFT, PREDICTION_LATENCY, PREDICTIONS
+from bms.metrics import PREDICTION_LATENCY, PREDICTIONS
 from predictions import drift
 from predictions.ab import CHALLENGER, CHAMPION, ab_arm, ab_score
 from predictions.fastpath import RawRows
@@ -33,6 +34,8 @@ from predictions.lookups import get_lookups
 from predictions.models import ABTest, DriftReport, PredictionLog
 from predictions.predictor import AB_GENERATION_KEY, ServingModel, get_predictor
 from programs.models import TARGETS, Airing, Channel, DataVersion, Program
+
+logger = logging.getLogger(__name__)
 
 ALL_TARGETS = "all"
 _ids = random.Random(uuid.uuid4().int)  # request ids: unique, not secret
@@ -65,6 +68,7 @@ class _Answer:
     prediction: float
     ab: dict[str, Any] | None = field(default=None)
     history_through: datetime | None = None
+    raw: float | None = None  # the model's own value when it left the sane range and was clipped
 
 
 # --- validation ----------------------------------------------------------------------------------
@@ -295,29 +299,46 @@ def _run(rows: list[_Row]) -> list[_Answer]:
         test = predictor.ab_test_for(target)
         if test is None:
             model = serving[target]
-            values, seconds = _call(model, sub)
+            raw_values, seconds = _call(model, sub)
+            values, outside = model.clip(raw_values)
             ms = seconds * 1000.0 / len(idx)
-            for i, v, t in zip(idx, values, through, strict=True):
-                answers.append(_Answer(i, target, model, float(v), history_through=t))
+            for k, (i, v, t) in enumerate(zip(idx, values, through, strict=True)):
+                answers.append(
+                    _Answer(i, target, model, float(v), history_through=t, raw=_raw_if(outside, raw_values, k))
+                )
                 log(i, model, float(v), ms)
             continue
         champion = predictor.version(test.champion_id)
         challenger = predictor.version(test.challenger_id)
-        champ_values, champ_s = _call(champion, sub)
-        chall_values, chall_s = _call(challenger, sub)
-        for i, cv, xv, t in zip(idx, champ_values, chall_values, through, strict=True):
+        champ_raw, champ_s = _call(champion, sub)
+        chall_raw, chall_s = _call(challenger, sub)
+        champ_values, champ_out = champion.clip(champ_raw)
+        chall_values, chall_out = challenger.clip(chall_raw)
+        for k, (i, cv, xv, t) in enumerate(zip(idx, champ_values, chall_values, through, strict=True)):
             arm = CHAMPION if test.shadow else ab_arm(key=rows[i].key, test_id=test.id, share=test.share)
-            served_model, served_value = (challenger, float(xv)) if arm == CHALLENGER else (champion, float(cv))
-            answers.append(_Answer(i, target, served_model, served_value, {"test_id": test.id, "arm": arm}, t))
+            if arm == CHALLENGER:
+                served_model, served_value, before = challenger, float(xv), _raw_if(chall_out, chall_raw, k)
+            else:
+                served_model, served_value, before = champion, float(cv), _raw_if(champ_out, champ_raw, k)
+            ab = {"test_id": test.id, "arm": arm}
+            answers.append(_Answer(i, target, served_model, served_value, ab, t, before))
             log(i, champion, float(cv), champ_s * 1000.0 / len(idx), test, CHAMPION, arm == CHAMPION)
             log(i, challenger, float(xv), chall_s * 1000.0 / len(idx), test, CHALLENGER, arm == CHALLENGER)
     get_buffer().add(logs)
     return answers
 
 
+def _raw_if(outside: np.ndarray, raw: np.ndarray, k: int) -> float | None:
+    return float(raw[k]) if outside[k] else None
+
+
 def _answer_body(row: _Row, answer: _Answer) -> dict[str, Any]:
     m = answer.model
-    intervals = m.intervals(answer.prediction)
+    # Intervals stay inside the sane range too (the low end is clipped at 0 by the predictor).
+    intervals = [
+        {**i, "low": min(i["low"], m.range_high), "high": min(i["high"], m.range_high)}
+        for i in m.intervals(answer.prediction)
+    ]
     body: dict[str, Any] = {
         "prediction": answer.prediction,
         "target": answer.target,
@@ -326,7 +347,13 @@ def _answer_body(row: _Row, answer: _Answer) -> dict[str, Any]:
         "interval": intervals[0],
         "intervals": intervals[1:],
         "history_through": None if answer.history_through is None else answer.history_through.isoformat(),
+        "clipped": answer.raw is not None,
     }
+    if answer.raw is not None:
+        # The model's value left the sane range (0 ... 3 x the largest training value): say so.
+        if np.isfinite(answer.raw):
+            body["raw_prediction"] = answer.raw
+        body["sane_range"] = {"low": m.range_low, "high": m.range_high}
     if answer.ab is not None:
         body["ab_test"] = answer.ab
     return body
@@ -420,7 +447,7 @@ def predict_matrix(
     rows = RawRows.from_frame(slot_frame(programs=programs, starts=starts, channel=channel))
     rows.history, _ = get_lookups().history_features(target=target, rows=rows)
     values, _ = _call(model, rows)
-    return values.reshape(len(programs), len(starts))
+    return model.clip(values)[0].reshape(len(programs), len(starts))
 
 
 def prediction_log_flush() -> int:
@@ -445,10 +472,16 @@ def ab_test_check(
     mode: str,
     starts_at: datetime,
     ends_at: datetime | None,
+    now: datetime | None = None,
 ) -> Any:
-    """Validate a new A/B test; returns the champion (the target's production version)."""
+    """Validate a new A/B test; returns the champion (the target's production version).
+
+    ``ends_at`` must be in the future (and after ``starts_at``). A test of the target whose ``ends_at``
+    passed is ended first (``ab_tests_expire``), so an expired test never blocks the next one.
+    """
     from registry.selectors import production_models
 
+    now = now or timezone.now()
     target = challenger.target
     champion = production_models().get(target)
     if champion is None:
@@ -459,8 +492,13 @@ def ab_test_check(
         raise ApplicationError("traffic_share must be between 0 and 1.", code="invalid_share")
     if mode not in ABTest.Mode.values:
         raise ApplicationError(f"Unknown mode {mode!r}.", code="invalid_mode")
+    if ends_at is not None and ends_at <= now:
+        raise ApplicationError(
+            f"ends_at ({ends_at.isoformat()}) must be in the future.", code="bad_date", details={"ends_at": "past"}
+        )
     if ends_at is not None and ends_at <= starts_at:
         raise ApplicationError("ends_at must be after starts_at.", code="bad_date")
+    ab_tests_expire(now=now)
     if ABTest.objects.filter(target=target, status=ABTest.Status.ACTIVE).exists():
         raise ConflictError(f"An A/B test for {target!r} is active already; stop it first.", code="ab_test_active")
     return champion
@@ -500,15 +538,69 @@ def ab_test_create(
     return test
 
 
-def ab_test_stop(*, test: ABTest) -> ABTest:
-    if test.status != ABTest.Status.ACTIVE:
+def _ab_score_later(test_id: int) -> None:
+    """After commit: score an ended test a last time (a Celery task); a broker outage only logs."""
+    from predictions.tasks import ab_test_score_task
+
+    try:
+        ab_test_score_task.delay(test_id)
+    except Exception:  # the test has ended either way; the nightly scoring is not needed for that
+        logger.exception("could not enqueue the last scoring of A/B test %s", test_id)
+
+
+def _ab_tests_end(tests: Sequence[ABTest], *, reason: str, now: datetime) -> list[ABTest]:
+    """ACTIVE -> STOPPED with the reason; each is scored a last time after commit."""
+    ended = []
+    for test in tests:
+        updated = ABTest.objects.filter(pk=test.pk, status=ABTest.Status.ACTIVE).update(
+            status=ABTest.Status.STOPPED, ended_at=now, end_reason=reason[:2000]
+        )
+        if not updated:
+            continue
+        test.status, test.ended_at, test.end_reason = ABTest.Status.STOPPED, now, reason[:2000]
+        ended.append(test)
+        test_id = test.pk
+        transaction.on_commit(lambda test_id=test_id: _ab_score_later(test_id))  # type: ignore[misc]
+    if ended:
+        # Now (this process stops splitting at once) and after commit (other processes re-read then).
+        _ab_changed()
+        transaction.on_commit(_ab_changed)
+    return ended
+
+
+def ab_test_stop(*, test: ABTest, reason: str = "stopped by hand") -> ABTest:
+    """End an active test now (admin action, ``manage.py ab_test stop``); scored a last time."""
+    with transaction.atomic():
+        ended = _ab_tests_end([test], reason=reason, now=timezone.now())
+    if not ended:
         raise ConflictError("The A/B test is not active.", code="invalid_state")
-    updated = ABTest.objects.filter(pk=test.pk, status=ABTest.Status.ACTIVE).update(status=ABTest.Status.STOPPED)
-    if not updated:
-        raise ConflictError("The A/B test is not active.", code="invalid_state")
-    test.status = ABTest.Status.STOPPED
-    _ab_changed()
-    return test
+    return ended[0]
+
+
+def ab_tests_end_for_target(*, target: str, reason: str) -> list[ABTest]:
+    """The target's production model changed (promotion, rollback): end its active test.
+
+    The rule (docs/predictions.md): a test compares a challenger with the production model it started
+    with; once production changes that comparison no longer describes what callers get, so the test
+    ends with ``reason`` (the registry puts the same note in its ledger) and is scored a last time.
+    Called inside the promotion's transaction by ``registry.services``.
+    """
+    active = list(ABTest.objects.select_for_update().filter(target=target, status=ABTest.Status.ACTIVE))
+    return _ab_tests_end(active, reason=reason, now=timezone.now())
+
+
+def ab_tests_expire(*, now: datetime | None = None) -> list[ABTest]:
+    """End every active test whose ``ends_at`` passed (periodic task, and before a new test)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        overdue = list(
+            ABTest.objects.select_for_update().filter(status=ABTest.Status.ACTIVE, ends_at__lte=now).order_by("id")
+        )
+        ended = []
+        for test in overdue:
+            assert test.ends_at is not None
+            ended += _ab_tests_end([test], reason=f"ended at its ends_at ({test.ends_at.isoformat()})", now=now)
+    return ended
 
 
 def ab_tests_score_on_import(version: DataVersion) -> None:
@@ -539,7 +631,13 @@ def ab_test_score(*, test: ABTest, n_boot: int = 2000, seed: int = 0) -> dict[st
         ),
         columns=["request_id", "arm", "served", "output", "program_id", "channel_id", "slot_start"],
     )
-    result: dict[str, Any] = {"target": test.target, "n_logged": int(logs["request_id"].nunique()) if len(logs) else 0}
+    # A batch request logs many predictions under one request id: count both, and say which is which.
+    served_rows = logs[logs["served"]] if len(logs) else logs
+    result: dict[str, Any] = {
+        "target": test.target,
+        "n_requests": int(logs["request_id"].nunique()) if len(logs) else 0,
+        "n_predictions": len(served_rows),
+    }
     actuals = pd.DataFrame(columns=["program_id", "channel_id", "slot_start", "actual"])
     if len(logs):
         rows = (
@@ -640,7 +738,7 @@ def drift_report_create(*, target: str, now: datetime | None = None) -> DriftRep
         ks_threshold=settings.DRIFT_KS_THRESHOLD,
     )
     version = production_models().get(target)
-    recent_rmse = holdout_rmse = ratio = None
+    recent_rmse = holdout_rmse = ratio = threshold = None
     if version is not None and len(recent):
         model = get_predictor().version(int(version.pk))
         pred = model.predict(recent)
@@ -652,7 +750,9 @@ def drift_report_create(*, target: str, now: datetime | None = None) -> DriftRep
         if holdout is not None:
             holdout_rmse = float(holdout)
             ratio = drift.accuracy_drift_ratio(recent_rmse=recent_rmse, holdout_rmse=holdout_rmse)
-    flagged = any(f.flagged for f in features) or (ratio is not None and ratio > settings.DRIFT_ACCURACY_THRESHOLD)
+            threshold = _accuracy_threshold(version=version, model=model, target=target, before=window_start)
+    accuracy_flagged = ratio is not None and threshold is not None and ratio > threshold
+    flagged = any(f.flagged for f in features) or accuracy_flagged
     report = DriftReport.objects.create(
         target=target,
         model_version=version,
@@ -666,17 +766,47 @@ def drift_report_create(*, target: str, now: datetime | None = None) -> DriftRep
         recent_rmse=recent_rmse,
         holdout_rmse=holdout_rmse,
         accuracy_drift=ratio,
+        accuracy_threshold=threshold,
+        accuracy_flagged=accuracy_flagged,
         flagged=flagged,
     )
-    drift_gauges_set(report)
     return report
 
 
-def drift_gauges_set(report: DriftReport) -> None:
-    for name, values in report.features.items():
-        DRIFT_SCORE.labels(report.target, name).set(float(values.get("score", 0.0)))
-    if report.accuracy_drift is not None:
-        MODEL_ACCURACY_DRIFT.labels(report.target).set(report.accuracy_drift)
+def _accuracy_threshold(*, version: Any, model: ServingModel, target: str, before: datetime) -> float:
+    """DRIFT_ACCURACY_THRESHOLD raised to what the model's own holdout shows by chance (``drift.accuracy_threshold``).
+
+    The holdout part is every airing with an actual since ``metrics["holdout_start"]`` and before the
+    window being checked (``before``: a shift in the window must not widen its own threshold), the latest
+    ``_THRESHOLD_ROWS``. Without two such days the setting alone applies.
+    """
+    from registry.features import airings_frame, with_history
+
+    floor = float(settings.DRIFT_ACCURACY_THRESHOLD)
+    start = (version.metrics or {}).get("holdout_start")
+    since = parse_datetime(str(start)) if start else None
+    if since is None:
+        return floor
+    has_actual = Airing.objects.filter(start__lte=before, **{f"{target}__isnull": False})
+    ids = list(has_actual.filter(start__gte=since).order_by("-start").values_list("id", flat=True)[:_THRESHOLD_ROWS])
+    if not ids:
+        return floor
+    # History features of the holdout airings come from the airings before them too.
+    lookback = since - timedelta(days=settings.DRIFT_REFERENCE_DAYS)
+    featured = with_history(airings_frame(has_actual.filter(start__gte=lookback)), target)
+    frame = featured.loc[featured.index.isin(ids)]
+    residuals = frame[target].to_numpy(dtype=float) - model.predict(frame)
+    days = pd.to_datetime(frame["start"], utc=True).dt.tz_convert(settings.TIME_ZONE).dt.date.to_numpy()
+    return drift.accuracy_threshold(
+        residuals=residuals,
+        days=days,
+        window_days=settings.DRIFT_WINDOW_DAYS,
+        floor=floor,
+        quantile=settings.DRIFT_ACCURACY_QUANTILE,
+    )
+
+
+_THRESHOLD_ROWS = 50_000
 
 
 def drift_check(*, now: datetime | None = None) -> list[DriftReport]:

@@ -20,8 +20,9 @@ def drift_check_task() -> dict[str, Any]:
 def ab_tests_score_task() -> dict[str, Any]:
     """Score every active A/B test on the actual values imported so far. Idempotent."""
     from predictions.selectors import ab_test_active_list
-    from predictions.services import ab_test_score
+    from predictions.services import ab_test_score, ab_tests_expire
 
+    ab_tests_expire()  # an expired test is scored a last time by its own task, not here
     out = {str(t.pk): ab_test_score(test=t).get("status") for t in ab_test_active_list()}
     return out
 
@@ -35,3 +36,11 @@ def ab_test_score_task(test_id: int) -> str | None:
     if test is None:
         return None
     return str(ab_test_score(test=test).get("status"))
+
+
+@shared_task(name="predictions.ab_tests_expire", soft_time_limit=120, time_limit=180)
+def ab_tests_expire_task() -> list[int]:
+    """End the A/B tests whose ends_at passed (each is then scored a last time). Idempotent."""
+    from predictions.services import ab_tests_expire
+
+    return [t.pk for t in ab_tests_expire()]

@@ -25,6 +25,15 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=1000)
 
 
+class PromoteForm(ReasonForm):
+    force = forms.BooleanField(
+        required=False,
+        label="Force",
+        help_text="Promote even if it does not beat production or the best baseline on the same test data "
+        "(the reason is recorded in the ledger).",
+    )
+
+
 class _ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -45,13 +54,14 @@ def _confirm(
     title: str,
     description: str,
     perform: Any,
+    form_class: type[ReasonForm] = ReasonForm,
 ) -> HttpResponse | None:
-    """Show a confirmation page with a reason field; on "apply" call ``perform(obj, reason)`` per object."""
-    form = ReasonForm(request.POST if "apply" in request.POST else None)
+    """Show a confirmation page with a reason field; on "apply" call ``perform(obj, cleaned_data)`` per object."""
+    form = form_class(request.POST if "apply" in request.POST else None)
     if "apply" in request.POST and form.is_valid():
         for obj in queryset:
             try:
-                result = perform(obj, form.cleaned_data["reason"])
+                result = perform(obj, form.cleaned_data)
             except ApplicationError as exc:
                 modeladmin.message_user(request, f"{obj}: {exc.message}", level=messages.ERROR)
             else:
@@ -114,7 +124,10 @@ class ModelVersionAdmin(_ReadOnlyAdmin):
             action="promote",
             title="Promote to production",
             description="The current production model of this target becomes archived.",
-            perform=lambda v, reason: services.model_version_promote(version=v, actor=request.user, reason=reason),
+            perform=lambda v, data: services.model_version_promote(
+                version=v, actor=request.user, reason=data["reason"], force=data["force"]
+            ),
+            form_class=PromoteForm,
         )
 
     @admin.action(description="Roll back the target of the selected version to its previous production model")
@@ -128,8 +141,8 @@ class ModelVersionAdmin(_ReadOnlyAdmin):
             action="rollback_target",
             title="Roll back " + ", ".join(targets),
             description="Each target's production model is archived and the previous production version restored.",
-            perform=lambda v, reason: services.model_version_rollback(
-                target=v.target, actor=request.user, reason=reason
+            perform=lambda v, data: services.model_version_rollback(
+                target=v.target, actor=request.user, reason=data["reason"]
             ),
         )
 
@@ -176,7 +189,7 @@ class TrainingRunAdmin(_ReadOnlyAdmin):
             action="retrain",
             title="Start a training run",
             description="Trains the models in the background; promotion follows the registry rules.",
-            perform=lambda run, reason: services.training_run_start(
+            perform=lambda run, data: services.training_run_start(
                 trigger=TrainingRun.Trigger.ADMIN, actor=request.user, targets=run.targets, algorithms=run.algorithms
             ),
         )
@@ -184,7 +197,28 @@ class TrainingRunAdmin(_ReadOnlyAdmin):
 
 @admin.register(PromotionEvent)
 class PromotionEventAdmin(_ReadOnlyAdmin):
-    list_display = ("created_at", "target", "version", "from_status", "to_status", "actor_name", "reason")
-    list_filter = ("target", "to_status")
+    list_display = [
+        "created_at",
+        "target",
+        "version",
+        "kind",
+        "from_status",
+        "to_status",
+        "forced",
+        "actor_name",
+        "reason",
+        "notes",
+    ]
+    list_filter = ("target", "to_status", "kind", "forced")
     list_select_related = ("version",)
     search_fields = ("reason", "actor_name")
+
+    @admin.display(description="checked / done")
+    def notes(self, obj: PromotionEvent) -> str:
+        d = obj.details or {}
+        parts = [f"FORCED past: {'; '.join(d['forced_past'])}"] if d.get("forced_past") else []
+        comparison = d.get("comparison") or {}
+        if comparison:
+            parts.append(str(comparison.get("summary", "")))
+        parts += [f"ended A/B test #{t['id']} {t['name']!r}: {t['reason']}" for t in d.get("ab_tests_ended", [])]
+        return " | ".join(parts)

@@ -108,16 +108,27 @@ class ReasonInput(serializers.Serializer):
 
 
 class ModelVersionPromoteApi(APIView):
+    """Hand promotion. Refused (409 ``promotion_refused``, the figures in ``details``) when the version does
+    not beat production or the best naive baseline on the same test data, unless ``force`` is true."""
+
     permission_classes = [IsAdmin]
     error_statuses = (409,)  # not a candidate
 
-    @extend_schema(request=ReasonInput, responses=ModelVersionDetailOutput)
+    class InputSerializer(ReasonInput):
+        force = serializers.BooleanField(
+            required=False, default=False, help_text="Promote even if a guard refuses; the ledger records it."
+        )
+
+    @extend_schema(request=InputSerializer, responses=ModelVersionDetailOutput)
     def post(self, request: Request, version_id: int) -> Response:
-        payload = ReasonInput(data=request.data)
+        payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         version = selectors.model_version_get(version_id=version_id)
         promoted = services.model_version_promote(
-            version=version, actor=request.user, reason=payload.validated_data["reason"]
+            version=version,
+            actor=request.user,
+            reason=payload.validated_data["reason"],
+            force=payload.validated_data["force"],
         )
         return Response(ModelVersionDetailOutput(promoted).data)
 

@@ -179,6 +179,10 @@ class ModelVersion(models.Model):
 class PromotionEvent(models.Model):
     """Append-only history of status changes. Never updated or deleted (admin is read-only)."""
 
+    class Kind(models.TextChoices):
+        PROMOTION = "promotion", "Promotion"
+        ROLLBACK = "rollback", "Rollback"
+
     version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="events")
     target = models.CharField(max_length=16, choices=Target.choices, db_index=True)
     from_status = models.CharField(max_length=16, choices=ModelVersion.Status.choices)
@@ -188,6 +192,18 @@ class PromotionEvent(models.Model):
     )
     actor_name = models.CharField(max_length=150, blank=True, help_text="User name, or 'system' for automatic.")
     reason = models.TextField(blank=True)
+    kind = models.CharField(
+        max_length=16,
+        choices=Kind.choices,
+        default=Kind.PROMOTION,
+        help_text="Which move wrote the event: rollback walks the ledger back by these.",
+    )
+    forced = models.BooleanField(default=False, help_text="A hand promotion forced past a failed guard.")
+    details = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the move checked and did: the guard's comparison, what it was forced past, A/B tests ended.",
+    )
     run = models.ForeignKey(TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(db_index=True)
 

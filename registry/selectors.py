@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Max, QuerySet
+from django.db.models import Count, Max, QuerySet
 
 from bms.errors import ApplicationError, NotFoundError
 from programs.models import TARGETS
@@ -97,6 +97,16 @@ def model_matrix() -> dict[str, dict[str, ModelVersion | None]]:
         if current is None or (version.status == ModelVersion.Status.PRODUCTION and current.status != "production"):
             row[version.target] = version
     return matrix
+
+
+def training_run_counts() -> dict[str, int]:
+    """Finished training runs by status (succeeded / failed), one aggregate query."""
+    finished = (TrainingRun.Status.SUCCEEDED, TrainingRun.Status.FAILED)
+    counts: dict[str, int] = {str(status): 0 for status in finished}
+    rows = TrainingRun.objects.filter(status__in=finished).values("status").annotate(n=Count("id")).order_by()
+    for row in rows:
+        counts[row["status"]] = int(row["n"])
+    return counts
 
 
 def latest_baselines() -> dict[str, dict[str, Any]]:

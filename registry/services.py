@@ -31,7 +31,7 @@ from bms.models import AuditEvent
 from bms.services import audit_event_record
 from programs.models import TARGETS
 from programs.selectors import data_version_current
-from registry import artifacts
+from registry import artifacts, guards
 from registry.algorithms import ALGORITHMS, ModelSpec, hyperparameters_for
 from registry.features import airings_frame
 from registry.models import ModelVersion, PromotionEvent, TrainingJob, TrainingRun
@@ -245,11 +245,10 @@ def training_run_open_jobs(*, run: TrainingRun) -> int:
 
 
 def training_run_fail(*, run: TrainingRun, error: str) -> None:
-    updated = TrainingRun.objects.filter(
-        pk=run.pk, status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]
-    ).update(status=TrainingRun.Status.FAILED, error=error[:5000], finished_at=timezone.now())
-    if updated:
-        prom.TRAINING_RUNS.labels(status=TrainingRun.Status.FAILED).inc()
+    # A run already finished is left as it is (bms_training_runs_total counts the rows by status).
+    TrainingRun.objects.filter(pk=run.pk, status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]).update(
+        status=TrainingRun.Status.FAILED, error=error[:5000], finished_at=timezone.now()
+    )
 
 
 # --- Jobs: claim, train, register -----------------------------------------------------------------------
@@ -467,7 +466,6 @@ def training_run_finish(*, run: TrainingRun, frame: pd.DataFrame | None = None) 
     TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING).update(
         status=status, selection=selection, finished_at=finished, error=error
     )
-    prom.TRAINING_RUNS.labels(status=status).inc()
     if run.started_at is not None:
         prom.TRAINING_DURATION.observe((finished - run.started_at).total_seconds())
     run.refresh_from_db()
@@ -568,15 +566,24 @@ def select_after_run(*, run: TrainingRun, frame: pd.DataFrame | None = None) -> 
             champion_r2, note = _score_on_test(champion, target=target, frame=full)
             entry["production"] = champion.pk
             entry["production_r2"] = champion_r2
-            if champion_r2 is not None and r2 <= champion_r2:
+            if champion_r2 is None:
+                # Not "the candidate beats it": nothing was compared. A person decides (hand promotion).
+                entry["reason"] = (
+                    f"production {champion.label} could not be scored ({note}); not promoted automatically: "
+                    "restore its artifact or promote a version by hand"
+                )
+                result[target] = entry
+                continue
+            if r2 <= champion_r2:
                 entry["reason"] = (
                     f"best test R² {r2:.4f} does not beat production {champion.label} ({champion_r2:.4f}) "
                     "on the same test part"
                 )
                 result[target] = entry
                 continue
-            reason = f"test R² {r2:.4f} > {threshold:.2f}, beats the baselines and production {champion.label} " + (
-                f"({champion_r2:.4f})" if champion_r2 is not None else f"({note})"
+            reason = (
+                f"test R² {r2:.4f} > {threshold:.2f}, beats the baselines and production {champion.label} "
+                f"({champion_r2:.4f})"
             )
         else:
             reason = f"test R² {r2:.4f} > {threshold:.2f} and beats the baselines; no production model yet"
@@ -602,26 +609,33 @@ def _score_on_test(version: ModelVersion, *, target: str, frame: pd.DataFrame) -
     return regression_metrics(y, loaded.predict(test))["r2"], ""
 
 
-def _record_event(
-    *, version: ModelVersion, from_status: str, to_status: str, actor: Any, reason: str, run: TrainingRun | None
-) -> PromotionEvent:
-    return PromotionEvent.objects.create(
+def _move(
+    *,
+    version: ModelVersion,
+    to_status: str,
+    actor: Any,
+    reason: str,
+    run: TrainingRun | None = None,
+    kind: str = PromotionEvent.Kind.PROMOTION,
+    forced: bool = False,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Change a locked version's status and append the ledger event for it (one path for every move)."""
+    ModelVersion.objects.filter(pk=version.pk).update(status=to_status)
+    PromotionEvent.objects.create(
         version=version,
         target=version.target,
-        from_status=from_status,
+        from_status=version.status,
         to_status=to_status,
         actor=_user(actor),
         actor_name=_actor_name(actor),
         reason=reason,
+        kind=kind,
+        forced=forced,
+        details=details or {},
         run=run,
         created_at=timezone.now(),
     )
-
-
-def _move(*, version: ModelVersion, to_status: str, actor: Any, reason: str, run: TrainingRun | None = None) -> None:
-    """Change a locked version's status and append the ledger event for it (one path for every move)."""
-    ModelVersion.objects.filter(pk=version.pk).update(status=to_status)
-    _record_event(version=version, from_status=version.status, to_status=to_status, actor=actor, reason=reason, run=run)
 
 
 def _on_registry_change() -> None:
@@ -633,14 +647,32 @@ def _on_registry_change() -> None:
 REGISTRY_CHANGE_HOOKS: list[Callable[[], None]] = []
 
 
+class PromotionRefusedError(ConflictError):
+    code = "promotion_refused"
+
+
 @transaction.atomic
 def model_version_promote(
-    *, version: ModelVersion, actor: Any, reason: str, run: TrainingRun | None = None
+    *,
+    version: ModelVersion,
+    actor: Any,
+    reason: str,
+    run: TrainingRun | None = None,
+    force: bool = False,
+    frame: pd.DataFrame | None = None,
 ) -> ModelVersion:
     """Make ``version`` the production model of its target; the previous one becomes archived.
 
     Only candidates or archived versions can be promoted (an archived one = a manual roll-forward).
     The artifact must load and verify first, so a broken file never goes live.
+
+    A hand promotion (no ``run``: admin, API, command) is scored with the production model and the naive
+    baselines on the same test data (``registry.guards``); a candidate worse than either is refused
+    (``PromotionRefusedError``, 409) unless ``force`` — then the ledger event is marked ``forced`` and its
+    ``details`` say what it was forced past. A run's own selection has gated on its holdout already.
+
+    The target's active A/B test ends (``predictions.services.ab_tests_end_for_target``) and the ledger
+    event's ``details["ab_tests_ended"]`` says so: its champion arm is no longer the production model.
     """
     locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
     if locked.status == ModelVersion.Status.PRODUCTION:
@@ -649,6 +681,21 @@ def model_version_promote(
     current = list(
         ModelVersion.objects.select_for_update().filter(target=locked.target, status=ModelVersion.Status.PRODUCTION)
     )
+    details: dict[str, Any] = {}
+    forced = False
+    if run is None:
+        comparison = guards.promotion_comparison(version=locked, frame=frame)
+        refusals = comparison.refusals()
+        if refusals and not force:
+            raise PromotionRefusedError(
+                "Promotion refused: " + "; ".join(refusals) + ". Promote with force and a reason to override.",
+                details=comparison.as_dict(),
+            )
+        forced = bool(refusals)
+        details["comparison"] = comparison.as_dict()
+        if forced:
+            details["forced_past"] = refusals
+    details.update(_ab_tests_end(target=locked.target, why=f"production changed to {locked.label}"))
     try:
         with transaction.atomic():
             for old in current:
@@ -659,26 +706,63 @@ def model_version_promote(
                     reason=f"replaced by {locked.label}: {reason}",
                     run=run,
                 )
-            _move(version=locked, to_status=ModelVersion.Status.PRODUCTION, actor=actor, reason=reason, run=run)
+            _move(
+                version=locked,
+                to_status=ModelVersion.Status.PRODUCTION,
+                actor=actor,
+                reason=reason,
+                run=run,
+                forced=forced,
+                details=details,
+            )
     except IntegrityError as exc:
         raise ConflictError("Another promotion for this target happened at the same time; try again.") from exc
     audit_event_record(
         action=AuditEvent.Action.PROMOTION,
         actor=actor,
         target=str(locked),
-        details={"action": "promote", "version": locked.pk, "reason": reason},
+        details={"action": "promote", "version": locked.pk, "reason": reason, "forced": forced},
     )
-    r2 = locked.r2
-    if r2 is not None:
-        prom.MODEL_R2.labels(target=locked.target, algorithm=locked.algorithm).set(r2)
     _on_registry_change()
     locked.refresh_from_db()
     return locked
 
 
+def _ab_tests_end(*, target: str, why: str) -> dict[str, Any]:
+    """End the target's active A/B test (scored a last time); what the ledger event records of it."""
+    from predictions.services import ab_tests_end_for_target
+
+    ended = ab_tests_end_for_target(target=target, reason=why)
+    if not ended:
+        return {}
+    return {"ab_tests_ended": [{"id": t.pk, "name": t.name, "reason": why} for t in ended]}
+
+
+def production_stack(*, target: str) -> list[int]:
+    """The target's production versions as the ledger built them, oldest first (the top is production).
+
+    A promotion pushes its version; a rollback pops the version it replaced. So each rollback goes one
+    production version further back instead of between the last two.
+    """
+    stack: list[int] = []
+    events = PromotionEvent.objects.filter(target=target, to_status=ModelVersion.Status.PRODUCTION).order_by("id")
+    for kind, version_id in events.values_list("kind", "version_id"):
+        if kind == PromotionEvent.Kind.ROLLBACK:
+            if stack:
+                stack.pop()
+            if not stack or stack[-1] != version_id:  # history written before rollbacks were marked
+                stack.append(version_id)
+        else:
+            stack.append(version_id)
+    return stack
+
+
 @transaction.atomic
 def model_version_rollback(*, target: str, actor: Any, reason: str) -> ModelVersion:
-    """Put back the version that was production just before the current one; the current is archived."""
+    """Put back the production version before the current one in the ledger; the current is archived.
+
+    Walks back: after A, B, C were promoted, a rollback restores B, the next one A (``production_stack``).
+    """
     if target not in TARGETS:
         raise ApplicationError(f"Unknown target {target!r}.", details={"allowed": list(TARGETS)})
     current = (
@@ -686,27 +770,28 @@ def model_version_rollback(*, target: str, actor: Any, reason: str) -> ModelVers
     )
     if current is None:
         raise InvalidStateError(f"There is no production model for {target} to roll back.")
-    promoted_at = (
-        PromotionEvent.objects.filter(version=current, to_status=ModelVersion.Status.PRODUCTION)
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    previous_events = PromotionEvent.objects.filter(target=target, to_status=ModelVersion.Status.PRODUCTION).exclude(
-        version=current
-    )
-    if promoted_at is not None:
-        previous_events = previous_events.filter(id__lt=promoted_at.pk)
-    previous_event = previous_events.select_related("version").order_by("-id").first()
-    if previous_event is None:
+    stack = production_stack(target=target)
+    while stack and stack[-1] == current.pk:
+        stack.pop()
+    if not stack:
         raise InvalidStateError(f"{current.label} has no previous production version to roll back to.")
-    previous = ModelVersion.objects.select_for_update().get(pk=previous_event.version_id)
+    previous = ModelVersion.objects.select_for_update().get(pk=stack[-1])
     artifacts.load_model(previous)
-    _move(version=current, to_status=ModelVersion.Status.ARCHIVED, actor=actor, reason=f"rolled back: {reason}")
+    details = _ab_tests_end(target=target, why=f"production rolled back to {previous.label}")
+    _move(
+        version=current,
+        to_status=ModelVersion.Status.ARCHIVED,
+        actor=actor,
+        reason=f"rolled back: {reason}",
+        kind=PromotionEvent.Kind.ROLLBACK,
+    )
     _move(
         version=previous,
         to_status=ModelVersion.Status.PRODUCTION,
         actor=actor,
         reason=f"rollback from {current.label}: {reason}",
+        kind=PromotionEvent.Kind.ROLLBACK,
+        details=details,
     )
     audit_event_record(
         action=AuditEvent.Action.PROMOTION,

@@ -78,6 +78,10 @@ MATRIX: list[Row] = [
     # --- predictions (bodies that stop before any model is needed) ---
     Row("POST", "/api/v1/predict", "analyst", body={"program_id": "NOPE999", "target": "rating"}, ok=404),
     Row("POST", "/api/v1/predict/batch", "analyst", body={"items": []}, ok=400),
+    Row("GET", "/api/v1/ab-tests", "analyst", ok=200),
+    Row("GET", "/api/v1/ab-tests/999999", "analyst", ok=404),
+    Row("GET", "/api/v1/drift-reports", "analyst", ok=200),
+    Row("GET", "/api/v1/drift-reports/999999", "analyst", ok=404),
     # --- scheduling (an unknown channel / job id stops before any GA runs) ---
     Row("POST", "/api/v1/schedules/optimize", "analyst", body={"channel": "nope", "date": "2025-03-08"}, ok=400),
     Row("GET", "/api/v1/schedules/jobs/999999", "analyst", ok=404),

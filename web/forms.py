@@ -76,6 +76,13 @@ class ReasonForm(forms.Form):
     confirm = forms.BooleanField(label="I confirm this change to production")
 
 
+class PromoteForm(ReasonForm):
+    force = forms.BooleanField(
+        required=False,
+        label="Force: promote even if it does not beat production or the best baseline (recorded in the ledger)",
+    )
+
+
 class TrainingForm(forms.Form):
     targets = forms.MultipleChoiceField(choices=TARGET_CHOICES, required=False, widget=forms.CheckboxSelectMultiple)
 

@@ -25,7 +25,9 @@ def trained(db: Any) -> Iterator[Program]:
     reset_lookups()
     generate(seed=3, channels=1, programs=24, days=20)
     run = train(targets=("revenue",), algorithms=("random_forest",))
-    model_version_promote(version=ModelVersion.objects.get(run=run), actor=None, reason="chat tests")
+    model_version_promote(
+        version=ModelVersion.objects.get(run=run), actor=None, reason="chat tests: tiny model", force=True
+    )
     yield Program.objects.order_by("id").first()  # type: ignore[misc]
     get_buffer()._take()
     reset_predictor()

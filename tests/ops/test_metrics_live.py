@@ -19,6 +19,8 @@ def _bms_metric_names() -> set[str]:
         describe = getattr(obj, "describe", None)
         if describe is not None and getattr(obj, "_name", "").startswith("bms_"):
             names.update(f.name for f in describe())
+    # Read from the database at each scrape (bms.metrics.RegistryCollector), not metric objects.
+    names.update(f.name for f in bms.metrics.REGISTRY_COLLECTOR.describe())
     return names
 
 

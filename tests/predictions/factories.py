@@ -61,7 +61,7 @@ def build_world(*, seed: int = 5, days: int = 40) -> World:
     production = {}
     for target in TARGETS:
         production[target] = model_version_promote(
-            version=versions[(target, "random_forest")], actor=None, reason="tests"
+            version=versions[(target, "random_forest")], actor=None, reason="tests: tiny models", force=True
         )
     return World(
         production=production,

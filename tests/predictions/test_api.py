@@ -33,8 +33,10 @@ def test_predict_answers_the_documented_shape(world, analyst_client):
         "interval",
         "intervals",
         "history_through",
+        "clipped",
         "latency_ms",
     }
+    assert body["clipped"] is False
     version = world.production["rating"]
     assert body["model"] == {"id": version.pk, "algorithm": "random_forest", "version": version.version}
     assert body["target"] == "rating"

@@ -12,7 +12,7 @@ from predictions import services
 from predictions.fastpath import RawRows
 from predictions.lookups import get_lookups
 from predictions.models import PredictionLog
-from predictions.predictor import get_predictor, residual_interval
+from predictions.predictor import get_predictor, reset_predictor, residual_interval
 from programs.models import TARGETS, Airing
 from registry.artifacts import load_model
 from registry.features import HISTORY_COLUMNS, airings_frame, slot_frame, with_history
@@ -115,7 +115,7 @@ def test_promotion_is_picked_up_without_a_restart(world, settings):
     assert before["model"]["algorithm"] == "random_forest"
     challenger = world.challengers["revenue"]
     # Promotion commits inside the test transaction: no on-commit hook fires, only the generation changes.
-    model_version_promote(version=challenger, actor=None, reason="test")
+    model_version_promote(version=challenger, actor=None, reason="test", force=True)
     still = services.predict(program=program, target="revenue", features=features)
     assert still["model"]["id"] == before["model"]["id"]  # not re-checked within the interval
     settings.PREDICTOR_GENERATION_CHECK_MS = 0
@@ -257,3 +257,31 @@ def test_residual_interval_prefers_quantiles_stored_with_the_version():
     low, high, level = residual_interval({"rmse": 2.0}, 0.9)
     assert (low, high, level) == (pytest.approx(-2.0 * 1.644854), pytest.approx(2.0 * 1.644854), 0.9)
     assert residual_interval({}, 0.9) == (0.0, 0.0, 0.9)
+
+
+def test_a_prediction_outside_the_sane_range_is_clipped_and_flagged(world):
+    program = world.programs[1]
+    features = {"start": SLOTS[3].isoformat()}
+    version = world.production["revenue"]
+    stored = version.metrics["sane_range"]  # 0 ... 3 x the largest training value, stored by training
+    plain = services.predict(program=program, target="revenue", features=features)
+    assert plain["clipped"] is False
+    assert "raw_prediction" not in plain
+    assert stored["low"] <= plain["prediction"] <= stored["high"]
+    # A tiny range (as if the training values had been tiny): the same model's value now lies above it.
+    high = plain["prediction"] / 10.0
+    ModelVersion.objects.filter(pk=version.pk).update(
+        metrics={**version.metrics, "sane_range": {"low": 0.0, "high": high}}
+    )
+    reset_predictor()  # the range is read when a model loads
+    answer = services.predict(program=program, target="revenue", features=features)
+    assert answer["prediction"] == high
+    assert answer["clipped"] is True
+    assert answer["raw_prediction"] == plain["prediction"]
+    assert answer["sane_range"] == {"low": 0.0, "high": high}
+    for interval in (answer["interval"], *answer["intervals"]):
+        assert 0.0 <= interval["low"] <= interval["high"] <= high
+    services.prediction_log_flush()
+    assert PredictionLog.objects.filter(target="revenue").order_by("-id").first().output == high
+    matrix = services.predict_matrix(target="revenue", programs=[program], starts=[SLOTS[3]])
+    assert matrix.tolist() == [[high]]

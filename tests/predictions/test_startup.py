@@ -42,12 +42,12 @@ def test_a_promotion_loaded_later_is_frozen_too(world, settings):
         serving_process_ready(pool)
     frozen = gc.get_freeze_count()
     other = ModelVersion.objects.filter(target="rating").exclude(pk=world.production["rating"].pk).first()
-    model_version_promote(version=other, actor=None, reason="test")
+    model_version_promote(version=other, actor=None, reason="test", force=True)
     try:
         assert get_predictor().model_for("rating").version_id == other.pk
         assert gc.get_freeze_count() > frozen
     finally:
-        model_version_promote(version=world.production["rating"], actor=None, reason="test: back")
+        model_version_promote(version=world.production["rating"], actor=None, reason="test: back", force=True)
 
 
 def test_without_warm_up_nothing_is_loaded_or_frozen(world, settings):

@@ -187,6 +187,47 @@ def test_rollback_restores_the_previous_production_and_live_at_answers_for_any_t
 
 
 @pytest.mark.django_db
+def test_rollback_walks_back_the_ledger_one_production_version_per_call(admin_user):
+    v1 = version_factory(r2=0.8)
+    v2 = version_factory(algorithm="mlp", r2=0.85)
+    v3 = version_factory(algorithm="random_forest", r2=0.9)
+    for version in (v1, v2, v3):
+        services.model_version_promote(version=version, actor=admin_user, reason=version.label)
+    assert services.production_stack(target="audience") == [v1.pk, v2.pk, v3.pk]
+
+    assert services.model_version_rollback(target="audience", actor=admin_user, reason="r1").pk == v2.pk
+    assert services.production_stack(target="audience") == [v1.pk, v2.pk]
+    # Not back to v3 (the last two), but one further back.
+    assert services.model_version_rollback(target="audience", actor=admin_user, reason="r2").pk == v1.pk
+    assert _statuses() == {v1.pk: P.PRODUCTION, v2.pk: P.ARCHIVED, v3.pk: P.ARCHIVED}
+    events = PromotionEvent.objects.count()
+    with pytest.raises(InvalidStateError, match="no previous production version"):
+        services.model_version_rollback(target="audience", actor=admin_user, reason="r3")
+    assert PromotionEvent.objects.count() == events
+    assert _statuses() == {v1.pk: P.PRODUCTION, v2.pk: P.ARCHIVED, v3.pk: P.ARCHIVED}
+    kinds = list(PromotionEvent.objects.order_by("id").values_list("version_id", "to_status", "kind"))
+    assert kinds[-4:] == [
+        (v3.pk, P.ARCHIVED, "rollback"),
+        (v2.pk, P.PRODUCTION, "rollback"),
+        (v2.pk, P.ARCHIVED, "rollback"),
+        (v1.pk, P.PRODUCTION, "rollback"),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_promotion_after_a_rollback_is_pushed_on_top_of_what_is_left(admin_user):
+    v1 = version_factory(r2=0.8)
+    v2 = version_factory(algorithm="mlp", r2=0.85)
+    v3 = version_factory(algorithm="random_forest", r2=0.9)
+    services.model_version_promote(version=v1, actor=admin_user, reason="v1")
+    services.model_version_promote(version=v2, actor=admin_user, reason="v2")
+    services.model_version_rollback(target="audience", actor=admin_user, reason="back to v1")
+    services.model_version_promote(version=v3, actor=admin_user, reason="v3")
+    assert services.production_stack(target="audience") == [v1.pk, v3.pk]
+    assert services.model_version_rollback(target="audience", actor=admin_user, reason="v3 bad").pk == v1.pk
+
+
+@pytest.mark.django_db
 def test_rollback_without_a_previous_version_is_refused_and_changes_nothing(admin_user):
     with pytest.raises(InvalidStateError, match="no production model"):
         services.model_version_rollback(target="audience", actor=admin_user, reason="x")

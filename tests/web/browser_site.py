@@ -46,7 +46,7 @@ def main() -> None:
         if target not in live:  # tiny data may miss the R² threshold; the pages need a live model
             best = max(model_version_list(target=target), key=lambda v: v.r2 if v.r2 is not None else -1e9)
             with transaction.atomic():
-                model_version_promote(version=best, actor=None, reason="browser test setup")
+                model_version_promote(version=best, actor=None, reason="browser test setup", force=True)
     for name, password in PASSWORDS.items():
         user = User.objects.create_user(username=name, password=password, is_staff=name == "admin")
         user.groups.add(Group.objects.get_or_create(name=name)[0])

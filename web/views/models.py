@@ -16,7 +16,7 @@ from bms.errors import ApplicationError, NotFoundError
 from bms.roles import Role
 from programs.models import TARGETS
 from web import sources
-from web.forms import ReasonForm, TrainingForm
+from web.forms import PromoteForm, ReasonForm, TrainingForm
 from web.views.base import PageView
 from web.views.dashboard import run_progress
 
@@ -145,12 +145,12 @@ class ModelPromotePage(PageView):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         version = get_version(pk)
         return render(
-            request, "web/models/confirm.html", {"action": "promote", "version": version, "form": ReasonForm()}
+            request, "web/models/confirm.html", {"action": "promote", "version": version, "form": PromoteForm()}
         )
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         version = get_version(pk)
-        form = ReasonForm(request.POST)
+        form = PromoteForm(request.POST)
         promote = sources.optional("registry.services", "model_version_promote")
         if promote is None or not form.is_valid():
             return render(
@@ -159,7 +159,12 @@ class ModelPromotePage(PageView):
         try:
             # The service locks rows with select_for_update, which needs a transaction on PostgreSQL.
             with transaction.atomic():
-                promote(version=version, actor=request.user, reason=form.cleaned_data["reason"])
+                promote(
+                    version=version,
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                    force=form.cleaned_data.get("force", False),
+                )
         except ApplicationError as exc:
             form.add_error(None, exc.message)
             return render(
