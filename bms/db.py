@@ -104,18 +104,18 @@ def rows_accumulate(
             for c in cols
         ]
     names = ", ".join(q[c] for c in columns)
-    conflict = f"ON CONFLICT ({', '.join(q[c] for c in keys)}) DO UPDATE SET {', '.join(sets)}"
+    conflict = f"ON CONFLICT ({', '.join(q[c] for c in keys)}) DO UPDATE SET {', '.join(sets)}"  # nosec B608 - model column names quoted by the backend; values are bound or COPYed
     if connection.vendor == "postgresql":
         # COPY into a scratch table and upsert from it in one statement: a 300k-row delta (a 5M-airing
         # generation) is one round trip instead of 150 multi-row INSERTs built in Python.
         scratch = ops.quote_name(f"_accumulate_{model._meta.db_table}")
         with connection.cursor() as cursor:
-            cursor.execute(f"CREATE TEMP TABLE {scratch} AS SELECT {names} FROM {table} WITH NO DATA")  # noqa: S608
+            cursor.execute(f"CREATE TEMP TABLE {scratch} AS SELECT {names} FROM {table} WITH NO DATA")  # noqa: S608  # nosec B608 - model column names quoted by the backend; values are bound or COPYed
             with cursor.cursor.copy(f"COPY {scratch} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
             order = ", ".join(q[c] for c in keys)  # rows locked in key order: concurrent writers cannot deadlock
-            cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {scratch} ORDER BY {order} {conflict}")  # noqa: S608
+            cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {scratch} ORDER BY {order} {conflict}")  # noqa: S608  # nosec B608 - model column names quoted by the backend; values are bound or COPYed
             cursor.execute(f"DROP TABLE {scratch}")
         return
     per_statement = max(1, min(BATCH_SIZE, _max_params() // len(columns)))
@@ -130,5 +130,5 @@ def rows_accumulate(
                 for i, adapt in adapters:
                     values[i] = adapt(values[i])
                 params.extend(values)
-            sql = f"INSERT INTO {table} ({names}) VALUES {', '.join([row_sql] * len(batch))} {conflict}"  # noqa: S608
+            sql = f"INSERT INTO {table} ({names}) VALUES {', '.join([row_sql] * len(batch))} {conflict}"  # noqa: S608  # nosec B608 - model column names quoted by the backend; values are bound or COPYed
             cursor.execute(sql, params)

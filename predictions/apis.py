@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bms.errors import PayloadTooLargeError
-from bms.pagination import PageNumberPagination
+from bms.pagination import PAGE_PARAMETERS, PageNumberPagination, paginated
 from bms.permissions import IsAnalyst
 from predictions import selectors, services
 from predictions.models import ABTest
@@ -212,12 +212,17 @@ class ABTestOutput(serializers.Serializer):
 
 class ABTestListApi(APIView):
     permission_classes = [IsAnalyst]
+    error_statuses = (404,)  # a page past the end
 
     class FilterSerializer(serializers.Serializer):
         target = serializers.ChoiceField(choices=TARGETS, required=False)
         status = serializers.ChoiceField(choices=ABTest.Status.choices, required=False)
 
-    @extend_schema(parameters=[FilterSerializer], responses=ABTestOutput(many=True))
+    @extend_schema(
+        operation_id="v1_ab_tests_list",
+        parameters=[FilterSerializer, *PAGE_PARAMETERS],
+        responses=paginated("ABTestPage", ABTestOutput(many=True)),
+    )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -260,12 +265,17 @@ class DriftReportOutput(serializers.Serializer):
 
 class DriftReportListApi(APIView):
     permission_classes = [IsAnalyst]
+    error_statuses = (404,)  # a page past the end
 
     class FilterSerializer(serializers.Serializer):
         target = serializers.ChoiceField(choices=TARGETS, required=False)
         flagged = serializers.BooleanField(required=False, allow_null=True, default=None)
 
-    @extend_schema(parameters=[FilterSerializer], responses=DriftReportOutput(many=True))
+    @extend_schema(
+        operation_id="v1_drift_reports_list",
+        parameters=[FilterSerializer, *PAGE_PARAMETERS],
+        responses=paginated("DriftReportPage", DriftReportOutput(many=True)),
+    )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)

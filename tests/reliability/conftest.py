@@ -27,9 +27,8 @@ import httpx
 import pytest
 
 from tests.conftest import REQUIRE_SERVICES
-from tests.ops.live import LiveStack, wait_until
+from tests.ops.live import LiveStack, free_port, wait_until
 
-PORTS = range(8100, 8200)  # the spare ports this suite may take
 SMALL_DATA = (
     "from django.core.management import call_command\n"
     "call_command('generate_broadcasts', seed=7, channels=1, programs=40, days=30)\n"
@@ -53,14 +52,8 @@ LIVE_ENV = {
 
 
 def spare_port() -> int:
-    for port in PORTS:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError(f"no free port in {PORTS}")
+    """A port the OS has just handed out: a fixed range would collide with another test run on the machine."""
+    return free_port()
 
 
 @dataclass
