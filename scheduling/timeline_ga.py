@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from deap import base, creator, tools
 
-from scheduling.problem import FloatArray, IntArray
+from scheduling.problem import FloatArray, IntArray, goal_bonus
 from scheduling.timeline import (
     CONT,
     GAP,
@@ -755,7 +755,7 @@ def pareto_front(tl: Timeline, kit: Kit, params: TimelineParams, *, deadline: fl
         if time.perf_counter() > deadline:
             break
         try:
-            seeds.append(kit.construct(w * R + (1 - w) * A + tl.goal_bonus(), rounds=4))
+            seeds.append(kit.construct(w * R + (1 - w) * A + goal_bonus(tl), rounds=4))
         except InfeasibleTimelineError:
             continue
     if not seeds:
@@ -785,7 +785,7 @@ def pareto_front(tl: Timeline, kit: Kit, params: TimelineParams, *, deadline: fl
                 a, b = day_crossover(tl, a, b, kit.rng)
             for child in (a, b):
                 w = float(kit.rng.random())
-                value = w * R + (1 - w) * A + tl.goal_bonus()
+                value = w * R + (1 - w) * A + goal_bonus(tl)
                 win = kit.window(child, 2, 8)
                 if win is not None:
                     z = kit.fill(child, win[0], win[1], value)
