@@ -19,6 +19,7 @@ its crossover and local search.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -415,3 +416,28 @@ def check_hard(problem: Problem, schedule: Any) -> list[str]:
         if count > int(problem.max_per_day[p]):
             problems.append(f"day {day}: program {p} airs {count} times, max {int(problem.max_per_day[p])}")
     return problems
+
+
+def diverse_choice(
+    chosen: list[IntArray],
+    population: list[IntArray],
+    *,
+    score: Callable[[IntArray], float],
+    floor: float,
+    distance: Callable[[IntArray, IntArray], float],
+    min_diff: float,
+    k: int,
+) -> Callable[[IntArray], bool]:
+    """Add to ``chosen`` (which starts with the best) members of ``population`` scoring at least
+    ``floor`` and at least ``min_diff`` apart from every chosen one, until there are ``k``. Returns the
+    distance test, for the candidates the caller makes when the population runs short."""
+
+    def fits(x: IntArray) -> bool:
+        return all(distance(x, c) >= min_diff for c in chosen)
+
+    for x in population:
+        if len(chosen) >= k:
+            break
+        if score(x) >= floor and fits(x):
+            chosen.append(x)
+    return fits

@@ -334,6 +334,15 @@ def _timeline_current(spec: TimelineSpec, tl: Timeline, best: TimelineSolution) 
     }
 
 
+def _hard_report(checked: list[Solution] | list[TimelineSolution]) -> dict[str, Any]:
+    """What the independent checker found in every returned schedule (the first 50 violations)."""
+    return {
+        "violations": sum(len(s.hard_violations) for s in checked),
+        "schedules_checked": len(checked),
+        "details": [v for s in checked for v in s.hard_violations][:50],
+    }
+
+
 def _timeline_result_body(spec: TimelineSpec, tl: Timeline, result: TimelineResult) -> dict[str, Any]:
     schedules = [result.best, *result.alternatives[1:]]
     checked = [*schedules, *result.pareto]
@@ -364,11 +373,7 @@ def _timeline_result_body(spec: TimelineSpec, tl: Timeline, result: TimelineResu
             for sol in result.pareto
         ],
         "constraint_report": {
-            "hard": {
-                "violations": sum(len(s.hard_violations) for s in checked),
-                "schedules_checked": len(checked),
-                "details": [v for s in checked for v in s.hard_violations][:50],
-            },
+            "hard": _hard_report(checked),
             "soft": {
                 "max_consecutive_genre": tl.max_consecutive_genre,
                 "run_violations": best.totals.run_violations,
@@ -478,11 +483,7 @@ def _result_body(spec: ProblemSpec, problem: Problem, result: OptimizeResult) ->
             for sol in result.pareto
         ],
         "constraint_report": {
-            "hard": {
-                "violations": sum(len(s.hard_violations) for s in checked),
-                "schedules_checked": len(checked),
-                "details": [v for s in checked for v in s.hard_violations][:50],
-            },
+            "hard": _hard_report(checked),
             "soft": {
                 "max_consecutive_genre": problem.max_consecutive_genre,
                 "run_violations": best.totals.run_violations,

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from deap import base, creator, tools
 
-from scheduling.problem import FloatArray, IntArray, goal_bonus
+from scheduling.problem import FloatArray, IntArray, diverse_choice, goal_bonus
 from scheduling.timeline import (
     CONT,
     GAP,
@@ -706,15 +706,15 @@ def top_k_alternatives(
     best_s = float(evaluate(tl, best[None, :])[0])
     floor = best_s - params.alternative_within * abs(best_s)
     chosen = [best]
-
-    def fits(y: IntArray) -> bool:
-        return all(_differs(y, c) >= params.alternative_min_diff for c in chosen)
-
-    for y in population:
-        if len(chosen) >= params.top_k:
-            break
-        if float(evaluate(tl, y[None, :])[0]) >= floor and fits(y):
-            chosen.append(y)
+    fits = diverse_choice(
+        chosen,
+        population,
+        score=lambda y: float(evaluate(tl, y[None, :])[0]),
+        floor=floor,
+        distance=_differs,
+        min_diff=params.alternative_min_diff,
+        k=params.top_k,
+    )
     tax = 0.0
     scale = float(np.abs(tl.value[tl.start_ok]).mean()) if tl.start_ok.any() else 1.0
     attempts = 0
