@@ -1,14 +1,19 @@
 """Mixed load against the production stack (section ``load`` of docs/benchmarks.md).
 
-Starts uvicorn as docker/Dockerfile starts it (``bms.asgi``, one process, PostgreSQL pool, Redis) and
-one Celery worker, then:
+Starts uvicorn as docker/Dockerfile starts it (``bms.asgi``, PostgreSQL pool, Redis) with
+``--web-workers`` processes (2: one per core of the 2-core target) of ``--threads`` request threads, and one
+Celery worker, then:
 1. 100 streamed exports in a row, then 20 concurrent users for ``--users-seconds``: errors (the
    "exports keep a connection" check).
 2. An open-loop load: ``--rate`` requests per second for ``--seconds``, arrivals on a fixed schedule
    (a slow answer does not slow the arrivals; at most ``--max-in-flight`` requests are open, beyond
    that an arrival counts as an error), mixing lists (programs, models), predictions, chat (offline
-   agent) and exports (a filtered CSV). Throughput, p50/p99 per kind and overall, errors (5xx, no
-   answer, timeouts).
+   agent) and exports (a filtered CSV). Throughput, p50/p99 per kind and overall (timed from when each
+   request was due, so a client that falls behind cannot hide server latency), errors (5xx, no answer,
+   timeouts) and, apart, requests never sent (counted as errors, never as 0 ms answers).
+Before 2., ``--profile-requests`` of each kind two at a time: the CPU each kind costs in the web
+processes, the PostgreSQL backends of this database, the worker and this client (process CPU times).
+Short development run: ``--seconds 60``.
 
 Needs ``DATABASE_URL`` (a database of its own: migrated, filled with generated data and four small
 production models on the first run; their artifacts stay under ``--var``) and ``REDIS_URL``. The server
