@@ -22,6 +22,8 @@ from django.conf import settings
 from django.core.cache import cache
 
 from bms.metrics import CHAT_LATENCY, LLM_CACHE_REQUESTS, LLM_COST, LLM_TOKENS
+from programs import selectors as program_selectors
+from registry import selectors as registry_selectors
 
 KEY_PREFIX = "chat:answer:v1:"
 STATS_PREFIX = "chat:stats:"
@@ -41,16 +43,7 @@ def normalise_question(question: str) -> str:
 
 def current_versions() -> tuple[int, int]:
     """(data version, registry generation): the two numbers that make cached answers stale."""
-    from programs import selectors as program_selectors
-
-    data_version = int(program_selectors.data_version_current())
-    try:
-        from registry import selectors as registry_selectors
-
-        generation = int(registry_selectors.registry_generation())
-    except (ImportError, AttributeError):  # the registry app has not shipped its selector yet
-        generation = 0
-    return data_version, generation
+    return program_selectors.data_version_current(), registry_selectors.registry_generation()
 
 
 def cache_key(*, question: str, role: str, params: dict[str, Any] | None = None) -> str:
