@@ -72,12 +72,16 @@ def answer_set(key: str, payload: dict[str, Any], *, timeout: int | None = None)
 
 
 def _incr(key: str, delta: int) -> None:
-    # add() is a no-op when the key exists; incr() is atomic on Redis (INCRBY).
-    cache.add(key, 0, timeout=None)
+    # incr() is atomic on Redis (INCRBY) and raises for a missing key: only then (the first count, or
+    # after an eviction) is the counter created, so a steady-state count is one round trip.
     try:
         cache.incr(key, delta)
-    except ValueError:  # evicted between add and incr: start again from this delta
-        cache.set(key, delta, timeout=None)
+    except ValueError:
+        if not cache.add(key, delta, timeout=None):  # another process created it meanwhile
+            try:
+                cache.incr(key, delta)
+            except ValueError:  # evicted again in between: start from this delta
+                cache.set(key, delta, timeout=None)
 
 
 def price_usd(*, provider: str, input_tokens: int, output_tokens: int) -> float:
