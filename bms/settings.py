@@ -297,6 +297,8 @@ REST_FRAMEWORK = {
 }
 # How long a process trusts an API key lookup (key, user, role) before asking the database again.
 API_KEY_CACHE_SECONDS = env_float("API_KEY_CACHE_SECONDS", 5.0)
+# Safety-net TTL of the cached list responses (bms.response_cache; versions invalidate them). 0: off.
+RESPONSE_CACHE_SECONDS = env_int("RESPONSE_CACHE_SECONDS", 30)
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 1)),

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from bms.pagination import PAGE_PARAMETERS, PageNumberPagination, paginated
 from bms.permissions import IsAnalyst, IsViewer
+from bms.response_cache import cached_response
 from programs import selectors
 from programs.export import CONTENT_TYPES, DATASETS, FORMATS, export_stream
 from programs.models import TARGETS, Genre
@@ -58,6 +59,14 @@ class ProgramListApi(APIView):
         responses=paginated("ProgramPage", OutputSerializer(many=True)),
     )
     def get(self, request: Request) -> Response:
+        return cached_response(
+            request,
+            scope="programs",
+            versions=lambda: (selectors.data_version_current(),),
+            build=lambda: self._build(request),
+        )
+
+    def _build(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         programs = selectors.program_list(**{k: v or None for k, v in filters.validated_data.items()})

@@ -13,22 +13,34 @@ from rest_framework.views import APIView
 from bms.errors import NotFoundError
 from bms.pagination import PAGE_PARAMETERS, PageNumberPagination, paginated
 from bms.permissions import IsAdmin, IsViewer
+from bms.response_cache import cached_response
 from programs.models import TARGETS
 from registry import selectors, services
 from registry.algorithms import ALGORITHMS
 from registry.models import ModelVersion, TrainingRun
 
 
+class MetricsField(serializers.JSONField):
+    """A version's metrics without the bulky calibration data kept for drift (stored, not served)."""
+
+    HIDDEN = frozenset({"daily_errors"})
+
+    def to_representation(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k not in self.HIDDEN}
+        return super().to_representation(value)
+
+
 class ModelVersionOutput(serializers.Serializer):
     """``metrics``: see registry.training (test r2/rmse, val_r2, conformal, interval_coverage, sane_range,
-    rejected, baselines and best_baseline of the run on the same test part)."""
+    rejected, baselines and best_baseline of the run on the same test part); ``daily_errors`` is not served."""
 
     id = serializers.IntegerField()
     target = serializers.CharField()
     algorithm = serializers.CharField()
     version = serializers.IntegerField()
     status = serializers.CharField()
-    metrics = serializers.JSONField()
+    metrics = MetricsField()
     hyperparameters = serializers.JSONField()
     training_seconds = serializers.FloatField()
     artifact_format = serializers.CharField()
@@ -61,6 +73,14 @@ class ModelVersionListApi(APIView):
         responses=paginated("ModelVersionPage", ModelVersionOutput(many=True)),
     )
     def get(self, request: Request) -> Response:
+        return cached_response(
+            request,
+            scope="models",
+            versions=selectors.model_versions_generation,
+            build=lambda: self._build(request),
+        )
+
+    def _build(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         versions = selectors.model_version_list(**filters.validated_data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Max, QuerySet, Subquery
 
 from bms.errors import ApplicationError, NotFoundError
 from programs.models import TARGETS
@@ -74,6 +74,15 @@ def live_at(*, target: str, when: datetime) -> ModelVersion | None:
 def registry_generation() -> int:
     """Changes on every promotion or rollback (the newest PromotionEvent id; an index-only max)."""
     return int(PromotionEvent.objects.aggregate(m=Max("id"))["m"] or 0)
+
+
+def model_versions_generation() -> tuple[int, int, int]:
+    """(registry generation, newest version id, version count): changes on every training (a new version),
+    promotion or rollback, and on a deleted version; what a cached list of versions is keyed on."""
+    # One query: the newest event id is an uncorrelated subquery (evaluated once; no event without a version).
+    newest_event = PromotionEvent.objects.order_by("-id").values("id")[:1]
+    agg = ModelVersion.objects.aggregate(g=Max(Subquery(newest_event)), m=Max("id"), n=Count("id"))
+    return int(agg["g"] or 0), int(agg["m"] or 0), int(agg["n"] or 0)
 
 
 def promotion_history(*, target: str | None = None) -> QuerySet[PromotionEvent]:
