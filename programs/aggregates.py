@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Min, QuerySet
 
 from bms.db import rows_accumulate
@@ -192,3 +192,78 @@ def _tuples(frame: pd.DataFrame, columns: Iterable[str]) -> list[tuple[Any, ...]
 def _chunks(items: list[int]) -> Iterable[list[int]]:
     for i in range(0, len(items), _IN_CHUNK):
         yield items[i : i + _IN_CHUNK]
+
+
+def aggregates_refresh_extremes(*, program_ids: list[int]) -> None:
+    """Minimum, maximum, first and last airing of these programs read again (after a writer replaced values)."""
+    _refresh_extremes(program_ids=program_ids)
+
+
+def airings_aggregate_staged(*, table: str) -> None:
+    """PostgreSQL: move the summaries by the deltas in a temporary table, set-based (the bulk importer).
+
+    ``table`` has ``program_id, channel_id, start, sign`` and the targets: ``sign`` +1 for an added
+    airing (or the new values of a changed one), -1 for the old values of a changed one. Counts and
+    sums move by the signed rows, minimums and maximums by the added ones; a writer that removed values
+    calls :func:`aggregates_refresh_extremes` for those programs afterwards, as ``airings_aggregate`` does.
+    """
+    q = connection.ops.quote_name
+    delta = q(table)
+    sums = ["SUM(d.sign)"]
+    for t in TARGETS:
+        sums += [
+            f"COALESCE(SUM(CASE WHEN d.{t} IS NULL THEN 0 ELSE d.sign END), 0)",
+            f"COALESCE(SUM(d.sign * d.{t}), 0)",
+        ]
+    least = ["MIN(d.start) FILTER (WHERE d.sign > 0)", *(f"MIN(d.{t}) FILTER (WHERE d.sign > 0)" for t in TARGETS)]
+    greatest = ["MAX(d.start) FILTER (WHERE d.sign > 0)", *(f"MAX(d.{t}) FILTER (WHERE d.sign > 0)" for t in TARGETS)]
+    local = "(d.start AT TIME ZONE %s::text)"
+
+    def upsert(model: Any, keys: list[tuple[str, str]], source: str, *, extremes: bool = False) -> str:
+        table_name = q(model._meta.db_table)
+        columns = [k for k, _ in keys] + list(_SUMS) + (list(_LEAST) + list(_GREATEST) if extremes else [])
+        values = [v for _, v in keys] + sums + (least + greatest if extremes else [])
+        sets = [f"{q(c)} = {table_name}.{q(c)} + excluded.{q(c)}" for c in _SUMS]
+        if extremes:
+            for func, cols in (("LEAST", _LEAST), ("GREATEST", _GREATEST)):
+                sets += [
+                    f"{q(c)} = {func}(COALESCE({table_name}.{q(c)}, excluded.{q(c)}), COALESCE(excluded.{q(c)}, {table_name}.{q(c)}))"
+                    for c in cols
+                ]
+        group = ", ".join(str(i + 1) for i in range(len(keys)))
+        return (
+            f"INSERT INTO {table_name} ({', '.join(q(c) for c in columns)}) "  # noqa: S608  # nosec B608 - names from the models
+            f"SELECT {', '.join(values)} FROM {source} GROUP BY {group} ORDER BY {group} "
+            f"ON CONFLICT ({', '.join(q(k) for k, _ in keys)}) DO UPDATE SET {', '.join(sets)}"
+        )
+
+    tz = settings.TIME_ZONE
+    with connection.cursor() as cursor:
+        cursor.execute(upsert(ProgramStats, [("program_id", "d.program_id")], f"{delta} d", extremes=True))
+        cursor.execute(
+            upsert(
+                ProgramPeriodStats,
+                [
+                    ("program_id", "d.program_id"),
+                    ("period", "%s::varchar"),
+                    ("period_start", f"date_trunc('month', {local})::date"),
+                    ("channel_id", "d.channel_id"),
+                ],
+                f"{delta} d",
+            ),
+            [Period.MONTH.value, tz],
+        )
+        for period in (Period.WEEK, Period.MONTH):
+            cursor.execute(
+                upsert(
+                    SegmentPeriodStats,
+                    [
+                        ("period", "%s::varchar"),
+                        ("period_start", f"date_trunc(%s::text, {local})::date"),
+                        ("channel_id", "d.channel_id"),
+                        ("genre", "p.genre"),
+                    ],
+                    f"{delta} d JOIN {q(Program._meta.db_table)} p ON p.id = d.program_id",
+                ),
+                [period.value, period.value, tz],
+            )
