@@ -333,9 +333,17 @@ def _read_chunks(path: Path, mapping: ColumnMapping) -> tuple[tuple[str, ...], I
 def _canonical_frame(header: tuple[str, ...], rows: list[list[str]], mapping: ColumnMapping) -> pd.DataFrame:
     width = len(header)
     padded = [r if len(r) == width else (r + [""] * width)[:width] for r in rows]
-    src = pd.DataFrame(padded, columns=list(header), dtype="object")
-    na = set(mapping.na_values)
-    src = src.map(lambda v: None if v.strip() in na else v)
+    na = frozenset(mapping.na_values)
+    # Column by column with list comprehensions: several times faster than a per-cell DataFrame.map.
+    by_column = list(zip(*padded, strict=True)) if padded else [()] * width
+    src = pd.DataFrame(
+        {
+            i: pd.Series([None if v.strip() in na else v for v in col], dtype="object")
+            for i, col in enumerate(by_column)
+        },
+        index=pd.RangeIndex(len(padded)),
+    )
+    src.columns = pd.Index(list(header))
 
     identity = not (mapping.columns or mapping.constants or mapping.templates)
     out = pd.DataFrame(index=src.index)
@@ -381,7 +389,12 @@ def _genre_lookup() -> dict[str, str]:
 def _parse_bool(value: Any) -> bool | None:
     if value is None:
         return False
-    text = str(value).strip().lower()
+    return _parse_bool_text(str(value))
+
+
+@lru_cache(maxsize=256)  # a flag column has a handful of distinct spellings
+def _parse_bool_text(value: str) -> bool | None:
+    text = value.strip().lower()
     if text in _TRUE:
         return True
     if text in _FALSE or text == "":
