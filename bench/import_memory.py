@@ -4,7 +4,8 @@ Each import runs in a fresh child process on a fresh SQLite file (migrated first
 import's own peak RSS growth (``ru_maxrss`` minus the RSS just before the import), not the parent's.
 The file is the generator's default data (seed 43) repeated with shifted starts, written as the canonical
 CSV (bench/foundation.py). Usage: ``.venv/bin/python bench/import_memory.py [ROWS ...]`` (default
-50000 300000 1000000; rewrites the ``import-memory`` section of docs/benchmarks.md). The import runs on
+50000 300000 1000000; rewrites the ``import-memory`` section of docs/benchmarks.md, ``import-postgres``
+with ``--postgres``). The import runs on
 the embedded SQLite (its slower per-chunk ORM writer); ``--postgres`` runs it against DATABASE_URL
 instead (a scratch database: the broadcast tables are emptied first).
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SECTION = "import-memory"
+SECTION_POSTGRES = "import-postgres"  # the same figures for the PostgreSQL bulk path
 SIZES = (50_000, 300_000, 1_000_000)
 # The same script on the importer before it read in chunks (commit adb866b: every row, the whole frame
 # and a dict per row held at once), run 2026-12-02 01:03 UTC on this machine, load average 10.9.
@@ -130,7 +132,7 @@ def main() -> None:
     ]
     body = "\n".join(lines)
     print(body)
-    write_section(SECTION, body)
+    write_section(SECTION_POSTGRES if postgres else SECTION, body)
 
 
 if __name__ == "__main__":
