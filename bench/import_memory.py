@@ -126,9 +126,10 @@ def main() -> None:
     lines += [
         "",
         f"For comparison, {BEFORE}; {BEFORE_WRITE}. Now rows are read, validated and written `CHUNK_ROWS` "
-        "(20,000) at a time inside one transaction; what the import keeps between chunks is the channel and "
-        "program ids, the rejects, and the wall-clock rows of DST nights (placed at the end). Duplicate "
-        "natural keys across chunks are found in a temporary table, not in memory.",
+        "(20,000) at a time inside one transaction; what the import means to keep between chunks is the channel "
+        "and program ids, the rejects, and the wall-clock rows of DST nights (placed at the end); duplicate "
+        "natural keys across chunks are found in a temporary table. Compare the growth column across sizes: "
+        "flat means bounded by the chunk.",
     ]
     body = "\n".join(lines)
     print(body)
