@@ -18,7 +18,7 @@ from django.db.models.functions import TruncMonth, TruncWeek
 from programs.admin import AiringAdmin
 from programs.generator import generate
 from programs.importer import airings_import
-from programs.models import TARGETS, Airing, ProgramPeriodStats, ProgramStats, SegmentPeriodStats
+from programs.models import TARGETS, Airing, Program, ProgramPeriodStats, ProgramStats, SegmentPeriodStats
 from programs.selectors import top_programs, trend_series
 from tests.programs.factories import SMALL_CONFIG, canonical_row, write_csv
 
@@ -217,6 +217,30 @@ def test_trends_from_summaries_equal_trends_from_airings(period: str, trunc: Any
     if end is not None:
         airings = airings.filter(start__lt=datetime.combine(end + timedelta(days=1), time.min, tzinfo=TZ))
     expected = _airing_means(airings, trunc, "audience")
+    assert [(p.period_start, p.count) for p in series.points] == [(d, n) for d, _, n in expected]
+    assert [p.mean for p in series.points] == [pytest.approx(m, rel=1e-12) for _, m, _ in expected]
+
+
+@pytest.mark.parametrize(
+    ("period", "trunc", "start", "end"),
+    [
+        ("month", TruncMonth, None, None),  # the program page's series: summaries only
+        ("month", TruncMonth, date(2024, 2, 10), date(2024, 5, 17)),  # partial months from the airings
+        ("week", TruncWeek, date(2024, 1, 17), date(2024, 4, 2)),
+    ],
+)
+def test_program_trends_equal_trends_from_its_airings(period: str, trunc: Any, start: Any, end: Any) -> None:
+    generate(SMALL_CONFIG)
+    program = Program.objects.order_by("pk").first()
+    assert program is not None
+    series = trend_series(target="rating", period=period, program=program, start=start, end=end)
+    airings = Airing.objects.filter(program=program)
+    if start is not None:
+        airings = airings.filter(start__gte=datetime.combine(start, time.min, tzinfo=TZ))
+    if end is not None:
+        airings = airings.filter(start__lt=datetime.combine(end + timedelta(days=1), time.min, tzinfo=TZ))
+    expected = _airing_means(airings, trunc, "rating")
+    assert len(expected) >= 3
     assert [(p.period_start, p.count) for p in series.points] == [(d, n) for d, _, n in expected]
     assert [p.mean for p in series.points] == [pytest.approx(m, rel=1e-12) for _, m, _ in expected]
 
