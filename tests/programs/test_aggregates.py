@@ -18,7 +18,16 @@ from django.db.models.functions import TruncMonth, TruncWeek
 from programs.admin import AiringAdmin
 from programs.generator import generate
 from programs.importer import airings_import
-from programs.models import TARGETS, Airing, Program, ProgramPeriodStats, ProgramStats, SegmentPeriodStats
+from programs.models import (
+    TARGETS,
+    Airing,
+    ChannelPeriodStats,
+    GenrePeriodStats,
+    Program,
+    ProgramPeriodStats,
+    ProgramStats,
+    SegmentPeriodStats,
+)
 from programs.selectors import top_programs, trend_series
 from tests.programs.factories import SMALL_CONFIG, canonical_row, write_csv
 
@@ -93,6 +102,14 @@ def assert_summaries_exact() -> None:
             for r in SegmentPeriodStats.objects.filter(period=period).values()
         }
         _assert_equal(stored, expected_segments)
+    _assert_equal(
+        _stored(ChannelPeriodStats, ("channel_id",), "month"), _recomputed_periods(("channel_id",), TruncMonth)
+    )
+    stored_genres = {
+        (r["genre"], r["period_start"]): r for r in GenrePeriodStats.objects.filter(period="month").values()
+    }
+    _assert_equal(stored_genres, _recomputed_periods(("program__genre",), TruncMonth))
+    assert not ChannelPeriodStats.objects.exclude(period="month").exists()
 
 
 def test_generation_then_imports_that_create_update_and_leave_rows_unchanged_keep_summaries_exact(
@@ -160,6 +177,7 @@ def test_rebuild_command_recreates_the_same_summaries() -> None:
     before = {s.pop("program_id"): s for s in ProgramStats.objects.values()}
     ProgramStats.objects.all().delete()
     SegmentPeriodStats.objects.all().delete()
+    GenrePeriodStats.objects.all().delete()
     out = StringIO()
     call_command("rebuild_aggregates", stdout=out)
     assert f"Rebuilt the summaries of {Airing.objects.count()} airings" in out.getvalue()
