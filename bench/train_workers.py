@@ -9,6 +9,11 @@ path as ``POST /api/v1/training-runs``) and times it until the run leaves RUNNIN
 - 2 worker processes, one pool process SIGKILLed while it trains: acks_late + reject_on_worker_lost
   redeliver its model, and the run must still end SUCCEEDED with 24 models.
 
+Give it a Redis database no other process uses (``REDIS_URL=redis://.../N``): it flushes that database
+before each case, and anything else that clears the cache there while it runs (another bench's
+``cache.clear()``, which is a FLUSHDB when cache and broker share the database) deletes the queued
+training messages, so the run waits for jobs that will never arrive.
+
 Rewrites the ``scale-training`` section of docs/benchmarks.md.
 Usage: ``.venv/bin/python bench/train_workers.py [--no-cv] [--days=730] [--no-write]``
 """
