@@ -279,3 +279,20 @@ def airings_aggregate_staged(*, table: str) -> None:
                 ),
                 [period.value, period.value, tz],
             )
+        # The month rows summed per channel and per genre (the dashboard's rollups).
+        for model, key, source in (
+            (ChannelPeriodStats, ("channel_id", "d.channel_id"), f"{delta} d"),
+            (
+                GenrePeriodStats,
+                ("genre", "p.genre"),
+                f"{delta} d JOIN {q(Program._meta.db_table)} p ON p.id = d.program_id",
+            ),
+        ):
+            cursor.execute(
+                upsert(
+                    model,
+                    [("period", "%s::varchar"), ("period_start", f"date_trunc('month', {local})::date"), key],
+                    source,
+                ),
+                [Period.MONTH.value, tz],
+            )
