@@ -269,7 +269,7 @@ LOGOUT_REDIRECT_URL = "/login/"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "bms.tokens.JWTAuthentication",
         "bms.auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
