@@ -33,9 +33,10 @@ from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegresso
 from sklearn.linear_model import ElasticNet
 from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.preprocessing import StandardScaler
 from xgboost import XGBRegressor
 
+from registry.anchor import AnchoredRegressor
 from registry.features import build_preprocessor
 from registry.models import Algorithm
 
@@ -130,32 +131,40 @@ def _estimator(spec: ModelSpec, n_jobs: int) -> BaseEstimator:
     raise ValueError(f"unknown algorithm {spec.algorithm!r}")
 
 
-def build_model(spec: ModelSpec, *, n_jobs: int) -> BaseEstimator:
+def build_model(spec: ModelSpec, *, n_jobs: int, shrink: float | None = None, scale: float = 1.0) -> BaseEstimator:
     """An unfitted estimator that takes the RAW frame (features.RAW_COLUMNS) and predicts the target.
 
+    Every algorithm is an ``AnchoredRegressor`` (``registry.anchor``): its pipeline learns a correction
+    to a naive forecast from the airing's history, on the log scale for the multiplicative targets.
     Tree algorithms: ``Pipeline([("prep", ...), ("model", estimator)])`` (the two halves are stored
-    separately for XGBoost/CatBoost). Others: the same pipeline, wrapped in a log-target transform for
-    the multiplicative targets.
+    separately for XGBoost/CatBoost). The MLP's pipeline is wrapped in a standardised-target transform.
+    ``shrink``: the correction's weight (None: chosen inside ``fit`` on the latest training rows);
+    ``scale``: the log-scale models' factor back to the mean (registry.anchor.mean_scale).
     """
     estimator = _estimator(spec, n_jobs)
+    log = spec.target in LOG_TARGETS
+    inner: BaseEstimator
     if spec.algorithm in TREE_ALGORITHMS:
-        return Pipeline([("prep", build_preprocessor(kind="tree", seed=spec.seed)), ("model", estimator)])
-    pipeline = Pipeline([("prep", build_preprocessor(kind="linear", seed=spec.seed)), ("model", estimator)])
-    if spec.algorithm == "mlp":
-        steps: list[tuple[str, Any]] = [("scale", StandardScaler())]
-        if spec.target in LOG_TARGETS:
-            steps.insert(0, ("log", FunctionTransformer(func=log_target, inverse_func=exp_target, check_inverse=False)))
-        return TransformedTargetRegressor(regressor=pipeline, transformer=Pipeline(steps), check_inverse=False)
-    if spec.target in LOG_TARGETS:
-        return TransformedTargetRegressor(
-            regressor=pipeline, func=log_target, inverse_func=exp_target, check_inverse=False
-        )
-    return pipeline
+        inner = Pipeline([("prep", build_preprocessor(kind="tree", seed=spec.seed)), ("model", estimator)])
+    else:
+        inner = Pipeline([("prep", build_preprocessor(kind="linear", seed=spec.seed)), ("model", estimator)])
+        if spec.algorithm == "mlp":
+            inner = TransformedTargetRegressor(regressor=inner, transformer=StandardScaler(), check_inverse=False)
+    return AnchoredRegressor(regressor=inner, log=log, shrink=shrink, scale=scale)
+
+
+def unwrap(model: Any) -> Any:
+    """The fitted pipeline inside a model (through the anchor and a target transform)."""
+    if isinstance(model, AnchoredRegressor):
+        model = model.regressor_
+    if isinstance(model, TransformedTargetRegressor):
+        model = model.regressor_
+    return model
 
 
 def set_serving_threads(model: Any) -> None:
     """After fitting: one thread per prediction, so serving one row does not start a thread pool."""
-    inner = model.regressor_ if isinstance(model, TransformedTargetRegressor) else model
+    inner = unwrap(model)
     estimator = inner.named_steps["model"] if isinstance(inner, Pipeline) else inner
     # CatBoost refuses set_params once fitted; LoadedModel passes thread_count=1 to its predict instead.
     if isinstance(estimator, (RandomForestRegressor, XGBRegressor)):
