@@ -9,15 +9,16 @@ demo data takes well under 5 minutes on 2 cores, and so that one production mode
 | xgboost | xgboost XGBRegressor (hist) | tree | 400 rounds, eta 0.05, depth 6, subsample 0.8 |
 | catboost | catboost CatBoostRegressor | tree | 500 iterations, lr 0.08, depth 6 (symmetric trees) |
 | gradient_boosting | sklearn HistGradientBoostingRegressor | tree | 200 iterations, lr 0.1, 31 leaves, l2 1.0 (skops stores every tree: fewer = faster load) |
-| mlp | sklearn MLPRegressor | linear (one-hot, scaled) | 32-16 ReLU, adam lr 3e-3, batch 512, <= 60 epochs (~4,700 steps), early stopping on a 10% validation fraction (patience 5); standardised (log) target |
-| elasticnet | sklearn ElasticNet | linear (one-hot, scaled) | alpha 1e-3, l1_ratio 0.5, Gram matrix precomputed (n >> p); log target for skewed targets |
+| mlp | sklearn MLPRegressor | linear (one-hot, scaled) | 32-16 ReLU, adam lr 3e-3, batch 512, <= 60 epochs (~4,700 steps), early stopping on a 10% validation fraction (patience 5); standardised correction (log scale for skewed targets) |
+| elasticnet | sklearn ElasticNet | linear (one-hot, scaled) | alpha 1e-3, l1_ratio 0.5, Gram matrix precomputed (n >> p); correction on log scale for skewed targets |
 
 "tree" features: target encoding (program, lead-in program, genre x daypart, channel x hour), ordinal
 codes, raw numbers. "linear" features: the same target encodings, one-hot categoricals and genre x
-daypart, standard scaling. Rating, revenue and audience are multiplicative (lognormal) quantities, so
-the two non-tree models learn log1p(target) and predict back on the original scale; the MLP's target is
-also standardised (a network fitted to raw revenue in dollars does not converge). Every algorithm also
-gets the history features (registry.features.HISTORY_COLUMNS; the linear ones their levels on log scale).
+daypart, standard scaling. Every algorithm is wrapped in ``registry.anchor.AnchoredRegressor``: it learns
+a correction to a naive forecast from the airing's history (or, when cross-validation says so, to the
+training mean), on the log scale for rating, revenue and audience (multiplicative quantities), and the
+MLP's correction is also standardised. Every algorithm also gets the history features
+(registry.features.HISTORY_COLUMNS; the linear ones their levels on log scale).
 """
 
 from __future__ import annotations
@@ -131,7 +132,9 @@ def _estimator(spec: ModelSpec, n_jobs: int) -> BaseEstimator:
     raise ValueError(f"unknown algorithm {spec.algorithm!r}")
 
 
-def build_model(spec: ModelSpec, *, n_jobs: int, shrink: float | None = None, scale: float = 1.0) -> BaseEstimator:
+def build_model(
+    spec: ModelSpec, *, n_jobs: int, shrink: float | None = None, scale: float = 1.0, anchored: bool = True
+) -> BaseEstimator:
     """An unfitted estimator that takes the RAW frame (features.RAW_COLUMNS) and predicts the target.
 
     Every algorithm is an ``AnchoredRegressor`` (``registry.anchor``): its pipeline learns a correction
@@ -150,7 +153,7 @@ def build_model(spec: ModelSpec, *, n_jobs: int, shrink: float | None = None, sc
         inner = Pipeline([("prep", build_preprocessor(kind="linear", seed=spec.seed)), ("model", estimator)])
         if spec.algorithm == "mlp":
             inner = TransformedTargetRegressor(regressor=inner, transformer=StandardScaler(), check_inverse=False)
-    return AnchoredRegressor(regressor=inner, log=log, shrink=shrink, scale=scale)
+    return AnchoredRegressor(regressor=inner, log=log, shrink=shrink, scale=scale, anchored=anchored)
 
 
 def unwrap(model: Any) -> Any:
