@@ -32,8 +32,8 @@ django.setup()
 import numpy as np  # noqa: E402
 
 from bench._report import machine, write_section  # noqa: E402
+from bench.schedule_instances import demo_timeline  # noqa: E402
 from programs.generator import GeneratorConfig, simulate  # noqa: E402
-from scheduling.synthetic import demo_timeline  # noqa: E402
 from scheduling.timeline import check_timeline, evaluate, start_array  # noqa: E402
 from scheduling.timeline_exact import timeline_milp  # noqa: E402
 from scheduling.timeline_ga import TimelineParams, optimize_timeline  # noqa: E402

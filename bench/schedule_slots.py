@@ -1,6 +1,6 @@
 """Benchmark of the schedule optimiser: python bench/schedule_slots.py [--seeds 5] [--sizes 50,200,1000].
 
-Synthetic instances (scheduling.synthetic) with 2 candidates per slot and every constraint on: fixed
+Synthetic instances (bench/schedule_instances.py) with 2 candidates per slot and every constraint on: fixed
 news at 18:00, 5% unavailable cells, content-rating windows, length fits, per-day airing limits, at
 most 2 consecutive slots of a genre, >= 3 genres per daypart, an advertiser goal; objective revenue
 + 0.5 x audience. For each size and seed: runtime of the whole job (GA + alternatives + Pareto), the
@@ -26,10 +26,11 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from bench._report import write_section  # noqa: E402
+from bench.schedule_instances import current_schedule, instance  # noqa: E402
+from bench.schedule_quality import hypervolume_ratio, plain_deap  # noqa: E402
 from scheduling.exact import assignment, milp_optimum  # noqa: E402
-from scheduling.optimizer import GAParams, LocalSearch, hypervolume_ratio, optimize, plain_deap  # noqa: E402
+from scheduling.optimizer import GAParams, LocalSearch, optimize  # noqa: E402
 from scheduling.problem import check_hard, evaluate  # noqa: E402
-from scheduling.synthetic import current_schedule, instance  # noqa: E402
 
 
 def pct(v: float) -> str:

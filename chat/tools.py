@@ -21,9 +21,12 @@ from django.core import signing
 from django.db import models
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from rest_framework import serializers
 
 from bms.errors import ApplicationError
 from bms.roles import Role, user_role
+from scheduling import services as scheduling_services
+from scheduling.requests import ScheduleRequest, schedule_request_parse
 
 Target = Literal["rating", "revenue", "audience", "engagement"]
 TARGETS: tuple[str, ...] = ("rating", "revenue", "audience", "engagement")
@@ -371,16 +374,12 @@ def export_data(*, user: Any, args: ExportDataArgs) -> dict[str, Any]:
     }
 
 
-def _schedule_params(params: dict[str, Any]) -> dict[str, Any]:
+def _schedule_request(params: dict[str, Any]) -> ScheduleRequest:
     """The request as the schedule API validates it (same types and defaults: one path)."""
     try:
-        from scheduling.apis import OptimizationJobCreateApi
-    except ImportError:
-        return params
-    data = OptimizationJobCreateApi.InputSerializer(data=params)
-    if not data.is_valid():
-        raise ToolError("invalid_arguments", json.dumps(data.errors, default=str)[:300])
-    return dict(data.validated_data)
+        return schedule_request_parse(params)
+    except serializers.ValidationError as exc:
+        raise ToolError("invalid_arguments", json.dumps(exc.detail, default=str)[:300]) from None
 
 
 OPTIMIZE_WAIT_SECONDS = 15.0  # a chat answer waits this long for the GA, then points at the job
@@ -408,7 +407,7 @@ def optimize_schedule(*, user: Any, args: OptimizeScheduleArgs) -> dict[str, Any
         params["daypart"] = args.daypart
     if args.slot_minutes:
         params["slot_minutes"] = args.slot_minutes
-    job = _dependency("scheduling.services", "optimization_job_create")(user=user, params=_schedule_params(params))
+    job = scheduling_services.optimization_job_create(user=user, request=_schedule_request(params))
     _wait_for_job(job)
     result = plain(getattr(job, "result", None))
     proposal: Any = None

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from deap import algorithms, base, creator, tools
+from deap import base, creator, tools
 from scipy.optimize import linear_sum_assignment
 
 from scheduling.exact import assignment
@@ -31,6 +31,7 @@ from scheduling.problem import (
     Problem,
     Totals,
     check_hard,
+    diverse_choice,
     evaluate,
     linear_totals,
     totals,
@@ -41,8 +42,6 @@ if not hasattr(creator, "ScheduleFitness"):
     creator.create("Schedule", list, fitness=creator.ScheduleFitness)
     creator.create("ParetoFitness", base.Fitness, weights=(1.0, 1.0))
     creator.create("ParetoSchedule", list, fitness=creator.ParetoFitness)
-    creator.create("PlainFitness", base.Fitness, weights=(1.0,))
-    creator.create("PlainSchedule", list, fitness=creator.PlainFitness)
 
 EPS = 1e-9
 
@@ -480,7 +479,6 @@ def optimize(problem: Problem, params: GAParams | None = None, progress: Progres
     """
     params = params or GAParams()
     t0 = time.perf_counter()
-    deadline = t0 + params.time_budget
     # the GA stops early enough to leave the alternatives and the Pareto front their share
     ga_deadline = t0 + params.time_budget * (0.6 if params.pareto else 0.85)
     rng = random.Random(params.seed)
@@ -490,19 +488,57 @@ def optimize(problem: Problem, params: GAParams | None = None, progress: Progres
     bound = float(linear_totals(problem, exact[None, :], problem.value)[0])
     greedy_x = greedy(problem)
     ls = LocalSearch(problem)
+    seeds = _seed_schedules(problem, params, ls, [greedy_x, exact], nrng, t0=t0, deadline=ga_deadline)
+    run = _evolve(problem, params, _toolbox(problem, params, rng, nrng), ls, seeds, rng, nrng, ga_deadline, progress)
 
-    # seeds: exact assignment and greedy (polished), perturbed assignments, random
-    seeds: list[IntArray] = [greedy_x, exact, ls.run(exact, ga_deadline), ls.run(greedy_x, ga_deadline)]
+    best_x = np.array(run.best, dtype=np.int64)
+    if evaluate(problem, greedy_x[None, :])[0] > run.best_score:  # never worse than the greedy seed
+        best_x = greedy_x
+    best_sol = solution(problem, best_x)
+    alternatives, pareto = _extras(problem, params, ls, best_sol, best_x, run, t0=t0)
+    greedy_sol = solution(problem, greedy_x)
+    return OptimizeResult(
+        best=best_sol,
+        alternatives=alternatives,
+        pareto=pareto,
+        bound=bound,
+        gap=_gap(bound, best_sol.totals.objective),
+        greedy=greedy_sol,
+        improvement_over_greedy=_improvement(best_sol.totals.objective, greedy_sol.totals.objective),
+        generations=run.generations,
+        max_generations=params.generations,
+        runtime=time.perf_counter() - t0,
+        stopped=run.stopped,
+        history=run.history,
+    )
+
+
+def _seed_schedules(
+    problem: Problem,
+    params: GAParams,
+    ls: LocalSearch,
+    starts: list[IntArray],
+    nrng: np.random.Generator,
+    *,
+    t0: float,
+    deadline: float,
+) -> list[IntArray]:
+    """The first population: the greedy and exact schedules as they are and polished, assignments of
+    perturbed values (polished, within the first 30% of the budget), then random schedules."""
+    seeds: list[IntArray] = [*starts, *(ls.run(x, deadline) for x in reversed(starts))]
     scale = float(np.abs(problem.value[problem.allowed]).mean()) if problem.allowed.any() else 1.0
-    n_perturbed = max(2, params.population // 4)
-    for _ in range(n_perturbed):
+    for _ in range(max(2, params.population // 4)):
         if time.perf_counter() > t0 + 0.3 * params.time_budget:
             break
         noisy = problem.value + nrng.normal(0.0, 0.05 * scale, problem.value.shape)
-        seeds.append(ls.run(assignment(problem, noisy), ga_deadline))
+        seeds.append(ls.run(assignment(problem, noisy), deadline))
     while len(seeds) < params.population:
         seeds.append(_random_schedule(problem, nrng, ls.cand))
+    return seeds
 
+
+def _toolbox(problem: Problem, params: GAParams, rng: random.Random, nrng: np.random.Generator) -> base.Toolbox:
+    """DEAP selection, crossover and mutation as the request chose them."""
     toolbox = base.Toolbox()
     if params.selection == "roulette":
         # roulette needs positive fitness: select on the shifted score, not in place
@@ -525,57 +561,49 @@ def optimize(problem: Problem, params: GAParams | None = None, progress: Progres
         toolbox.register("mutate", _mut_shuffle, problem, rng=rng)
     else:
         toolbox.register("mutate", _mut_swap, problem, rng=rng)
+    return toolbox
 
-    def assign_fitness(pop: list[Any]) -> None:
-        scores = evaluate(problem, np.array(pop, dtype=np.int64))
-        for ind, sc in zip(pop, scores, strict=True):
-            ind.fitness.values = (float(sc),)
 
+@dataclass
+class _Evolution:
+    best: Any  # a creator.Schedule
+    best_score: float
+    population: list[Any]
+    history: list[float]
+    generations: int
+    stopped: str
+
+
+def _evolve(
+    problem: Problem,
+    params: GAParams,
+    toolbox: base.Toolbox,
+    ls: LocalSearch,
+    seeds: list[IntArray],
+    rng: random.Random,
+    nrng: np.random.Generator,
+    deadline: float,
+    progress: ProgressFn | None,
+) -> _Evolution:
+    """The generations: until the plateau, the generation limit, the deadline or a cancellation."""
     population = [creator.Schedule(s.tolist()) for s in seeds]
-    assign_fitness(population)
+    for ind, sc in zip(population, evaluate(problem, np.array(population, dtype=np.int64)), strict=True):
+        ind.fitness.values = (float(sc),)
     best = tools.selBest(population, 1)[0]
     best_score = best.fitness.values[0]
     history = [best_score]
     stale, gen, stopped = 0, 0, "generations"
     random.seed(params.seed)  # DEAP's operators draw from the module-level generator
     for gen in range(1, params.generations + 1):
-        if time.perf_counter() > ga_deadline:
+        if time.perf_counter() > deadline:
             stopped = "time_budget"
             gen -= 1
             break
         if progress is not None and not progress(gen, params.generations):
             stopped = "cancelled"
             break
-        offspring = [creator.Schedule(ind) for ind in toolbox.select(population, len(population))]
-        for i in range(1, len(offspring), 2):
-            if rng.random() < params.cxpb:
-                toolbox.mate(offspring[i - 1], offspring[i])
-        for ind in offspring:
-            if rng.random() < params.mutpb:
-                toolbox.mutate(ind)
-        X = np.array(offspring, dtype=np.int64)
-        X = repair_many(problem, X)
-        scores = evaluate(problem, X)
-        for k in np.argsort(-scores)[: params.local_search_per_generation]:
-            X[k] = ls.run(X[k], ga_deadline)
-        # ruin-and-recreate on a few elite members (they replace the worst offspring)
-        order = np.argsort(evaluate(problem, X))
-        for j in range(min(params.ruin_recreate_per_generation, len(order))):
-            elite = np.array(population[int(nrng.integers(min(4, len(population))))], dtype=np.int64)
-            X[order[j]] = ls.ruin_recreate(elite, nrng, ga_deadline)
-        scores = evaluate(problem, X)
-        for ind, row, sc in zip(offspring, X, scores, strict=True):
-            ind[:] = row.tolist()
-            ind.fitness.values = (float(sc),)
-        # elitist (mu + lambda) survival without duplicates
-        pool: dict[tuple[int, ...], Any] = {}
-        for ind in sorted(population + offspring, key=lambda i: -i.fitness.values[0]):
-            pool.setdefault(tuple(ind), ind)
-        population = list(pool.values())[: params.population]
-        while len(population) < params.population:
-            extra = creator.Schedule(_random_schedule(problem, nrng, ls.cand).tolist())
-            extra.fitness.values = (float(evaluate(problem, np.array([extra]))[0]),)
-            population.append(extra)
+        offspring = _offspring(problem, params, toolbox, ls, population, rng, nrng, deadline)
+        population = _survivors(problem, params, ls, population + offspring, nrng)
         top = population[0]
         if top.fitness.values[0] > best_score + EPS:
             best, best_score, stale = top, top.fitness.values[0], 0
@@ -585,40 +613,81 @@ def optimize(problem: Problem, params: GAParams | None = None, progress: Progres
         if stale >= params.plateau:
             stopped = "plateau"
             break
+    return _Evolution(best, best_score, population, history, gen, stopped)
 
-    best_x = np.array(best, dtype=np.int64)
-    if evaluate(problem, greedy_x[None, :])[0] > best_score:  # never worse than the greedy seed
-        best_x = greedy_x
-    best_sol = solution(problem, best_x)
+
+def _offspring(
+    problem: Problem,
+    params: GAParams,
+    toolbox: base.Toolbox,
+    ls: LocalSearch,
+    population: list[Any],
+    rng: random.Random,
+    nrng: np.random.Generator,
+    deadline: float,
+) -> list[Any]:
+    """Select, mate, mutate, repair (vectorised); polish the best few; ruin-and-recreate elite members
+    into the worst offspring; score them."""
+    offspring = [creator.Schedule(ind) for ind in toolbox.select(population, len(population))]
+    for i in range(1, len(offspring), 2):
+        if rng.random() < params.cxpb:
+            toolbox.mate(offspring[i - 1], offspring[i])
+    for ind in offspring:
+        if rng.random() < params.mutpb:
+            toolbox.mutate(ind)
+    X = repair_many(problem, np.array(offspring, dtype=np.int64))
+    scores = evaluate(problem, X)
+    for k in np.argsort(-scores)[: params.local_search_per_generation]:
+        X[k] = ls.run(X[k], deadline)
+    order = np.argsort(evaluate(problem, X))
+    for j in range(min(params.ruin_recreate_per_generation, len(order))):
+        elite = np.array(population[int(nrng.integers(min(4, len(population))))], dtype=np.int64)
+        X[order[j]] = ls.ruin_recreate(elite, nrng, deadline)
+    for ind, row, sc in zip(offspring, X, evaluate(problem, X), strict=True):
+        ind[:] = row.tolist()
+        ind.fitness.values = (float(sc),)
+    return offspring
+
+
+def _survivors(
+    problem: Problem, params: GAParams, ls: LocalSearch, pool: list[Any], nrng: np.random.Generator
+) -> list[Any]:
+    """Elitist (mu + lambda) survival without duplicates, topped up with random schedules."""
+    distinct: dict[tuple[int, ...], Any] = {}
+    for ind in sorted(pool, key=lambda i: -i.fitness.values[0]):
+        distinct.setdefault(tuple(ind), ind)
+    population = list(distinct.values())[: params.population]
+    while len(population) < params.population:
+        extra = creator.Schedule(_random_schedule(problem, nrng, ls.cand).tolist())
+        extra.fitness.values = (float(evaluate(problem, np.array([extra]))[0]),)
+        population.append(extra)
+    return population
+
+
+def _extras(
+    problem: Problem,
+    params: GAParams,
+    ls: LocalSearch,
+    best_sol: Solution,
+    best_x: IntArray,
+    run: _Evolution,
+    *,
+    t0: float,
+) -> tuple[list[Solution], list[Solution]]:
+    """The top-K alternatives and the Pareto front in what is left of the budget (none when cancelled:
+    nobody waits for them)."""
+    if run.stopped == "cancelled":
+        return [best_sol], []
     budget = params.time_budget
-    alt_deadline = min(deadline, max(t0 + 0.75 * budget, time.perf_counter() + 0.1 * budget))
-    cancelled = stopped == "cancelled"  # nobody waits for the extras of a cancelled run
-    alternatives = (
-        [best_sol]
-        if cancelled
-        else top_k_alternatives(problem, ls, best_x, [np.array(i) for i in population], params, alt_deadline)
-    )
+    alt_deadline = min(t0 + budget, max(t0 + 0.75 * budget, time.perf_counter() + 0.1 * budget))
+    alternatives = top_k_alternatives(problem, ls, best_x, [np.array(i) for i in run.population], params, alt_deadline)
     pareto: list[Solution] = []
-    if params.pareto and not cancelled:
+    if params.pareto:
         # the front gets as much time again as the GA took, within the budget
         spent = time.perf_counter() - t0
         front = pareto_front(problem, params, deadline=min(t0 + 0.95 * budget, time.perf_counter() + max(0.1, spent)))
         pareto = [solution(problem, x) for x in front]
-    greedy_sol = solution(problem, greedy_x)
-    return OptimizeResult(
-        best=best_sol,
-        alternatives=alternatives,
-        pareto=pareto,
-        bound=bound,
-        gap=_gap(bound, best_sol.totals.objective),
-        greedy=greedy_sol,
-        improvement_over_greedy=_improvement(best_sol.totals.objective, greedy_sol.totals.objective),
-        generations=gen,
-        max_generations=params.generations,
-        runtime=time.perf_counter() - t0,
-        stopped=stopped,
-        history=history,
-    )
+    return alternatives, pareto
 
 
 def _improvement(new: float, old: float) -> float:
@@ -638,15 +707,15 @@ def top_k_alternatives(
     best_score = float(evaluate(problem, best[None, :])[0])
     floor = best_score - params.alternative_within * abs(best_score)
     chosen = [best]
-
-    def fits(x: IntArray) -> bool:
-        return all(_hamming(x, c) >= params.alternative_min_diff for c in chosen)
-
-    for x in population:
-        if len(chosen) >= params.top_k:
-            break
-        if float(evaluate(problem, x[None, :])[0]) >= floor and fits(x):
-            chosen.append(x)
+    fits = diverse_choice(
+        chosen,
+        population,
+        score=lambda x: float(evaluate(problem, x[None, :])[0]),
+        floor=floor,
+        distance=_hamming,
+        min_diff=params.alternative_min_diff,
+        k=params.top_k,
+    )
     # not enough diversity in the population: force changes by taxing the cells already used
     free = problem.slot_fixed < 0
     cols = np.arange(problem.n_slots)
@@ -683,31 +752,6 @@ def _nondominated(points: FloatArray) -> IntArray:
         if not dominated:
             keep.append(i)
     return np.array(keep, dtype=np.int64)
-
-
-def hypervolume_2d(points: FloatArray, ref: tuple[float, float]) -> float:
-    """Area dominated by ``points`` (maximisation) above the reference point."""
-    pts = points[(points[:, 0] > ref[0]) & (points[:, 1] > ref[1])]
-    if not len(pts):
-        return 0.0
-    pts = pts[np.argsort(-pts[:, 0])]
-    area, best_y = 0.0, ref[1]
-    for px, py in pts:
-        if py > best_y:
-            area += (px - ref[0]) * (py - best_y)
-            best_y = py
-    return area
-
-
-def hull_area(hull: FloatArray, ref: tuple[float, float]) -> float:
-    """Area under the upper-right convex hull of the supported points, above ``ref`` — an upper bound
-    for the hypervolume of any feasible front (every schedule lies inside this polygon)."""
-    pts = hull[np.argsort(hull[:, 0])]
-    poly = [(ref[0], ref[1]), (ref[0], pts[0][1]), *[(float(a), float(b)) for a, b in pts], (pts[-1][0], ref[1])]
-    area = 0.0
-    for (x1, y1), (x2, y2) in zip(poly, poly[1:] + poly[:1], strict=True):
-        area += x1 * y2 - x2 * y1
-    return abs(area) / 2.0
 
 
 def supported_points(problem: Problem, deadline: float, max_solves: int = 200) -> tuple[list[IntArray], bool]:
@@ -751,18 +795,6 @@ def objective_points(problem: Problem, X: IntArray) -> FloatArray:
     """(revenue, audience) totals of each row of X."""
     cols = np.arange(problem.n_slots)
     return np.stack([problem.revenue[X, cols].sum(axis=1), problem.audience[X, cols].sum(axis=1)], axis=1)
-
-
-def hypervolume_ratio(problem: Problem, front: list[IntArray], *, deadline: float) -> tuple[float, bool]:
-    """Hypervolume of ``front`` as a share of the area under the convex hull of the exact weighted-sum
-    optima (reference point: the worst revenue and audience of those optima). Every feasible schedule
-    lies inside that hull, so 1.0 is the most any front can reach. Returns (ratio, hull complete)."""
-    support, complete = supported_points(problem, deadline, max_solves=400)
-    sup_obj = objective_points(problem, np.array(support))
-    ref = (float(sup_obj[:, 0].min()), float(sup_obj[:, 1].min()))
-    bound_area = hull_area(sup_obj, ref)
-    pts = objective_points(problem, np.array(front))
-    return (hypervolume_2d(pts, ref) / bound_area if bound_area > 0 else 1.0), complete
 
 
 def pareto_front(problem: Problem, params: GAParams, *, deadline: float, seed_solves: int = 10) -> list[IntArray]:
@@ -827,52 +859,3 @@ def pareto_front(problem: Problem, params: GAParams, *, deadline: float, seed_so
     nd = _nondominated(obj_u)
     order = np.argsort(-obj_u[nd, 0])
     return [X[first[i]] for i in nd[order]]
-
-
-# ---- plain DEAP baseline (for the benchmark) ----------------------------------------------------
-def plain_deap(
-    problem: Problem, *, seed: int = 0, population: int = 100, generations: int = 100, time_budget: float = 60.0
-) -> IntArray:
-    """Textbook GA: random permutations of the programs (slot s airs perm[s]), PMX crossover,
-    shuffle mutation, tournament selection, ``eaSimple``, per-individual Python fitness with a
-    penalty per hard violation. No repair, no seeding, no local search."""
-    random.seed(seed)
-    P, S = problem.n_programs, problem.n_slots
-    value = problem.value.tolist()
-    allowed = problem.allowed.tolist()
-    genre = problem.genre.tolist()
-    day = problem.slot_day.tolist()
-    K = problem.max_consecutive_genre
-    big = 10.0 * (max(abs(v) for row in value for v in row) + 1.0)
-
-    def fitness(ind: list[int]) -> tuple[float]:
-        score = 0.0
-        run = 0
-        for s in range(S):
-            p = ind[s]
-            score += value[p][s] if allowed[p][s] else -big
-            if s and day[s] == day[s - 1] and genre[p] == genre[ind[s - 1]]:
-                run += 1
-                if K and run >= K:
-                    score -= problem.run_weight
-            else:
-                run = 0
-        return (score,)
-
-    tb = base.Toolbox()
-    tb.register("indices", random.sample, range(P), P)
-    tb.register("individual", tools.initIterate, creator.PlainSchedule, tb.indices)
-    tb.register("population", tools.initRepeat, list, tb.individual)
-    tb.register("evaluate", fitness)
-    tb.register("mate", tools.cxPartialyMatched)
-    tb.register("mutate", tools.mutShuffleIndexes, indpb=2.0 / P)
-    tb.register("select", tools.selTournament, tournsize=3)
-    pop = tb.population(n=population)
-    hof = tools.HallOfFame(1)
-    t0 = time.perf_counter()
-    done = 0
-    while done < generations and time.perf_counter() - t0 < time_budget:
-        step = min(10, generations - done)
-        pop, _ = algorithms.eaSimple(pop, tb, cxpb=0.7, mutpb=0.2, ngen=step, halloffame=hof, verbose=False)
-        done += step
-    return np.array(hof[0][:S], dtype=np.int64)

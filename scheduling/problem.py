@@ -19,8 +19,9 @@ its crossover and local search.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -64,6 +65,46 @@ class AdvertiserGoal:
     genre: int
     slot_mask: tuple[bool, ...]
     weight: float
+
+
+class _LinearTerms(Protocol):
+    """What the linear objective reads: both models (slots and timeline) have these fields."""
+
+    revenue: FloatArray
+    audience: FloatArray
+    rev_ref: float
+    aud_ref: float
+    genre: IntArray
+    goals: tuple[AdvertiserGoal, ...]
+
+
+def value_reference(matrix: FloatArray, allowed: BoolArray) -> float:
+    """Mean absolute best value per column over the allowed cells: the scale that makes the revenue
+    and audience terms comparable (1.0 when nothing is allowed)."""
+    if not matrix.shape[1]:
+        return 1.0
+    best = np.where(allowed, matrix, -np.inf).max(axis=0)
+    best = best[np.isfinite(best)]
+    mean = float(np.abs(best).mean()) if best.size else 0.0
+    return mean if mean > 0 else 1.0
+
+
+def goal_bonus(model: _LinearTerms) -> FloatArray:
+    """Advertiser goals: ``weight`` for each program of the goal's genre in each cell of its mask."""
+    bonus = np.zeros(model.revenue.shape)
+    for goal in model.goals:
+        mask = np.asarray(goal.slot_mask, dtype=bool)
+        bonus += goal.weight * ((model.genre == goal.genre)[:, None] & mask[None, :])
+    return bonus
+
+
+def linear_value(model: _LinearTerms, weight_revenue: float, weight_audience: float) -> FloatArray:
+    """Weighted, normalised revenue and audience plus the goal bonus, per (program, column)."""
+    return (
+        weight_revenue * model.revenue / model.rev_ref
+        + weight_audience * model.audience / model.aud_ref
+        + goal_bonus(model)
+    )
 
 
 @dataclass
@@ -176,32 +217,13 @@ class Problem:
 
     # -- objective --------------------------------------------------------------------------------
     def _derive_values(self) -> None:
-        def ref(matrix: FloatArray) -> float:
-            if not self.n_slots:
-                return 1.0
-            masked = np.where(self.allowed, matrix, -np.inf).max(axis=0)
-            masked = masked[np.isfinite(masked)]
-            mean = float(np.abs(masked).mean()) if masked.size else 0.0
-            return mean if mean > 0 else 1.0
-
-        self.rev_ref = ref(self.revenue)
-        self.aud_ref = ref(self.audience)
+        self.rev_ref = value_reference(self.revenue, self.allowed)
+        self.aud_ref = value_reference(self.audience, self.allowed)
         self.value = self.linear_value(self.weight_revenue, self.weight_audience)
-
-    def goal_bonus(self) -> FloatArray:
-        bonus = np.zeros((self.n_programs, self.n_slots))
-        for goal in self.goals:
-            mask = np.asarray(goal.slot_mask, dtype=bool)
-            bonus += goal.weight * ((self.genre == goal.genre)[:, None] & mask[None, :])
-        return bonus
 
     def linear_value(self, weight_revenue: float, weight_audience: float) -> FloatArray:
         """The linear part of the objective per cell, in slot-value units (~1 per slot)."""
-        return (
-            weight_revenue * self.revenue / self.rev_ref
-            + weight_audience * self.audience / self.aud_ref
-            + self.goal_bonus()
-        )
+        return linear_value(self, weight_revenue, weight_audience)
 
     def _derive_structure(self) -> None:
         n_dp = int(self.slot_daypart.max()) + 1 if self.n_slots else 1
@@ -394,3 +416,28 @@ def check_hard(problem: Problem, schedule: Any) -> list[str]:
         if count > int(problem.max_per_day[p]):
             problems.append(f"day {day}: program {p} airs {count} times, max {int(problem.max_per_day[p])}")
     return problems
+
+
+def diverse_choice(
+    chosen: list[IntArray],
+    population: list[IntArray],
+    *,
+    score: Callable[[IntArray], float],
+    floor: float,
+    distance: Callable[[IntArray, IntArray], float],
+    min_diff: float,
+    k: int,
+) -> Callable[[IntArray], bool]:
+    """Add to ``chosen`` (which starts with the best) members of ``population`` scoring at least
+    ``floor`` and at least ``min_diff`` apart from every chosen one, until there are ``k``. Returns the
+    distance test, for the candidates the caller makes when the population runs short."""
+
+    def fits(x: IntArray) -> bool:
+        return all(distance(x, c) >= min_diff for c in chosen)
+
+    for x in population:
+        if len(chosen) >= k:
+            break
+        if score(x) >= floor and fits(x):
+            chosen.append(x)
+    return fits

@@ -26,6 +26,7 @@ from scheduling.exact import assignment
 from scheduling.models import OptimizationJob, Schedule, ScheduleEntry
 from scheduling.optimizer import GAParams, OptimizeResult, Solution, optimize
 from scheduling.problem import InfeasibleProblemError, Problem
+from scheduling.requests import ScheduleRequest
 from scheduling.timeline import Timeline, airings_of
 from scheduling.timeline_exact import timeline_conflicts
 from scheduling.timeline_ga import (
@@ -58,13 +59,24 @@ def _conflicts_body(exc: InfeasibleProblemError, programs: list[Program] | None 
     return out
 
 
-def is_timeline(params: dict[str, Any]) -> bool:
-    """Date-based requests are timelines; an explicit list of slots is the fixed-slot special case."""
-    return not params.get("slots")
+def _ga_params(req: ScheduleRequest) -> GAParams:
+    """The GA settings of a request; its time budget is capped by ``SCHEDULE_TIME_BUDGET_SECONDS``."""
+    cap = float(settings.SCHEDULE_TIME_BUDGET_SECONDS)
+    return GAParams(
+        seed=req.seed,
+        time_budget=min(req.time_budget or cap, cap),
+        generations=req.generations,
+        population=req.population,
+        top_k=req.top_k,
+        selection=req.selection,
+        crossover=req.crossover,
+        mutation=req.mutation,
+        pareto=req.pareto,
+    )
 
 
-def _timeline_params(params: dict[str, Any]) -> TimelineParams:
-    ga = _ga_params(params)
+def _timeline_params(req: ScheduleRequest) -> TimelineParams:
+    ga = _ga_params(req)
     return TimelineParams(
         seed=ga.seed,
         time_budget=ga.time_budget,
@@ -75,34 +87,15 @@ def _timeline_params(params: dict[str, Any]) -> TimelineParams:
     )
 
 
-def _ga_params(params: dict[str, Any]) -> GAParams:
-    budget = min(
-        float(params.get("time_budget") or settings.SCHEDULE_TIME_BUDGET_SECONDS), settings.SCHEDULE_TIME_BUDGET_SECONDS
-    )
-    return GAParams(
-        seed=int(params.get("seed") or 0),
-        time_budget=budget,
-        generations=int(params.get("generations") or 200),
-        population=int(params.get("population") or 24),
-        top_k=int(params.get("top_k") or 3),
-        selection=str(params.get("selection") or "tournament"),
-        crossover=str(params.get("crossover") or "day_uniform"),
-        mutation=str(params.get("mutation") or "swap"),
-        pareto=bool(params.get("pareto", True)),
-    )
-
-
-def optimization_job_create(*, user: UserLike, params: dict[str, Any]) -> OptimizationJob:
-    """Validate the request (channel, slots, candidates, hard-constraint feasibility) and queue a job.
+def optimization_job_create(*, user: UserLike, request: ScheduleRequest) -> OptimizationJob:
+    """Check the request (channel, slots, candidates, hard-constraint feasibility) and queue a job.
 
     Impossible constraints are refused here with the conflict report, before any job exists. The task
     is enqueued once the row is committed.
     """
-    # the same typed params the job will rebuild from JSON (callers may pass strings or objects)
-    params = _parse_params(_jsonable(params))
     spec: ProblemSpec | TimelineSpec
-    if is_timeline(params):
-        spec = timeline_spec_build(params)
+    if request.is_timeline:
+        spec = timeline_spec_build(request)
         conflicts = timeline_conflicts(spec.zeros())
         if conflicts:
             raise ApplicationError(
@@ -111,7 +104,7 @@ def optimization_job_create(*, user: UserLike, params: dict[str, Any]) -> Optimi
                 details={"conflicts": _conflicts_body(InfeasibleProblemError(conflicts), spec.programs)},
             )
     else:
-        spec = spec_build(params)
+        spec = spec_build(request)
         try:
             assignment(spec.zeros())
         except InfeasibleProblemError as exc:
@@ -124,8 +117,8 @@ def optimization_job_create(*, user: UserLike, params: dict[str, Any]) -> Optimi
     job = OptimizationJob.objects.create(
         created_by=_user_or_none(user),
         channel=spec.channel,
-        params=_jsonable({**params, "channel": spec.channel.code}),
-        progress_max=_ga_params(params).generations,
+        params={**request.to_json(), "channel": spec.channel.code},
+        progress_max=request.generations,
     )
 
     def enqueue() -> None:
@@ -135,35 +128,6 @@ def optimization_job_create(*, user: UserLike, params: dict[str, Any]) -> Optimi
 
     transaction.on_commit(enqueue)
     return job
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
-def _parse_params(params: dict[str, Any]) -> dict[str, Any]:
-    """The stored JSON back into the types spec_build takes (dates, datetimes)."""
-    from datetime import date, datetime
-
-    out = dict(params)
-    try:
-        if isinstance(out.get("date"), str):
-            out["date"] = date.fromisoformat(out["date"])
-        for key, fields in (("slots", ("start",)), ("fixed", ("start",)), ("unavailable", ("start", "end"))):
-            if out.get(key):
-                out[key] = [
-                    {**item, **{f: datetime.fromisoformat(item[f]) for f in fields if isinstance(item.get(f), str)}}
-                    for item in out[key]
-                ]
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise ApplicationError(f"Invalid date or time: {exc}", code="invalid_time") from None
-    return out
 
 
 def optimization_job_run(*, job_id: int, token: str = "") -> OptimizationJob | None:
@@ -222,7 +186,7 @@ def _finish(job: OptimizationJob, status: str, *, error: str, result: Any, start
 
 
 def _run(job: OptimizationJob) -> dict[str, Any]:
-    params = _parse_params(job.params)
+    req = ScheduleRequest.from_json(job.params)
     last_write = [0.0]
 
     def progress(generation: int, maximum: int) -> bool:
@@ -236,20 +200,20 @@ def _run(job: OptimizationJob) -> dict[str, Any]:
             )
         )
 
-    if is_timeline(params):
-        tspec = timeline_spec_build(params)
+    if req.is_timeline:
+        tspec = timeline_spec_build(req)
         revenue, audience = matrices.value_matrices(programs=tspec.programs, starts=tspec.starts, channel=tspec.channel)
         tl = tspec.timeline(revenue, audience)
         try:
-            tres = optimize_timeline(tl, _timeline_params(params), progress=progress)
+            tres = optimize_timeline(tl, _timeline_params(req), progress=progress)
         except InfeasibleTimelineError:
             raise InfeasibleProblemError(timeline_conflicts(tl)) from None
         OptimizationJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(progress_generation=tres.generations)
         return _timeline_result_body(tspec, tl, tres)
-    spec = spec_build(params)
+    spec = spec_build(req)
     revenue, audience = matrices.value_matrices(programs=spec.programs, starts=spec.starts, channel=spec.channel)
     problem = spec.problem(revenue, audience)
-    result = optimize(problem, _ga_params(params), progress=progress)
+    result = optimize(problem, _ga_params(req), progress=progress)
     OptimizationJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(progress_generation=result.generations)
     return _result_body(spec, problem, result)
 
@@ -370,6 +334,15 @@ def _timeline_current(spec: TimelineSpec, tl: Timeline, best: TimelineSolution) 
     }
 
 
+def _hard_report(checked: list[Solution] | list[TimelineSolution]) -> dict[str, Any]:
+    """What the independent checker found in every returned schedule (the first 50 violations)."""
+    return {
+        "violations": sum(len(s.hard_violations) for s in checked),
+        "schedules_checked": len(checked),
+        "details": [v for s in checked for v in s.hard_violations][:50],
+    }
+
+
 def _timeline_result_body(spec: TimelineSpec, tl: Timeline, result: TimelineResult) -> dict[str, Any]:
     schedules = [result.best, *result.alternatives[1:]]
     checked = [*schedules, *result.pareto]
@@ -400,11 +373,7 @@ def _timeline_result_body(spec: TimelineSpec, tl: Timeline, result: TimelineResu
             for sol in result.pareto
         ],
         "constraint_report": {
-            "hard": {
-                "violations": sum(len(s.hard_violations) for s in checked),
-                "schedules_checked": len(checked),
-                "details": [v for s in checked for v in s.hard_violations][:50],
-            },
+            "hard": _hard_report(checked),
             "soft": {
                 "max_consecutive_genre": tl.max_consecutive_genre,
                 "run_violations": best.totals.run_violations,
@@ -514,11 +483,7 @@ def _result_body(spec: ProblemSpec, problem: Problem, result: OptimizeResult) ->
             for sol in result.pareto
         ],
         "constraint_report": {
-            "hard": {
-                "violations": sum(len(s.hard_violations) for s in checked),
-                "schedules_checked": len(checked),
-                "details": [v for s in checked for v in s.hard_violations][:50],
-            },
+            "hard": _hard_report(checked),
             "soft": {
                 "max_consecutive_genre": problem.max_consecutive_genre,
                 "run_violations": best.totals.run_violations,

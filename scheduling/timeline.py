@@ -39,6 +39,8 @@ from scheduling.problem import (
     FloatArray,
     IntArray,
     RatingWindow,
+    linear_value,
+    value_reference,
 )
 
 CONT = -1
@@ -210,31 +212,14 @@ class Timeline:
 
     # -- values -----------------------------------------------------------------------------------
     def _derive_values(self) -> None:
-        def ref(matrix: FloatArray) -> float:
-            # mean value of an airing per grid cell it covers: normalises programs of any length
-            per_cell = np.where(self.start_ok, matrix / self.length[:, None], -np.inf).max(axis=0)
-            per_cell = per_cell[np.isfinite(per_cell)]
-            mean = float(np.abs(per_cell).mean()) if per_cell.size else 0.0
-            return mean if mean > 0 else 1.0
-
-        self.rev_ref = ref(self.revenue)
-        self.aud_ref = ref(self.audience)
+        # mean value of an airing per grid cell it covers: normalises programs of any length
+        self.rev_ref = value_reference(self.revenue / self.length[:, None], self.start_ok)
+        self.aud_ref = value_reference(self.audience / self.length[:, None], self.start_ok)
         self.value = self.linear_value(self.weight_revenue, self.weight_audience)
-
-    def goal_bonus(self) -> FloatArray:
-        bonus = np.zeros((self.n_programs, self.n_cells))
-        for goal in self.goals:
-            mask = np.asarray(goal.slot_mask, dtype=bool)
-            bonus += goal.weight * ((self.genre == goal.genre)[:, None] & mask[None, :])
-        return bonus
 
     def linear_value(self, weight_revenue: float, weight_audience: float) -> FloatArray:
         """Value of one airing of p starting at t, in grid-cell-value units (~1 per cell covered)."""
-        return (
-            weight_revenue * self.revenue / self.rev_ref
-            + weight_audience * self.audience / self.aud_ref
-            + self.goal_bonus()
-        )
+        return linear_value(self, weight_revenue, weight_audience)
 
     def without_soft(self) -> Timeline:
         """A shallow copy with the soft terms off (feasibility checks)."""

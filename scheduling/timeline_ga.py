@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from deap import base, creator, tools
 
-from scheduling.problem import FloatArray, IntArray
+from scheduling.problem import FloatArray, IntArray, diverse_choice, goal_bonus
 from scheduling.timeline import (
     CONT,
     GAP,
@@ -706,15 +706,15 @@ def top_k_alternatives(
     best_s = float(evaluate(tl, best[None, :])[0])
     floor = best_s - params.alternative_within * abs(best_s)
     chosen = [best]
-
-    def fits(y: IntArray) -> bool:
-        return all(_differs(y, c) >= params.alternative_min_diff for c in chosen)
-
-    for y in population:
-        if len(chosen) >= params.top_k:
-            break
-        if float(evaluate(tl, y[None, :])[0]) >= floor and fits(y):
-            chosen.append(y)
+    fits = diverse_choice(
+        chosen,
+        population,
+        score=lambda y: float(evaluate(tl, y[None, :])[0]),
+        floor=floor,
+        distance=_differs,
+        min_diff=params.alternative_min_diff,
+        k=params.top_k,
+    )
     tax = 0.0
     scale = float(np.abs(tl.value[tl.start_ok]).mean()) if tl.start_ok.any() else 1.0
     attempts = 0
@@ -755,7 +755,7 @@ def pareto_front(tl: Timeline, kit: Kit, params: TimelineParams, *, deadline: fl
         if time.perf_counter() > deadline:
             break
         try:
-            seeds.append(kit.construct(w * R + (1 - w) * A + tl.goal_bonus(), rounds=4))
+            seeds.append(kit.construct(w * R + (1 - w) * A + goal_bonus(tl), rounds=4))
         except InfeasibleTimelineError:
             continue
     if not seeds:
@@ -785,7 +785,7 @@ def pareto_front(tl: Timeline, kit: Kit, params: TimelineParams, *, deadline: fl
                 a, b = day_crossover(tl, a, b, kit.rng)
             for child in (a, b):
                 w = float(kit.rng.random())
-                value = w * R + (1 - w) * A + tl.goal_bonus()
+                value = w * R + (1 - w) * A + goal_bonus(tl)
                 win = kit.window(child, 2, 8)
                 if win is not None:
                     z = kit.fill(child, win[0], win[1], value)

@@ -1,15 +1,11 @@
-"""The pages' one seam to the other apps.
-
-Every app publishes its selectors/services under the names in docs/architecture.md. The pages call
-exactly those; this module only looks them up so that a page whose backend is not installed says
-"not available yet" instead of failing. Only a *missing* module or name counts as unavailable — any
-error raised by a function that exists propagates like everywhere else.
+"""Left for web/views/dashboard.py only (issue 17): every other page imports the apps' selectors and
+services directly. The dashboard is being rewritten on the maintained aggregates at the same time; it
+moves to plain imports next and this module goes. Do not add new uses.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from typing import Any
 
 
@@ -24,11 +20,6 @@ def optional(module: str, name: str) -> Any | None:
 
 def optional_model(app_module: str, name: str) -> Any | None:
     return optional(f"{app_module}.models", name)
-
-
-def call_optional(module: str, name: str, /, **kwargs: Any) -> Any | None:
-    func: Callable[..., Any] | None = optional(module, name)
-    return None if func is None else func(**kwargs)
 
 
 def metric(version: Any, *names: str) -> float | None:

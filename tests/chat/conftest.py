@@ -70,14 +70,14 @@ def fake_optimizer(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """scheduling.services.optimization_job_create as documented, finishing at once (eager Celery)."""
     calls: list[dict[str, Any]] = []
 
-    def optimization_job_create(*, user: Any, params: dict[str, Any]) -> Any:
-        calls.append({"user": user.pk, "params": params})
+    def optimization_job_create(*, user: Any, request: Any) -> Any:
+        calls.append({"user": user.pk, "request": request})
         result = {
             "schedules": [
                 {
                     "entries": [
-                        {"start": f"{params['date']}T20:00:00-05:00", "title": "Night Watch", "program": "NWT001"},
-                        {"start": f"{params['date']}T21:00:00-05:00", "title": "City Lights", "program": "CTL005"},
+                        {"start": f"{request.date}T20:00:00-05:00", "title": "Night Watch", "program": "NWT001"},
+                        {"start": f"{request.date}T21:00:00-05:00", "title": "City Lights", "program": "CTL005"},
                     ],
                     "totals": {"revenue": 97000.0, "audience": 740.0},
                 }

@@ -126,10 +126,10 @@ def test_optimize_returns_a_proposal_and_saves_nothing(world: Any, analyst: Any,
     assert call.result["job_id"] == 41
     assert call.result["proposal"]["totals"] == {"revenue": 97000.0, "audience": 740.0}
     assert len(fake_optimizer) == 1
-    params = fake_optimizer[0]["params"]
+    request = fake_optimizer[0]["request"]
     # validated exactly as POST /api/v1/schedules/optimize validates (types and defaults)
-    assert (params["channel"], params["date"], params["daypart"]) == ("kbs", date(2025, 3, 3), "prime_time")
-    assert params["slot_minutes"] == 30
+    assert (request.channel, request.date, request.daypart) == ("kbs", date(2025, 3, 3), "prime_time")
+    assert request.slot_minutes == 30
     assert call.result["note"].startswith("A proposal only")
 
 

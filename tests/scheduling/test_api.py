@@ -278,7 +278,7 @@ def test_every_returned_schedule_passes_the_checker(
     analyst_client: APIClient, channel: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     from scheduling.build import timeline_spec_build
-    from scheduling.services import _parse_params
+    from scheduling.requests import ScheduleRequest
     from scheduling.timeline import check_timeline, start_array
 
     job_id = _post(
@@ -295,7 +295,7 @@ def test_every_returned_schedule_passes_the_checker(
     ).json()["id"]
     job = OptimizationJob.objects.get(pk=job_id)
     assert job.status == "succeeded", job.error
-    spec = timeline_spec_build(_parse_params(job.params))
+    spec = timeline_spec_build(ScheduleRequest.from_json(job.params))
     timeline = spec.zeros()
     index = {p.pk: i for i, p in enumerate(spec.programs)}
     cells = {s.isoformat(): c for c, s in enumerate(spec.starts)}
@@ -305,18 +305,22 @@ def test_every_returned_schedule_passes_the_checker(
         assert sum(e["length_minutes"] for e in sched["entries"]) == 240
 
 
-def test_the_service_takes_plain_json_params_like_the_chat_tools_send(analyst: Any, channel: Any) -> None:
+def test_the_service_takes_a_typed_request_and_a_job_stores_it_as_json(analyst: Any, channel: Any) -> None:
     from bms.errors import ApplicationError
+    from scheduling.requests import ScheduleRequest
     from scheduling.services import optimization_job_create
 
-    job = optimization_job_create(
-        user=analyst, params={"channel": "sched", "date": "2025-03-08", "daypart": "prime_time"}
-    )
+    request = ScheduleRequest.from_json({"channel": "sched", "date": "2025-03-08", "daypart": "prime_time"})
+    job = optimization_job_create(user=analyst, request=request)
     assert job.status == "queued"
     assert job.params["date"] == "2025-03-08"
+    assert job.params["max_per_day"] == 2  # the defaults are the dataclass's, stored once
+    assert "max_per_week" not in job.params
+    assert ScheduleRequest.from_json(job.params) == request
     with pytest.raises(ApplicationError) as info:
-        optimization_job_create(user=analyst, params={"channel": "sched", "date": "08/03/2025"})
-    assert info.value.code == "invalid_time"
+        ScheduleRequest.from_json({"channel": "sched", "date": "08/03/2025"})
+    assert info.value.code == "invalid_request"
+    assert info.value.details == {"field": "date"}
     assert OptimizationJob.objects.count() == 1
 
 

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.schedule_instances import instance
 from scheduling.exact import assignment, milp_optimum
 from scheduling.optimizer import GAParams, greedy, optimize, repair
 from scheduling.problem import InfeasibleProblemError, RatingWindow, check_hard, evaluate
-from scheduling.synthetic import instance
 
 FAST = GAParams(seed=0, time_budget=5.0, generations=30, plateau=8, population=12, pareto_generations=5)
 

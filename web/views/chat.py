@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from bms.errors import NotFoundError
 from bms.roles import Role
-from web import sources
+from chat import services as chat_services
 from web.views.base import PageView
 
 SESSION_LIMIT = 30
@@ -18,14 +18,7 @@ SESSION_LIMIT = 30
 
 def session_list(user: Any) -> list[Any]:
     """The user's recent sessions, from the configured history store (Django or MongoDB)."""
-    sessions = sources.optional("chat.services", "chat_session_list")
-    if sessions is None:
-        return []
-    return list(sessions(user=user, limit=SESSION_LIMIT))
-
-
-def chat_available() -> bool:
-    return sources.optional("chat.services", "chat_history") is not None
+    return list(chat_services.chat_session_list(user=user, limit=SESSION_LIMIT))
 
 
 class ChatIndexPage(PageView):
@@ -35,7 +28,7 @@ class ChatIndexPage(PageView):
         return render(
             request,
             "web/chat.html",
-            {"available": chat_available(), "sessions": session_list(request.user), "session": None, "messages": []},
+            {"sessions": session_list(request.user), "session": None, "messages": []},
         )
 
 
@@ -43,10 +36,7 @@ class ChatNewPage(PageView):
     min_role = Role.ANALYST
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        create = sources.optional("chat.services", "chat_session_create")
-        if create is None:
-            raise Http404("Chat is not available yet.")
-        session = create(user=request.user, title=request.POST.get("title", "")[:200])
+        session = chat_services.chat_session_create(user=request.user, title=request.POST.get("title", "")[:200])
         return redirect(reverse("web:chat-session", args=[session.id]))
 
 
@@ -54,18 +44,14 @@ class ChatSessionPage(PageView):
     min_role = Role.ANALYST
 
     def get(self, request: HttpRequest, session_id: str) -> HttpResponse:
-        history = sources.optional("chat.services", "chat_history")
-        if history is None:
-            raise Http404("Chat is not available yet.")
         try:
-            session, messages = history(user=request.user, session_id=session_id)
+            session, messages = chat_services.chat_history(user=request.user, session_id=session_id)
         except NotFoundError as exc:
             raise Http404(exc.message) from exc
         return render(
             request,
             "web/chat.html",
             {
-                "available": True,
                 "sessions": session_list(request.user),
                 "session": session,
                 "messages": [m.as_dict() for m in messages],

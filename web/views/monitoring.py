@@ -11,7 +11,8 @@ from django.shortcuts import render
 from bms import health
 from bms.models import AuditEvent
 from bms.roles import Role
-from web import sources
+from registry.models import TrainingRun
+from scheduling.models import OptimizationJob
 from web.views.base import PageView
 from web.views.dashboard import llm_stats, prediction_stats
 
@@ -60,12 +61,10 @@ def recent_failures() -> dict[str, list[Any]]:
     out["audit"] = list(
         AuditEvent.objects.filter(action=AuditEvent.Action.LOGIN_FAILED).order_by("-created_at")[:RECENT_LIMIT]
     )
-    run_model = sources.optional_model("registry", "TrainingRun")
-    if run_model is not None:
-        out["training"] = list(run_model.objects.filter(status="failed").order_by("-id")[:RECENT_LIMIT])
-    job_model = sources.optional_model("scheduling", "OptimizationJob")
-    if job_model is not None and hasattr(job_model, "status"):
-        out["schedules"] = list(job_model.objects.filter(status="failed").order_by("-id")[:RECENT_LIMIT])
+    out["training"] = list(TrainingRun.objects.filter(status=TrainingRun.Status.FAILED).order_by("-id")[:RECENT_LIMIT])
+    out["schedules"] = list(
+        OptimizationJob.objects.filter(status=OptimizationJob.Status.FAILED).order_by("-id")[:RECENT_LIMIT]
+    )
     return out
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,43 +9,27 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from rest_framework.exceptions import ValidationError
 
 from bms.errors import ApplicationError, NotFoundError
 from bms.roles import Role
-from web import sources
+from scheduling import services as scheduling_services
+from scheduling.export import schedule_csv, schedule_entries
+from scheduling.models import OptimizationJob
+from scheduling.requests import ScheduleRequest, schedule_request_parse
+from scheduling.selectors import optimization_job_get
 from web.forms import ScheduleForm
 from web.views.base import PageView
 
 TERMINAL_JOB_STATES = {"succeeded", "failed", "cancelled"}
-EXPORT_COLUMNS = (
-    "position",
-    "start",
-    "end",
-    "length_minutes",
-    "program_id",
-    "external_id",
-    "title",
-    "genre",
-    "content_rating",
-    "revenue",
-    "audience",
-)
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-def optimizer_available() -> bool:
-    return sources.optional("scheduling.services", "optimization_job_create") is not None
-
-
-def validated_params(form: ScheduleForm) -> tuple[dict[str, Any] | None, str]:
-    """The form's payload checked by the API's own input serializer (same defaults, same rules)."""
-    api = sources.optional("scheduling.apis", "OptimizationJobCreateApi")
-    if api is None:
-        return form.payload(), ""
-    serializer = api.InputSerializer(data=form.payload())
-    if not serializer.is_valid():
-        return None, _first_error(serializer.errors)
-    return dict(serializer.validated_data), ""
+def validated_request(form: ScheduleForm) -> tuple[ScheduleRequest | None, str]:
+    """The form's payload checked by the API's own rules (same defaults, same messages)."""
+    try:
+        return schedule_request_parse(form.payload()), ""
+    except ValidationError as exc:
+        return None, _first_error(exc.detail)
 
 
 def _first_error(errors: Any) -> str:
@@ -60,12 +42,9 @@ def _first_error(errors: Any) -> str:
     return str(errors)
 
 
-def get_job(request: HttpRequest, pk: int) -> Any:
-    job_get = sources.optional("scheduling.selectors", "optimization_job_get")
-    if job_get is None:
-        raise Http404("The optimiser is not available yet.")
+def get_job(request: HttpRequest, pk: int) -> OptimizationJob:
     try:
-        return job_get(job_id=pk, user=request.user)
+        return optimization_job_get(job_id=pk, user=request.user)
     except NotFoundError as exc:
         raise Http404(exc.message) from exc
 
@@ -87,12 +66,7 @@ def job_state(job: Any) -> dict[str, Any]:
     }
 
 
-def best_entries(result: dict[str, Any], index: int = 0) -> list[dict[str, Any]]:
-    schedules = result.get("schedules") or []
-    if not schedules or index >= len(schedules):
-        return []
-    return [dict(e) for e in schedules[index].get("entries") or []]
-
+best_entries = schedule_entries
 
 GENRE_HUES = {
     "news": 210,
@@ -136,7 +110,7 @@ def _block(entry: dict[str, Any], origin: datetime) -> dict[str, Any]:
 def timeline_days(result: dict[str, Any], index: int = 0) -> list[dict[str, Any]]:
     """Per on-air window: the proposal's and the current airings as blocks as long as the airings."""
     segments = (result.get("window") or {}).get("segments") or []
-    proposal = best_entries(result, index)
+    proposal = schedule_entries(result, index)
     current = ((result.get("baselines") or {}).get("current") or {}).get("entries") or []
     days = []
     for seg in segments:
@@ -170,32 +144,23 @@ def pareto_chart(result: dict[str, Any]) -> dict[str, Any] | None:
     return {"labels": [], "datasets": [{"label": "Pareto front", "data": points}]}
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
 class SchedulePage(PageView):
     min_role = Role.ANALYST
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, "web/schedule/form.html", {"form": ScheduleForm(), "available": optimizer_available()})
+        return render(request, "web/schedule/form.html", {"form": ScheduleForm()})
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = ScheduleForm(request.POST)
-        create = sources.optional("scheduling.services", "optimization_job_create")
-        context = {"form": form, "available": create is not None}
-        if create is None:
-            return render(request, "web/schedule/form.html", context, status=503)
+        context: dict[str, Any] = {"form": form}
         if not form.is_valid():
             return render(request, "web/schedule/form.html", context, status=400)
-        params, error = validated_params(form)
-        if params is None:
+        schedule_request, error = validated_request(form)
+        if schedule_request is None:
             form.add_error(None, error)
             return render(request, "web/schedule/form.html", context, status=400)
         try:
-            job = create(user=request.user, params=params)
+            job = scheduling_services.optimization_job_create(user=request.user, request=schedule_request)
         except ApplicationError as exc:
             form.add_error(None, exc.message)
             context["conflicts"] = (exc.details or {}).get("conflicts", []) if isinstance(exc.details, dict) else []
@@ -216,7 +181,7 @@ class ScheduleJobPage(PageView):
             "job": job,
             "state": state,
             "result": result,
-            "entries": best_entries(result),
+            "entries": schedule_entries(result),
             "days": timeline_days(result),
             "alternatives": schedules[1:],
             "best": schedules[0] if schedules else None,
@@ -241,17 +206,16 @@ class ScheduleSavePage(PageView):
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         job = get_job(request, pk)
-        save = sources.optional("scheduling.services", "schedule_save")
         name = request.POST.get("name", "").strip()[:200]
         try:
             index = int(request.POST.get("index", "0"))
         except ValueError:
             index = -1
-        if save is None or not name or index < 0:
-            messages.error(request, "Give the proposal a name." if save is not None else "Saving is not available yet.")
+        if not name or index < 0:
+            messages.error(request, "Give the proposal a name.")
             return redirect(reverse("web:schedule-job", args=[pk]))
         try:
-            schedule = save(job=job, user=request.user, name=name, index=index)
+            schedule = scheduling_services.schedule_save(job=job, user=request.user, name=name, index=index)
         except ApplicationError as exc:
             messages.error(request, exc.message)
             return redirect(reverse("web:schedule-job", args=[pk]))
@@ -270,17 +234,10 @@ class ScheduleExport(PageView):
             index = int(request.GET.get("index", "0"))
         except ValueError:
             index = -1
-        entries = best_entries(dict(job.result or {}), index) if index >= 0 else []
-        if not entries:
-            raise Http404("This job has no schedule to export.")
-        present = {k for e in entries for k in e if not isinstance(e[k], dict | list)}
-        # A fixed order (JSONB does not keep key order), then any column a newer optimiser adds.
-        columns = [c for c in EXPORT_COLUMNS if c in present] + sorted(present - set(EXPORT_COLUMNS))
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(columns)
-        for entry in entries:
-            writer.writerow([_cell(entry.get(c, "")) for c in columns])
-        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+        try:
+            body = schedule_csv(job=job, index=index)
+        except NotFoundError as exc:
+            raise Http404(exc.message) from exc
+        response = HttpResponse(body, content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="schedule-job-{job.pk}-{index}.csv"'
         return response

@@ -45,8 +45,8 @@ def _predict(*, program: Any, target: str, features: Any = None, user_key: Any =
     }
 
 
-def _optimize(*, user: Any, params: dict[str, Any]) -> Any:
-    entries = [{"start": f"{params['date']}T20:00:00-04:00", "title": "Night Watch", "program": "NWT001"}]
+def _optimize(*, user: Any, request: Any) -> Any:
+    entries = [{"start": f"{request.date}T20:00:00-04:00", "title": "Night Watch", "program": "NWT001"}]
     result = {"schedules": [{"entries": entries, "totals": {"revenue": 97000.0, "audience": 740.0}}], "gap": 0.004}
     return SimpleNamespace(pk=41, status="succeeded", result=result, refresh_from_db=lambda: None)
 

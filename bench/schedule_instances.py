@@ -1,4 +1,4 @@
-"""Synthetic optimisation instances for the benchmark and the tests (pure numpy, no Django).
+"""Synthetic optimisation instances for the scheduling benches and tests (pure numpy, no Django; bench-only, not served).
 
 A broadcast day runs 06:00-02:00: half-hour slots, hour-long slots in prime time (37 slots a day).
 Two candidates per slot by default; revenue favours sports/drama/movies, audience news/reality/game
