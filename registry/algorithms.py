@@ -15,10 +15,9 @@ demo data takes well under 5 minutes on 2 cores, and so that one production mode
 "tree" features: target encoding (program, lead-in program, genre x daypart, channel x hour), ordinal
 codes, raw numbers. "linear" features: the same target encodings, one-hot categoricals and genre x
 daypart, standard scaling. Every algorithm is wrapped in ``registry.anchor.AnchoredRegressor``: it learns
-a correction to a naive forecast from the airing's history (or, when cross-validation says so, to the
-training mean), on the log scale for rating, revenue and audience (multiplicative quantities), and the
-MLP's correction is also standardised. Every algorithm also gets the history features
-(registry.features.HISTORY_COLUMNS; the linear ones their levels on log scale).
+a correction to a naive forecast from the airing's history, on the log scale for rating, revenue and
+audience (multiplicative quantities); the MLP's correction is also standardised. Every algorithm also
+gets the history features (registry.features.HISTORY_COLUMNS; the linear ones their levels on log scale).
 """
 
 from __future__ import annotations
@@ -132,9 +131,7 @@ def _estimator(spec: ModelSpec, n_jobs: int) -> BaseEstimator:
     raise ValueError(f"unknown algorithm {spec.algorithm!r}")
 
 
-def build_model(
-    spec: ModelSpec, *, n_jobs: int, shrink: float | None = None, scale: float = 1.0, anchored: bool = True
-) -> BaseEstimator:
+def build_model(spec: ModelSpec, *, n_jobs: int, shrink: float | None = None, scale: float = 1.0) -> BaseEstimator:
     """An unfitted estimator that takes the RAW frame (features.RAW_COLUMNS) and predicts the target.
 
     Every algorithm is an ``AnchoredRegressor`` (``registry.anchor``): its pipeline learns a correction
@@ -153,7 +150,7 @@ def build_model(
         inner = Pipeline([("prep", build_preprocessor(kind="linear", seed=spec.seed)), ("model", estimator)])
         if spec.algorithm == "mlp":
             inner = TransformedTargetRegressor(regressor=inner, transformer=StandardScaler(), check_inverse=False)
-    return AnchoredRegressor(regressor=inner, log=log, shrink=shrink, scale=scale, anchored=anchored)
+    return AnchoredRegressor(regressor=inner, log=log, shrink=shrink, scale=scale)
 
 
 def unwrap(model: Any) -> Any:

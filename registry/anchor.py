@@ -61,23 +61,15 @@ class AnchoredRegressor(RegressorMixin, BaseEstimator):
     (the training pipeline passes the one cross-validation chose instead). ``scale`` (log scale only):
     a factor on the prediction, because the back-transformed mean of logs is below the mean (the
     training pipeline sets it from the cross-validation's out-of-fold predictions, ``mean_scale``).
-    ``anchored=False``: the anchor is the training mean (a plain model on the working scale), for data
-    whose history levels are noisier than what the features tell (cross-validation decides).
     """
 
     def __init__(
-        self,
-        regressor: Any = None,
-        log: bool = False,
-        shrink: float | None = None,
-        scale: float = 1.0,
-        anchored: bool = True,
+        self, regressor: Any = None, log: bool = False, shrink: float | None = None, scale: float = 1.0
     ) -> None:
         self.regressor = regressor
         self.log = log
         self.shrink = shrink
         self.scale = scale
-        self.anchored = anchored
 
     # --- scales -----------------------------------------------------------------------------------
     def _forward(self, y: np.ndarray) -> np.ndarray:
@@ -105,7 +97,7 @@ class AnchoredRegressor(RegressorMixin, BaseEstimator):
 
     def anchor(self, history: Mapping[str, np.ndarray], program_id: np.ndarray) -> np.ndarray:
         """The anchor on the working scale for rows of these programs with these history columns."""
-        return self._levels(history, np.asarray(program_id, dtype="int64")) @ self.weights_ + self.offset_
+        return self._levels(history, np.asarray(program_id, dtype="int64")) @ self.weights_
 
     def _program_means(self, program_id: np.ndarray, z: np.ndarray) -> None:
         self.programs_, inverse = np.unique(program_id, return_inverse=True)
@@ -116,11 +108,6 @@ class AnchoredRegressor(RegressorMixin, BaseEstimator):
         n = len(z)
         self.prior_ = float(np.mean(z)) if n else 0.0
         k = len(ANCHOR_COLUMNS)
-        self.offset_ = 0.0
-        if not self.anchored:
-            self._program_means(program_id, z)
-            self.weights_, self.offset_, self.anchor_name_ = np.zeros(k), self.prior_, "training mean"
-            return
         candidates: dict[str, np.ndarray] = {c: np.eye(k)[i] for i, c in enumerate(ANCHOR_COLUMNS)}
         cut = int(n * (1 - ANCHOR_HOLDOUT))
         held = slice(cut, n) if cut >= 10 and n - cut >= 5 else slice(0, n)

@@ -595,12 +595,11 @@ def select_after_run(*, run: TrainingRun, frame: pd.DataFrame | None = None) -> 
 
 
 def _selection_key(version: ModelVersion, eligible: list[ModelVersion]) -> tuple[float, float]:
-    """Lower is better: the mean over the rolling-origin folds of train + validation of the model's error
-    relative to the anchor's (``cv_model_relative_mse``; scale-free, so a drifting series' early folds do
-    not dominate; the last fold with the variant chosen, anchored or not) when every eligible model has one, else
+    """Lower is better: the rolling-origin CV error over train + validation relative to the anchor's
+    (``cv_relative_mse``) when every eligible model has one (they share the folds and the anchor), else
     minus the validation R² (versions trained before it)."""
-    if all(v.metrics.get("cv_model_relative_mse") is not None for v in eligible):
-        return float(version.metrics["cv_model_relative_mse"]), -_validation_r2(version)
+    if all(v.metrics.get("cv_relative_mse") is not None for v in eligible):
+        return float(version.metrics["cv_relative_mse"]), -_validation_r2(version)
     return -_validation_r2(version), 0.0
 
 

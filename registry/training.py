@@ -255,8 +255,7 @@ class CrossValidation:
     metrics: dict[str, float]
     shrink: float | None
     predicted: np.ndarray  # out-of-fold prediction per row of the frame (NaN: a row no fold predicts)
-    scale: float = 1.0  # registry.anchor.mean_scale of the last fold's predictions (log-scale models)
-    anchored: bool = True  # False: the plain model did better on the last fold
+    scale: float = 1.0  # registry.anchor.mean_scale of the out-of-fold predictions (log-scale models)
 
 
 def cross_validate(spec: ModelSpec, frame: pd.DataFrame, *, n_jobs: int, splits: int, last: int = 0) -> CrossValidation:
@@ -293,28 +292,12 @@ def cross_validate(spec: ModelSpec, frame: pd.DataFrame, *, n_jobs: int, splits:
     inverse = fitted._inverse
     shrink = choose_shrink(y=truths, anchor=anchors, correction=corrections, inverse=inverse)
     preds = [inverse(a + shrink * c) for a, c in zip(anchors, corrections, strict=True)]
-    last_anchor_mse = float(np.mean((inverse(anchors[-1]) - truths[-1]) ** 2))
-    # The same algorithm without the anchor (on the working scale), on the last fold: data whose history
-    # levels are noise around what the features tell (stable programs) do better so.
-    direct = _fit(build_model(spec, n_jobs=n_jobs, anchored=False, shrink=1.0), frame.iloc[fit_idx], y[fit_idx], n_jobs)
-    assert isinstance(direct, AnchoredRegressor)
-    direct_pred = direct.combine(*direct.parts(frame.iloc[test_idx]))
-    anchored = float(np.mean((direct_pred - truths[-1]) ** 2)) >= float(np.mean((preds[-1] - truths[-1]) ** 2))
-    if not anchored:
-        shrink, preds = 1.0, [*preds[:-1], direct_pred]
     truth = np.concatenate(truths)
-    latest = slice(len(truth) - len(truths[-1]), len(truth))
-    scale = mean_scale(y=truth[latest], predicted=preds[-1]) if fitted.log else 1.0
+    scale = mean_scale(y=truth, predicted=np.concatenate(preds)) if fitted.log else 1.0
     preds = [scale * p for p in preds]
     for idx, pred in zip(positions, preds, strict=True):
         predicted[idx] = pred
     scores = [float(r2_score(t, p)) for t, p in zip(truths, preds, strict=True)]
-    last_mse = float(np.mean((preds[-1] - truths[-1]) ** 2))
-    # Per fold, the model's error relative to the anchor's (the last fold with the variant chosen).
-    ratios = [
-        float(np.mean((p - t) ** 2)) / max(float(np.mean((inverse(a) - t) ** 2)), 1e-300)
-        for t, p, a in zip(truths, preds, anchors, strict=True)
-    ]
     metrics = {
         "cv_r2_mean": float(np.mean(scores)),
         "cv_r2_std": float(np.std(scores)),
@@ -322,14 +305,11 @@ def cross_validate(spec: ModelSpec, frame: pd.DataFrame, *, n_jobs: int, splits:
         "cv_relative_mse": relative_error(
             y=truths, anchor=anchors, correction=corrections, inverse=inverse, shrink=shrink
         ),
-        "cv_last_relative_mse": last_mse / last_anchor_mse if last_anchor_mse > 0 else 1.0,
-        "cv_model_relative_mse": float(np.mean(ratios)),
         "cv_rmse": float(np.sqrt(np.mean((np.concatenate(preds) - truth) ** 2))),
         "cv_anchor_rmse": float(np.sqrt(np.mean((inverse(np.concatenate(anchors)) - truth) ** 2))),
         "scale": scale,
-        "anchored": anchored,
     }
-    return CrossValidation(metrics, shrink, predicted, scale, anchored)
+    return CrossValidation(metrics, shrink, predicted, scale)
 
 
 def rejection(metrics: dict[str, Any]) -> str:
@@ -365,7 +345,7 @@ def _fit_and_evaluate(spec: ModelSpec, split: Split, *, n_jobs: int, cv_splits: 
     fit_frame = learned if refit else split.train
     fit_started = time.perf_counter()
     model = _fit(
-        build_model(spec, n_jobs=n_jobs, shrink=cv.shrink, scale=cv.scale, anchored=cv.anchored),
+        build_model(spec, n_jobs=n_jobs, shrink=cv.shrink, scale=cv.scale),
         fit_frame,
         fit_frame[target].to_numpy(dtype="float64"),
         n_jobs,
