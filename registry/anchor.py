@@ -97,7 +97,14 @@ class AnchoredRegressor(RegressorMixin, BaseEstimator):
 
     def anchor(self, history: Mapping[str, np.ndarray], program_id: np.ndarray) -> np.ndarray:
         """The anchor on the working scale for rows of these programs with these history columns."""
-        return self._levels(history, np.asarray(program_id, dtype="int64")) @ self.weights_
+        levels = self._levels(history, np.asarray(program_id, dtype="int64"))
+        # Column by column, not a matrix product: BLAS sums differently with the row count, and a row's
+        # forecast must not depend on the batch it comes in (to the last bit).
+        out = np.zeros(len(levels))
+        for j, weight in enumerate(self.weights_):
+            if weight:
+                out = out + weight * levels[:, j]
+        return out
 
     def _program_means(self, program_id: np.ndarray, z: np.ndarray) -> None:
         self.programs_, inverse = np.unique(program_id, return_inverse=True)
