@@ -29,7 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bms.settings")
-os.environ.setdefault("BMS_TESTING", "1")
+# In-process, as the tests run it: jobs and the prediction log inline, no server warm-up.
+for _name in ("JOBS_IN_BACKGROUND", "PREDICTION_LOG_BACKGROUND", "SERVER_WARM_UP"):
+    os.environ.setdefault(_name, "0")
+os.environ.setdefault("SECRET_KEY", "bench-chat-not-secret")
 # Throttles stay as configured (30 questions/minute/user): the questions are spread over enough
 # analysts that none of them is throttled, so a hit pays the real throttle bookkeeping.
 os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -163,12 +166,15 @@ def run() -> str:
     pool = question_pool(programs, channel)
 
     # 1. offline agent, in process, no cache
-    offline_ms = []
+    # CPU time (this process) next to wall time: on a loaded machine the wall figures mostly measure
+    # the wait for a core, the CPU figures what the code costs.
+    offline_ms, offline_cpu_ms = [], []
     for _ in range(3):
         for q in pool:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             offline.answer(user=user, question=q)
             offline_ms.append((time.perf_counter() - started) * 1000)
+            offline_cpu_ms.append((time.process_time() - cpu) * 1000)
 
     clients = []
     for u in users:
@@ -177,17 +183,20 @@ def run() -> str:
         clients.append((c, c.post("/api/v1/sessions/create", {}, format="json").json()["session_id"]))
     turn = [0]
 
+    last_cpu_ms = [0.0]
+
     def ask(q: str) -> tuple[float, dict]:
         client, sid = clients[turn[0] % len(clients)]
         turn[0] += 1
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         response = client.post("/api/v1/chat", {"message": q, "session_id": sid}, format="json")
         elapsed = (time.perf_counter() - started) * 1000
+        last_cpu_ms[0] = (time.process_time() - cpu) * 1000
         assert response.status_code == 200, response.content
         return elapsed, response.json()["metadata"]
 
     # 2. miss vs hit through the API
-    miss_ms, hit_ms, hit_server_ms = [], [], []
+    miss_ms, hit_ms, hit_server_ms, hit_cpu_ms, floor_cpu_ms = [], [], [], [], []
     for q in pool[:21]:
         cache.clear()
         elapsed, meta = ask(q)
@@ -201,10 +210,12 @@ def run() -> str:
         elapsed, meta = ask(question)
         assert meta["cache_hit"]
         hit_ms.append(elapsed)
+        hit_cpu_ms.append(last_cpu_ms[0])
         hit_server_ms.append(meta["latency_ms"])
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         clients[0][0].get("/api/v1/llm/cache/stats")
         floor_ms.append((time.perf_counter() - started) * 1000)
+        floor_cpu_ms.append((time.process_time() - cpu) * 1000)
 
     # 3. replayed mix with data changes
     cache.clear()
@@ -240,12 +251,15 @@ def run() -> str:
     figures = {
         "offline_p50": statistics.median(offline_ms),
         "offline_p95": pctl(offline_ms, 0.95),
+        "offline_cpu_p50": statistics.median(offline_cpu_ms),
         "miss_p50": statistics.median(miss_ms),
         "hit_p50": statistics.median(hit_ms),
         "hit_p95": pctl(hit_ms, 0.95),
         "hit_min": min(hit_ms),
         "hit_server_p50": statistics.median(hit_server_ms),
+        "hit_cpu_p50": statistics.median(hit_cpu_ms),
         "floor_p50": statistics.median(floor_ms),
+        "floor_cpu_p50": statistics.median(floor_cpu_ms),
         "hit_rate": s.hit_rate,
         "optimum": optimum / REPLAY,
     }
@@ -260,17 +274,22 @@ Load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores 
 
 | measure | value | target |
 |---|---|---|
-| offline agent answer, p50 / p95 (in process, {len(offline_ms)} answers) | {figures["offline_p50"]:.1f} ms / {figures["offline_p95"]:.1f} ms | |
+| offline agent answer, p50 / p95 (in process, {len(offline_ms)} answers) | {figures["offline_p50"]:.1f} ms / {figures["offline_p95"]:.1f} ms | p50 <= 20 ms |
+| offline agent answer, CPU time p50 | {figures["offline_cpu_p50"]:.1f} ms | |
 | `POST /api/v1/chat` cache miss, p50 ({len(miss_ms)} questions) | {figures["miss_p50"]:.1f} ms | |
 | `POST /api/v1/chat` cache hit, p50 / p95 / min (client side, {len(hit_ms)} requests) | {figures["hit_p50"]:.2f} ms / {figures["hit_p95"]:.2f} ms / {figures["hit_min"]:.2f} ms | <= 5 ms (seed: < 10 ms) |
+| cache hit, CPU time p50 (client + stack + service, this process) | {figures["hit_cpu_p50"]:.2f} ms | |
 | cache hit, p50 inside the service (`metadata.latency_ms`, before the history write) | {figures["hit_server_p50"]:.2f} ms | |
-| reference: `GET /api/v1/llm/cache/stats` through the same stack, p50 | {figures["floor_p50"]:.2f} ms | |
+| reference: `GET /api/v1/llm/cache/stats` through the same stack, p50 wall / CPU | {figures["floor_p50"]:.2f} ms / {figures["floor_cpu_p50"]:.2f} ms | |
 | hit rate, {REPLAY} replayed questions ({len(pool)} phrasings; import every {INVALIDATE_EVERY}, one promotion) | {s.hit_rate:.1%} (best possible {figures["optimum"]:.1%}) | |
 | requests / hits / misses counted by the stats endpoint | {s.total_requests} / {s.cache_hits} / {s.cache_misses} | hits + misses = requests |
 | replay wall time | {replay_s:.1f} s | |
 
 A hit still authenticates, validates, reads the two versions (data version, registry generation),
-stores the question and the answer in the history and counts the statistics; the gap to the best
+stores the question and the answer in the history (one insert; on PostgreSQL without waiting for the
+WAL flush) and counts the statistics. The offline agent reads the program/channel catalogue once per
+data version (its matchers are built with it), so a question costs its tools' queries plus one version
+read; the gap to the best
 possible hit rate is the exports and optimisations (never cached) plus the first sighting of each
 question after an invalidation.
 """

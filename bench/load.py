@@ -1,14 +1,19 @@
 """Mixed load against the production stack (section ``load`` of docs/benchmarks.md).
 
-Starts uvicorn as docker/Dockerfile starts it (``bms.asgi``, one process, PostgreSQL pool, Redis) and
-one Celery worker, then:
+Starts uvicorn as docker/Dockerfile starts it (``bms.asgi``, PostgreSQL pool, Redis) with
+``--web-workers`` processes (2: one per core of the 2-core target) of ``--threads`` request threads, and one
+Celery worker, then:
 1. 100 streamed exports in a row, then 20 concurrent users for ``--users-seconds``: errors (the
    "exports keep a connection" check).
 2. An open-loop load: ``--rate`` requests per second for ``--seconds``, arrivals on a fixed schedule
    (a slow answer does not slow the arrivals; at most ``--max-in-flight`` requests are open, beyond
    that an arrival counts as an error), mixing lists (programs, models), predictions, chat (offline
-   agent) and exports (a filtered CSV). Throughput, p50/p99 per kind and overall, errors (5xx, no
-   answer, timeouts).
+   agent) and exports (a filtered CSV). Throughput, p50/p99 per kind and overall (timed from when each
+   request was due, so a client that falls behind cannot hide server latency), errors (5xx, no answer,
+   timeouts) and, apart, requests never sent (counted as errors, never as 0 ms answers).
+Before 2., ``--profile-requests`` of each kind two at a time: the CPU each kind costs in the web
+processes, the PostgreSQL backends of this database, the worker and this client (process CPU times).
+Short development run: ``--seconds 60``.
 
 Needs ``DATABASE_URL`` (a database of its own: migrated, filled with generated data and four small
 production models on the first run; their artifacts stay under ``--var``) and ``REDIS_URL``. The server
@@ -48,6 +53,11 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=100.0, help="requests per second (open loop)")
     parser.add_argument("--seconds", type=float, default=600.0, help="length of the mixed load")
     parser.add_argument("--max-in-flight", type=int, default=200)
+    parser.add_argument("--web-workers", type=int, default=2, help="uvicorn worker processes (one per core)")
+    parser.add_argument("--threads", type=int, default=8, help="ASGI_THREADS per uvicorn worker")
+    parser.add_argument(
+        "--profile-requests", type=int, default=60, help="requests per kind for the CPU profile (0: skip it)"
+    )
     parser.add_argument("--exports", type=int, default=100, help="exports in a row before the users")
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--users-seconds", type=float, default=30.0)
@@ -62,7 +72,7 @@ def _port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _env(var: Path) -> dict[str, str]:
+def _env(var: Path, threads: int) -> dict[str, str]:
     if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
         # bench/run_all.py runs every script: without the services this one has nothing to measure.
         print("bench/load.py skipped: set DATABASE_URL and REDIS_URL (it measures the production stack)")
@@ -77,6 +87,7 @@ def _env(var: Path) -> dict[str, str]:
             "THROTTLE_USER": "100000000/minute",
             "THROTTLE_CHAT": "100000000/minute",
             "LOG_LEVEL": "WARNING",
+            "ASGI_THREADS": str(threads),
             "PYTHONPATH": str(ROOT),
         }
     )
@@ -115,7 +126,8 @@ def _prepare() -> dict[str, Any]:
         if target not in production:
             best = ModelVersion.objects.filter(target=target).order_by("-id").first()
             if best is not None:
-                model_version_promote(version=best, actor=None, reason="bench: load")
+                # A bench of serving cost, not of model quality: the baseline guard is overridden on purpose.
+                model_version_promote(version=best, actor=None, reason="bench: load", force=True)
     user = User.objects.filter(username="bench-load").first()
     if user is None:
         user = User.objects.create_user("bench-load", password="bench-load-pw-not-secret")
@@ -149,6 +161,7 @@ def _prepare() -> dict[str, Any]:
 class Stack:
     env: dict[str, str]
     var: Path
+    workers: int = 2
     port: int = field(default_factory=_port)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
@@ -158,6 +171,7 @@ class Stack:
 
     def start(self) -> None:
         web = ["uvicorn", "bms.asgi:application", "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"]
+        web += ["--workers", str(self.workers)] if self.workers > 1 else []
         worker = ["celery", "-A", "bms", "worker", "-l", "warning", "--concurrency", "1", "--without-gossip"]
         for name, argv in (("web", web), ("worker", worker)):
             with (self.var / f"{name}.log").open("wb") as log:
@@ -171,6 +185,23 @@ class Stack:
             except httpx.HTTPError:
                 time.sleep(0.5)
         raise SystemExit(f"uvicorn did not start; see {self.var / 'web.log'}")
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """User + system CPU of the web processes (uvicorn and its workers) and of the Celery worker."""
+        import psutil
+
+        out: dict[str, float] = {}
+        for name, proc in zip(("web", "worker"), self.procs, strict=True):
+            total = 0.0
+            try:
+                parent = psutil.Process(proc.pid)
+                for p in [parent, *parent.children(recursive=True)]:
+                    times = p.cpu_times()
+                    total += times.user + times.system
+            except psutil.Error:
+                pass
+            out[name] = total
+        return out
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -187,8 +218,13 @@ class Stack:
 
 @dataclass
 class Results:
+    """Latency of each answered request from the moment it was *due* (open loop: a client that falls
+    behind shows up as latency, not as a faster server); requests never sent are counted apart."""
+
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    unsent: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    send_lag_ms: list[float] = field(default_factory=list)
     samples: list[str] = field(default_factory=list)
 
     def record(self, kind: str, started: float, status: int, text: str = "") -> None:
@@ -197,6 +233,12 @@ class Results:
             self.errors[kind] += 1
             if len(self.samples) < 5:
                 self.samples.append(f"{kind}: {status} {text[:200]}")
+
+    def record_unsent(self, kind: str, why: str) -> None:
+        """Never sent (too many in flight, or the run ended first): an error with no latency at all."""
+        self.unsent[kind] += 1
+        if len(self.samples) < 5:
+            self.samples.append(f"{kind}: unsent ({why})")
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -220,8 +262,10 @@ def _mix(setup: dict[str, Any], session: str) -> list[tuple[str, str, str, Any]]
     return cycle
 
 
-async def _send(client: httpx.AsyncClient, results: Results, kind: str, method: str, path: str, body: Any) -> None:
-    started = time.perf_counter()
+async def _send(
+    client: httpx.AsyncClient, results: Results, kind: str, method: str, path: str, body: Any, due: float | None = None
+) -> None:
+    started = time.perf_counter() if due is None else due
     try:
         response = await client.request(method, path, json=body)
         await response.aread()
@@ -233,26 +277,67 @@ async def _send(client: httpx.AsyncClient, results: Results, kind: str, method: 
 async def _open_loop(
     url: str, headers: dict[str, str], mix: list[Any], rate: float, seconds: float, cap: int
 ) -> Results:
+    """Arrivals every 1/rate s on a fixed schedule. A request is timed from when it was due; one that
+    cannot be sent (``cap`` already in flight) is *unsent*, never a 0 ms answer."""
     results = Results()
     limits = httpx.Limits(max_connections=cap, max_keepalive_connections=cap)
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30, limits=limits) as client:
         in_flight: set[asyncio.Task[None]] = set()
         started = time.perf_counter()
         n = 0
-        while (due := n / rate) < seconds:
-            delay = started + due - time.perf_counter()
+        while (offset := n / rate) < seconds:
+            due = started + offset
+            delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
+            else:
+                results.send_lag_ms.append(-delay * 1000.0)
             kind, method, path, body = mix[n % len(mix)]
             n += 1
             if len(in_flight) >= cap:
-                results.record(kind, time.perf_counter(), 0, "client: too many requests in flight")
+                results.record_unsent(kind, f"{cap} requests in flight")
                 continue
-            task = asyncio.create_task(_send(client, results, kind, method, path, body))
+            task = asyncio.create_task(_send(client, results, kind, method, path, body, due))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
         await asyncio.gather(*in_flight)
     return results
+
+
+async def _profile(
+    url: str, headers: dict[str, str], mix: list[Any], stack: Stack, per_kind: int, db_cpu: Any
+) -> list[str]:
+    """CPU per request of each kind: web processes, the Celery worker, PostgreSQL backends of this
+    database, and this client, over ``per_kind`` requests sent two at a time (a quiet server)."""
+    kinds: dict[str, list[Any]] = defaultdict(list)
+    for kind, method, path, body in mix:
+        kinds[kind].append((kind, method, path, body))
+    lines = [
+        "| kind | requests | web CPU ms/req | PostgreSQL CPU ms/req | worker CPU ms/req | client CPU ms/req "
+        "| total ms/req | wall p50 ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
+        for kind, requests in sorted(kinds.items()):
+            results = Results()
+            # db_cpu queries through Django, which refuses to from the event loop's thread.
+            before, pg_before, client_before = stack.cpu_seconds(), await asyncio.to_thread(db_cpu), time.process_time()
+            for i in range(0, per_kind, 2):
+                pair = [requests[(i + j) % len(requests)] for j in range(2)]
+                await asyncio.gather(*(_send(client, results, *req) for req in pair))
+            after, pg_after, client_after = stack.cpu_seconds(), await asyncio.to_thread(db_cpu), time.process_time()
+            n = sum(len(v) for v in results.latencies.values())
+            per = {
+                "web": (after["web"] - before["web"]) * 1000 / n,
+                "pg": (pg_after - pg_before) * 1000 / n,
+                "worker": (after["worker"] - before["worker"]) * 1000 / n,
+                "client": (client_after - client_before) * 1000 / n,
+            }
+            lines.append(
+                f"| {kind} | {n} | {per['web']:.1f} | {per['pg']:.1f} | {per['worker']:.1f} | {per['client']:.1f} "
+                f"| {sum(per.values()):.1f} | {_pct(results.latencies[kind], 0.5):.1f} |"
+            )
+    return lines
 
 
 async def _exports_then_users(
@@ -277,54 +362,120 @@ async def _exports_then_users(
 
 
 def _table(results: Results, seconds: float) -> tuple[list[str], dict[str, float]]:
-    lines = ["| requests | count | errors | p50 (ms) | p99 (ms) |", "|---|---|---|---|---|"]
+    lines = [
+        "| requests | answered | errors (5xx, no answer) | unsent | p50 (ms) | p99 (ms) |",
+        "|---|---|---|---|---|---|",
+    ]
     every: list[float] = []
-    for kind in sorted(results.latencies):
-        values = results.latencies[kind]
+    for kind in sorted(set(results.latencies) | set(results.unsent)):
+        values = results.latencies.get(kind, [])
         every += values
         lines.append(
-            f"| {kind} | {len(values)} | {results.errors.get(kind, 0)} | {_pct(values, 0.5):.1f} | {_pct(values, 0.99):.1f} |"
+            f"| {kind} | {len(values)} | {results.errors.get(kind, 0)} | {results.unsent.get(kind, 0)} "
+            f"| {_pct(values, 0.5):.1f} | {_pct(values, 0.99):.1f} |"
         )
-    errors = sum(results.errors.values())
-    figures = {"count": len(every), "errors": errors, "p50": _pct(every, 0.5), "p99": _pct(every, 0.99)}
+    unsent = sum(results.unsent.values())
+    errors = sum(results.errors.values()) + unsent  # an unsent request is an error too
+    figures = {
+        "count": len(every),
+        "errors": errors,
+        "unsent": unsent,
+        "p50": _pct(every, 0.5),
+        "p99": _pct(every, 0.99),
+        "late": len(results.send_lag_ms),
+        "max_lag": max(results.send_lag_ms, default=0.0),
+    }
     figures["throughput"] = len(every) / seconds if seconds else float("nan")
-    lines.append(f"| **all** | {len(every)} | {errors} | {figures['p50']:.1f} | {figures['p99']:.1f} |")
+    lines.append(
+        f"| **all** | {len(every)} | {sum(results.errors.values())} | {unsent} | {figures['p50']:.1f} "
+        f"| {figures['p99']:.1f} |"
+    )
     return lines, figures
+
+
+def _db_cpu() -> float:
+    """CPU seconds of the PostgreSQL backends connected to this database (same machine; 0 when not)."""
+    import psutil
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return 0.0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        pids = [row[0] for row in cursor.fetchall()]
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def main() -> None:
     args = _args()
     var = Path(args.var)
     var.mkdir(parents=True, exist_ok=True)
-    env = _env(var)
+    env = _env(var, args.threads)
     os.environ.update({k: env[k] for k in ("DJANGO_SETTINGS_MODULE", "SECRET_KEY", "BMS_VAR_DIR")})
     setup = _prepare()
-    stack = Stack(env=env, var=var)
+    stack = Stack(env=env, var=var, workers=args.web_workers)
     stack.start()
+    wall_started = time.perf_counter()
+    import uvloop
+
     try:
-        headers = {"X-API-Key": setup["api_key"]}
-        session = httpx.post(f"{stack.url}/api/v1/sessions/create", json={}, headers=headers, timeout=30).json()
+        # As behind the TLS-terminating proxy of docker-compose / the ingress (else SECURE_SSL_REDIRECT: 301).
+        headers = {"X-API-Key": setup["api_key"], "X-Forwarded-Proto": "https"}
+        created = httpx.post(f"{stack.url}/api/v1/sessions/create", json={}, headers=headers, timeout=30)
+        if created.status_code != 201:
+            raise SystemExit(f"sessions/create answered {created.status_code}: {created.text[:300]}")
+        session = created.json()
         mix = _mix(setup, session["session_id"])
         print(
             f"{args.exports} exports in a row, then {args.users} users for {args.users_seconds:.0f} s ...", flush=True
         )
-        first = asyncio.run(_exports_then_users(stack.url, headers, setup, mix, args))
+        first = uvloop.run(_exports_then_users(stack.url, headers, setup, mix, args))
         first_lines, first_figures = _table(first, 0)
         print("\n".join(first_lines), *first.samples, sep="\n", flush=True)
+        profile_lines: list[str] = []
+        if args.profile_requests:
+            print(f"CPU profile: {args.profile_requests} requests per kind ...", flush=True)
+            profile_lines = uvloop.run(_profile(stack.url, headers, mix, stack, args.profile_requests, _db_cpu))
+            print("\n".join(profile_lines), flush=True)
         print(f"open loop: {args.rate:.0f} requests/s for {args.seconds:.0f} s ...", flush=True)
+        load_before, pg_before, client_before = stack.cpu_seconds(), _db_cpu(), time.process_time()
         began = time.perf_counter()
-        load = asyncio.run(_open_loop(stack.url, headers, mix, args.rate, args.seconds, args.max_in_flight))
-        load_lines, figures = _table(load, time.perf_counter() - began)
+        load = uvloop.run(_open_loop(stack.url, headers, mix, args.rate, args.seconds, args.max_in_flight))
+        elapsed = time.perf_counter() - began
+        load_after, pg_after, client_after = stack.cpu_seconds(), _db_cpu(), time.process_time()
+        load_lines, figures = _table(load, elapsed)
         print("\n".join(load_lines), *load.samples, sep="\n", flush=True)
     finally:
         stack.stop()
+    answered = max(figures["count"], 1)
+    cpu = {
+        "web": (load_after["web"] - load_before["web"]) * 1000 / answered,
+        "worker": (load_after["worker"] - load_before["worker"]) * 1000 / answered,
+        "PostgreSQL": (pg_after - pg_before) * 1000 / answered,
+        "client": (client_after - client_before) * 1000 / answered,
+    }
+    cpu_line = ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()) + f" (total {sum(cpu.values()):.1f})"
     verdict = "met" if figures["p99"] <= P99_TARGET_MS and figures["errors"] == 0 else "NOT met"
+    load_avg = " / ".join(f"{v:.1f}" for v in os.getloadavg())
     body = "\n".join(
         [
             "## Mixed load (bench/load.py)",
             "",
-            "uvicorn as docker/Dockerfile starts it (one process, `ASGI_THREADS` 16, PostgreSQL pool), Redis, "
-            "one Celery worker, all on the same machine as the load generator (an asyncio httpx client).",
+            f"uvicorn as docker/Dockerfile starts it, with `--workers {args.web_workers}` and `ASGI_THREADS` "
+            f"{args.threads} per worker (PostgreSQL pool each), Redis, one Celery worker, all on the same machine "
+            "as the load generator (an asyncio httpx client on uvloop). "
+            f"Machine: {os.cpu_count()} CPUs, load average {load_avg} (1/5/15 min) at the end of the run; "
+            f"the whole script took {time.perf_counter() - wall_started:.0f} s after setup. "
+            f"Command: `bench/load.py --rate {args.rate:g} --seconds {args.seconds:g}`.",
             "",
             f"**{args.exports} streamed exports in a row, then {args.users} concurrent users for "
             f"{args.users_seconds:.0f} s** (lists, predictions, chat, exports): "
@@ -332,10 +483,24 @@ def main() -> None:
             "",
             *first_lines,
             "",
+            *(
+                [
+                    f"**CPU per request of each kind** ({args.profile_requests} requests each, two at a time; "
+                    "process CPU from /proc, so the figures hold on a busy machine better than wall times):",
+                    "",
+                    *profile_lines,
+                    "",
+                ]
+                if profile_lines
+                else []
+            ),
             f"**Open loop, {args.rate:.0f} requests/s for {args.seconds:.0f} s** (lists 50 %, predictions 30 %, "
             f"chat 10 %, exports of one channel-week 10 %): {figures['throughput']:.1f} requests/s answered, "
-            f"p50 {figures['p50']:.1f} ms, p99 {figures['p99']:.1f} ms, **{figures['errors']:.0f} errors** "
-            f"(target p99 <= {P99_TARGET_MS:.0f} ms and 0 errors: {verdict}).",
+            f"p50 {figures['p50']:.1f} ms, p99 {figures['p99']:.1f} ms (timed from when each request was due), "
+            f"**{figures['errors']:.0f} errors** of which {figures['unsent']:.0f} never sent; the client sent "
+            f"{figures['late']:.0f} requests late (at most {figures['max_lag']:.0f} ms). "
+            f"CPU ms per answered request: {cpu_line}. "
+            f"Target p99 <= {P99_TARGET_MS:.0f} ms and 0 errors: {verdict}.",
             "",
             *load_lines,
         ]
@@ -345,7 +510,8 @@ def main() -> None:
 
         write_section("load", body)
     print(
-        f"\nthroughput {figures['throughput']:.1f}/s, p50 {figures['p50']:.1f} ms, p99 {figures['p99']:.1f} ms, errors {figures['errors']:.0f} ({verdict})"
+        f"\nthroughput {figures['throughput']:.1f}/s, p50 {figures['p50']:.1f} ms, p99 {figures['p99']:.1f} ms, "
+        f"errors {figures['errors']:.0f} (unsent {figures['unsent']:.0f}); CPU ms/request: {cpu_line} ({verdict})"
     )
 
 

@@ -145,9 +145,8 @@ def _caller(request: HttpRequest) -> Any:
     """The session user, else the user of a valid JWT / API key (this is a plain Django view)."""
     if request.user.is_authenticated:
         return request.user
-    from rest_framework_simplejwt.authentication import JWTAuthentication
-
     from bms.auth import ApiKeyAuthentication
+    from bms.tokens import JWTAuthentication
 
     for authenticator in (JWTAuthentication(), ApiKeyAuthentication()):
         try:

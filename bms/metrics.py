@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
+from django.conf import settings
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -101,12 +102,15 @@ class RegistryCollector(Collector):
 
     A drift check or a training run done in a worker, and a restart, change nothing here: the values
     are the production models' holdout R² (``bms_model_r2``), the newest drift report of each target
-    (``bms_drift_score``, ``bms_model_accuracy_drift_ratio``) and the finished training runs by status
+    (``bms_drift_score``, ``bms_model_accuracy_drift_ratio`` and the calibrated threshold it is flagged
+    above, ``bms_model_accuracy_drift_threshold``) and the finished training runs by status
     (``bms_training_runs_total``). Four small queries per scrape.
     """
 
     @staticmethod
-    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily, CounterMetricFamily]:
+    def _families() -> tuple[
+        GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily, CounterMetricFamily
+    ]:
         return (
             GaugeMetricFamily(
                 "bms_model_r2", "Holdout R2 of the production model per target.", labels=["target", "algorithm"]
@@ -121,13 +125,18 @@ class RegistryCollector(Collector):
                 "Relative increase of recent error over the holdout error, per target (0.1 = 10% worse).",
                 labels=["target"],
             ),
+            GaugeMetricFamily(
+                "bms_model_accuracy_drift_threshold",
+                "Accuracy drift above which the newest report flags, calibrated per model (docs/predictions.md).",
+                labels=["target"],
+            ),
             CounterMetricFamily("bms_training_runs", "Training runs finished, by status.", labels=["status"]),
         )
 
     def collect(self) -> Iterator[Metric]:
         from django.apps import apps
 
-        r2, drift, accuracy, runs = families = self._families()
+        r2, drift, accuracy, threshold, runs = families = self._families()
         if apps.ready:
             from predictions.selectors import drift_report_latest_per_target
             from registry.selectors import production_models, training_run_counts
@@ -141,6 +150,11 @@ class RegistryCollector(Collector):
                         drift.add_metric([report.target, feature], float(values.get("score", 0.0)))
                     if report.accuracy_drift is not None:
                         accuracy.add_metric([report.target], report.accuracy_drift)
+                        # Reports from before the calibration carry none: the setting applied to them.
+                        limit = report.accuracy_threshold
+                        threshold.add_metric(
+                            [report.target], settings.DRIFT_ACCURACY_THRESHOLD if limit is None else limit
+                        )
                 for status, count in sorted(training_run_counts().items()):
                     runs.add_metric([status], count)
             except Exception:  # /metrics must answer while the database is down (its own alert says so)

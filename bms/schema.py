@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as _AutoSchema
 from rest_framework import serializers
@@ -84,3 +85,10 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
         return {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+
+
+class JWTScheme(SimpleJWTScheme):
+    """``bms.tokens.JWTAuthentication`` is simplejwt's plus a sign-out check: the same bearer scheme and name,
+    so the published schema does not change."""
+
+    target_class = "bms.tokens.JWTAuthentication"

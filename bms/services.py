@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from bms.api_key_cache import api_key_cache_clear
 from bms.errors import InvalidStateError
 from bms.models import ApiKey, AuditEvent
+from bms.tokens import access_tokens_end
 
 API_KEY_PREFIX = "bms_"
 
@@ -65,15 +68,18 @@ def api_key_revoke(*, key: ApiKey, actor: Any = None, request: HttpRequest | Non
 
 
 def refresh_token_revoke(*, raw: str) -> None:
-    """Blacklist one refresh token (API logout). A bad, expired or already revoked token raises
-    simplejwt's ``TokenError``."""
-    RefreshToken(raw).blacklist()  # type: ignore[arg-type]
+    """Blacklist one refresh token (API logout) and end the user's access tokens issued so far
+    (``bms.tokens.access_tokens_end``). A bad, expired or already revoked token raises simplejwt's
+    ``TokenError``."""
+    token = RefreshToken(raw)  # type: ignore[arg-type]
+    token.blacklist()
+    access_tokens_end(user_id=token.get(jwt_settings.USER_ID_CLAIM), at=time.time())
 
 
 def user_refresh_tokens_revoke(*, user: User) -> int:
     """Blacklist every unexpired refresh token issued to ``user`` (web and admin logout); returns how many.
 
-    Access tokens are short-lived (``JWT_ACCESS_MINUTES``) and are not revoked here; a password change
+    The user's access tokens issued so far end too (``bms.tokens.access_tokens_end``); a password change
     invalidates both kinds at once (simplejwt's ``CHECK_REVOKE_TOKEN`` claim, bms.tokens)."""
     outstanding = OutstandingToken.objects.filter(
         user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
@@ -81,6 +87,7 @@ def user_refresh_tokens_revoke(*, user: User) -> int:
     created = BlacklistedToken.objects.bulk_create(
         [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
     )
+    access_tokens_end(user_id=getattr(user, jwt_settings.USER_ID_FIELD), at=time.time())
     return len(created)
 
 

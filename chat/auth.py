@@ -28,8 +28,9 @@ def _token_from_scope(scope: dict[str, Any]) -> str | None:
 
 
 def user_for_jwt(raw: str) -> Any:
-    from rest_framework_simplejwt.authentication import JWTAuthentication
     from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
+
+    from bms.tokens import JWTAuthentication
 
     auth = JWTAuthentication()
     try:

@@ -22,6 +22,8 @@ from django.conf import settings
 from django.core.cache import cache
 
 from bms.metrics import CHAT_LATENCY, LLM_CACHE_REQUESTS, LLM_COST, LLM_TOKENS
+from programs import selectors as program_selectors
+from registry import selectors as registry_selectors
 
 KEY_PREFIX = "chat:answer:v1:"
 STATS_PREFIX = "chat:stats:"
@@ -41,16 +43,7 @@ def normalise_question(question: str) -> str:
 
 def current_versions() -> tuple[int, int]:
     """(data version, registry generation): the two numbers that make cached answers stale."""
-    from programs import selectors as program_selectors
-
-    data_version = int(program_selectors.data_version_current())
-    try:
-        from registry import selectors as registry_selectors
-
-        generation = int(registry_selectors.registry_generation())
-    except (ImportError, AttributeError):  # the registry app has not shipped its selector yet
-        generation = 0
-    return data_version, generation
+    return program_selectors.data_version_current(), registry_selectors.registry_generation()
 
 
 def cache_key(*, question: str, role: str, params: dict[str, Any] | None = None) -> str:
@@ -79,12 +72,16 @@ def answer_set(key: str, payload: dict[str, Any], *, timeout: int | None = None)
 
 
 def _incr(key: str, delta: int) -> None:
-    # add() is a no-op when the key exists; incr() is atomic on Redis (INCRBY).
-    cache.add(key, 0, timeout=None)
+    # incr() is atomic on Redis (INCRBY) and raises for a missing key: only then (the first count, or
+    # after an eviction) is the counter created, so a steady-state count is one round trip.
     try:
         cache.incr(key, delta)
-    except ValueError:  # evicted between add and incr: start again from this delta
-        cache.set(key, delta, timeout=None)
+    except ValueError:
+        if not cache.add(key, delta, timeout=None):  # another process created it meanwhile
+            try:
+                cache.incr(key, delta)
+            except ValueError:  # evicted again in between: start from this delta
+                cache.set(key, delta, timeout=None)
 
 
 def price_usd(*, provider: str, input_tokens: int, output_tokens: int) -> float:

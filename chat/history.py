@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from bms.errors import NotFoundError
@@ -69,11 +70,14 @@ class HistoryStore(Protocol):
 
     def message_list(self, *, session_id: Any, limit: int | None = None) -> list[MessageRecord]: ...
 
-    def exchange_add(self, *, session_id: Any, question: str, answer: str, metadata: dict[str, Any]) -> None:
+    def exchange_add(
+        self, *, session_id: Any, question: str, answer: str, metadata: dict[str, Any], titled: bool = False
+    ) -> None:
         """A user message and the assistant's answer, written together (one round trip).
 
         ``session_id`` comes from ``session_get`` (ownership already checked). A session without a
-        title takes its first question as its title (``title_from``).
+        title takes its first question as its title (``title_from``); ``titled``: the caller's session
+        record already has one, so that write is skipped.
         """
         ...
 
@@ -129,18 +133,27 @@ class DjangoHistoryStore:
         )
         return MessageRecord(role=role, content=content, created_at=row.created_at, metadata=metadata)
 
-    def exchange_add(self, *, session_id: Any, question: str, answer: str, metadata: dict[str, Any]) -> None:
+    def exchange_add(
+        self, *, session_id: Any, question: str, answer: str, metadata: dict[str, Any], titled: bool = False
+    ) -> None:
         from chat.models import ChatMessage, ChatSession
 
         sid = uuid.UUID(_session_uuid(session_id))
         now = timezone.now()
-        ChatMessage.objects.bulk_create(
-            [
-                ChatMessage(session_id=sid, role="user", content=question, metadata={}, created_at=now),
-                ChatMessage(session_id=sid, role="assistant", content=answer, metadata=metadata, created_at=now),
-            ]
-        )
-        ChatSession.objects.filter(pk=sid, title="").update(title=title_from(question))
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                # The history is a log of answers already given: a crash may lose its last few
+                # messages (never corrupt them), so this commit does not wait for the WAL flush.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            ChatMessage.objects.bulk_create(
+                [
+                    ChatMessage(session_id=sid, role="user", content=question, metadata={}, created_at=now),
+                    ChatMessage(session_id=sid, role="assistant", content=answer, metadata=metadata, created_at=now),
+                ]
+            )
+            if not titled:
+                ChatSession.objects.filter(pk=sid, title="").update(title=title_from(question))
 
     def message_list(self, *, session_id: Any, limit: int | None = None) -> list[MessageRecord]:
         from chat.models import ChatMessage
@@ -223,7 +236,9 @@ class MongoHistoryStore:
         )
         return MessageRecord(role=role, content=content, created_at=now, metadata=metadata)
 
-    def exchange_add(self, *, session_id: Any, question: str, answer: str, metadata: dict[str, Any]) -> None:
+    def exchange_add(
+        self, *, session_id: Any, question: str, answer: str, metadata: dict[str, Any], titled: bool = False
+    ) -> None:
         sid = _session_uuid(session_id)
         counter = self.sessions.find_one_and_update({"_id": sid}, {"$inc": {"seq": 2}}, return_document=True)
         if counter is None:
@@ -236,7 +251,8 @@ class MongoHistoryStore:
                 {**base, "seq": counter["seq"], "role": "assistant", "content": answer, "metadata": metadata},
             ]
         )
-        self.sessions.update_one({"_id": sid, "title": ""}, {"$set": {"title": title_from(question)}})
+        if not titled:
+            self.sessions.update_one({"_id": sid, "title": ""}, {"$set": {"title": title_from(question)}})
 
     def message_list(self, *, session_id: Any, limit: int | None = None) -> list[MessageRecord]:
         cursor = self.messages.find({"session_id": _session_uuid(session_id)}).sort("seq", -1)

@@ -221,7 +221,9 @@ def chat_answer(
             "refused": "write",
         }
         meta["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
-        store.exchange_add(session_id=session.id, question=text, answer=offline.CANT_CHANGE, metadata=meta)
+        store.exchange_add(
+            session_id=session.id, question=text, answer=offline.CANT_CHANGE, metadata=meta, titled=bool(session.title)
+        )
         return ChatAnswer(response=offline.CANT_CHANGE, session_id=session.id, metadata=meta)
     question, answers_clarification = _effective_question(session.id, text)
     previous, previous_intent = (None, None)
@@ -282,7 +284,7 @@ def chat_answer(
                 "chat statistics miss this period."
             },
         }
-    store.exchange_add(session_id=session.id, question=text, answer=response, metadata=meta)
+    store.exchange_add(session_id=session.id, question=text, answer=response, metadata=meta, titled=bool(session.title))
     if meta.get("clarification"):
         cache.set(_PENDING + session.id, question, timeout=settings.CHAT_CACHE_TTL_SECONDS)
     return ChatAnswer(response=response, session_id=session.id, metadata=meta)

@@ -23,8 +23,13 @@ from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rest_framework import serializers
 
-from bms.errors import ApplicationError
+from bms.errors import ApplicationError, NotFoundError
 from bms.roles import Role, user_role
+from predictions import services as prediction_services
+from programs import export as program_export
+from programs import selectors as program_selectors
+from programs.models import Channel
+from registry import selectors as registry_selectors
 from scheduling import services as scheduling_services
 from scheduling.requests import ScheduleRequest, schedule_request_parse
 
@@ -158,22 +163,13 @@ def _model_dict(obj: models.Model) -> dict[str, Any]:
     return out
 
 
-def _dependency(module: str, name: str) -> Callable[..., Any]:
-    """The documented function of another app, looked up at call time (so tests can replace it)."""
-    import importlib
-
-    try:
-        func = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        raise ToolError("unavailable", f"{module}.{name} is not available on this server yet.") from None
-    return func
+# Other apps' functions are called through their modules (``program_selectors.top_programs``), so a
+# test replaces one by patching the module attribute.
 
 
 def _program(key: str) -> Any:
-    from bms.errors import NotFoundError
-
     try:
-        return _dependency("programs.selectors", "program_get")(key=key)
+        return program_selectors.program_get(key=key)
     except NotFoundError:
         raise ToolError("not_found", f"No program matches {key!r}.") from None
 
@@ -181,8 +177,6 @@ def _program(key: str) -> Any:
 def _channel(code: str | None) -> Any:
     if code is None:
         return None
-    from programs.models import Channel
-
     channel = Channel.objects.filter(code__iexact=code).first()
     if channel is None:
         raise ToolError("not_found", f"No channel with code {code!r}.")
@@ -199,9 +193,7 @@ def _round(value: Any, digits: int = 2) -> Any:
 def _data_end(result: dict[str, Any], *, since: dt.date | None, empty: bool) -> dict[str, Any]:
     """Name the date the data ends when a period found nothing (or starts after it), instead of a bare
     "nothing matches"."""
-    from programs.selectors import data_last_airing
-
-    last = data_last_airing()
+    last = program_selectors.data_last_airing()
     if last is None:
         return result
     last_day = timezone.localtime(last).date()
@@ -211,13 +203,11 @@ def _data_end(result: dict[str, Any], *, since: dt.date | None, empty: bool) -> 
 
 
 def get_programs(*, user: Any, args: GetProgramsArgs) -> dict[str, Any]:
-    from programs import selectors
-
     period = {"since": args.since, "until": args.until}
     ascending = bool(args.ascending)
     if args.group_by in ("channel", "genre"):
         target = args.target or "rating"
-        groups = selectors.top_groups(
+        groups = program_selectors.top_groups(
             target=target,
             group_by=args.group_by,
             n=args.n,
@@ -229,21 +219,21 @@ def get_programs(*, user: Any, args: GetProgramsArgs) -> dict[str, Any]:
         result = {"ranked_by": target, "group_by": args.group_by, "ascending": ascending, "groups": plain(groups)}
         return _data_end(result, since=args.since, empty=not groups) if args.since or args.until else result
     if args.target:
-        rows = _dependency("programs.selectors", "top_programs")(
+        rows = program_selectors.top_programs(
             target=args.target, n=args.n, channel=args.channel, genre=args.genre, ascending=ascending, **period
         )
         result = {"ranked_by": args.target, "programs": plain(list(rows))[: args.n]}
         if ascending:
             result["ascending"] = True
         return _data_end(result, since=args.since, empty=not rows) if args.since or args.until else result
-    qs = _dependency("programs.selectors", "program_list")(search=args.search, channel=args.channel, genre=args.genre)
+    qs = program_selectors.program_list(search=args.search, channel=args.channel, genre=args.genre)
     total = qs.count()
     return {"total": total, "programs": [_model_dict(p) for p in qs[: args.n]]}
 
 
 def get_program_details(*, user: Any, args: GetProgramDetailsArgs) -> dict[str, Any]:
     program = _program(args.program)
-    detail = _dependency("programs.selectors", "program_detail")(program=program, start=args.start, end=args.end)
+    detail = program_selectors.program_detail(program=program, start=args.start, end=args.end)
     data = plain(detail)
     if isinstance(data, dict):
         data["program"] = _model_dict(program)
@@ -258,7 +248,6 @@ def get_program_details(*, user: Any, args: GetProgramDetailsArgs) -> dict[str, 
 
 def predict_values(*, user: Any, args: PredictValuesArgs) -> dict[str, Any]:
     program = _program(args.program)
-    predict = _dependency("predictions.services", "predict")
     features: dict[str, Any] = {}
     if args.start:
         features["start"] = args.start.isoformat()
@@ -268,7 +257,9 @@ def predict_values(*, user: Any, args: PredictValuesArgs) -> dict[str, Any]:
     results = []
     for target in targets:
         try:
-            answer = predict(program=program, target=target, features=features, user_key=f"chat:{user.pk}")
+            answer = prediction_services.predict(
+                program=program, target=target, features=features, user_key=f"chat:{user.pk}"
+            )
         except ApplicationError as exc:
             results.append({"target": target, "error": exc.message})
             continue
@@ -279,26 +270,22 @@ def predict_values(*, user: Any, args: PredictValuesArgs) -> dict[str, Any]:
 
 
 def get_best_model(*, user: Any, args: GetBestModelArgs) -> dict[str, Any]:
-    version = _dependency("registry.selectors", "best_model")(target=args.target)
+    version = registry_selectors.best_model(target=args.target)
     if version is None:
         return {"target": args.target, "model": None}
-    importance = getattr(version, "feature_importance", None) or {}
-    if isinstance(importance, dict):
-        top = sorted(((k, float(v)) for k, v in importance.items()), key=lambda kv: -abs(kv[1]))[:8]
-        factors = [{"feature": k, "importance": round(v, 4)} for k, v in top]
-    else:
-        factors = plain(importance)[:8]
+    top = sorted(((k, float(v)) for k, v in version.feature_importance.items()), key=lambda kv: -abs(kv[1]))[:8]
+    factors = [{"feature": k, "importance": round(v, 4)} for k, v in top]
     return {
         "target": args.target,
         "model": {
             "id": version.pk,
-            "algorithm": getattr(version, "algorithm", None),
-            "version": plain(getattr(version, "version", None)),
-            "status": plain(getattr(version, "status", None)),
-            "metrics": plain(getattr(version, "metrics", None) or {}),
+            "algorithm": version.algorithm,
+            "version": version.version,
+            "status": plain(version.status),
+            "metrics": plain(version.metrics),
         },
         # The naive forecasts it has to beat, on the same test part (never promotable).
-        "baselines": plain((getattr(version, "metrics", None) or {}).get("baselines", {})),
+        "baselines": plain(version.metrics.get("baselines", {})),
         "top_factors": factors,
     }
 
@@ -306,7 +293,7 @@ def get_best_model(*, user: Any, args: GetBestModelArgs) -> dict[str, Any]:
 def analyze_trends(*, user: Any, args: AnalyzeTrendsArgs) -> dict[str, Any]:
     program = _program(args.program) if args.program else None
     channel = _channel(args.channel)
-    series = _dependency("programs.selectors", "trend_series")(
+    series = program_selectors.trend_series(
         target=args.target,
         period=args.period,
         program=program,
@@ -341,8 +328,6 @@ def export_link(*, user: Any, path: Path) -> dict[str, Any]:
 
 def export_file_for(*, user: Any, token: str) -> Path:
     """The file behind a download token, if the token is valid, unexpired and the caller's own."""
-    from bms.errors import NotFoundError
-
     try:
         data = signing.loads(token, salt=EXPORT_SALT, max_age=settings.EXPORT_LINK_TTL_SECONDS)
     except signing.SignatureExpired:
@@ -361,9 +346,7 @@ def export_file_for(*, user: Any, token: str) -> Path:
 def export_data(*, user: Any, args: ExportDataArgs) -> dict[str, Any]:
     filters = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in args.filters.model_dump().items()}
     filters = {k: v for k, v in filters.items() if v is not None}
-    path = _dependency("programs.export", "export_to_file")(
-        user=user, dataset=args.dataset, fmt=args.format, filters=filters
-    )
+    path = program_export.export_to_file(user=user, dataset=args.dataset, fmt=args.format, filters=filters)
     path = Path(path)
     return {
         "dataset": args.dataset,
@@ -390,14 +373,12 @@ def _wait_for_job(job: Any) -> None:
     deadline = time.monotonic() + min(OPTIMIZE_WAIT_SECONDS, float(settings.SCHEDULE_TIME_BUDGET_SECONDS) + 5)
     while True:
         job.refresh_from_db()
-        if str(getattr(job, "status", "")) not in ("queued", "running") or time.monotonic() >= deadline:
+        if str(job.status) not in ("queued", "running") or time.monotonic() >= deadline:
             return
         time.sleep(0.25)
 
 
 def optimize_schedule(*, user: Any, args: OptimizeScheduleArgs) -> dict[str, Any]:
-    from programs.models import Channel
-
     channel = _channel(args.channel) if args.channel else Channel.objects.order_by("code").first()
     if channel is None:
         raise ToolError("not_found", "There is no channel to schedule.")
@@ -409,7 +390,7 @@ def optimize_schedule(*, user: Any, args: OptimizeScheduleArgs) -> dict[str, Any
         params["slot_minutes"] = args.slot_minutes
     job = scheduling_services.optimization_job_create(user=user, request=_schedule_request(params))
     _wait_for_job(job)
-    result = plain(getattr(job, "result", None))
+    result = plain(job.result)
     proposal: Any = None
     if isinstance(result, dict):
         schedules = result.get("schedules") or []
@@ -428,7 +409,7 @@ def optimize_schedule(*, user: Any, args: OptimizeScheduleArgs) -> dict[str, Any
         }
     return {
         "job_id": plain(job.pk),
-        "status": plain(getattr(job, "status", None)),
+        "status": plain(job.status),
         "params": params,
         "proposal": proposal,
         "note": "A proposal only: no stored schedule was changed. Save it from the schedule page.",

@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import dateparser
 from number_parser import parse_number
 from rapidfuzz import fuzz, process
 
+from programs import selectors as program_selectors
 from programs.calendar import DAYPARTS
+from programs.models import Channel, Program
 
 # --- vocabulary ------------------------------------------------------------------------------------
 
@@ -182,15 +186,78 @@ class ProgramRef:
 
 @dataclass(frozen=True)
 class Catalogue:
+    """Programs and channels by name, and what the matchers derive from them (built once per catalogue:
+    a question only compares its own words against these)."""
+
     programs: tuple[ProgramRef, ...]
     channels: tuple[tuple[str, str], ...]  # (code, name) in list order: "channel 2" is the second
     time_zones: dict[str, str] = field(default_factory=dict)  # channel code -> IANA zone of its slots
 
+    @cached_property
+    def by_external_id(self) -> dict[str, ProgramRef]:
+        return {p.external_id.lower(): p for p in self.programs}
+
+    @cached_property
+    def by_id(self) -> dict[int, ProgramRef]:
+        return {p.id: p for p in self.programs}
+
+    @cached_property
+    def compact_titles(self) -> list[str]:
+        return [_compact(p.title) for p in self.programs]
+
+    @cached_property
+    def title_sizes(self) -> list[int]:
+        """Word-window sizes a title may span in a question (its words, one more or one fewer)."""
+        sizes = {len(p.title.split()) for p in self.programs}
+        return sorted({s + d for s in sizes for d in (-1, 0, 1) if s + d >= 1})
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        """Words of titles, channel names and codes: never spell-corrected into domain words."""
+        title_words = {w for p in self.programs for w in _WORDS.findall(p.title.lower())}
+        names = {w for _, name in self.channels for w in _WORDS.findall(name.lower())}
+        return frozenset(title_words | names | {code.lower() for code, _ in self.channels})
+
+    @cached_property
+    def channel_codes(self) -> dict[str, str]:
+        return {code.lower(): code for code, _ in self.channels}
+
+    @cached_property
+    def channel_words(self) -> list[tuple[str, list[str]]]:
+        return [(code, _WORDS.findall(name.lower())) for code, name in self.channels]
+
+
+_WORDS = re.compile(r"[a-z0-9]+")
+# The catalogue changes only with the data (imports, the generator and admin edits bump the data
+# version): each process keeps the one it built for the current data version, for at most this long.
+CATALOGUE_TTL_SECONDS = 60.0
+_catalogue_lock = threading.Lock()
+_catalogue: tuple[int, float, Catalogue] | None = None
+
 
 def load_catalogue() -> Catalogue:
-    """Programs and channels by name only (no aggregates): what the matcher needs."""
-    from programs.models import Channel, Program
+    """Programs and channels by name only (no aggregates): what the matcher needs. Read from the
+    database once per data version (one indexed query per question to check the version)."""
+    global _catalogue
+    version = program_selectors.data_version_current()
+    now = time.monotonic()
+    kept = _catalogue
+    if kept is not None and kept[0] == version and now - kept[1] < CATALOGUE_TTL_SECONDS:
+        return kept[2]
+    catalogue = _read_catalogue()
+    with _catalogue_lock:
+        _catalogue = (version, now, catalogue)
+    return catalogue
 
+
+def catalogue_forget() -> None:
+    """Drop this process's catalogue (tests, after writing programs without a new data version)."""
+    global _catalogue
+    with _catalogue_lock:
+        _catalogue = None
+
+
+def _read_catalogue() -> Catalogue:
     programs = tuple(
         ProgramRef(pk, ext, title, code, genre)
         for pk, ext, title, code, genre in Program.objects.order_by("pk").values_list(
@@ -367,8 +434,8 @@ def _compact(text: str) -> str:
 def match_programs(question: str, tokens: list[Token], catalogue: Catalogue) -> list[tuple[int, ProgramRef]]:
     """(token index, program) for every program the question names, in the order named."""
     found: list[tuple[int, ProgramRef]] = []
-    by_ext = {p.external_id.lower(): p for p in catalogue.programs}
-    by_id = {p.id: p for p in catalogue.programs}
+    by_ext = catalogue.by_external_id
+    by_id = catalogue.by_id
     for i, t in enumerate(tokens):
         hit = by_ext.get(t.word)
         if hit is not None:
@@ -381,8 +448,7 @@ def match_programs(question: str, tokens: list[Token], catalogue: Catalogue) -> 
             if ref is not None and ref.external_id.lower() not in {tok.word for tok in tokens}:
                 found.append((i, ref))
                 _mark(tokens, i, i + 2)
-    titles = [p.title for p in catalogue.programs]
-    compact_titles = [_compact(t) for t in titles]
+    compact_titles = catalogue.compact_titles
     # Quoted titles first (double quotes only: single quotes are apostrophes too often).
     for m in re.finditer(r'"([^"]{2,120})"', question.replace("“", '"').replace("”", '"')):
         best = process.extractOne(_compact(m.group(1)), compact_titles, scorer=fuzz.ratio, score_cutoff=75)
@@ -394,10 +460,9 @@ def match_programs(question: str, tokens: list[Token], catalogue: Catalogue) -> 
     # Word windows against every title: exact first, then fuzzy (typos, missing spaces, a lost "s").
     candidates: list[tuple[float, int, int, int]] = []  # (score, first token, last token + 1, program)
     free = [k for k, t in enumerate(tokens) if not t.used]
-    if free and titles:
+    if free and compact_titles:
         windows: list[tuple[int, int, str]] = []
-        sizes = {len(t.split()) for t in titles}
-        for size in sorted({s + d for s in sizes for d in (-1, 0, 1) if s + d >= 1}):
+        for size in catalogue.title_sizes:
             for a in range(len(tokens) - size + 1):
                 span = tokens[a : a + size]
                 if any(t.used for t in span):
@@ -442,11 +507,9 @@ def _correct(word: str) -> str:
 
 
 def correct(tokens: list[Token], catalogue: Catalogue) -> None:
-    title_words = {w for p in catalogue.programs for w in re.findall(r"[a-z0-9]+", p.title.lower())}
-    names = {w for _, name in catalogue.channels for w in re.findall(r"[a-z0-9]+", name.lower())}
-    codes = {code.lower() for code, _ in catalogue.channels}
+    names = catalogue.names
     for t in tokens:
-        if not t.used and t.word not in title_words and t.word not in names and t.word not in codes:
+        if not t.used and t.word not in names:
             t.word = _correct(t.word)
 
 
@@ -462,7 +525,7 @@ def _number(word: str) -> int | None:
 
 
 def match_channel(tokens: list[Token], catalogue: Catalogue) -> str | None:
-    codes = {code.lower(): code for code, _ in catalogue.channels}
+    codes = catalogue.channel_codes
     for i, t in enumerate(tokens):
         if t.used:
             continue
@@ -485,8 +548,7 @@ def match_channel(tokens: list[Token], catalogue: Catalogue) -> str | None:
                 _mark(tokens, i, i + 2)
                 return catalogue.channels[k - 1][0]
     # names: the whole name or its distinctive first word, fuzzily ("westside tv", "Northview")
-    for code, name in catalogue.channels:
-        words = re.findall(r"[a-z0-9]+", name.lower())
+    for code, words in catalogue.channel_words:
         size = len(words)
         for a in range(len(tokens)):
             for width in (size, 1):
@@ -851,15 +913,21 @@ def asks_for(tool: str, message: str) -> bool:
     return pattern is not None and re.search(pattern, text) is not None
 
 
+@lru_cache(maxsize=2048)
+def _plain_words(message: str) -> str:
+    """The message's words as ``tokenize`` reads them (memoised: every message is read twice)."""
+    return " ".join(t.word for t in tokenize(message))
+
+
 def is_write_request(message: str) -> bool:
     """A request to change data ("delete all programs"), which no tool can do."""
-    text = " ".join(t.word for t in tokenize(message))
+    text = _plain_words(message)
     return bool(_WRITE.search(text)) and not re.search(r"\bexport|\bdownload", text)
 
 
 def looks_like_follow_up(message: str) -> bool:
     """Cheap check (no catalogue) whether a message may lean on the previous question."""
-    text = " ".join(t.word for t in tokenize(message))
+    text = _plain_words(message)
     return bool(_FOLLOW_UP_START.search(text) or _PRONOUNS.search(text) or len(text.split()) <= 3)
 
 

@@ -123,28 +123,57 @@ def accuracy_threshold(
     n_boot: int = 2000,
     seed: int = 0,
 ) -> float:
-    """The accuracy drift a model shows by chance alone, from its own holdout errors.
-
-    A drift window is ``window_days`` days of airings; how much worse than the whole holdout one such
-    window looks without any drift depends on the model and the target (revenue's errors are heavy
-    tailed). Draw ``n_boot`` windows of whole holdout days (with replacement, so the airings of one day
-    stay together), take each window's RMSE over the holdout RMSE - 1, and return the ``quantile`` of
-    those ratios, at least ``floor`` (``DRIFT_ACCURACY_THRESHOLD``). Vectorised: one index matrix.
-    """
+    """:func:`accuracy_threshold_from_days` over the per-day sums of ``residuals`` grouped by ``days``."""
     r = np.asarray(residuals, dtype=float)
     keep = np.isfinite(r)
     r = r[keep]
-    if r.size == 0 or window_days < 1:
+    if r.size == 0:
         return floor
     _, day_index = np.unique(np.asarray(days)[keep], return_inverse=True)
     n_days = int(day_index.max()) + 1
-    if n_days < 2:
-        return floor
     squares = np.bincount(day_index, weights=r**2, minlength=n_days)
-    counts = np.bincount(day_index, minlength=n_days).astype(float)
-    holdout_rmse = float(np.sqrt(squares.sum() / counts.sum()))
-    if holdout_rmse <= 0:
+    counts = np.bincount(day_index, minlength=n_days)
+    return accuracy_threshold_from_days(
+        squares=squares,
+        counts=counts,
+        window_days=window_days,
+        floor=floor,
+        quantile=quantile,
+        n_boot=n_boot,
+        seed=seed,
+    )
+
+
+def accuracy_threshold_from_days(
+    *,
+    squares: Sequence[float] | np.ndarray,
+    counts: Sequence[int] | np.ndarray,
+    window_days: int,
+    floor: float,
+    quantile: float = 0.99,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> float:
+    """The accuracy drift a model shows by chance alone, from its own per-day errors.
+
+    ``squares[i]`` / ``counts[i]``: the squared-error sum and the number of airings of day ``i`` of the
+    model's evaluation days (validation + test, stored at training time: ``metrics["daily_errors"]``).
+    A drift window is ``window_days`` days of airings; how much worse than the whole evaluation period
+    one such window looks without any drift depends on the model and the target (revenue's errors are
+    heavy tailed: one evening can carry most of a month's squared error). Draw ``n_boot`` windows of
+    whole days (with replacement, so the airings of one day stay together), take each window's RMSE over
+    the pooled RMSE - 1, and return the ``quantile`` of those ratios, at least ``floor``
+    (``DRIFT_ACCURACY_THRESHOLD``). Vectorised: one index matrix. Fewer than two days: ``floor``.
+    """
+    sq = np.asarray(squares, dtype=float)
+    n = np.asarray(counts, dtype=float)
+    keep = np.isfinite(sq) & (n > 0)
+    sq, n = sq[keep], n[keep]
+    if sq.size < 2 or window_days < 1:
         return floor
-    draws = np.random.default_rng(seed).integers(0, n_days, size=(n_boot, window_days))
-    ratios = np.sqrt(squares[draws].sum(axis=1) / counts[draws].sum(axis=1)) / holdout_rmse - 1.0
+    pooled_rmse = float(np.sqrt(sq.sum() / n.sum()))
+    if pooled_rmse <= 0:
+        return floor
+    draws = np.random.default_rng(seed).integers(0, sq.size, size=(n_boot, window_days))
+    ratios = np.sqrt(sq[draws].sum(axis=1) / n[draws].sum(axis=1)) / pooled_rmse - 1.0
     return max(floor, float(np.quantile(ratios, quantile)))

@@ -77,6 +77,6 @@ def drift_report_latest_per_target() -> list[DriftReport]:
     newest = DriftReport.objects.values("target").annotate(last=Max("id")).order_by().values_list("last", flat=True)
     return list(
         DriftReport.objects.filter(pk__in=list(newest))
-        .only("target", "features", "accuracy_drift", "flagged", "created_at")
+        .only("target", "features", "accuracy_drift", "accuracy_threshold", "flagged", "created_at")
         .order_by("target")
     )

@@ -774,16 +774,32 @@ def drift_report_create(*, target: str, now: datetime | None = None) -> DriftRep
 
 
 def _accuracy_threshold(*, version: Any, model: ServingModel, target: str, before: datetime) -> float:
-    """DRIFT_ACCURACY_THRESHOLD raised to what the model's own holdout shows by chance (``drift.accuracy_threshold``).
+    """DRIFT_ACCURACY_THRESHOLD raised to what the model's own evaluation days show by chance.
 
-    The holdout part is every airing with an actual since ``metrics["holdout_start"]`` and before the
-    window being checked (``before``: a shift in the window must not widen its own threshold), the latest
-    ``_THRESHOLD_ROWS``. Without two such days the setting alone applies.
+    The per-day errors of the version's validation and test parts, stored at training time
+    (``metrics["daily_errors"]``), are bootstrapped into windows of DRIFT_WINDOW_DAYS
+    (``drift.accuracy_threshold_from_days``). They were fixed when the model was trained, so a shift in
+    a later window cannot widen its own threshold; on an untouched install the checked week lies in the
+    test part, and its days count as the spread the model was evaluated with.
+
+    Versions trained before that was stored: the same from the holdout airings since
+    ``metrics["holdout_start"]`` and before the window being checked (``before``), re-predicted now, the
+    latest ``_THRESHOLD_ROWS``. Without two such days the setting alone applies.
     """
     from registry.features import airings_frame, with_history
 
     floor = float(settings.DRIFT_ACCURACY_THRESHOLD)
-    start = (version.metrics or {}).get("holdout_start")
+    metrics = version.metrics or {}
+    stored = metrics.get("daily_errors")
+    if isinstance(stored, dict) and stored.get("sse"):
+        return drift.accuracy_threshold_from_days(
+            squares=stored["sse"],
+            counts=stored["n"],
+            window_days=settings.DRIFT_WINDOW_DAYS,
+            floor=floor,
+            quantile=settings.DRIFT_ACCURACY_QUANTILE,
+        )
+    start = metrics.get("holdout_start")
     since = parse_datetime(str(start)) if start else None
     if since is None:
         return floor

@@ -1,8 +1,9 @@
 """Maintained aggregates of airings, so no list, page or API scans airings per request.
 
-Three summary tables (``programs.models``): ``ProgramStats`` (a program's totals, minimum, maximum,
-first and last airing), ``ProgramPeriodStats`` (per program, channel and local month) and
-``SegmentPeriodStats`` (per channel, genre and local week or month).
+Summary tables (``programs.models``): ``ProgramStats`` (a program's totals, minimum, maximum, first
+and last airing), ``ProgramPeriodStats`` (per program, channel and local month),
+``SegmentPeriodStats`` (per channel, genre and local week or month), and its month rows summed per
+channel (``ChannelPeriodStats``) and per genre (``GenrePeriodStats``) for the dashboard.
 
 Every writer of airings calls :func:`airings_aggregate` once, inside the transaction that wrote them,
 with the rows it added and the old values of the rows it changed or deleted. Counts and sums move by
@@ -28,6 +29,8 @@ from bms.db import rows_accumulate
 from programs.models import (
     TARGETS,
     Airing,
+    ChannelPeriodStats,
+    GenrePeriodStats,
     Period,
     Program,
     ProgramPeriodStats,
@@ -72,9 +75,8 @@ def airings_frame(airings: QuerySet[Airing]) -> pd.DataFrame:
 @transaction.atomic
 def aggregates_rebuild() -> int:
     """Recompute every summary from the airings (in chunks by id, bounded memory); returns airings read."""
-    ProgramStats.objects.all().delete()
-    ProgramPeriodStats.objects.all().delete()
-    SegmentPeriodStats.objects.all().delete()
+    for model in (ProgramStats, ProgramPeriodStats, SegmentPeriodStats, ChannelPeriodStats, GenrePeriodStats):
+        model.objects.all().delete()
     last, total = 0, 0
     while True:
         rows = list(
@@ -145,6 +147,15 @@ def _apply(rows: pd.DataFrame) -> None:
                 ("period", "period_start", "channel_id", "genre", *_SUMS),
             ),
         )
+    for model, key in ((ChannelPeriodStats, "channel_id"), (GenrePeriodStats, "genre")):
+        rollup = frame.groupby(["month", key])[list(_SUMS)].sum().reset_index()
+        rollup.insert(0, "period", Period.MONTH.value)
+        rows_accumulate(
+            model,
+            keys=("period", "period_start", key),
+            add=_SUMS,
+            rows=_tuples(rollup.rename(columns={"month": "period_start"}), ("period", "period_start", key, *_SUMS)),
+        )
 
 
 def _genres(program_ids: list[int]) -> dict[int, str]:
@@ -172,7 +183,8 @@ def _refresh_extremes(*, program_ids: list[int]) -> None:
                 setattr(s, name, row.get(name))
         ProgramStats.objects.bulk_update(stats, [*_LEAST, *_GREATEST])
         ProgramPeriodStats.objects.filter(program_id__in=chunk, airing_count=0).delete()
-    SegmentPeriodStats.objects.filter(airing_count=0).delete()
+    for model in (SegmentPeriodStats, ChannelPeriodStats, GenrePeriodStats):
+        model.objects.filter(airing_count=0).delete()
 
 
 def _tuples(frame: pd.DataFrame, columns: Iterable[str]) -> list[tuple[Any, ...]]:

@@ -340,7 +340,11 @@ def top_groups(
     until: date | datetime | None = None,
     ascending: bool = False,
 ) -> list[dict[str, object]]:
-    """Channels or genres ranked by the mean ``target`` over their airings (same filters as ``top_programs``)."""
+    """Channels or genres ranked by the mean ``target`` over their airings (same filters as ``top_programs``).
+
+    Reads the per-program monthly summaries (whole months of the period) and the airings of the partial
+    first and last months (an index range on start), summed per group and program.
+    """
     _check_target(target)
     if group_by not in GROUPS:
         raise ApplicationError(
@@ -349,27 +353,49 @@ def top_groups(
             code="invalid_group_by",
         )
     key, name = GROUPS[group_by]
+    months = ProgramPeriodStats.objects.filter(period=Period.MONTH, **{f"{target}_count__gt": 0})
     airings = Airing.objects.filter(**{f"{target}__isnull": False})
     if channel:
-        airings = airings.filter(channel__code=channel)
+        months, airings = months.filter(channel__code=channel), airings.filter(channel__code=channel)
     if genre:
-        airings = airings.filter(program__genre=_check_genre(genre))
-    airings = _in_period(airings, since, until)
-    rows = (
-        airings.values(key, name)
-        .annotate(mean=Avg(target), airings=Count("id"), programs=Count("program_id", distinct=True))
-        .order_by("mean" if ascending else "-mean", key)[:n]
+        _check_genre(genre)
+        months, airings = months.filter(program__genre=genre), airings.filter(program__genre=genre)
+    split = _split_range(
+        Period.MONTH,
+        _start_of(since) if since is not None else None,
+        _end_of(until) if until is not None else None,
     )
+    if split.first is not None:
+        months = months.filter(period_start__gte=split.first)
+    if split.end is not None:
+        months = months.filter(period_start__lt=split.end)
+    parts: list[Iterable[Any]] = [
+        months.values(key, name, "program_id").annotate(total=Sum(f"{target}_sum"), count=Sum(f"{target}_count"))
+    ]
+    for lo, hi in split.edges:
+        parts.append(
+            _in_range(airings, lo, hi).values(key, name, "program_id").annotate(total=Sum(target), count=Count(target))
+        )
+    groups: dict[str, tuple[str, float, int, set[int]]] = {}
+    for part in parts:
+        for r in part:
+            if not r["count"]:
+                continue
+            label, total, count, programs = groups.get(r[key], (r[name], 0.0, 0, set()))
+            programs.add(r["program_id"])
+            groups[r[key]] = (label, total + r["total"], count + r["count"], programs)
+    sign = 1.0 if ascending else -1.0
+    ranked = sorted(groups.items(), key=lambda kv: (sign * kv[1][1] / kv[1][2], kv[0]))[:n]
     return [
         {
-            "key": r[key],
-            "name": r[name],
+            "key": group,
+            "name": label,
             "target": target,
-            "mean": r["mean"],
-            "airings": r["airings"],
-            "programs": r["programs"],
+            "mean": total / count,
+            "airings": count,
+            "programs": len(programs),
         }
-        for r in rows
+        for group, (label, total, count, programs) in ranked
     ]
 
 
@@ -491,22 +517,32 @@ def trend_series(
             .annotate(total=Sum(target), count=Count(target))
         )
 
-    if program is not None:
-        # One program's airings: an index range on (program, start), a few thousand rows at most.
+    if program is not None and period == Period.WEEK:
+        # One program's weeks (no weekly program summary): an index range on (program, start).
         from_airings(_in_range(airings.filter(program=program), lo, hi))
     else:
+        # Whole periods from the maintained summaries (a program's months, or a channel's and genre's
+        # weeks and months), the partial periods at the ends of the range from the airings.
         split = _split_range(period, lo, hi)
-        segments = SegmentPeriodStats.objects.filter(period=period, **{f"{target}_count__gt": 0})
-        if genre:
-            segments = segments.filter(genre=genre)
+        summaries: QuerySet[ProgramPeriodStats] | QuerySet[SegmentPeriodStats]
+        if program is not None:
+            airings = airings.filter(program=program)
+            summaries = ProgramPeriodStats.objects.filter(program=program)
+            if genre:
+                summaries = summaries.filter(program__genre=genre)
+        else:
+            summaries = SegmentPeriodStats.objects.all()
+            if genre:
+                summaries = summaries.filter(genre=genre)
+        summaries = summaries.filter(period=period, **{f"{target}_count__gt": 0})
         if channel:
-            segments = segments.filter(channel__code=channel)
+            summaries = summaries.filter(channel__code=channel)
         if split.first is not None:
-            segments = segments.filter(period_start__gte=split.first)
+            summaries = summaries.filter(period_start__gte=split.first)
         if split.end is not None:
-            segments = segments.filter(period_start__lt=split.end)
+            summaries = summaries.filter(period_start__lt=split.end)
         add(
-            segments.annotate(bucket=F("period_start"))
+            summaries.annotate(bucket=F("period_start"))
             .values("bucket")
             .annotate(total=Sum(f"{target}_sum"), count=Sum(f"{target}_count"))
         )

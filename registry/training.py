@@ -24,7 +24,10 @@ What a model version's ``metrics`` hold (the registry, its API and the benches r
 - ``baselines``: the run's baselines for the target on the same test part (see ``score_baselines``) and
   ``best_baseline`` ``{"name", "rmse", "r2"}``;
 - ``n_train``, ``n_validation``, ``n_test``, ``validation_start``, ``test_start`` (``holdout_start`` =
-  ``test_start``), ``importance_method``, ``fit_seconds``.
+  ``test_start``), ``importance_method``, ``fit_seconds``;
+- ``daily_errors`` ``{"first_day", "last_day", "sse", "n"}``: the squared-error sum and the airing count of
+  every local day of the validation and test parts, in day order (the accuracy-drift threshold is
+  bootstrapped from them: ``predictions.drift.accuracy_threshold``, docs/predictions.md).
 """
 
 from __future__ import annotations
@@ -194,6 +197,28 @@ def time_split(
     validation = ordered[(starts >= validation_cut) & (starts < test_cut)]
     test = ordered[starts >= test_cut]
     return Split(train=train, validation=validation, test=test, validation_start=validation_cut, test_start=test_cut)
+
+
+def daily_errors(starts: pd.Series, residuals: np.ndarray) -> dict[str, Any]:
+    """Squared-error sum and count per local day (``TIME_ZONE``), days in order; non-finite errors left out.
+
+    Stored with the version so a drift check can tell what one window of days shows by chance (the
+    airings of one evening share their errors, so days stay whole) without re-predicting anything.
+    """
+    r = np.asarray(residuals, dtype="float64")
+    days = pd.to_datetime(starts, utc=True).dt.tz_convert(settings.TIME_ZONE).dt.date.to_numpy()
+    keep = np.isfinite(r)
+    if not keep.any():
+        return {"first_day": None, "last_day": None, "sse": [], "n": []}
+    unique, index = np.unique(days[keep], return_inverse=True)
+    sse = np.bincount(index, weights=r[keep] ** 2, minlength=len(unique))
+    n = np.bincount(index, minlength=len(unique))
+    return {
+        "first_day": unique[0].isoformat(),
+        "last_day": unique[-1].isoformat(),
+        "sse": [float(f"{v:.6g}") for v in sse],
+        "n": [int(v) for v in n],
+    }
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -376,6 +401,10 @@ def _fit_and_evaluate(spec: ModelSpec, split: Split, *, n_jobs: int, cv_splits: 
     }
     metrics["shrink"] = model.shrink_
     metrics["rejected"] = rejection(metrics)
+    metrics["daily_errors"] = daily_errors(
+        pd.concat([split.validation["start"], split.test["start"]]),
+        np.concatenate([pred_val - y_val, pred_test - y_test]),
+    )
     native = _native_importance(model) if spec.algorithm in TREE_ALGORITHMS else None
     if native is not None:
         importance, method = native, "native"

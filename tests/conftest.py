@@ -17,6 +17,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from bms.api_key_cache import api_key_cache_clear
+from chat.understanding import catalogue_forget
 from programs.selectors import channel_time_zones_forget
 
 REQUIRE_SERVICES = os.environ.get("BMS_REQUIRE_SERVICES") == "1"
@@ -54,10 +55,12 @@ def _clear_cache() -> Iterator[None]:
     cache.clear()
     api_key_cache_clear()
     channel_time_zones_forget()
+    catalogue_forget()
     yield
     cache.clear()
     api_key_cache_clear()
     channel_time_zones_forget()
+    catalogue_forget()
 
 
 def make_user(username: str, role: str | None) -> User:

@@ -4,6 +4,8 @@ that a header cannot forge, tokens that end with a password change or a logout."
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,9 +14,11 @@ from django.contrib.auth.models import User
 from django.test import Client
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from bms.client_ip import resolve_client_ip
 from bms.models import AuditEvent
+from bms.tokens import access_tokens_end
 
 pytestmark = pytest.mark.django_db
 OUTSIDE = "203.0.113.9"  # TEST-NET-3: neither internal nor a trusted proxy
@@ -143,9 +147,14 @@ def test_a_password_change_ends_earlier_access_and_refresh_tokens(viewer: User) 
 def test_api_logout_blacklists_the_refresh_token(viewer: User) -> None:
     pair = _pair("viewer")
     client = APIClient()
+    assert _programs(pair["access"]) == 200
     response = client.post("/api/v1/auth/logout", {"refresh": pair["refresh"]}, format="json")
     assert response.status_code == 204
     assert _refresh(pair["refresh"]).status_code == 401
+    # The access token of the pair ends with it (not 15 minutes later).
+    ended = APIClient().get("/api/v1/programs", HTTP_AUTHORIZATION=f"Bearer {pair['access']}")
+    assert ended.status_code == 401
+    assert ended.json()["error"]["code"] == "token_not_valid"
     again = client.post("/api/v1/auth/logout", {"refresh": pair["refresh"]}, format="json")
     assert again.status_code == 401
     assert again.json()["error"]["code"] == "token_not_valid"
@@ -163,6 +172,25 @@ def test_signing_out_of_the_pages_revokes_the_users_refresh_tokens(viewer: User,
     assert _refresh(second["refresh"]).status_code == 401
     assert _refresh(other["refresh"]).status_code == 200  # someone else's tokens are untouched
     assert BlacklistedToken.objects.filter(token__user=viewer).count() == 2
+
+
+def test_a_web_sign_out_ends_the_users_access_tokens_and_no_one_elses(viewer: User, analyst: User) -> None:
+    pair, other = _pair("viewer"), _pair("analyst")
+    client = Client()
+    client.force_login(viewer)
+    assert client.post("/logout/").status_code == 302
+    assert _programs(pair["access"]) == 401
+    assert _programs(other["access"]) == 200
+
+
+def test_only_access_tokens_issued_up_to_the_sign_out_second_are_refused(viewer: User) -> None:
+    now = int(time.time())
+    access_tokens_end(user_id=viewer.pk, at=now - 5)  # signed out 5 s ago
+    before = RefreshToken.for_user(viewer).access_token
+    before.set_iat(at_time=datetime.fromtimestamp(now - 5, tz=UTC))
+    after = RefreshToken.for_user(viewer).access_token  # issued now
+    assert _programs(str(before)) == 401
+    assert _programs(str(after)) == 200
 
 
 def test_signing_out_of_admin_revokes_the_users_refresh_tokens(admin_user: User) -> None:

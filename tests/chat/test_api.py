@@ -6,6 +6,8 @@ import uuid
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from chat.models import ChatMessage, ChatSession
@@ -136,6 +138,21 @@ def test_the_same_question_is_a_hit_with_the_same_answer(world: Any, analyst_cli
     assert (first["metadata"]["cache_hit"], second["metadata"]["cache_hit"]) == (False, True)
     assert second["response"] == first["response"]
     assert second["metadata"]["tool_calls"] == first["metadata"]["tool_calls"]
+
+
+def test_a_hit_reads_no_data_and_writes_only_the_two_messages(world: Any, analyst_client: APIClient) -> None:
+    sid = _session(analyst_client)
+    _ask(analyst_client, sid, TOP5)
+    with CaptureQueriesContext(connection) as queries:
+        answer = _ask(analyst_client, sid, TOP5).json()
+    assert answer["metadata"]["cache_hit"] is True
+    statements = [q["sql"] for q in queries.captured_queries]
+    writes = [sql for sql in statements if sql.startswith(("INSERT", "UPDATE", "DELETE"))]
+    assert len(writes) == 1  # both messages in one insert; the session already has its title
+    assert writes[0].startswith('INSERT INTO "chat_chatmessage"')
+    assert not [sql for sql in statements if '"programs_program"' in sql or '"programs_airing"' in sql]
+    assert ChatSession.objects.get(pk=sid).title == TOP5
+    assert ChatMessage.objects.filter(session_id=sid).count() == 4
 
 
 def test_another_session_of_another_analyst_shares_the_cache(world: Any, analyst_client: APIClient) -> None:

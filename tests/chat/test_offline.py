@@ -23,13 +23,18 @@ class Case:
     check: str = ""  # which API numbers the answer must show
 
 
+# The expected dates below are computed when the table is collected; the questions are read at this
+# same moment, so a run that crosses midnight still compares like with like.
+NOW = timezone.localtime()
+
+
 def _days_ago(n: int) -> str:
-    return (timezone.localdate() - timezone.timedelta(days=n)).isoformat()
+    return (NOW.date() - timezone.timedelta(days=n)).isoformat()
 
 
 def _last_week() -> dict[str, str]:
     """The previous calendar week, Monday to Sunday."""
-    today = timezone.localdate()
+    today = NOW.date()
     monday = today - timezone.timedelta(days=today.weekday() + 7)
     return {"start": monday.isoformat(), "end": (monday + timezone.timedelta(days=6)).isoformat()}
 
@@ -155,7 +160,7 @@ def test_offline_agent_answers_from_the_api_numbers(
     case: Case, world: Any, best_models: Any, fake_predict: Any, fake_optimizer: Any, analyst: Any, analyst_client: Any
 ) -> None:
     events: list[tuple[str, dict[str, Any]]] = []
-    result = offline.answer(user=analyst, question=case.question, on_event=lambda k, d: events.append((k, d)))
+    result = offline.answer(user=analyst, question=case.question, now=NOW, on_event=lambda k, d: events.append((k, d)))
     if case.tool is None:
         assert result.clarification
         assert result.tool_calls == []

@@ -53,6 +53,11 @@ def test_thresholds_match_the_seed() -> None:
     assert re.search(r">\s*3\s*$", rules["HighLatencyP95"]["expr"].strip())
     assert re.search(r"<\s*0\.5\s*$", rules["CacheHitRateLow"]["expr"].strip())
     assert re.search(r">\s*0\.10\s*$", rules["ModelAccuracyDrift"]["expr"].strip())
+    # ... and above the model's own calibrated threshold, so the untouched demo does not fire (issue 18).
+    assert re.search(
+        r">\s*on \(target\) max by \(target\) \(bms_model_accuracy_drift_threshold\)",
+        rules["ModelAccuracyDrift"]["expr"],
+    )
 
 
 def test_every_rule_has_a_firing_and_a_not_firing_promtool_case() -> None:

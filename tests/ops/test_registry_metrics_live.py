@@ -52,3 +52,4 @@ def test_a_run_a_promotion_and_a_drift_check_in_another_process_show_on_the_web_
     for feature in ("genre", "duration_minutes", "hour"):
         assert after.value("bms_drift_score", target="revenue", feature=feature) == report["features"][feature]["score"]
     assert after.value("bms_model_accuracy_drift_ratio", target="revenue") == report["accuracy_drift"]
+    assert after.value("bms_model_accuracy_drift_threshold", target="revenue") == report["accuracy_threshold"]
