@@ -29,7 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bms.settings")
-os.environ.setdefault("BMS_TESTING", "1")
+# In-process, as the tests run it: jobs and the prediction log inline, no server warm-up.
+for _name in ("JOBS_IN_BACKGROUND", "PREDICTION_LOG_BACKGROUND", "SERVER_WARM_UP"):
+    os.environ.setdefault(_name, "0")
+os.environ.setdefault("SECRET_KEY", "bench-chat-not-secret")
 # Throttles stay as configured (30 questions/minute/user): the questions are spread over enough
 # analysts that none of them is throttled, so a hit pays the real throttle bookkeeping.
 os.environ.setdefault("LOG_LEVEL", "WARNING")

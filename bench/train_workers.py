@@ -9,6 +9,11 @@ path as ``POST /api/v1/training-runs``) and times it until the run leaves RUNNIN
 - 2 worker processes, one pool process SIGKILLed while it trains: acks_late + reject_on_worker_lost
   redeliver its model, and the run must still end SUCCEEDED with 24 models.
 
+Give it a Redis database no other process uses (``REDIS_URL=redis://.../N``): it flushes that database
+before each case, and anything else that clears the cache there while it runs (another bench's
+``cache.clear()``, which is a FLUSHDB when cache and broker share the database) deletes the queued
+training messages, so the run waits for jobs that will never arrive.
+
 Rewrites the ``scale-training`` section of docs/benchmarks.md.
 Usage: ``.venv/bin/python bench/train_workers.py [--no-cv] [--days=730] [--no-write]``
 """
@@ -91,11 +96,28 @@ def pool_children(worker: subprocess.Popen[bytes]) -> list[psutil.Process]:
     return psutil.Process(worker.pid).children(recursive=True)
 
 
-def run_once(workers: int, *, kill_one: bool = False, options: dict[str, int]) -> tuple[float, TrainingRun, int]:
+def cpu_seconds(workers: list[subprocess.Popen[bytes]]) -> float:
+    """CPU time of the worker processes so far: each main process, its reaped pool processes, live ones."""
+    total = 0.0
+    for w in workers:
+        try:
+            main = psutil.Process(w.pid)
+            times = main.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+            for child in main.children(recursive=True):
+                t = child.cpu_times()
+                total += t.user + t.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def run_once(workers: int, *, kill_one: bool = False, options: dict[str, int]) -> tuple[float, float, TrainingRun, int]:
     redis.Redis.from_url(str(settings.CELERY_BROKER_URL)).flushdb()  # no message of an earlier case
     procs = start_workers(workers)
     time.sleep(8)  # let them connect before the fan-out
     killed = 0
+    cpu_started = cpu_seconds(procs)
     try:
         started = time.perf_counter()
         run = services.training_run_start(trigger=TrainingRun.Trigger.MANUAL, actor=None, options=options)
@@ -115,9 +137,10 @@ def run_once(workers: int, *, kill_one: bool = False, options: dict[str, int]) -
                     print(f"  killed pool process {children[0].pid} with {done} models done", flush=True)
             time.sleep(1)
         seconds = time.perf_counter() - started
+        cpu = cpu_seconds(procs) - cpu_started
     finally:
         stop(procs)
-    return seconds, run, killed
+    return seconds, cpu, run, killed
 
 
 def main() -> int:
@@ -137,27 +160,31 @@ def main() -> int:
         ("2 worker processes", 2, False),
         ("2 worker processes, one killed mid-run", 2, True),
     ):
-        seconds, run, killed = run_once(workers, kill_one=kill, options=options)
+        seconds, cpu, run, killed = run_once(workers, kill_one=kill, options=options)
         models = ModelVersion.objects.filter(run=run).count()
         jobs = dict(run.jobs.values("status").annotate(n=Count("id")).values_list("status", "n"))
-        print(f"{label}: {seconds:.0f} s, run {run.status}, {models} models, jobs {jobs}", flush=True)
-        results.append((label, seconds, run.status, models, jobs, killed))
+        print(f"{label}: {seconds:.0f} s ({cpu:.0f} s CPU), run {run.status}, {models} models, jobs {jobs}", flush=True)
+        results.append((label, seconds, cpu, run.status, models, jobs, killed))
     one, two = results[0][1], results[1][1]
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     table = "\n".join(
-        f"| {label} | {seconds:.0f} | {status} | {models} | {', '.join(f'{k} {v}' for k, v in sorted(jobs.items()))} |"
-        for label, seconds, status, models, jobs, _ in results
+        f"| {label} | {seconds:.0f} | {cpu:.0f} | {status} | {models} | "
+        f"{', '.join(f'{k} {v}' for k, v in sorted(jobs.items()))} |"
+        for label, seconds, cpu, status, models, jobs, _ in results
     )
     body = (
         "## Training on real Celery workers (`bench/train_workers.py`, PostgreSQL + Redis)\n\n"
+        f"`.venv/bin/python bench/train_workers.py {' '.join(a for a in sys.argv[1:] if a != '--no-write')}`: "
         f"The 24 models (6 algorithms x 4 targets) on the demo schedule over {days} days ({rows:,} airings), one Celery task per "
         f"model, `TRAINING_N_JOBS=1`, run options {options or 'default (3-fold CV per model)'}, each worker process "
         "trains one model at a time (prefork, concurrency 1). "
-        "Wall time from `training_run_start` to the run leaving RUNNING. Target: 2 processes <= 60% of 1.\n\n"
-        "| case | seconds | run | models registered | jobs |\n|---|---|---|---|---|\n"
+        "Wall time from `training_run_start` to the run leaving RUNNING; CPU: the worker processes' own (the same "
+        "work either way, so a wall ratio far from the CPU ratio is the machine's load). Target: 2 processes "
+        "<= 60% of 1.\n\n"
+        "| case | seconds (wall) | CPU s of the workers | run | models registered | jobs |\n|---|---|---|---|---|---|\n"
         f"{table}\n\n"
         f"2 processes / 1 process: **{two / one:.0%}** (target <= 60%). Load average at the end: {load} on 2 "
-        "cores shared by 8 engineers, so both runs competed with other work.\n"
+        "cores shared with other engineers, so every case competed with other work.\n"
     )
     print(body)
     if "--no-write" not in sys.argv:

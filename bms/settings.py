@@ -8,7 +8,6 @@ tasks and the offline chat agent. ``DATABASE_URL`` / ``REDIS_URL`` switch to the
 from __future__ import annotations
 
 import os
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -57,12 +56,11 @@ def env_ranges(name: str, default: dict[str, tuple[float, float]]) -> dict[str, 
     return ranges
 
 
-TESTING = "pytest" in sys.modules or env_bool("BMS_TESTING")
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY", _DEFAULT_SECRET_KEY)
 # Production = a real database configured and DEBUG off. It must not run on the public default key.
 EMBEDDED = not env_str("DATABASE_URL")
-if not EMBEDDED and not DEBUG and not TESTING and SECRET_KEY == _DEFAULT_SECRET_KEY:
+if not EMBEDDED and not DEBUG and SECRET_KEY == _DEFAULT_SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set in production (DATABASE_URL set, DEBUG off).")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
@@ -216,7 +214,7 @@ CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL or "cache+mem
 # Embedded default: no broker, so tasks run in-process at once.
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not (REDIS_URL or env_str("CELERY_BROKER_URL")))
 # ...on background threads of the process (bms.jobs), so a request that starts a job returns at once.
-JOBS_IN_BACKGROUND = env_bool("JOBS_IN_BACKGROUND", not TESTING)
+JOBS_IN_BACKGROUND = env_bool("JOBS_IN_BACKGROUND", True)
 JOB_THREADS = env_int("JOB_THREADS", 2)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
@@ -384,14 +382,14 @@ AB_TEST_EXPIRE_CRON = env_str("AB_TEST_EXPIRE_CRON", "*/5 * * * *")
 # How often (ms) a serving process asks the registry whether a promotion/rollback happened.
 PREDICTOR_GENERATION_CHECK_MS = env_int("PREDICTOR_GENERATION_CHECK_MS", 1000)
 # A web process imports its views and loads the production models before its first request (bms.startup).
-SERVER_WARM_UP = env_bool("SERVER_WARM_UP", not TESTING)
+SERVER_WARM_UP = env_bool("SERVER_WARM_UP", True)
 PREDICT_INTERVAL_LEVEL = env_float("PREDICT_INTERVAL_LEVEL", 0.9)
 # Serve through predictions.fastpath (compiled from the fitted pipeline, checked equal at load time).
 PREDICT_FAST_PATH = env_bool("PREDICT_FAST_PATH", True)
 # Prediction logs are buffered and written in bulk by a background thread (synchronously in tests).
 PREDICTION_LOG_FLUSH_SIZE = env_int("PREDICTION_LOG_FLUSH_SIZE", 200)
 PREDICTION_LOG_FLUSH_SECONDS = env_float("PREDICTION_LOG_FLUSH_SECONDS", 2.0)
-PREDICTION_LOG_BACKGROUND = env_bool("PREDICTION_LOG_BACKGROUND", not TESTING)
+PREDICTION_LOG_BACKGROUND = env_bool("PREDICTION_LOG_BACKGROUND", True)
 # A failed flush keeps its rows for the next one, this many attempts at most; the buffer's cap.
 PREDICTION_LOG_FLUSH_ATTEMPTS = env_int("PREDICTION_LOG_FLUSH_ATTEMPTS", 5)
 PREDICTION_LOG_MAX_PENDING = env_int("PREDICTION_LOG_MAX_PENDING", 100_000)

@@ -320,14 +320,22 @@ def _hist_forest(est: Any) -> Callable[[np.ndarray], np.ndarray]:
     return predict
 
 
-def _structure(loaded: Any) -> tuple[Any, Any, Callable[[np.ndarray], np.ndarray] | None]:
-    """(preprocessor pipeline, estimator, inverse target transform or None) of a LoadedModel."""
+def _structure(loaded: Any) -> tuple[Any, Any, Callable[[np.ndarray], np.ndarray] | None, Any]:
+    """(preprocessor pipeline, estimator, inverse target transform or None, anchor or None) of a LoadedModel.
+
+    The anchor (``registry.anchor.AnchoredRegressor``) turns the estimator's correction into the
+    prediction with the row's history columns."""
     from sklearn.compose import TransformedTargetRegressor
     from sklearn.pipeline import Pipeline
 
+    from registry.anchor import AnchoredRegressor
+
     if loaded.prep is not None:
-        return loaded.prep, loaded.model, None
+        return loaded.prep, loaded.model, None, getattr(loaded, "anchor", None)
     model = loaded.model
+    anchor = None
+    if isinstance(model, AnchoredRegressor):
+        anchor, model = model, model.regressor_
     inverse = None
     if isinstance(model, TransformedTargetRegressor):
         # What TransformedTargetRegressor.predict does after its regressor (func/inverse_func live in
@@ -336,13 +344,13 @@ def _structure(loaded: Any) -> tuple[Any, Any, Callable[[np.ndarray], np.ndarray
         model = model.regressor_
     if not isinstance(model, Pipeline) or len(model.steps) != 2:
         raise _UnsupportedError("model shape")
-    return model.steps[0][1], model.steps[1][1], inverse
+    return model.steps[0][1], model.steps[1][1], inverse, anchor
 
 
 def compile_model(loaded: Any, sample: pd.DataFrame | None) -> Callable[[RawRows], np.ndarray] | None:
     """A fast ``RawRows -> predictions`` function equal to ``loaded.predict``, or None (use sklearn)."""
     try:
-        prep, est, inverse = _structure(loaded)
+        prep, est, inverse, anchor = _structure(loaded)
         transform = _preprocessor(prep)
         predict_x = _estimator(est)
     except _UnsupportedError as exc:
@@ -353,7 +361,10 @@ def compile_model(loaded: Any, sample: pd.DataFrame | None) -> Callable[[RawRows
         y = predict_x(transform(rows))
         if inverse is not None:
             y = np.asarray(inverse(y.reshape(-1, 1)), dtype="float64").reshape(-1)
-        return np.asarray(y, dtype="float64").reshape(-1)
+        y = np.asarray(y, dtype="float64").reshape(-1)
+        if anchor is not None:
+            y = anchor.combine(anchor.anchor(rows.history, rows.program_id), y)
+        return y
 
     if sample is None or not len(sample):
         logger.info("no sample rows to verify the fast path for %s/%s", loaded.target, loaded.algorithm)

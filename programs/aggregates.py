@@ -1,8 +1,9 @@
 """Maintained aggregates of airings, so no list, page or API scans airings per request.
 
-Three summary tables (``programs.models``): ``ProgramStats`` (a program's totals, minimum, maximum,
-first and last airing), ``ProgramPeriodStats`` (per program, channel and local month) and
-``SegmentPeriodStats`` (per channel, genre and local week or month).
+Summary tables (``programs.models``): ``ProgramStats`` (a program's totals, minimum, maximum, first
+and last airing), ``ProgramPeriodStats`` (per program, channel and local month),
+``SegmentPeriodStats`` (per channel, genre and local week or month), and its month rows summed per
+channel (``ChannelPeriodStats``) and per genre (``GenrePeriodStats``) for the dashboard.
 
 Every writer of airings calls :func:`airings_aggregate` once, inside the transaction that wrote them,
 with the rows it added and the old values of the rows it changed or deleted. Counts and sums move by
@@ -21,13 +22,15 @@ from typing import Any
 
 import pandas as pd
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Min, QuerySet
 
 from bms.db import rows_accumulate
 from programs.models import (
     TARGETS,
     Airing,
+    ChannelPeriodStats,
+    GenrePeriodStats,
     Period,
     Program,
     ProgramPeriodStats,
@@ -72,9 +75,8 @@ def airings_frame(airings: QuerySet[Airing]) -> pd.DataFrame:
 @transaction.atomic
 def aggregates_rebuild() -> int:
     """Recompute every summary from the airings (in chunks by id, bounded memory); returns airings read."""
-    ProgramStats.objects.all().delete()
-    ProgramPeriodStats.objects.all().delete()
-    SegmentPeriodStats.objects.all().delete()
+    for model in (ProgramStats, ProgramPeriodStats, SegmentPeriodStats, ChannelPeriodStats, GenrePeriodStats):
+        model.objects.all().delete()
     last, total = 0, 0
     while True:
         rows = list(
@@ -145,6 +147,15 @@ def _apply(rows: pd.DataFrame) -> None:
                 ("period", "period_start", "channel_id", "genre", *_SUMS),
             ),
         )
+    for model, key in ((ChannelPeriodStats, "channel_id"), (GenrePeriodStats, "genre")):
+        rollup = frame.groupby(["month", key])[list(_SUMS)].sum().reset_index()
+        rollup.insert(0, "period", Period.MONTH.value)
+        rows_accumulate(
+            model,
+            keys=("period", "period_start", key),
+            add=_SUMS,
+            rows=_tuples(rollup.rename(columns={"month": "period_start"}), ("period", "period_start", key, *_SUMS)),
+        )
 
 
 def _genres(program_ids: list[int]) -> dict[int, str]:
@@ -172,7 +183,8 @@ def _refresh_extremes(*, program_ids: list[int]) -> None:
                 setattr(s, name, row.get(name))
         ProgramStats.objects.bulk_update(stats, [*_LEAST, *_GREATEST])
         ProgramPeriodStats.objects.filter(program_id__in=chunk, airing_count=0).delete()
-    SegmentPeriodStats.objects.filter(airing_count=0).delete()
+    for model in (SegmentPeriodStats, ChannelPeriodStats, GenrePeriodStats):
+        model.objects.filter(airing_count=0).delete()
 
 
 def _tuples(frame: pd.DataFrame, columns: Iterable[str]) -> list[tuple[Any, ...]]:
@@ -192,3 +204,95 @@ def _tuples(frame: pd.DataFrame, columns: Iterable[str]) -> list[tuple[Any, ...]
 def _chunks(items: list[int]) -> Iterable[list[int]]:
     for i in range(0, len(items), _IN_CHUNK):
         yield items[i : i + _IN_CHUNK]
+
+
+def aggregates_refresh_extremes(*, program_ids: list[int]) -> None:
+    """Minimum, maximum, first and last airing of these programs read again (after a writer replaced values)."""
+    _refresh_extremes(program_ids=program_ids)
+
+
+def airings_aggregate_staged(*, table: str) -> None:
+    """PostgreSQL: move the summaries by the deltas in a temporary table, set-based (the bulk importer).
+
+    ``table`` has ``program_id, channel_id, start, sign`` and the targets: ``sign`` +1 for an added
+    airing (or the new values of a changed one), -1 for the old values of a changed one. Counts and
+    sums move by the signed rows, minimums and maximums by the added ones; a writer that removed values
+    calls :func:`aggregates_refresh_extremes` for those programs afterwards, as ``airings_aggregate`` does.
+    """
+    q = connection.ops.quote_name
+    delta = q(table)
+    sums = ["SUM(d.sign)"]
+    for t in TARGETS:
+        sums += [
+            f"COALESCE(SUM(CASE WHEN d.{t} IS NULL THEN 0 ELSE d.sign END), 0)",
+            f"COALESCE(SUM(d.sign * d.{t}), 0)",
+        ]
+    least = ["MIN(d.start) FILTER (WHERE d.sign > 0)", *(f"MIN(d.{t}) FILTER (WHERE d.sign > 0)" for t in TARGETS)]
+    greatest = ["MAX(d.start) FILTER (WHERE d.sign > 0)", *(f"MAX(d.{t}) FILTER (WHERE d.sign > 0)" for t in TARGETS)]
+    local = "(d.start AT TIME ZONE %s::text)"
+
+    def upsert(model: Any, keys: list[tuple[str, str]], source: str, *, extremes: bool = False) -> str:
+        table_name = q(model._meta.db_table)
+        columns = [k for k, _ in keys] + list(_SUMS) + (list(_LEAST) + list(_GREATEST) if extremes else [])
+        values = [v for _, v in keys] + sums + (least + greatest if extremes else [])
+        sets = [f"{q(c)} = {table_name}.{q(c)} + excluded.{q(c)}" for c in _SUMS]
+        if extremes:
+            for func, cols in (("LEAST", _LEAST), ("GREATEST", _GREATEST)):
+                sets += [
+                    f"{q(c)} = {func}(COALESCE({table_name}.{q(c)}, excluded.{q(c)}), COALESCE(excluded.{q(c)}, {table_name}.{q(c)}))"
+                    for c in cols
+                ]
+        group = ", ".join(str(i + 1) for i in range(len(keys)))
+        return (
+            f"INSERT INTO {table_name} ({', '.join(q(c) for c in columns)}) "  # noqa: S608  # nosec B608 - names from the models
+            f"SELECT {', '.join(values)} FROM {source} GROUP BY {group} ORDER BY {group} "
+            f"ON CONFLICT ({', '.join(q(k) for k, _ in keys)}) DO UPDATE SET {', '.join(sets)}"
+        )
+
+    tz = settings.TIME_ZONE
+    with connection.cursor() as cursor:
+        cursor.execute(upsert(ProgramStats, [("program_id", "d.program_id")], f"{delta} d", extremes=True))
+        cursor.execute(
+            upsert(
+                ProgramPeriodStats,
+                [
+                    ("program_id", "d.program_id"),
+                    ("period", "%s::varchar"),
+                    ("period_start", f"date_trunc('month', {local})::date"),
+                    ("channel_id", "d.channel_id"),
+                ],
+                f"{delta} d",
+            ),
+            [Period.MONTH.value, tz],
+        )
+        for period in (Period.WEEK, Period.MONTH):
+            cursor.execute(
+                upsert(
+                    SegmentPeriodStats,
+                    [
+                        ("period", "%s::varchar"),
+                        ("period_start", f"date_trunc(%s::text, {local})::date"),
+                        ("channel_id", "d.channel_id"),
+                        ("genre", "p.genre"),
+                    ],
+                    f"{delta} d JOIN {q(Program._meta.db_table)} p ON p.id = d.program_id",
+                ),
+                [period.value, period.value, tz],
+            )
+        # The month rows summed per channel and per genre (the dashboard's rollups).
+        for model, key, source in (
+            (ChannelPeriodStats, ("channel_id", "d.channel_id"), f"{delta} d"),
+            (
+                GenrePeriodStats,
+                ("genre", "p.genre"),
+                f"{delta} d JOIN {q(Program._meta.db_table)} p ON p.id = d.program_id",
+            ),
+        ):
+            cursor.execute(
+                upsert(
+                    model,
+                    [("period", "%s::varchar"), ("period_start", f"date_trunc('month', {local})::date"), key],
+                    source,
+                ),
+                [Period.MONTH.value, tz],
+            )

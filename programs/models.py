@@ -225,3 +225,33 @@ class SegmentPeriodStats(PeriodSums):
 
     def __str__(self) -> str:
         return f"{self.channel_id} {self.genre} {self.period} {self.period_start}"
+
+
+class ChannelPeriodStats(PeriodSums):
+    """All airings of one channel in one month (``SegmentPeriodStats`` summed over genres): the dashboard's
+    per-channel series reads one row per channel and month instead of summing a row per genre."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["period", "period_start", "channel"], name="channel_period_stats_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id} {self.period} {self.period_start}"
+
+
+class GenrePeriodStats(PeriodSums):
+    """All airings of one genre in one month (``SegmentPeriodStats`` summed over channels): the dashboard's
+    per-genre series."""
+
+    genre = models.CharField(max_length=32, choices=Genre.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["period", "period_start", "genre"], name="genre_period_stats_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.genre} {self.period} {self.period_start}"

@@ -517,22 +517,32 @@ def trend_series(
             .annotate(total=Sum(target), count=Count(target))
         )
 
-    if program is not None:
-        # One program's airings: an index range on (program, start), a few thousand rows at most.
+    if program is not None and period == Period.WEEK:
+        # One program's weeks (no weekly program summary): an index range on (program, start).
         from_airings(_in_range(airings.filter(program=program), lo, hi))
     else:
+        # Whole periods from the maintained summaries (a program's months, or a channel's and genre's
+        # weeks and months), the partial periods at the ends of the range from the airings.
         split = _split_range(period, lo, hi)
-        segments = SegmentPeriodStats.objects.filter(period=period, **{f"{target}_count__gt": 0})
-        if genre:
-            segments = segments.filter(genre=genre)
+        summaries: QuerySet[ProgramPeriodStats] | QuerySet[SegmentPeriodStats]
+        if program is not None:
+            airings = airings.filter(program=program)
+            summaries = ProgramPeriodStats.objects.filter(program=program)
+            if genre:
+                summaries = summaries.filter(program__genre=genre)
+        else:
+            summaries = SegmentPeriodStats.objects.all()
+            if genre:
+                summaries = summaries.filter(genre=genre)
+        summaries = summaries.filter(period=period, **{f"{target}_count__gt": 0})
         if channel:
-            segments = segments.filter(channel__code=channel)
+            summaries = summaries.filter(channel__code=channel)
         if split.first is not None:
-            segments = segments.filter(period_start__gte=split.first)
+            summaries = summaries.filter(period_start__gte=split.first)
         if split.end is not None:
-            segments = segments.filter(period_start__lt=split.end)
+            summaries = summaries.filter(period_start__lt=split.end)
         add(
-            segments.annotate(bucket=F("period_start"))
+            summaries.annotate(bucket=F("period_start"))
             .values("bucket")
             .annotate(total=Sum(f"{target}_sum"), count=Sum(f"{target}_count"))
         )

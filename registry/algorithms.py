@@ -9,14 +9,14 @@ demo data takes well under 5 minutes on 2 cores, and so that one production mode
 | xgboost | xgboost XGBRegressor (hist) | tree | 400 rounds, eta 0.05, depth 6, subsample 0.8 |
 | catboost | catboost CatBoostRegressor | tree | 500 iterations, lr 0.08, depth 6 (symmetric trees) |
 | gradient_boosting | sklearn HistGradientBoostingRegressor | tree | 200 iterations, lr 0.1, 31 leaves, l2 1.0 (skops stores every tree: fewer = faster load) |
-| mlp | sklearn MLPRegressor | linear (one-hot, scaled) | 32-16 ReLU, adam lr 3e-3, batch 512, <= 60 epochs (~4,700 steps), early stopping on a 10% validation fraction (patience 5); standardised (log) target |
-| elasticnet | sklearn ElasticNet | linear (one-hot, scaled) | alpha 1e-3, l1_ratio 0.5, Gram matrix precomputed (n >> p); log target for skewed targets |
+| mlp | sklearn MLPRegressor | linear (one-hot, scaled) | 32-16 ReLU, adam lr 3e-3, batch 512, <= 60 epochs (~4,700 steps), early stopping on a 10% validation fraction (patience 5); standardised correction (log scale for skewed targets) |
+| elasticnet | sklearn ElasticNet | linear (one-hot, scaled) | alpha 1e-3, l1_ratio 0.5, Gram matrix precomputed (n >> p); correction on log scale for skewed targets |
 
 "tree" features: target encoding (program, lead-in program, genre x daypart, channel x hour), ordinal
 codes, raw numbers. "linear" features: the same target encodings, one-hot categoricals and genre x
-daypart, standard scaling. Rating, revenue and audience are multiplicative (lognormal) quantities, so
-the two non-tree models learn log1p(target) and predict back on the original scale; the MLP's target is
-also standardised (a network fitted to raw revenue in dollars does not converge). Every algorithm also
+daypart, standard scaling. Every algorithm is wrapped in ``registry.anchor.AnchoredRegressor``: it learns
+a correction to a naive forecast from the airing's history, on the log scale for rating, revenue and
+audience (multiplicative quantities); the MLP's correction is also standardised. Every algorithm also
 gets the history features (registry.features.HISTORY_COLUMNS; the linear ones their levels on log scale).
 """
 
@@ -33,9 +33,10 @@ from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegresso
 from sklearn.linear_model import ElasticNet
 from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.preprocessing import StandardScaler
 from xgboost import XGBRegressor
 
+from registry.anchor import AnchoredRegressor
 from registry.features import build_preprocessor
 from registry.models import Algorithm
 
@@ -130,32 +131,40 @@ def _estimator(spec: ModelSpec, n_jobs: int) -> BaseEstimator:
     raise ValueError(f"unknown algorithm {spec.algorithm!r}")
 
 
-def build_model(spec: ModelSpec, *, n_jobs: int) -> BaseEstimator:
+def build_model(spec: ModelSpec, *, n_jobs: int, shrink: float | None = None, scale: float = 1.0) -> BaseEstimator:
     """An unfitted estimator that takes the RAW frame (features.RAW_COLUMNS) and predicts the target.
 
+    Every algorithm is an ``AnchoredRegressor`` (``registry.anchor``): its pipeline learns a correction
+    to a naive forecast from the airing's history, on the log scale for the multiplicative targets.
     Tree algorithms: ``Pipeline([("prep", ...), ("model", estimator)])`` (the two halves are stored
-    separately for XGBoost/CatBoost). Others: the same pipeline, wrapped in a log-target transform for
-    the multiplicative targets.
+    separately for XGBoost/CatBoost). The MLP's pipeline is wrapped in a standardised-target transform.
+    ``shrink``: the correction's weight (None: chosen inside ``fit`` on the latest training rows);
+    ``scale``: the log-scale models' factor back to the mean (registry.anchor.mean_scale).
     """
     estimator = _estimator(spec, n_jobs)
+    log = spec.target in LOG_TARGETS
+    inner: BaseEstimator
     if spec.algorithm in TREE_ALGORITHMS:
-        return Pipeline([("prep", build_preprocessor(kind="tree", seed=spec.seed)), ("model", estimator)])
-    pipeline = Pipeline([("prep", build_preprocessor(kind="linear", seed=spec.seed)), ("model", estimator)])
-    if spec.algorithm == "mlp":
-        steps: list[tuple[str, Any]] = [("scale", StandardScaler())]
-        if spec.target in LOG_TARGETS:
-            steps.insert(0, ("log", FunctionTransformer(func=log_target, inverse_func=exp_target, check_inverse=False)))
-        return TransformedTargetRegressor(regressor=pipeline, transformer=Pipeline(steps), check_inverse=False)
-    if spec.target in LOG_TARGETS:
-        return TransformedTargetRegressor(
-            regressor=pipeline, func=log_target, inverse_func=exp_target, check_inverse=False
-        )
-    return pipeline
+        inner = Pipeline([("prep", build_preprocessor(kind="tree", seed=spec.seed)), ("model", estimator)])
+    else:
+        inner = Pipeline([("prep", build_preprocessor(kind="linear", seed=spec.seed)), ("model", estimator)])
+        if spec.algorithm == "mlp":
+            inner = TransformedTargetRegressor(regressor=inner, transformer=StandardScaler(), check_inverse=False)
+    return AnchoredRegressor(regressor=inner, log=log, shrink=shrink, scale=scale)
+
+
+def unwrap(model: Any) -> Any:
+    """The fitted pipeline inside a model (through the anchor and a target transform)."""
+    if isinstance(model, AnchoredRegressor):
+        model = model.regressor_
+    if isinstance(model, TransformedTargetRegressor):
+        model = model.regressor_
+    return model
 
 
 def set_serving_threads(model: Any) -> None:
     """After fitting: one thread per prediction, so serving one row does not start a thread pool."""
-    inner = model.regressor_ if isinstance(model, TransformedTargetRegressor) else model
+    inner = unwrap(model)
     estimator = inner.named_steps["model"] if isinstance(inner, Pipeline) else inner
     # CatBoost refuses set_params once fitted; LoadedModel passes thread_count=1 to its predict instead.
     if isinstance(estimator, (RandomForestRegressor, XGBRegressor)):

@@ -1,8 +1,9 @@
 """Model files without pickle: skops (scikit-learn), XGBoost UBJ, CatBoost cbm. The storage seam.
 
 * ``skops``: the whole fitted scikit-learn object in one ``.skops`` file.
-* ``xgboost-ubj`` / ``catboost-cbm``: a zip bundle holding ``prep.skops`` (the fitted feature pipeline)
-  and ``model.ubj`` / ``model.cbm`` (the booster in its native format).
+* ``xgboost-ubj`` / ``catboost-cbm``: a zip bundle holding ``prep.skops`` (the fitted feature pipeline),
+  ``model.ubj`` / ``model.cbm`` (the booster in its native format) and, for anchored models
+  (``registry.anchor``), ``anchor.skops`` (the fitted anchor without its regressor).
 
 Loading checks the file's sha256 against the registry before parsing anything, and skops loads only the
 types listed in ``TRUSTED_TYPES`` below (written here, never read from the file).
@@ -10,6 +11,7 @@ types listed in ``TRUSTED_TYPES`` below (written here, never read from the file)
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import os
@@ -32,12 +34,14 @@ from threadpoolctl import ThreadpoolController
 from xgboost import XGBRegressor
 
 from bms.errors import ApplicationError
+from registry.anchor import AnchoredRegressor, history_of
 
 # The types our pipelines contain beyond skops's built-in safe set (scikit-learn estimators, numpy
 # arrays and dtypes, builtins). skops refuses a file holding any type outside both lists.
 TRUSTED_TYPES: list[str] = [
+    "registry.anchor.AnchoredRegressor",
     "registry.features.RawEncoder",
-    "registry.algorithms.log_target",
+    "registry.algorithms.log_target",  # models trained before the anchor (registry.anchor) wrapped them
     "registry.algorithms.exp_target",
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
@@ -77,13 +81,18 @@ class LoadedModel:
     format: str
     model: Any  # the sklearn object (skops) or the booster
     prep: Pipeline | None = None  # the feature pipeline for boosters stored natively
+    anchor: AnchoredRegressor | None = None  # for boosters stored natively: the anchor their output corrects
 
     def predict(self, raw: pd.DataFrame) -> np.ndarray:
         if self.prep is not None:
             features = self.prep.transform(raw)
             if isinstance(self.model, CatBoostRegressor):
-                return np.asarray(self.model.predict(features, thread_count=1), dtype="float64")
-            return np.asarray(self.model.predict(features), dtype="float64")
+                out = np.asarray(self.model.predict(features, thread_count=1), dtype="float64")
+            else:
+                out = np.asarray(self.model.predict(features), dtype="float64")
+            if self.anchor is None:
+                return out
+            return self.anchor.combine(self.anchor.anchor(history_of(raw), raw["program_id"].to_numpy()), out)
         if _uses_openmp(self.model):
             with _THREAD_LOCK, _THREADPOOLS.limit(limits=1, user_api="openmp"):
                 return np.asarray(self.model.predict(raw), dtype="float64")
@@ -91,6 +100,7 @@ class LoadedModel:
 
 
 def _uses_openmp(model: Any) -> bool:
+    model = model.regressor_ if isinstance(model, AnchoredRegressor) else model
     return isinstance(model, Pipeline) and isinstance(model.steps[-1][1], HistGradientBoostingRegressor)
 
 
@@ -105,6 +115,13 @@ def _sha256(data: bytes) -> str:
 def serialize(*, algorithm: str, model: Any) -> tuple[str, bytes]:
     """The artifact bytes of a fitted model (format, payload)."""
     if algorithm in ("xgboost", "catboost"):
+        anchor = None
+        if isinstance(model, AnchoredRegressor):
+            # The anchor without its regressor (the booster goes native, its features in prep.skops).
+            anchor = copy.copy(model)
+            anchor.regressor = None
+            anchor.regressor_ = None
+            model = model.regressor_
         assert isinstance(model, Pipeline)
         prep = Pipeline(model.steps[:-1])
         booster = model.steps[-1][1]
@@ -121,6 +138,8 @@ def serialize(*, algorithm: str, model: Any) -> tuple[str, bytes]:
         with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as bundle:
             bundle.writestr("prep.skops", prep_bytes)
             bundle.writestr(_BUNDLE_MEMBERS[fmt], native)
+            if anchor is not None:
+                bundle.writestr("anchor.skops", _skops_dumps(anchor))
         return fmt, buffer.getvalue()
     return FORMAT_SKOPS, _skops_dumps(model)
 
@@ -183,10 +202,11 @@ def deserialize(*, algorithm: str, target: str, fmt: str, data: bytes) -> Loaded
         if fmt in _BUNDLE_MEMBERS:
             with zipfile.ZipFile(io.BytesIO(data)) as bundle:
                 names = set(bundle.namelist())
-                if names != {"prep.skops", _BUNDLE_MEMBERS[fmt]}:
+                if names - {"anchor.skops"} != {"prep.skops", _BUNDLE_MEMBERS[fmt]}:
                     raise ArtifactError("Artifact bundle has unexpected members.", details={"members": sorted(names)})
                 prep = _skops_loads(bundle.read("prep.skops"))
                 native = bundle.read(_BUNDLE_MEMBERS[fmt])
+                anchor = _skops_loads(bundle.read("anchor.skops")) if "anchor.skops" in names else None
             booster: Any
             if fmt == FORMAT_XGBOOST:
                 booster = XGBRegressor(n_jobs=1)
@@ -196,7 +216,9 @@ def deserialize(*, algorithm: str, target: str, fmt: str, data: bytes) -> Loaded
                 booster.load_model(blob=native)
             if not isinstance(prep, Pipeline):
                 raise ArtifactError("Artifact preprocessing is not a pipeline.")
-            return LoadedModel(algorithm=algorithm, target=target, format=fmt, model=booster, prep=prep)
+            if anchor is not None and not isinstance(anchor, AnchoredRegressor):
+                raise ArtifactError("Artifact anchor is not an anchor.")
+            return LoadedModel(algorithm=algorithm, target=target, format=fmt, model=booster, prep=prep, anchor=anchor)
     except ArtifactError:
         raise
     except Exception as exc:

@@ -508,8 +508,9 @@ def training_runs_sweep(*, now: datetime | None = None) -> dict[str, list[int]]:
 
 
 def select_after_run(*, run: TrainingRun, frame: pd.DataFrame | None = None) -> dict[str, Any]:
-    """Per target: choose the run's best eligible candidate on VALIDATION R², then gate it on the untouched
-    TEST part. Promoted when its test R² > PROMOTION_MIN_R2, its test RMSE beats the best baseline's, and
+    """Per target: choose the run's best eligible candidate on its rolling-origin CV error over train +
+    validation (``registry.training.cross_validate``; validation R² for versions without one), then gate
+    it on the untouched TEST part. Promoted when its test R² > PROMOTION_MIN_R2, its test RMSE beats the best baseline's, and
     it beats production on the same test part (or there is none); otherwise it stays candidate and the
     returned reason says why. Not eligible: time-series CV R² below 0 or predictions outside the sane
     range (``metrics["rejected"]``). Baselines are never candidates.
@@ -532,7 +533,7 @@ def select_after_run(*, run: TrainingRun, frame: pd.DataFrame | None = None) -> 
             reasons = "; ".join(f"{a}: {r}" for a, r in sorted(rejected.items()))
             result[target] = {"promoted": None, "rejected": rejected, "reason": f"every model was rejected ({reasons})"}
             continue
-        best = max(eligible, key=lambda v: (_validation_r2(v), -v.pk))
+        best = min(eligible, key=lambda v: (*_selection_key(v, eligible), v.pk))
         r2 = float(best.r2 or 0.0)
         rmse = float(best.metrics.get("rmse", float("inf")))
         entry: dict[str, Any] = {
@@ -591,6 +592,15 @@ def select_after_run(*, run: TrainingRun, frame: pd.DataFrame | None = None) -> 
         entry.update({"promoted": best.pk, "reason": reason})
         result[target] = entry
     return result
+
+
+def _selection_key(version: ModelVersion, eligible: list[ModelVersion]) -> tuple[float, float]:
+    """Lower is better: the rolling-origin CV error over train + validation relative to the anchor's
+    (``cv_relative_mse``) when every eligible model has one (they share the folds and the anchor), else
+    minus the validation R² (versions trained before it)."""
+    if all(v.metrics.get("cv_relative_mse") is not None for v in eligible):
+        return float(version.metrics["cv_relative_mse"]), -_validation_r2(version)
+    return -_validation_r2(version), 0.0
 
 
 def _validation_r2(version: ModelVersion) -> float:

@@ -3,16 +3,21 @@
 ``training_dataset`` loads airings that have the target, reports and drops bad values, fingerprints the
 rows used and adds each airing's history features (from strictly earlier airings); ``time_split`` cuts
 three time-ordered parts: train (70%), validation (10%) and test (the latest 20%). ``fit_and_evaluate``
-fits one algorithm on the training part only; the run chooses among models on validation, calibrates
-the conformal intervals on validation, and reports and gates on the untouched test part.
-``score_baselines`` scores the analyst's naive forecasts on the same test part.
+cross-validates one algorithm by rolling origin over train + validation (which chooses the weight of its
+learned correction to the anchor, ``registry.anchor``, and gives the validation rows out-of-fold
+predictions), then fits it on train + validation; the run chooses among models on the CV error, the
+conformal intervals are calibrated on the validation rows' out-of-fold predictions, and everything is
+reported and gated on the untouched test part. ``score_baselines`` scores the analyst's naive forecasts
+on the same test part.
 
 What a model version's ``metrics`` hold (the registry, its API and the benches read these names):
 
 - ``r2``, ``rmse``, ``mse``, ``mae``: on the TEST part (what promotion gates on and pages show);
   ``test_r2``/``test_rmse`` are the same two numbers under explicit names;
-- ``val_r2``, ``val_rmse``, ``val_mae``: on the validation part (what selection uses);
-- ``cv_r2_mean``, ``cv_r2_std``, ``cv_splits``: expanding time-series folds of the training part;
+- ``val_r2``, ``val_rmse``, ``val_mae``: on the validation part (out-of-fold predictions);
+- ``cv_r2_mean``, ``cv_r2_std``, ``cv_splits``, ``cv_rmse``, ``cv_anchor_rmse``, ``cv_relative_mse`` (what
+  selection compares), ``shrink``, ``scale``: rolling-origin folds over train + validation;
+- ``anchor`` ``{"name", "weights"}``, ``fitted_on`` ("train+validation", or "train" without folds);
 - ``sane_range`` ``{"low", "high"}`` (0 ... 3 x the largest training value), ``out_of_range``: how many
   validation/test predictions left it; ``rejected``: why the model may not be chosen ("" = eligible);
 - ``conformal`` (``registry.intervals``) and ``interval_coverage`` ``{"0.8", "0.9", "0.95"}`` on test;
@@ -46,7 +51,8 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from programs.models import TARGETS, Airing
-from registry.algorithms import TREE_ALGORITHMS, ModelSpec, build_model, set_serving_threads
+from registry.algorithms import TREE_ALGORITHMS, ModelSpec, build_model, set_serving_threads, unwrap
+from registry.anchor import ANCHOR_COLUMNS, AnchoredRegressor, choose_shrink, mean_scale, relative_error
 from registry.features import (
     HISTORY_COLUMNS,
     MODEL_INPUT_COLUMNS,
@@ -234,6 +240,7 @@ def _fit(model: Any, frame_x: pd.DataFrame, y: np.ndarray, n_jobs: int) -> Any:
 
 
 def _native_importance(model: Any) -> dict[str, float] | None:
+    model = unwrap(model)
     if not isinstance(model, Pipeline):
         return None
     estimator = model.steps[-1][1]
@@ -268,16 +275,66 @@ def _normalised(values: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 6) for k, v in pairs}
 
 
-def cross_validate(spec: ModelSpec, train: pd.DataFrame, *, n_jobs: int, splits: int) -> dict[str, float]:
-    """R² over expanding-window time-series folds of the training part (never sees validation or test)."""
+@dataclass
+class CrossValidation:
+    metrics: dict[str, float]
+    shrink: float | None
+    predicted: np.ndarray  # out-of-fold prediction per row of the frame (NaN: a row no fold predicts)
+    scale: float = 1.0  # registry.anchor.mean_scale of the out-of-fold predictions (log-scale models)
+
+
+def cross_validate(spec: ModelSpec, frame: pd.DataFrame, *, n_jobs: int, splits: int, last: int = 0) -> CrossValidation:
+    """Rolling-origin cross-validation over ``frame`` (the training and validation parts, in time order).
+
+    Each of ``splits`` expanding folds fits the model with its full correction and keeps, for the later
+    rows, the anchor and the correction apart; the correction's weight (``shrink``, registry.anchor) is
+    the one with the least ``relative_error`` over the folds. Metrics: the folds' R² with that weight
+    (``cv_r2_mean``/``cv_r2_std``), their mean squared error relative to the anchor's
+    (``cv_relative_mse``, what selection compares), pooled RMSE (``cv_rmse``) and the anchor's alone
+    (``cv_anchor_rmse``). Folds hold at least ``last`` rows, so the last fold covers the validation part.
+    Never sees the test part.
+    """
+    predicted = np.full(len(frame), np.nan)
     if splits < 2:
-        return {}
-    scores = []
-    y = train[spec.target].to_numpy(dtype="float64")
-    for fit_idx, test_idx in TimeSeriesSplit(n_splits=splits).split(train):
-        model = _fit(build_model(spec, n_jobs=n_jobs), train.iloc[fit_idx], y[fit_idx], n_jobs)
-        scores.append(float(r2_score(y[test_idx], model.predict(train.iloc[test_idx]))))
-    return {"cv_r2_mean": float(np.mean(scores)), "cv_r2_std": float(np.std(scores)), "cv_splits": splits}
+        return CrossValidation({}, None, predicted)
+    y = frame[spec.target].to_numpy(dtype="float64")
+    size = max(len(frame) // (splits + 1), last)
+    truths: list[np.ndarray] = []
+    anchors: list[np.ndarray] = []
+    corrections: list[np.ndarray] = []
+    positions: list[np.ndarray] = []
+    fitted: AnchoredRegressor | None = None
+    for fit_idx, test_idx in TimeSeriesSplit(n_splits=splits, test_size=size).split(frame):
+        model = _fit(build_model(spec, n_jobs=n_jobs, shrink=1.0), frame.iloc[fit_idx], y[fit_idx], n_jobs)
+        assert isinstance(model, AnchoredRegressor)
+        anchor, correction = model.parts(frame.iloc[test_idx])
+        truths.append(y[test_idx])
+        anchors.append(anchor)
+        corrections.append(correction)
+        positions.append(test_idx)
+        fitted = model
+    assert fitted is not None
+    inverse = fitted._inverse
+    shrink = choose_shrink(y=truths, anchor=anchors, correction=corrections, inverse=inverse)
+    preds = [inverse(a + shrink * c) for a, c in zip(anchors, corrections, strict=True)]
+    truth = np.concatenate(truths)
+    scale = mean_scale(y=truth, predicted=np.concatenate(preds)) if fitted.log else 1.0
+    preds = [scale * p for p in preds]
+    for idx, pred in zip(positions, preds, strict=True):
+        predicted[idx] = pred
+    scores = [float(r2_score(t, p)) for t, p in zip(truths, preds, strict=True)]
+    metrics = {
+        "cv_r2_mean": float(np.mean(scores)),
+        "cv_r2_std": float(np.std(scores)),
+        "cv_splits": splits,
+        "cv_relative_mse": relative_error(
+            y=truths, anchor=anchors, correction=corrections, inverse=inverse, shrink=shrink
+        ),
+        "cv_rmse": float(np.sqrt(np.mean((np.concatenate(preds) - truth) ** 2))),
+        "cv_anchor_rmse": float(np.sqrt(np.mean((inverse(np.concatenate(anchors)) - truth) ** 2))),
+        "scale": scale,
+    }
+    return CrossValidation(metrics, shrink, predicted, scale)
 
 
 def rejection(metrics: dict[str, Any]) -> str:
@@ -303,10 +360,24 @@ def _fit_and_evaluate(spec: ModelSpec, split: Split, *, n_jobs: int, cv_splits: 
     y_train = split.train[target].to_numpy(dtype="float64")
     y_val = split.validation[target].to_numpy(dtype="float64")
     y_test = split.test[target].to_numpy(dtype="float64")
-    model = _fit(build_model(spec, n_jobs=n_jobs), split.train, y_train, n_jobs)
-    fit_seconds = time.perf_counter() - started
+    # Cross-validation over train + validation chooses the correction's weight and gives every validation
+    # row an out-of-fold prediction (from a model fitted on earlier rows only); the model is then fitted
+    # on train + validation, the latest data before the test part. Without folds: fitted on train only.
+    learned = pd.concat([split.train, split.validation]) if len(split.validation) else split.train
+    cv = cross_validate(spec, learned, n_jobs=n_jobs, splits=cv_splits, last=len(split.validation))
+    oof_val = cv.predicted[len(split.train) :]
+    refit = len(split.validation) > 0 and not np.isnan(oof_val).any()
+    fit_frame = learned if refit else split.train
+    fit_started = time.perf_counter()
+    model = _fit(
+        build_model(spec, n_jobs=n_jobs, shrink=cv.shrink, scale=cv.scale),
+        fit_frame,
+        fit_frame[target].to_numpy(dtype="float64"),
+        n_jobs,
+    )
+    fit_seconds = time.perf_counter() - fit_started
     set_serving_threads(model)
-    pred_val = np.asarray(model.predict(split.validation), dtype="float64")
+    pred_val = oof_val if refit else np.asarray(model.predict(split.validation), dtype="float64")
     pred_test = np.asarray(model.predict(split.test), dtype="float64")
     metrics: dict[str, Any] = regression_metrics(y_test, pred_test)
     metrics["test_r2"], metrics["test_rmse"] = metrics["r2"], metrics["rmse"]
@@ -321,7 +392,14 @@ def _fit_and_evaluate(spec: ModelSpec, split: Split, *, n_jobs: int, cv_splits: 
     if calibration is not None:
         metrics["conformal"] = calibration
         metrics["interval_coverage"] = coverage(calibration, predicted=pred_test, actual=y_test)
-    metrics.update(cross_validate(spec, split.train, n_jobs=n_jobs, splits=cv_splits))
+    metrics.update(cv.metrics)
+    metrics["fitted_on"] = "train+validation" if refit else "train"
+    assert isinstance(model, AnchoredRegressor)
+    metrics["anchor"] = {
+        "name": model.anchor_name_,
+        "weights": dict(zip(ANCHOR_COLUMNS, model.weights_.tolist(), strict=True)),
+    }
+    metrics["shrink"] = model.shrink_
     metrics["rejected"] = rejection(metrics)
     metrics["daily_errors"] = daily_errors(
         pd.concat([split.validation["start"], split.test["start"]]),

@@ -18,7 +18,16 @@ from django.db.models.functions import TruncMonth, TruncWeek
 from programs.admin import AiringAdmin
 from programs.generator import generate
 from programs.importer import airings_import
-from programs.models import TARGETS, Airing, ProgramPeriodStats, ProgramStats, SegmentPeriodStats
+from programs.models import (
+    TARGETS,
+    Airing,
+    ChannelPeriodStats,
+    GenrePeriodStats,
+    Program,
+    ProgramPeriodStats,
+    ProgramStats,
+    SegmentPeriodStats,
+)
 from programs.selectors import top_programs, trend_series
 from tests.programs.factories import SMALL_CONFIG, canonical_row, write_csv
 
@@ -93,6 +102,14 @@ def assert_summaries_exact() -> None:
             for r in SegmentPeriodStats.objects.filter(period=period).values()
         }
         _assert_equal(stored, expected_segments)
+    _assert_equal(
+        _stored(ChannelPeriodStats, ("channel_id",), "month"), _recomputed_periods(("channel_id",), TruncMonth)
+    )
+    stored_genres = {
+        (r["genre"], r["period_start"]): r for r in GenrePeriodStats.objects.filter(period="month").values()
+    }
+    _assert_equal(stored_genres, _recomputed_periods(("program__genre",), TruncMonth))
+    assert not ChannelPeriodStats.objects.exclude(period="month").exists()
 
 
 def test_generation_then_imports_that_create_update_and_leave_rows_unchanged_keep_summaries_exact(
@@ -160,6 +177,7 @@ def test_rebuild_command_recreates_the_same_summaries() -> None:
     before = {s.pop("program_id"): s for s in ProgramStats.objects.values()}
     ProgramStats.objects.all().delete()
     SegmentPeriodStats.objects.all().delete()
+    GenrePeriodStats.objects.all().delete()
     out = StringIO()
     call_command("rebuild_aggregates", stdout=out)
     assert f"Rebuilt the summaries of {Airing.objects.count()} airings" in out.getvalue()
@@ -217,6 +235,30 @@ def test_trends_from_summaries_equal_trends_from_airings(period: str, trunc: Any
     if end is not None:
         airings = airings.filter(start__lt=datetime.combine(end + timedelta(days=1), time.min, tzinfo=TZ))
     expected = _airing_means(airings, trunc, "audience")
+    assert [(p.period_start, p.count) for p in series.points] == [(d, n) for d, _, n in expected]
+    assert [p.mean for p in series.points] == [pytest.approx(m, rel=1e-12) for _, m, _ in expected]
+
+
+@pytest.mark.parametrize(
+    ("period", "trunc", "start", "end"),
+    [
+        ("month", TruncMonth, None, None),  # the program page's series: summaries only
+        ("month", TruncMonth, date(2024, 2, 10), date(2024, 5, 17)),  # partial months from the airings
+        ("week", TruncWeek, date(2024, 1, 17), date(2024, 4, 2)),
+    ],
+)
+def test_program_trends_equal_trends_from_its_airings(period: str, trunc: Any, start: Any, end: Any) -> None:
+    generate(SMALL_CONFIG)
+    program = Program.objects.order_by("pk").first()
+    assert program is not None
+    series = trend_series(target="rating", period=period, program=program, start=start, end=end)
+    airings = Airing.objects.filter(program=program)
+    if start is not None:
+        airings = airings.filter(start__gte=datetime.combine(start, time.min, tzinfo=TZ))
+    if end is not None:
+        airings = airings.filter(start__lt=datetime.combine(end + timedelta(days=1), time.min, tzinfo=TZ))
+    expected = _airing_means(airings, trunc, "rating")
+    assert len(expected) >= 3
     assert [(p.period_start, p.count) for p in series.points] == [(d, n) for d, _, n in expected]
     assert [p.mean for p in series.points] == [pytest.approx(m, rel=1e-12) for _, m, _ in expected]
 

@@ -12,7 +12,7 @@ import pytest
 
 from bms.errors import ApplicationError, NotFoundError
 from programs.models import Airing, Channel, Program
-from registry.algorithms import ModelSpec, build_model, hyperparameters_for
+from registry.algorithms import ModelSpec, build_model, hyperparameters_for, unwrap
 from registry.features import NO_LEAD_IN, RAW_COLUMNS, RawEncoder, airings_frame, derive, slot_frame
 from registry.training import clean_target, time_split, training_dataset
 from tests.registry.factories import TINY_HYPERPARAMETERS, raw_frame
@@ -135,7 +135,7 @@ def test_validation_and_test_rows_never_reach_the_encoders_or_scalers(algorithm)
         split = time_split(data)
         spec = ModelSpec(algorithm, "engagement", hyperparameters_for(algorithm, TINY_HYPERPARAMETERS), seed=1)
         model = build_model(spec, n_jobs=1).fit(split.train, split.train["audience"].to_numpy())
-        prep = model.named_steps["prep"]
+        prep = unwrap(model).named_steps["prep"]
         return prep.named_steps["encode"], prep, model.predict(split.train)
 
     clean_encoder, clean_prep, clean_pred = fit(frame)

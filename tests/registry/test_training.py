@@ -12,7 +12,7 @@ from tests.registry.factories import TINY_OPTIONS, small_data
 
 
 @pytest.mark.django_db
-def test_inline_run_trains_every_model_chooses_on_validation_and_gates_on_test_and_baselines(settings):
+def test_inline_run_trains_every_model_chooses_on_cross_validation_and_gates_on_test_and_baselines(settings):
     settings.PROMOTION_MIN_R2 = 0.0
     small_data()
     run = services.training_run_start(trigger=TrainingRun.Trigger.MANUAL, options=TINY_OPTIONS, dispatch=False)
@@ -25,7 +25,8 @@ def test_inline_run_trains_every_model_chooses_on_validation_and_gates_on_test_a
     for target in TARGETS:
         versions = list(ModelVersion.objects.filter(run=run, target=target))
         eligible = [v for v in versions if not v.metrics["rejected"]]
-        best = max(eligible, key=lambda v: v.metrics["val_r2"])  # chosen on validation
+        # chosen on the rolling-origin folds of train + validation (error relative to the anchor), never on test
+        best = min(eligible, key=lambda v: (v.metrics["cv_relative_mse"], -v.metrics["val_r2"], v.pk))
         entry = run.selection[target]
         assert entry["best"] == best.pk
         baselines = run.baselines[target]
@@ -55,6 +56,10 @@ def test_inline_run_trains_every_model_chooses_on_validation_and_gates_on_test_a
         "val_rmse",
         "cv_r2_mean",
         "cv_r2_std",
+        "cv_relative_mse",
+        "shrink",
+        "anchor",
+        "fitted_on",
         "n_train",
         "n_validation",
         "n_test",

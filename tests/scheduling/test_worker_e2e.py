@@ -31,7 +31,6 @@ def _worker_env() -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE",
         "DATABASE_URL",
         "DATABASE_TEST_NAME",
-        "BMS_TESTING",
         "PYTEST_CURRENT_TEST",
         "CELERY_TASK_ALWAYS_EAGER",
     }

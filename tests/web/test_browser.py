@@ -67,7 +67,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bms.settings",
-        "BMS_TESTING": "1",
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or "browser-test-not-secret",
+        "JOBS_IN_BACKGROUND": "0",
+        "PREDICTION_LOG_BACKGROUND": "0",
+        "SERVER_WARM_UP": "0",
         "BMS_VAR_DIR": str(var_dir),
         "CELERY_TASK_ALWAYS_EAGER": "1",
         "TRAINING_N_JOBS": "1",

@@ -1,4 +1,8 @@
-"""Dashboard: KPIs from every app (each "—" while its app has no data), trend charts, latest run."""
+"""Dashboard: KPIs from every app (each "—" while its app has no data), trend charts, latest run.
+
+Every figure is a read of a maintained summary or a small table (programs, model versions, runs, the
+chat cache counters, the prediction log aggregate): nothing here reads airings.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,13 @@ from django.db.models import Avg, Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from chat import cache as chat_cache
+from predictions.selectors import prediction_log_list
 from programs.models import TARGETS, Program
 from programs.selectors import airings_total, data_version_current
-from web import selectors, sources
+from registry.models import TrainingRun
+from registry.selectors import production_models
+from web import selectors
 from web.views.base import PageView
 
 
@@ -19,82 +27,62 @@ from web.views.base import PageView
 class ProductionModel:
     target: str
     algorithm: str
-    version: Any
+    version: int
     r2: float | None
 
 
-def production_models() -> list[ProductionModel] | None:
-    """Production model per target (None when the registry is not installed)."""
-    func = sources.optional("registry.selectors", "production_models")
-    if func is None:
-        return None
-    models = func()
-    return [
-        ProductionModel(
-            target=target,
-            algorithm=str(getattr(models[target], "algorithm", "")),
-            version=getattr(models[target], "version", None),
-            r2=sources.metric(models[target], "r2", "R2"),
-        )
-        for target in TARGETS
-        if target in models
-    ]
+def production_list() -> list[ProductionModel]:
+    """The production model of each target that has one, with its test R²."""
+    models = production_models()
+    out = []
+    for target in TARGETS:
+        if target in models:
+            version = models[target]
+            r2 = (version.metrics or {}).get("r2")
+            out.append(
+                ProductionModel(
+                    target=target,
+                    algorithm=version.algorithm,
+                    version=version.version,
+                    r2=float(r2) if isinstance(r2, int | float) else None,
+                )
+            )
+    return out
 
 
-def latest_training_run() -> Any | None:
-    model = sources.optional_model("registry", "TrainingRun")
-    if model is None:
-        return None
-    return model.objects.order_by("-id").first()
-
-
-def run_progress(run: Any) -> dict[str, Any]:
-    """done / total / percent of a training run, whatever the registry calls its counters."""
-    done = getattr(run, "models_done", None)
-    if done is None:
-        done = getattr(run, "progress_done", None)
-    if done is None:
-        done = getattr(run, "progress", 0)
-    total = getattr(run, "models_total", None) or getattr(run, "progress_total", None) or 24
-    done = int(done or 0)
-    total = int(total or 0)
+def run_progress(run: TrainingRun) -> dict[str, Any]:
+    """done / total / percent of a training run."""
+    done, total = int(run.models_done), int(run.models_total)
     return {"done": done, "total": total, "percent": round(100 * done / total) if total else 0}
 
 
 def llm_stats() -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """Chat cache statistics and token usage totals (None while the chat app has none)."""
-    stats_func = sources.optional("chat.cache", "stats")
-    usage_func = sources.optional("chat.cache", "usage")
-    cache_stats = asdict(stats_func()) if stats_func is not None else None
-    if cache_stats is not None and not cache_stats.get("total_requests"):
-        cache_stats = None
+    """Chat cache statistics and token usage totals (None while there are none)."""
+    stats = asdict(chat_cache.stats())
+    cache_stats = stats if stats["total_requests"] else None
+    rows = list(chat_cache.usage())
     usage = None
-    if usage_func is not None:
-        rows = list(usage_func())
-        if rows:
-            usage = {
-                "rows": rows,
-                "total_tokens": sum(int(r.get("total_tokens") or 0) for r in rows),
-                "requests": sum(int(r.get("requests") or 0) for r in rows),
-                "estimated_cost_usd": sum(float(r.get("estimated_cost_usd") or 0.0) for r in rows),
-            }
+    if rows:
+        usage = {
+            "rows": rows,
+            "total_tokens": sum(int(r.get("total_tokens") or 0) for r in rows),
+            "requests": sum(int(r.get("requests") or 0) for r in rows),
+            "estimated_cost_usd": sum(float(r.get("estimated_cost_usd") or 0.0) for r in rows),
+        }
     return cache_stats, usage
 
 
 def prediction_stats() -> dict[str, Any] | None:
     """Logged predictions and their mean model latency (one aggregate query)."""
-    log_list = sources.optional("predictions.selectors", "prediction_log_list")
-    if log_list is None:
-        return None
-    result = log_list().aggregate(requests=Count("id"), avg_latency_ms=Avg("latency_ms"))
+    result = prediction_log_list().aggregate(requests=Count("id"), avg_latency_ms=Avg("latency_ms"))
     return result if result["requests"] else None
 
 
 class DashboardPage(PageView):
     def get(self, request: HttpRequest) -> HttpResponse:
-        run = latest_training_run()
-        production = production_models()
-        r2s = [m.r2 for m in production or [] if m.r2 is not None]
+        run = TrainingRun.objects.order_by("-id").first()
+        production = production_list()
+        r2s = [m.r2 for m in production if m.r2 is not None]
         cache_stats, token_usage = llm_stats()
         context = {
             "programs_count": Program.objects.count(),
