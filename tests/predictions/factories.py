@@ -14,7 +14,7 @@ from django.test import override_settings
 from bms.models import AuditEvent
 from predictions.models import ABTest, DriftReport, PredictionLog
 from programs.generator import generate
-from programs.models import TARGETS, Airing, Channel, DataVersion, Program
+from programs.models import TARGETS, Airing, Channel, DataVersion, GenrePeriodStats, Program
 from registry.models import ModelVersion, PromotionEvent, TrainingJob, TrainingRun
 from registry.services import model_version_promote, training_run_execute_inline, training_run_start
 
@@ -83,6 +83,7 @@ def clear_world() -> None:
     Airing.objects.all().delete()
     Program.objects.all().delete()
     Channel.objects.all().delete()
+    GenrePeriodStats.objects.all().delete()  # keyed by genre, not by a channel or program: no cascade
     DataVersion.objects.all().delete()
 
 
