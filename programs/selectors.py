@@ -241,6 +241,33 @@ def _mean(total: float, count: int) -> float | None:
     return total / count if count else None
 
 
+def _month_sources(
+    target: str,
+    channel: str | None,
+    genre: str | None,
+    since: date | datetime | None,
+    until: date | datetime | None,
+) -> tuple[QuerySet[ProgramPeriodStats], QuerySet[Airing], RangeSplit]:
+    """The per-program month summaries of the period's whole months and the airings (for its partial first
+    and last months), both filtered by channel and genre, with the period split into months."""
+    months = ProgramPeriodStats.objects.filter(period=Period.MONTH, **{f"{target}_count__gt": 0})
+    airings = Airing.objects.filter(**{f"{target}__isnull": False})
+    if channel:
+        months, airings = months.filter(channel__code=channel), airings.filter(channel__code=channel)
+    if genre:
+        months, airings = months.filter(program__genre=genre), airings.filter(program__genre=genre)
+    split = _split_range(
+        Period.MONTH,
+        _start_of(since) if since is not None else None,
+        _end_of(until) if until is not None else None,
+    )
+    if split.first is not None:
+        months = months.filter(period_start__gte=split.first)
+    if split.end is not None:
+        months = months.filter(period_start__lt=split.end)
+    return months, airings, split
+
+
 def top_programs(
     *,
     target: str,
@@ -272,21 +299,7 @@ def top_programs(
         ranked = stats.annotate(mean=mean).order_by("mean" if ascending else "-mean", "program_id")[:n]
         totals = {r.program_id: (getattr(r, f"{target}_sum"), getattr(r, f"{target}_count")) for r in ranked}
     else:
-        months = ProgramPeriodStats.objects.filter(period=Period.MONTH, **{f"{target}_count__gt": 0})
-        airings = Airing.objects.filter(**{f"{target}__isnull": False})
-        if channel:
-            months, airings = months.filter(channel__code=channel), airings.filter(channel__code=channel)
-        if genre:
-            months, airings = months.filter(program__genre=genre), airings.filter(program__genre=genre)
-        split = _split_range(
-            Period.MONTH,
-            _start_of(since) if since is not None else None,
-            _end_of(until) if until is not None else None,
-        )
-        if split.first is not None:
-            months = months.filter(period_start__gte=split.first)
-        if split.end is not None:
-            months = months.filter(period_start__lt=split.end)
+        months, airings, split = _month_sources(target, channel, genre, since, until)
         parts: list[Iterable[Any]] = [
             months.values("program_id").annotate(total=Sum(f"{target}_sum"), count=Sum(f"{target}_count"))
         ]
@@ -353,22 +366,9 @@ def top_groups(
             code="invalid_group_by",
         )
     key, name = GROUPS[group_by]
-    months = ProgramPeriodStats.objects.filter(period=Period.MONTH, **{f"{target}_count__gt": 0})
-    airings = Airing.objects.filter(**{f"{target}__isnull": False})
-    if channel:
-        months, airings = months.filter(channel__code=channel), airings.filter(channel__code=channel)
     if genre:
         _check_genre(genre)
-        months, airings = months.filter(program__genre=genre), airings.filter(program__genre=genre)
-    split = _split_range(
-        Period.MONTH,
-        _start_of(since) if since is not None else None,
-        _end_of(until) if until is not None else None,
-    )
-    if split.first is not None:
-        months = months.filter(period_start__gte=split.first)
-    if split.end is not None:
-        months = months.filter(period_start__lt=split.end)
+    months, airings, split = _month_sources(target, channel, genre, since, until)
     parts: list[Iterable[Any]] = [
         months.values(key, name, "program_id").annotate(total=Sum(f"{target}_sum"), count=Sum(f"{target}_count"))
     ]
