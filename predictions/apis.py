@@ -1,4 +1,4 @@
-"""Prediction API: single and batch. Thin views over predictions.services."""
+"""Prediction API: single and batch. Thin views over predictions.predict."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from bms.errors import PayloadTooLargeError
 from bms.pagination import PAGE_PARAMETERS, PageNumberPagination, paginated
 from bms.permissions import IsAnalyst
-from predictions import selectors, services
+from predictions import predict, selectors
 from predictions.models import ABTest
 from programs.models import TARGETS
 
@@ -41,7 +41,7 @@ class FeaturesInput(_StrictSerializer):
 
 class PredictInput(_StrictSerializer):
     program_id = serializers.CharField(max_length=64, help_text="Program id or external id.")
-    target = serializers.ChoiceField(choices=services.TARGET_CHOICES)
+    target = serializers.ChoiceField(choices=predict.TARGET_CHOICES)
     features = FeaturesInput(required=False)
     request_key = serializers.CharField(
         required=False, max_length=128, help_text="A/B assignment key; default: the caller's user."
@@ -119,7 +119,7 @@ class PredictApi(APIView):
         body = PredictInput(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        answer = services.predict(
+        answer = predict.predict(
             program=data["program_id"],
             target=data["target"],
             features=data.get("features"),
@@ -158,7 +158,7 @@ class PredictBatchApi(APIView):
         body.is_valid(raise_exception=True)
         items = body.validated_data["items"]
         user_key = f"user:{request.user.pk}"
-        answer = services.predict_batch(
+        answer = predict.predict_batch(
             items=[{**item, "request_key": item.get("request_key") or user_key} for item in items],
             user_key=user_key,
         )

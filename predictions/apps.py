@@ -7,8 +7,8 @@ class PredictionsConfig(AppConfig):
     def ready(self) -> None:
         # A promotion/rollback in this process is seen by the next request at once; other processes
         # notice it through registry_generation() within PREDICTOR_GENERATION_CHECK_MS.
+        from predictions.ab_tests import ab_tests_score_on_import
         from predictions.predictor import invalidate_predictor
-        from predictions.services import ab_tests_score_on_import
         from programs.services import DATA_CHANGE_HOOKS
         from registry.services import REGISTRY_CHANGE_HOOKS
 

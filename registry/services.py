@@ -681,7 +681,7 @@ def model_version_promote(
     (``PromotionRefusedError``, 409) unless ``force`` — then the ledger event is marked ``forced`` and its
     ``details`` say what it was forced past. A run's own selection has gated on its holdout already.
 
-    The target's active A/B test ends (``predictions.services.ab_tests_end_for_target``) and the ledger
+    The target's active A/B test ends (``predictions.ab_tests.ab_tests_end_for_target``) and the ledger
     event's ``details["ab_tests_ended"]`` says so: its champion arm is no longer the production model.
     """
     locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
@@ -740,7 +740,7 @@ def model_version_promote(
 
 def _ab_tests_end(*, target: str, why: str) -> dict[str, Any]:
     """End the target's active A/B test (scored a last time); what the ledger event records of it."""
-    from predictions.services import ab_tests_end_for_target
+    from predictions.ab_tests import ab_tests_end_for_target
 
     ended = ab_tests_end_for_target(target=target, reason=why)
     if not ended:

@@ -17,9 +17,9 @@ from django.db.models import F
 from django.test import override_settings
 
 from predictions import drift
+from predictions.drift import drift_check
 from predictions.models import DriftReport
 from predictions.predictor import reset_predictor
-from predictions.services import drift_check
 from programs.generator import generate
 from programs.models import TARGETS, Airing
 from registry.models import ModelVersion
