@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from bms.errors import ApplicationError, ConflictError
+from bms.events import BroadcastDataChanged, ProductionModelChanged
 from predictions.ab import CHALLENGER, CHAMPION, ab_score
 from predictions.models import ABTest, PredictionLog
 from predictions.predict import prediction_log_flush
@@ -172,12 +173,20 @@ def ab_tests_expire(*, now: datetime | None = None) -> list[ABTest]:
     return ended
 
 
-def ab_tests_score_on_import(version: DataVersion) -> None:
-    """Data-change hook: after an import commits, score every active A/B test (a Celery task).
+def ab_tests_end_on_production_change(change: ProductionModelChanged) -> dict[str, Any]:
+    """``PRODUCTION_MODEL_CHANGED`` subscriber: end the target's active test; the ledger event's note of it."""
+    ended = ab_tests_end_for_target(target=change.target, reason=change.reason)
+    if not ended:
+        return {}
+    return {"ab_tests_ended": [{"id": t.pk, "name": t.name, "reason": change.reason} for t in ended]}
+
+
+def ab_tests_score_on_import(change: BroadcastDataChanged) -> None:
+    """``BROADCAST_DATA_CHANGED`` subscriber: after an import commits, score every active test (a Celery task).
 
     Only imports bring actual values; a test with nothing to match yet just records ``no_actuals``.
     """
-    if version.source != DataVersion.Source.IMPORT or not ABTest.objects.filter(status=ABTest.Status.ACTIVE).exists():
+    if change.source != DataVersion.Source.IMPORT or not ABTest.objects.filter(status=ABTest.Status.ACTIVE).exists():
         return
     from predictions.tasks import ab_tests_score_task
 

@@ -17,6 +17,7 @@ WIRING = {
     "bms.beat",
     "bms.apps",
     "bms.startup",  # the server's warm-up: loads the production models before the first request
+    "bms.wiring",  # connects the apps' event subscribers to the kernel's events
     "bms.management.commands.bootstrap_demo",
     "bms.management.commands.create_api_key",
 }
