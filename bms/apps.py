@@ -11,7 +11,7 @@ class BmsConfig(AppConfig):
         from bms import auth  # noqa: F401  (login audit receivers)
         from bms.wiring import connect
 
-        connect()  # the cross-app event subscribers (bms/wiring.py)
+        connect()  # the cross-app event subscribers, health checks and metric collectors (bms/wiring.py)
 
 
 class BmsAdminConfig(admin_apps.AdminConfig):

@@ -12,6 +12,10 @@ transaction, in the order listed here:
      champion is no longer what callers get); the ledger event names it.
   2. ``predictor_reload_after_commit``: this process's predictor looks at the registry again after
      commit (other processes notice within ``PREDICTOR_GENERATION_CHECK_MS``).
+
+The apps' deep health checks (``bms.health``, after the kernel's): llm and mongo (chat), models
+(predictions). The collectors that read an app's tables at each scrape (``bms.metrics``): registry
+(production R², training runs) and predictions (drift).
 """
 
 from __future__ import annotations
@@ -21,8 +25,14 @@ from typing import Any
 from django.db import transaction
 
 from bms.events import BROADCAST_DATA_CHANGED, PRODUCTION_MODEL_CHANGED, ProductionModelChanged
+from bms.health import check_register
+from bms.metrics import collector_register
+from chat.health import llm_check, mongo_check
 from predictions.ab_tests import ab_tests_end_on_production_change, ab_tests_score_on_import
+from predictions.health import models_check
+from predictions.metrics import DriftCollector
 from predictions.predictor import invalidate_predictor
+from registry.metrics import RegistryCollector
 
 
 def predictor_reload_after_commit(change: ProductionModelChanged) -> dict[str, Any]:
@@ -34,3 +44,10 @@ def connect() -> None:
     BROADCAST_DATA_CHANGED.subscribe(ab_tests_score_on_import)
     PRODUCTION_MODEL_CHANGED.subscribe(ab_tests_end_on_production_change)
     PRODUCTION_MODEL_CHANGED.subscribe(predictor_reload_after_commit)
+
+    check_register("llm", llm_check)
+    check_register("mongo", mongo_check)
+    check_register("models", models_check)
+
+    collector_register(RegistryCollector())
+    collector_register(DriftCollector())
