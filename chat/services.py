@@ -209,9 +209,9 @@ def chat_answer(
     started = time.perf_counter()
     text = _validate(message)
     store = get_store()
-    session = store.session_get(session_id=session_id, owner_id=user.pk)
+    sid, title = store.session_title(session_id=session_id, owner_id=user.pk)
     if is_write_request(text):
-        cache.delete(_PENDING + session.id)
+        cache.delete(_PENDING + sid)
         meta: dict[str, Any] = {
             "provider": "offline",
             "model_used": "offline",
@@ -221,15 +221,13 @@ def chat_answer(
             "refused": "write",
         }
         meta["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
-        store.exchange_add(
-            session_id=session.id, question=text, answer=offline.CANT_CHANGE, metadata=meta, titled=bool(session.title)
-        )
-        return ChatAnswer(response=offline.CANT_CHANGE, session_id=session.id, metadata=meta)
-    question, answers_clarification = _effective_question(session.id, text)
+        store.exchange_add(session_id=sid, question=text, answer=offline.CANT_CHANGE, metadata=meta, titled=bool(title))
+        return ChatAnswer(response=offline.CANT_CHANGE, session_id=sid, metadata=meta)
+    question, answers_clarification = _effective_question(sid, text)
     previous, previous_intent = (None, None)
     # a reply to a clarifying question already carries the question it answers: nothing else is inherited
     if not answers_clarification and looks_like_follow_up(text):
-        previous, previous_intent = _previous_scope(session.id)
+        previous, previous_intent = _previous_scope(sid)
     params = {"ctx": previous.as_dict(), "intent": previous_intent} if previous is not None else None
     key = chat_cache.cache_key(question=question, role=user_role(user).label, params=params)
     cached = chat_cache.answer_get(key)
@@ -246,7 +244,7 @@ def chat_answer(
         meta.update(cache_hit=True, tokens_used=0, tokens_saved=saved, latency_ms=round(latency_ms, 2))
         chat_cache.request_record(hit=True, latency_ms=latency_ms, usage=usage)
         if cached.get("scope"):
-            cache.set(_SCOPE + session.id, cached["scope"], timeout=settings.CHAT_CACHE_TTL_SECONDS)
+            cache.set(_SCOPE + sid, cached["scope"], timeout=settings.CHAT_CACHE_TTL_SECONDS)
     else:
         done = _answer_uncached(
             user=user,
@@ -268,7 +266,7 @@ def chat_answer(
             ttl = settings.CHAT_FALLBACK_CACHE_TTL_SECONDS if "fallback" in meta else None
             chat_cache.answer_set(key, payload, timeout=ttl)
         if saved_scope is not None and not meta.get("clarification"):
-            cache.set(_SCOPE + session.id, saved_scope, timeout=settings.CHAT_CACHE_TTL_SECONDS)
+            cache.set(_SCOPE + sid, saved_scope, timeout=settings.CHAT_CACHE_TTL_SECONDS)
         if meta["provider"] == "offline":
             chat_cache.usage_record(provider="offline", model="offline", input_tokens=0, output_tokens=0)
         _stream(on_event, response)
@@ -284,7 +282,7 @@ def chat_answer(
                 "chat statistics miss this period."
             },
         }
-    store.exchange_add(session_id=session.id, question=text, answer=response, metadata=meta, titled=bool(session.title))
+    store.exchange_add(session_id=sid, question=text, answer=response, metadata=meta, titled=bool(title))
     if meta.get("clarification"):
-        cache.set(_PENDING + session.id, question, timeout=settings.CHAT_CACHE_TTL_SECONDS)
-    return ChatAnswer(response=response, session_id=session.id, metadata=meta)
+        cache.set(_PENDING + sid, question, timeout=settings.CHAT_CACHE_TTL_SECONDS)
+    return ChatAnswer(response=response, session_id=sid, metadata=meta)

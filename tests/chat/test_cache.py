@@ -64,3 +64,21 @@ def test_stats_start_at_zero_and_count_hits_and_misses(db: Any) -> None:
 )
 def test_grounding_accepts_rounded_and_scaled_numbers_only(answer: str, sources: Any, missing: list[str]) -> None:
     assert ungrounded_numbers(answer, sources) == missing
+
+
+def test_the_versions_are_the_newest_data_version_and_promotion(db: Any) -> None:
+    from django.utils import timezone
+
+    from programs.selectors import data_version_current
+    from registry.models import PromotionEvent
+    from registry.selectors import registry_generation
+    from tests.chat.factories import model_version_factory
+
+    assert chat_cache.current_versions() == (data_version_current(), registry_generation())
+    bumped = data_version_bump(source="edit")
+    version = model_version_factory(target="rating")
+    event = PromotionEvent.objects.create(
+        version=version, target="rating", from_status="candidate", to_status="production", created_at=timezone.now()
+    )
+    assert chat_cache.current_versions() == (bumped.pk, event.pk)
+    assert chat_cache.current_versions() == (data_version_current(), registry_generation())
