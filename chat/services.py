@@ -68,25 +68,50 @@ def _validate(message: Any) -> str:
     return text
 
 
-def _effective_question(session_id: str, text: str) -> tuple[str, bool]:
-    """A reply to a clarifying question is read together with the question it answers.
-
-    The pending question is kept in the cache (not read back from the history) so a normal
-    question costs no extra query; it is consumed by the next message either way.
-    """
-    pending = cache.get(_PENDING + session_id)
-    if pending is None:
-        return text, False
-    cache.delete(_PENDING + session_id)
-    return (f"{pending} {text}" if len(text) <= 200 else text), True
-
-
-def _previous_scope(session_id: str) -> tuple[Scope | None, str | None]:
+def _scope_from(saved: Any) -> tuple[Scope | None, str | None]:
     """The scope and intent of the session's last answered question (what a follow-up may inherit)."""
-    saved = cache.get(_SCOPE + session_id)
     if not isinstance(saved, dict):
         return None, None
     return Scope.from_dict(saved["scope"]), saved.get("intent")
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    question: str  # what is answered: the message, or a clarified question with its reply
+    previous: Scope | None  # the scope a follow-up inherits
+    previous_intent: str | None
+    key: str
+    cached: dict[str, Any] | None
+
+
+def _look_up(*, session_id: str, text: str, role: str) -> _Lookup:
+    """The question to answer, the scope it inherits, its cache key and the cached answer, if any.
+
+    A reply to a clarifying question is read together with the question it answers; that pending
+    question is kept in the cache (not read back from the history) and consumed by the next message
+    either way, and such a reply inherits nothing else. A follow-up ("and for revenue?") inherits the
+    scope of the session's last answered question. The pending question is read in the same round
+    trip as what the usual message needs next: its cached answer, or for a follow-up that scope.
+    """
+    versions = chat_cache.current_versions()
+    pending_key = _PENDING + session_id
+    follow_up = looks_like_follow_up(text)
+    plain_key = chat_cache.cache_key(question=text, role=role, versions=versions)
+    found = cache.get_many([pending_key, _SCOPE + session_id if follow_up else plain_key])
+    pending = found.get(pending_key)
+    if pending is not None:
+        cache.delete(pending_key)
+        question = f"{pending} {text}" if len(text) <= 200 else text
+        key = chat_cache.cache_key(question=question, role=role, versions=versions)
+        return _Lookup(question, None, None, key, chat_cache.answer_get(key))
+    if not follow_up:
+        return _Lookup(text, None, None, plain_key, chat_cache.answer_from(found.get(plain_key)))
+    previous, intent = _scope_from(found.get(_SCOPE + session_id))
+    key = plain_key
+    if previous is not None:
+        params = {"ctx": previous.as_dict(), "intent": intent}
+        key = chat_cache.cache_key(question=text, role=role, params=params, versions=versions)
+    return _Lookup(text, previous, intent, key, chat_cache.answer_get(key))
 
 
 def _stream(on_event: EventSink | None, text: str) -> None:
@@ -223,14 +248,8 @@ def chat_answer(
         meta["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
         store.exchange_add(session_id=sid, question=text, answer=offline.CANT_CHANGE, metadata=meta, titled=bool(title))
         return ChatAnswer(response=offline.CANT_CHANGE, session_id=sid, metadata=meta)
-    question, answers_clarification = _effective_question(sid, text)
-    previous, previous_intent = (None, None)
-    # a reply to a clarifying question already carries the question it answers: nothing else is inherited
-    if not answers_clarification and looks_like_follow_up(text):
-        previous, previous_intent = _previous_scope(sid)
-    params = {"ctx": previous.as_dict(), "intent": previous_intent} if previous is not None else None
-    key = chat_cache.cache_key(question=question, role=user_role(user).label, params=params)
-    cached = chat_cache.answer_get(key)
+    lookup = _look_up(session_id=sid, text=text, role=user_role(user).label)
+    question, key, cached = lookup.question, lookup.key, lookup.cached
     if cached is not None:
         response = cached["response"]
         meta = dict(cached["metadata"])
@@ -251,8 +270,8 @@ def chat_answer(
             question=question,
             on_event=on_event,
             models=models,
-            previous=previous,
-            previous_intent=previous_intent,
+            previous=lookup.previous,
+            previous_intent=lookup.previous_intent,
         )
         response, meta, calls = done.text, done.meta, done.calls
         meta["tool_calls"] = [c.as_dict() for c in calls]

@@ -82,3 +82,36 @@ def test_the_versions_are_the_newest_data_version_and_promotion(db: Any) -> None
     )
     assert chat_cache.current_versions() == (bumped.pk, event.pk)
     assert chat_cache.current_versions() == (data_version_current(), registry_generation())
+
+
+def test_counters_are_added_in_one_call_from_missing_or_existing(db: Any) -> None:
+    from bms.cache import incr_many
+
+    cache.set("chat:test:a", 5, timeout=None)
+    incr_many({"chat:test:a": 2, "chat:test:b": 3})
+    incr_many({"chat:test:b": 4})
+    assert cache.get_many(["chat:test:a", "chat:test:b"]) == {"chat:test:a": 7, "chat:test:b": 7}
+
+
+def test_counters_go_to_the_process_while_redis_is_down(db: Any) -> None:
+    from django.core.cache import caches
+    from django.test import override_settings
+
+    from bms.cache import FallbackRedisCache, incr_many, shared_cache_unavailable
+    from tests.live import free_port
+
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    dead = {
+        "BACKEND": "bms.cache.FallbackRedisCache",
+        "LOCATION": url,
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5, "FALLBACK_RETRY_SECONDS": 60},
+    }
+    with override_settings(CACHES={"default": dead}, REDIS_URL=url):
+        backend = caches["default"]
+        assert isinstance(backend, FallbackRedisCache)
+        incr_many({"chat:test:n": 2})  # Redis fails: counted in the process
+        assert shared_cache_unavailable() is True
+        incr_many({"chat:test:n": 3})
+        assert backend.get("chat:test:n") == 5
+        chat_cache.request_record(hit=True, latency_ms=1.5)
+        assert (chat_cache.stats().total_requests, chat_cache.stats().cache_hits) == (1, 1)
