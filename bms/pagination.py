@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination as _Base
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 
 class PageNumberPagination(_Base):
@@ -32,3 +39,12 @@ def paginated(name: str, item: serializers.Serializer) -> serializers.Serializer
             "results": item,
         },
     )
+
+
+def page_response(
+    request: Request, view: APIView, rows: QuerySet[Any] | Sequence[Any], output: type[serializers.Serializer]
+) -> Response:
+    """One page of ``rows`` (``?page``, ``?page_size``), each item rendered by ``output``."""
+    paginator = PageNumberPagination()
+    page = paginator.paginate_queryset(rows, request, view=view)
+    return paginator.get_paginated_response(output(page, many=True).data)

@@ -126,40 +126,43 @@ def _accuracy_threshold(*, version: Any, model: ServingModel, target: str, befor
     ``metrics["holdout_start"]`` and before the window being checked (``before``), re-predicted now, the
     latest ``_THRESHOLD_ROWS``. Without two such days the setting alone applies.
     """
-    from registry.features import airings_frame, with_history
-
-    floor = float(settings.DRIFT_ACCURACY_THRESHOLD)
     metrics = version.metrics or {}
-    stored = metrics.get("daily_errors")
-    if isinstance(stored, dict) and stored.get("sse"):
-        return accuracy_threshold_from_days(
-            squares=stored["sse"],
-            counts=stored["n"],
-            window_days=settings.DRIFT_WINDOW_DAYS,
-            floor=floor,
-            quantile=settings.DRIFT_ACCURACY_QUANTILE,
-        )
-    start = metrics.get("holdout_start")
-    since = parse_datetime(str(start)) if start else None
-    if since is None:
+    days = metrics.get("daily_errors")
+    if not (isinstance(days, dict) and days.get("sse")):
+        days = _holdout_daily_errors(metrics=metrics, model=model, target=target, before=before)
+    floor = float(settings.DRIFT_ACCURACY_THRESHOLD)
+    if days is None:
         return floor
-    has_actual = Airing.objects.filter(start__lte=before, **{f"{target}__isnull": False})
-    ids = list(has_actual.filter(start__gte=since).order_by("-start").values_list("id", flat=True)[:_THRESHOLD_ROWS])
-    if not ids:
-        return floor
-    # History features of the holdout airings come from the airings before them too.
-    lookback = since - timedelta(days=settings.DRIFT_REFERENCE_DAYS)
-    featured = with_history(airings_frame(has_actual.filter(start__gte=lookback)), target)
-    frame = featured.loc[featured.index.isin(ids)]
-    residuals = frame[target].to_numpy(dtype=float) - model.predict(frame)
-    days = pd.to_datetime(frame["start"], utc=True).dt.tz_convert(settings.TIME_ZONE).dt.date.to_numpy()
-    return accuracy_threshold(
-        residuals=residuals,
-        days=days,
+    return accuracy_threshold_from_days(
+        squares=days["sse"],
+        counts=days["n"],
         window_days=settings.DRIFT_WINDOW_DAYS,
         floor=floor,
         quantile=settings.DRIFT_ACCURACY_QUANTILE,
     )
+
+
+def _holdout_daily_errors(
+    *, metrics: dict[str, Any], model: ServingModel, target: str, before: datetime
+) -> dict[str, Any] | None:
+    """What training stores as ``metrics["daily_errors"]`` (``registry.training.daily_errors``), for a
+    version trained before it was stored: its holdout airings before ``before``, re-predicted now."""
+    from registry.features import airings_frame, with_history
+    from registry.training import daily_errors
+
+    start = metrics.get("holdout_start")
+    since = parse_datetime(str(start)) if start else None
+    if since is None:
+        return None
+    has_actual = Airing.objects.filter(start__lte=before, **{f"{target}__isnull": False})
+    ids = list(has_actual.filter(start__gte=since).order_by("-start").values_list("id", flat=True)[:_THRESHOLD_ROWS])
+    if not ids:
+        return None
+    # History features of the holdout airings come from the airings before them too.
+    lookback = since - timedelta(days=settings.DRIFT_REFERENCE_DAYS)
+    featured = with_history(airings_frame(has_actual.filter(start__gte=lookback)), target)
+    frame = featured.loc[featured.index.isin(ids)]
+    return daily_errors(frame["start"], frame[target].to_numpy(dtype=float) - model.predict(frame))
 
 
 _THRESHOLD_ROWS = 50_000
@@ -277,37 +280,6 @@ def accuracy_drift_ratio(*, recent_rmse: float, holdout_rmse: float) -> float:
     if holdout_rmse <= 0 or not np.isfinite(holdout_rmse) or not np.isfinite(recent_rmse):
         return 0.0
     return float(recent_rmse / holdout_rmse - 1.0)
-
-
-def accuracy_threshold(
-    *,
-    residuals: np.ndarray,
-    days: np.ndarray,
-    window_days: int,
-    floor: float,
-    quantile: float = 0.99,
-    n_boot: int = 2000,
-    seed: int = 0,
-) -> float:
-    """:func:`accuracy_threshold_from_days` over the per-day sums of ``residuals`` grouped by ``days``."""
-    r = np.asarray(residuals, dtype=float)
-    keep = np.isfinite(r)
-    r = r[keep]
-    if r.size == 0:
-        return floor
-    _, day_index = np.unique(np.asarray(days)[keep], return_inverse=True)
-    n_days = int(day_index.max()) + 1
-    squares = np.bincount(day_index, weights=r**2, minlength=n_days)
-    counts = np.bincount(day_index, minlength=n_days)
-    return accuracy_threshold_from_days(
-        squares=squares,
-        counts=counts,
-        window_days=window_days,
-        floor=floor,
-        quantile=quantile,
-        n_boot=n_boot,
-        seed=seed,
-    )
 
 
 def accuracy_threshold_from_days(

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bms.pagination import PAGE_PARAMETERS, PageNumberPagination, paginated
+from bms.pagination import PAGE_PARAMETERS, page_response, paginated
 from bms.permissions import IsAnalyst, IsViewer
 from bms.response_cache import cached_response
 from programs import selectors
@@ -70,9 +70,7 @@ class ProgramListApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         programs = selectors.program_list(**{k: v or None for k, v in filters.validated_data.items()})
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(programs, request, view=self)
-        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+        return page_response(request, self, programs, self.OutputSerializer)
 
 
 class _TargetStatsSerializer(serializers.Serializer):

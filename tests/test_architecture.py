@@ -37,6 +37,7 @@ KERNEL = {
     "bms.response_cache",
     "bms.roles",
     "bms.schema",
+    "bms.serializers",
     "bms.services",
     "bms.tokens",
 }
