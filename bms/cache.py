@@ -14,6 +14,7 @@ stay in the process that made them. Nothing here is business data (that is in th
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Mapping
@@ -80,6 +81,21 @@ class FallbackRedisCache(RedisCache):
                 self._failed(exc)
         counters_add(self.local, deltas)
 
+    def count_hit(self, key: str, seconds: int) -> tuple[int, float]:
+        """See ``count_hit``: INCR, EXPIRE NX and PTTL in one round trip (the key always has a TTL)."""
+        if not self.degraded:
+            try:
+                name = self.client.make_key(key)
+                pipe = self.client.get_client(write=True).pipeline(transaction=False)
+                pipe.incr(name)
+                pipe.expire(name, seconds, nx=True)  # only the first hit of a window sets it (Redis >= 7)
+                pipe.pttl(name)
+                count, _, left_ms = pipe.execute()
+                return int(count), max(int(left_ms), 0) / 1000.0
+            except UNAVAILABLE as exc:
+                self._failed(exc)
+        return _local_count_hit(self.local, key, seconds)
+
     def get(self, key: Any, default: Any = None, version: int | None = None, client: Any = None) -> Any:
         if client is not None:
             return super().get(key, default, version, client)
@@ -144,6 +160,32 @@ def incr_many(deltas: Mapping[str, int]) -> None:
         backend.incr_many(deltas)
     else:
         counters_add(backend, deltas)
+
+
+_count_lock = threading.Lock()
+
+
+def _local_count_hit(cache: Any, key: str, seconds: int) -> tuple[int, float]:
+    now = time.time()
+    with _count_lock:
+        entry = cache.get(key)
+        if entry is None or entry[1] <= now:
+            entry = (0, now + seconds)
+        entry = (entry[0] + 1, entry[1])
+        cache.set(key, entry, timeout=max(1, math.ceil(entry[1] - now)))
+    return entry[0], entry[1] - now
+
+
+def count_hit(key: str, seconds: int) -> tuple[int, float]:
+    """Count one hit on ``key`` in a window of ``seconds`` that starts at its first hit: (hits so far in the
+    window, seconds until it ends). On Redis one round trip; in a process's memory (the embedded cache, or
+    Redis unreachable) per process."""
+    from django.core.cache import caches
+
+    backend = caches["default"]
+    if isinstance(backend, FallbackRedisCache):
+        return backend.count_hit(key, seconds)
+    return _local_count_hit(backend, key, seconds)
 
 
 def shared_cache_unavailable() -> bool:

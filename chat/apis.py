@@ -14,10 +14,10 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 from bms.permissions import IsAnalyst, IsViewer
+from bms.throttling import ScopedRateThrottle, UserRateThrottle
 from chat import cache as chat_cache
 from chat.services import chat_answer, chat_history, chat_session_create
 from chat.tools import export_file_for

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -58,7 +58,7 @@ class ProgramListApi(APIView):
         parameters=[FilterSerializer, *PAGE_PARAMETERS],
         responses=paginated("ProgramPage", OutputSerializer(many=True)),
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse | Response:
         return cached_response(
             request,
             scope="programs",
