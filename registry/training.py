@@ -52,7 +52,7 @@ from threadpoolctl import threadpool_limits
 
 from programs.models import TARGETS, Airing
 from registry.algorithms import TREE_ALGORITHMS, ModelSpec, build_model, set_serving_threads, unwrap
-from registry.anchor import ANCHOR_COLUMNS, AnchoredRegressor, choose_shrink, mean_scale, relative_error
+from registry.anchor import AnchoredRegressor, choose_shrink, mean_scale, relative_error
 from registry.features import (
     HISTORY_COLUMNS,
     MODEL_INPUT_COLUMNS,
@@ -397,7 +397,7 @@ def _fit_and_evaluate(spec: ModelSpec, split: Split, *, n_jobs: int, cv_splits: 
     assert isinstance(model, AnchoredRegressor)
     metrics["anchor"] = {
         "name": model.anchor_name_,
-        "weights": dict(zip(ANCHOR_COLUMNS, model.weights_.tolist(), strict=True)),
+        "weights": dict(zip(model.columns_, model.weights_.tolist(), strict=True)),
     }
     metrics["shrink"] = model.shrink_
     metrics["rejected"] = rejection(metrics)
