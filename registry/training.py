@@ -152,8 +152,14 @@ def fingerprint(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
+# The window is for scale: it applies only when it still holds this many airings. A small dataset that
+# spans decades (a weekly show's whole history) is trained on in full, not cut to its last few seasons.
+WINDOW_MIN_AIRINGS = 20_000
+
+
 def training_airings() -> QuerySet[Airing]:
-    """The airings training reads: all, or those of the latest ``TRAINING_WINDOW_DAYS`` when older ones exist.
+    """The airings training reads: all, or those of the latest ``TRAINING_WINDOW_DAYS`` when older ones
+    exist and the window still holds at least ``WINDOW_MIN_AIRINGS``.
 
     The window ends at the latest airing (not today), so a historical import trains like a live one; the
     cut is one indexed range on start.
@@ -163,7 +169,8 @@ def training_airings() -> QuerySet[Airing]:
     latest = airings.order_by("-start").values_list("start", flat=True).first()
     if window <= 0 or latest is None:
         return airings
-    return airings.filter(start__gt=latest - timedelta(days=window))
+    windowed = airings.filter(start__gt=latest - timedelta(days=window))
+    return windowed if windowed.count() >= WINDOW_MIN_AIRINGS else airings
 
 
 def training_dataset(
