@@ -39,6 +39,7 @@ KERNEL = {
     "bms.schema",
     "bms.serializers",
     "bms.services",
+    "bms.throttling",
     "bms.tokens",
 }
 PACKAGES = {"bms", "bms.management", "bms.management.commands"}  # bms/__init__.py exposes the Celery app
