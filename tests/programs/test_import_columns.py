@@ -80,6 +80,7 @@ ROWS: list[dict[str, Any]] = [
     _row(),  # a duplicate of the first row
     _row(start="2025-03-01T20:00:00-05:00", external_id="abc123"),
     _row(start=" 2025-03-30T20:00:00-04:00 "),
+    _row(start="2025-03-31T20:00:00.5+05:30", is_finale="No"),
 ]
 
 
@@ -130,7 +131,7 @@ def test_the_column_checks_give_what_the_row_parser_gives(
     by_row = _state(path)
     assert by_column == by_row
     counts, rejects, airings, _, _ = by_column
-    assert counts[1] == len(airings) == 15  # the comparison covers real rows...
+    assert counts[1] == len(airings) == 16  # the comparison covers real rows...
     assert len(rejects) > 15  # ...and real line errors
     assert (35, "duplicate: same program, channel and start as line 2") in [r[:2] for r in rejects]
 
@@ -143,7 +144,7 @@ def test_well_formed_rows_skip_the_row_parser_and_bad_ones_do_not(tmp_path: Path
     frame = _canonical_frame(HEADER, rows, mapping)
     valid, left = valid_by_column(frame, list(range(2, len(rows) + 2)), offset=100)
     # line = position + 2 (after the header); a NUL byte (line 33) is found on the raw row, not here
-    assert set(valid["line"].tolist()) == {2, 3, 4, 6, 7, 11, 21, 27, 33, 34, 35, 36, 37}
+    assert set(valid["line"].tolist()) == {2, 3, 4, 6, 7, 11, 21, 27, 33, 34, 35, 36, 37, 38}
     assert valid["index"].tolist() == [line - 2 + 100 for line in valid["line"].tolist()]
     assert len(valid) + int(left.sum()) == len(rows)
     first = valid.iloc[0]
