@@ -16,6 +16,7 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache, partial
@@ -763,6 +764,35 @@ def _python_column(series: pd.Series) -> list[Any]:
     return series.tolist()
 
 
+_Checked = tuple[pd.DataFrame, pd.DataFrame, np.ndarray]  # canonical frame, rows taken, rows left
+
+
+def _checked(header: tuple[str, ...], chunk: _Chunk, mapping: ColumnMapping) -> _Checked:
+    """The database-free part of a chunk's validation: its canonical frame and the column checks."""
+    frame = _canonical_frame(header, chunk.rows, mapping)
+    _check_columns(frame, mapping)
+    fast, left = valid_by_column(frame, chunk.lines, chunk.offset)
+    return frame, fast, left
+
+
+def _prefetched(
+    header: tuple[str, ...], chunks: Iterator[_Chunk], mapping: ColumnMapping
+) -> Iterator[tuple[_Chunk, _Checked]]:
+    """The chunks with their column checks, the next chunk read and checked on a worker thread while
+    the caller writes the current one (the thread never touches the database; a database wait
+    releases the GIL, so reading overlaps writing). At most two chunks are in memory."""
+
+    def read_next() -> tuple[_Chunk, _Checked] | None:
+        chunk = next(chunks, None)
+        return None if chunk is None else (chunk, _checked(header, chunk, mapping))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-read") as pool:
+        pending = pool.submit(read_next)
+        while (item := pending.result()) is not None:
+            pending = pool.submit(read_next)
+            yield item
+
+
 def _in_file_order(*frames: pd.DataFrame) -> pd.DataFrame:
     """Validated frames of one chunk as one, in the file's row order."""
     parts = [f for f in frames if not f.empty]
@@ -899,13 +929,11 @@ class _Import:
         )
 
     # -- per chunk ---------------------------------------------------------------------------------
-    def chunk(self, header: tuple[str, ...], chunk: _Chunk) -> None:
+    def chunk(self, header: tuple[str, ...], chunk: _Chunk, checked: _Checked | None = None) -> None:
         """Validate one chunk (column by column, the rows that fail a column check row by row), then
-        resolve its ids and write it."""
-        frame = _canonical_frame(header, chunk.rows, self.mapping)
-        _check_columns(frame, self.mapping)
+        resolve its ids and write it. ``checked``: the column checks, when already run (``_checked``)."""
+        frame, fast, left = checked or _checked(header, chunk, self.mapping)
         self.result.rows_read += len(chunk.rows)
-        fast, left = valid_by_column(frame, chunk.lines, chunk.offset)
         good, bad = self._validate_rows(frame, left, chunk)
         del frame
         bad.update(_malformed(header, chunk.rows, self.mapping.encoding))
@@ -1248,8 +1276,8 @@ def airings_import(
     result = ImportResult(header=header)
     with transaction.atomic():
         job = _Import(result, mapping, Path(path), skip_invalid)
-        for chunk in chunks:
-            job.chunk(header, chunk)
+        for chunk, checked in _prefetched(header, chunks, mapping):
+            job.chunk(header, chunk, checked)
         job.finish()
         if result.rejects and not skip_invalid:
             raise ImportValidationError(  # raised inside the transaction: every chunk written is rolled back
