@@ -42,7 +42,7 @@ def user_for_jwt(raw: str) -> Any:
 
 
 class JwtAuthMiddleware(BaseMiddleware):
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:  # Channels' scope: a dict
         raw = _token_from_scope(scope)
         if raw:
             scope = {**scope, "user": await database_sync_to_async(user_for_jwt)(raw)}

@@ -50,7 +50,7 @@ class ChatConsumer(JsonWebsocketConsumer):
     # The socket answers only its own client: nothing is ever sent to it through the channel layer, so
     # it does not listen there (with channels_redis each socket would poll Redis, and a Redis outage
     # would close every chat socket).
-    channel_layer_alias = None
+    channel_layer_alias = None  # type: ignore[assignment]  # None: Channels joins no layer
 
     def connect(self) -> None:
         user = self.scope.get("user")
@@ -74,7 +74,7 @@ class ChatConsumer(JsonWebsocketConsumer):
         self.send_json({"type": kind, **data})
 
     def receive_json(self, content: Any, **kwargs: Any) -> None:
-        user = self.scope["user"]
+        user: Any = self.scope["user"]  # set by connect(), which refuses anonymous sockets
         if not isinstance(content, dict) or not isinstance(content.get("message"), str):
             self.send_json(
                 {"type": "error", "error": {"code": "validation_error", "message": 'Send {"message": "..."}.'}}
