@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TypeVar
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination as _Base
+
+_T = TypeVar("_T")
 
 
 class PageNumberPagination(_Base):
@@ -21,7 +26,7 @@ PAGE_PARAMETERS = [
 ]
 
 
-def paginated(name: str, item: serializers.Serializer) -> serializers.Serializer:
+def paginated(name: str, item: serializers.BaseSerializer[_T]) -> serializers.Serializer[Mapping[str, object]]:
     """The schema of a page of ``item``: ``{"count", "next", "previous", "results": [item...]}``."""
     return inline_serializer(
         name=name,

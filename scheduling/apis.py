@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from bms.permissions import IsAnalyst
 from scheduling import selectors, services
+from scheduling.models import OptimizationJob, Schedule
 from scheduling.requests import ScheduleRequestSerializer, Strict
 
 
@@ -21,7 +22,7 @@ class OptimizationJobCreateApi(APIView):
 
     InputSerializer = ScheduleRequestSerializer
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[OptimizationJob]):
         id = serializers.IntegerField()
         status = serializers.CharField()
 
@@ -33,7 +34,7 @@ class OptimizationJobCreateApi(APIView):
         return Response(self.OutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-class _JobOutput(serializers.Serializer):
+class _JobOutput(serializers.Serializer[OptimizationJob]):
     id = serializers.IntegerField()
     status = serializers.CharField()
     channel = serializers.CharField(source="channel.code")
@@ -79,7 +80,7 @@ class ScheduleSaveApi(APIView):
         name = serializers.CharField(max_length=200)
         index = serializers.IntegerField(min_value=0, default=0, help_text="0 = the best schedule.")
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Schedule]):
         id = serializers.IntegerField()
         name = serializers.CharField()
         channel = serializers.CharField(source="channel.code")

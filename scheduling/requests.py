@@ -131,7 +131,7 @@ _ADAPTER: TypeAdapter[ScheduleRequest] = TypeAdapter(ScheduleRequest)
 
 
 # ---- validation rules (the API's input serializer) ----------------------------------------------
-class Strict(serializers.Serializer):
+class Strict(serializers.Serializer[None]):
     """Refuses fields it does not declare (a typo must not be silently ignored)."""
 
     def to_internal_value(self, data: Any) -> Any:
