@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from uuid import UUID
 
 import pytest
 from django.db import connection
@@ -152,7 +153,7 @@ def test_a_hit_reads_no_data_and_writes_only_the_two_messages(world: Any, analys
     assert writes[0].startswith('INSERT INTO "chat_chatmessage"')
     assert not [sql for sql in statements if '"programs_program"' in sql or '"programs_airing"' in sql]
     assert ChatSession.objects.get(pk=sid).title == TOP5
-    assert ChatMessage.objects.filter(session_id=sid).count() == 4
+    assert ChatMessage.objects.filter(session_id=UUID(sid)).count() == 4
 
 
 def test_another_session_of_another_analyst_shares_the_cache(world: Any, analyst_client: APIClient) -> None:

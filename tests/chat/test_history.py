@@ -102,7 +102,7 @@ def test_the_default_store_is_the_django_one_and_writes_rows(db: Any) -> None:
 def test_mongo_url_selects_the_mongo_store(monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
     import chat.history as history
 
-    client = mongomock.MongoClient(tz_aware=True)
+    client: mongomock.MongoClient[dict[str, Any]] = mongomock.MongoClient(tz_aware=True)
     settings.MONGO_URL = "mongodb://127.0.0.1:1/"
     history._mongo_store.cache_clear()
     monkeypatch.setattr(history, "mongo_client", lambda: client)

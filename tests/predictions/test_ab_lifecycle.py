@@ -14,6 +14,7 @@ from django.utils import timezone
 from bms.errors import ApplicationError
 from predictions import services
 from predictions.models import ABTest
+from predictions.predictor import get_predictor
 from programs.models import Airing
 from registry.models import PromotionEvent
 from registry.services import model_version_promote, model_version_rollback
@@ -97,7 +98,7 @@ def test_a_rollback_during_a_test_ends_it_too(world, settings):
         ABTest.Status.STOPPED,
         f"production rolled back to {world.production['audience'].label}",
     )
-    assert PromotionEvent.objects.order_by("-id").first().details["ab_tests_ended"][0]["id"] == test.pk
+    assert PromotionEvent.objects.latest("id").details["ab_tests_ended"][0]["id"] == test.pk
 
 
 def test_ends_at_must_be_in_the_future_and_nothing_is_created(world):
@@ -116,7 +117,7 @@ def test_an_expired_test_ends_by_itself_is_scored_a_last_time_and_frees_its_targ
     assert len([a for a in _answers(world, 6) if "ab_test" in a]) == 6
     # The clock passes ends_at: serving stops at once, the expiry task ends and scores it.
     ABTest.objects.filter(pk=test.pk).update(ends_at=now - timedelta(minutes=1))
-    services.get_predictor().invalidate()
+    get_predictor().invalidate()
     assert not [a for a in _answers(world, 3) if "ab_test" in a]
     with django_capture_on_commit_callbacks(execute=True):
         ended = services.ab_tests_expire()
