@@ -137,7 +137,8 @@ class ModelVersionAdmin(_ReadOnlyAdmin[ModelVersion]):
     @admin.action(description="Roll back the target of the selected version to its previous production model")
     def rollback_target(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> HttpResponse | None:
         targets = sorted({v.target for v in queryset})
-        versions = queryset.filter(pk__in=[queryset.filter(target=t).first().pk for t in targets])  # type: ignore[union-attr]
+        firsts = (queryset.filter(target=t).first() for t in targets)  # one per target (none is missing)
+        versions = queryset.filter(pk__in=[v.pk for v in firsts if v is not None])
         return _confirm(
             self,
             request,
