@@ -26,7 +26,7 @@ from django.test.utils import setup_test_environment  # noqa: E402
 
 from bench._report import write_section  # noqa: E402
 from programs.generator import GeneratorConfig, ceilings, generate, simulate  # noqa: E402
-from programs.importer import airings_import  # noqa: E402
+from programs.importer import CANONICAL_COLUMNS, airings_import  # noqa: E402
 from programs.models import TARGETS, Airing  # noqa: E402
 
 SECTION = "foundation-data"
@@ -44,20 +44,9 @@ def canonical_csv(path: Path, seed: int, rows: int) -> None:
         start=frame["start"].map(lambda t: t.isoformat()),
         is_premiere=frame["is_premiere"].map({True: "true", False: "false"}),
         is_live=frame["is_live"].map({True: "true", False: "false"}),
-    )[
-        [
-            "external_id",
-            "title",
-            "channel",
-            "genre",
-            "content_rating",
-            "start",
-            "duration_minutes",
-            "is_premiere",
-            "is_live",
-            *TARGETS,
-        ]
-    ]
+    )
+    # The importer's canonical columns the simulation has, in their order (is_finale left out as before).
+    out = out[[c for c in CANONICAL_COLUMNS if c in out.columns and c != "is_finale"]]
     out.to_csv(path, index=False)
 
 

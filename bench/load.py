@@ -44,6 +44,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench._http import HttpError, RawClient, RawRequest, encode_request  # noqa: E402
+
 BIN = Path(sys.executable).parent
 P99_TARGET_MS = 250.0
 
@@ -262,15 +264,23 @@ def _mix(setup: dict[str, Any], session: str) -> list[tuple[str, str, str, Any]]
     return cycle
 
 
-async def _send(
-    client: httpx.AsyncClient, results: Results, kind: str, method: str, path: str, body: Any, due: float | None = None
-) -> None:
+def _encoded(url: str, headers: dict[str, str], mix: list[tuple[str, str, str, Any]]) -> list[tuple[str, RawRequest]]:
+    """Each request of the mix encoded once (bench._http sends the same bytes every time)."""
+    host = url.removeprefix("http://")
+    return [(kind, encode_request(method, path, host, headers, body)) for kind, method, path, body in mix]
+
+
+def _client(url: str, timeout: float) -> RawClient:
+    host, _, port = url.removeprefix("http://").partition(":")
+    return RawClient(host, int(port), timeout=timeout)
+
+
+async def _send(client: RawClient, results: Results, kind: str, request: RawRequest, due: float | None = None) -> None:
     started = time.perf_counter() if due is None else due
     try:
-        response = await client.request(method, path, json=body)
-        await response.aread()
-        results.record(kind, started, response.status_code, response.text if response.status_code >= 500 else "")
-    except httpx.HTTPError as exc:
+        status, content = await client.request(request)
+        results.record(kind, started, status, content.decode(errors="replace") if status >= 500 else "")
+    except HttpError as exc:
         results.record(kind, started, 0, f"{type(exc).__name__}: {exc}")
 
 
@@ -278,10 +288,11 @@ async def _open_loop(
     url: str, headers: dict[str, str], mix: list[Any], rate: float, seconds: float, cap: int
 ) -> Results:
     """Arrivals every 1/rate s on a fixed schedule. A request is timed from when it was due; one that
-    cannot be sent (``cap`` already in flight) is *unsent*, never a 0 ms answer."""
+    cannot be sent (``cap`` already in flight) is *unsent*, never a 0 ms answer. At most ``cap``
+    connections (one per request in flight)."""
     results = Results()
-    limits = httpx.Limits(max_connections=cap, max_keepalive_connections=cap)
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30, limits=limits) as client:
+    encoded = _encoded(url, headers, mix)
+    async with _client(url, timeout=30) as client:
         in_flight: set[asyncio.Task[None]] = set()
         started = time.perf_counter()
         n = 0
@@ -292,12 +303,12 @@ async def _open_loop(
                 await asyncio.sleep(delay)
             else:
                 results.send_lag_ms.append(-delay * 1000.0)
-            kind, method, path, body = mix[n % len(mix)]
+            kind, request = encoded[n % len(encoded)]
             n += 1
             if len(in_flight) >= cap:
                 results.record_unsent(kind, f"{cap} requests in flight")
                 continue
-            task = asyncio.create_task(_send(client, results, kind, method, path, body, due))
+            task = asyncio.create_task(_send(client, results, kind, request, due))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
         await asyncio.gather(*in_flight)
@@ -309,15 +320,15 @@ async def _profile(
 ) -> list[str]:
     """CPU per request of each kind: web processes, the Celery worker, PostgreSQL backends of this
     database, and this client, over ``per_kind`` requests sent two at a time (a quiet server)."""
-    kinds: dict[str, list[Any]] = defaultdict(list)
-    for kind, method, path, body in mix:
-        kinds[kind].append((kind, method, path, body))
+    kinds: dict[str, list[tuple[str, RawRequest]]] = defaultdict(list)
+    for kind, request in _encoded(url, headers, mix):
+        kinds[kind].append((kind, request))
     lines = [
         "| kind | requests | web CPU ms/req | PostgreSQL CPU ms/req | worker CPU ms/req | client CPU ms/req "
         "| total ms/req | wall p50 ms |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
+    async with _client(url, timeout=60) as client:
         for kind, requests in sorted(kinds.items()):
             results = Results()
             # db_cpu queries through Django, which refuses to from the event loop's thread.
@@ -344,17 +355,20 @@ async def _exports_then_users(
     url: str, headers: dict[str, str], setup: dict[str, Any], mix: list[Any], args: Any
 ) -> Results:
     results = Results()
-    export = {"format": "csv", "dataset": "airings"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
+    export = encode_request(
+        "POST", "/api/v1/export", url.removeprefix("http://"), headers, {"format": "csv", "dataset": "airings"}
+    )
+    encoded = _encoded(url, headers, mix)
+    async with _client(url, timeout=60) as client:
         for _ in range(args.exports):
-            await _send(client, results, "export-in-a-row", "POST", "/api/v1/export", export)
+            await _send(client, results, "export-in-a-row", export)
         deadline = time.perf_counter() + args.users_seconds
 
         async def user(offset: int) -> None:
             i = offset
             while time.perf_counter() < deadline:
-                kind, method, path, body = mix[i % len(mix)]
-                await _send(client, results, f"user-{kind}", method, path, body)
+                kind, request = encoded[i % len(encoded)]
+                await _send(client, results, f"user-{kind}", request)
                 i += 1
 
         await asyncio.gather(*(user(n) for n in range(args.users)))
@@ -463,7 +477,12 @@ def main() -> None:
         "PostgreSQL": (pg_after - pg_before) * 1000 / answered,
         "client": (client_after - client_before) * 1000 / answered,
     }
-    cpu_line = ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()) + f" (total {sum(cpu.values()):.1f})"
+    # Share of the machine's cores the whole stack used during the open loop (all of it: aim <= ~60 % for p99).
+    busy = sum(cpu.values()) * figures["throughput"] / (1000.0 * (os.cpu_count() or 1))
+    cpu_line = (
+        ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+        + f" (total {sum(cpu.values()):.1f}; {busy:.0%} of {os.cpu_count()} cores)"
+    )
     verdict = "met" if figures["p99"] <= P99_TARGET_MS and figures["errors"] == 0 else "NOT met"
     load_avg = " / ".join(f"{v:.1f}" for v in os.getloadavg())
     body = "\n".join(
@@ -472,7 +491,7 @@ def main() -> None:
             "",
             f"uvicorn as docker/Dockerfile starts it, with `--workers {args.web_workers}` and `ASGI_THREADS` "
             f"{args.threads} per worker (PostgreSQL pool each), Redis, one Celery worker, all on the same machine "
-            "as the load generator (an asyncio httpx client on uvloop). "
+            "as the load generator (bench/_http.py: keep-alive connections, pre-encoded requests, httptools' parser, on uvloop). "
             f"Machine: {os.cpu_count()} CPUs, load average {load_avg} (1/5/15 min) at the end of the run; "
             f"the whole script took {time.perf_counter() - wall_started:.0f} s after setup. "
             f"Command: `bench/load.py --rate {args.rate:g} --seconds {args.seconds:g}`.",

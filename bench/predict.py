@@ -2,7 +2,7 @@
 
 1. In-process, per target and algorithm: one row and a batch of 100 rows through the serving path
    (``ServingModel.predict_rows``: compiled fast path) and through the registry's own
-   ``LoadedModel.predict(frame)``; the whole ``predictions.services.predict`` / ``predict_batch``
+   ``LoadedModel.predict(frame)``; the whole ``predictions.predict.predict`` / ``predict_batch``
    (validation, cached lookups, model, log buffer) for each target's production model.
 2. HTTP: two uvicorn workers on 127.0.0.1 (``bench/_serve.py``), wrk (``apt-get install wrk``; an
    async httpx client without it) at several connection counts (``--levels``), ``--runs`` runs each:
@@ -156,7 +156,7 @@ def _bodies(n: int, seed: int = 1) -> list[dict[str, Any]]:
 def _in_process(repeats: int) -> tuple[list[str], dict[str, float]]:
     import numpy as np
 
-    from predictions import services
+    from predictions import predict
     from predictions.fastpath import RawRows
     from predictions.lookups import get_lookups
     from predictions.predictor import get_predictor
@@ -166,7 +166,7 @@ def _in_process(repeats: int) -> tuple[list[str], dict[str, float]]:
 
     predictor = get_predictor()
     bodies = _bodies(100)
-    plain_rows = services._raw_rows(services._resolve(bodies, user_key="bench"))
+    plain_rows = predict._raw_rows(predict._resolve(bodies, user_key="bench"))
     per_target = {}
     for target in TARGETS:  # the model call with each target's history features, as the service builds them
         featured = plain_rows.take(list(range(len(plain_rows))))
@@ -213,11 +213,11 @@ def _in_process(repeats: int) -> tuple[list[str], dict[str, float]]:
         single = {**bodies[0], "target": target}
         items = [{**b, "target": target} for b in bodies]
         p50, p99 = _timed(
-            lambda s=single: services.predict(program=s["program_id"], target=s["target"], features=s["features"]),
+            lambda s=single: predict.predict(program=s["program_id"], target=s["target"], features=s["features"]),
             repeats,
         )
-        b50, _ = _timed(lambda i=items: services.predict_batch(items=i), max(30, repeats // 5))
-        services.prediction_log_flush()
+        b50, _ = _timed(lambda i=items: predict.predict_batch(items=i), max(30, repeats // 5))
+        predict.prediction_log_flush()
         lines.append(f"| {target} | {p50:.3f} / {p99:.3f} | {b50:.2f} |")
         figures[f"service/{target}/single_p50"] = p50
         figures[f"service/{target}/batch_p50"] = b50

@@ -9,6 +9,9 @@ class BmsConfig(AppConfig):
 
     def ready(self) -> None:
         from bms import auth  # noqa: F401  (login audit receivers)
+        from bms.wiring import connect
+
+        connect()  # the cross-app event subscribers, health checks and metric collectors (bms/wiring.py)
 
 
 class BmsAdminConfig(admin_apps.AdminConfig):

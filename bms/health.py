@@ -1,4 +1,4 @@
-"""Liveness (/health) and deep checks (/health/deep): database, Redis, disk, memory, LLM, Mongo."""
+"""Liveness (/health) and deep checks (/health/deep): database, Redis, broker, disk, memory, and the apps' checks."""
 
 from __future__ import annotations
 
@@ -84,54 +84,22 @@ def _memory() -> dict[str, Any]:
     return {"used_ratio": round(used, 4), "available_bytes": mem.available}
 
 
-def _llm() -> dict[str, Any]:
-    providers = [
-        name
-        for name, key in (
-            ("groq", settings.GROQ_API_KEY),
-            ("gemini", settings.GEMINI_API_KEY),
-            ("openrouter", settings.OPENROUTER_API_KEY),
-        )
-        if key
-    ]
-    from chat.providers import breaker_states
-
-    # Keys are checked for presence only; the offline agent always answers. Circuit breakers are
-    # those of this process (each web worker keeps its own).
-    return {"providers": providers, "offline_agent": True, "circuits": breaker_states()}
-
-
-def _mongo() -> dict[str, Any]:
-    if not settings.MONGO_URL:
-        return {"configured": False}
-    from chat.history import mongo_ping
-
-    mongo_ping()
-    return {"configured": True}
-
-
-def _models() -> dict[str, Any]:
-    """The targets this process serves, and each one whose production artifact did not load, with why.
-
-    An unavailable target makes the status "degraded" but not a 503: the readiness probe reads this
-    page, and one broken artifact must not take the pod (and the other targets) out of service.
-    """
-    from predictions.predictor import get_predictor
-
-    predictor = get_predictor()
-    return {"serving": predictor.loaded_targets(), "unavailable": predictor.unavailable_targets()}
-
-
+# The kernel's checks; the apps' (llm, mongo: chat; models: predictions) are added by the project wiring
+# (check_register in bms/wiring.py) and reported after these, in that order.
 CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "database": _database,
     "redis": _redis,
     "broker": _broker,
     "disk": _disk,
     "memory": _memory,
-    "llm": _llm,
-    "mongo": _mongo,
-    "models": _models,
 }
+
+
+def check_register(name: str, check: Callable[[], dict[str, Any]]) -> None:
+    """Add an app's deep check. It returns details or raises (reported as failed, 503). A check that
+    names something ``unavailable`` (the models check: a target whose artifact did not load) makes the
+    status "degraded" without a 503: one broken artifact must not take the pod out of service."""
+    CHECKS[name] = check
 
 
 def _is_internal(request: HttpRequest) -> bool:
@@ -168,5 +136,5 @@ def health_deep(request: HttpRequest) -> JsonResponse:
         )
     checks = {name: _timed(check) for name, check in CHECKS.items()}
     healthy = all(c["ok"] for c in checks.values())
-    degraded = not healthy or bool(checks["models"].get("unavailable"))
+    degraded = not healthy or any(c.get("unavailable") for c in checks.values())
     return JsonResponse({"status": "degraded" if degraded else "ok", "checks": checks}, status=200 if healthy else 503)

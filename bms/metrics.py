@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any, Generic, TypeVar
 
-from django.conf import settings
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
@@ -97,74 +97,46 @@ CELERY_QUEUE_DEPTH = Gauge("bms_celery_queue_depth", "Messages waiting in a Cele
 DATA_VERSION = Gauge("bms_data_version", "Current broadcast data version.")
 
 
-class RegistryCollector(Collector):
-    """Registry-derived metrics read from the database at every scrape, so every process shows the truth.
+Families = TypeVar("Families", bound=tuple[Metric, ...])
 
-    A drift check or a training run done in a worker, and a restart, change nothing here: the values
-    are the production models' holdout R² (``bms_model_r2``), the newest drift report of each target
-    (``bms_drift_score``, ``bms_model_accuracy_drift_ratio`` and the calibrated threshold it is flagged
-    above, ``bms_model_accuracy_drift_threshold``) and the finished training runs by status
-    (``bms_training_runs_total``). Four small queries per scrape.
+
+class DatabaseCollector(Collector, Generic[Families]):
+    """Metrics read from the database at every scrape, so every process shows the truth.
+
+    A change made in a worker, and a restart, change nothing here. An app subclasses this with its
+    families (``families``: names and help only) and how to fill them (``fill``: a few small queries);
+    the project wiring registers it (``collector_register``, from ``bms/wiring.py``). /metrics answers
+    while the database is down: the families are then empty (the database's own alert says why).
     """
 
-    @staticmethod
-    def _families() -> tuple[
-        GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily, CounterMetricFamily
-    ]:
-        return (
-            GaugeMetricFamily(
-                "bms_model_r2", "Holdout R2 of the production model per target.", labels=["target", "algorithm"]
-            ),
-            GaugeMetricFamily(
-                "bms_drift_score",
-                "Drift score (PSI or KS statistic) per target and feature, newest drift report.",
-                labels=["target", "feature"],
-            ),
-            GaugeMetricFamily(
-                "bms_model_accuracy_drift_ratio",
-                "Relative increase of recent error over the holdout error, per target (0.1 = 10% worse).",
-                labels=["target"],
-            ),
-            GaugeMetricFamily(
-                "bms_model_accuracy_drift_threshold",
-                "Accuracy drift above which the newest report flags, calibrated per model (docs/predictions.md).",
-                labels=["target"],
-            ),
-            CounterMetricFamily("bms_training_runs", "Training runs finished, by status.", labels=["status"]),
-        )
+    def families(self) -> Families:
+        raise NotImplementedError
+
+    def fill(self, families: Families) -> None:
+        raise NotImplementedError
 
     def collect(self) -> Iterator[Metric]:
         from django.apps import apps
 
-        r2, drift, accuracy, threshold, runs = families = self._families()
+        families = self.families()
         if apps.ready:
-            from predictions.selectors import drift_report_latest_per_target
-            from registry.selectors import production_models, training_run_counts
-
             try:
-                for target, version in sorted(production_models().items()):
-                    if version.r2 is not None:
-                        r2.add_metric([target, version.algorithm], version.r2)
-                for report in drift_report_latest_per_target():
-                    for feature, values in sorted((report.features or {}).items()):
-                        drift.add_metric([report.target, feature], float(values.get("score", 0.0)))
-                    if report.accuracy_drift is not None:
-                        accuracy.add_metric([report.target], report.accuracy_drift)
-                        # Reports from before the calibration carry none: the setting applied to them.
-                        limit = report.accuracy_threshold
-                        threshold.add_metric(
-                            [report.target], settings.DRIFT_ACCURACY_THRESHOLD if limit is None else limit
-                        )
-                for status, count in sorted(training_run_counts().items()):
-                    runs.add_metric([status], count)
-            except Exception:  # /metrics must answer while the database is down (its own alert says so)
-                logger.warning("registry metrics unavailable", exc_info=True)
+                self.fill(families)
+            except Exception:
+                logger.warning("%s unavailable", type(self).__name__, exc_info=True)
         yield from families
 
     def describe(self) -> list[Metric]:
         # Names only: registering the collector must not query the database.
-        return list(self._families())
+        return list(self.families())
 
 
-REGISTRY_COLLECTOR = RegistryCollector()
-REGISTRY.register(REGISTRY_COLLECTOR)
+COLLECTORS: list[DatabaseCollector[Any]] = []
+
+
+def collector_register(collector: DatabaseCollector[Any]) -> None:
+    """Register an app's collector with the default registry, once per class (bms/wiring.py)."""
+    if any(type(c) is type(collector) for c in COLLECTORS):
+        return
+    REGISTRY.register(collector)
+    COLLECTORS.append(collector)

@@ -8,8 +8,12 @@ keys. ``RESPONSE_CACHE_SECONDS`` is a short TTL on top, the safety net for write
 (for example a channel renamed in the admin).
 
 The cache is Django's default cache, i.e. Redis with the per-process fallback of ``bms.cache`` while
-Redis is down. What is stored is the response's data (JSON-able), not rendered bytes, so the content
-negotiation of each request still applies. Only 200 responses are stored; errors are raised as before.
+Redis is down. What is stored is the rendered JSON body, so a hit is one cache read and an
+``HttpResponse`` of those bytes: nothing is unpickled into Python objects and rendered again. Content
+negotiation has run before the view (DRF's ``initial``): the media type negotiated (with its parameters,
+such as ``indent``) is part of the key, and a request that negotiated another renderer than
+``JSONRenderer`` is built and rendered as usual, uncached. Only 200 responses are stored; errors are raised
+as before.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ from collections.abc import Callable, Hashable
 
 from django.conf import settings
 from django.core.cache import cache
+from django.http import HttpResponse
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from bms.roles import user_role
 
-KEY_PREFIX = "api:list:v1:"
+KEY_PREFIX = "api:list:v2:"  # v2: rendered bytes (v1 held the data)
 
 
 def cache_key(request: Request, *, scope: str, versions: tuple[Hashable, ...]) -> str:
@@ -34,6 +40,7 @@ def cache_key(request: Request, *, scope: str, versions: tuple[Hashable, ...]) -
             "s": scope,
             "u": request.build_absolute_uri(request.get_full_path()),  # pagination links are absolute
             "r": user_role(request.user).label,
+            "m": getattr(request, "accepted_media_type", ""),
             "v": list(versions),
         },
         sort_keys=True,
@@ -45,16 +52,19 @@ def cache_key(request: Request, *, scope: str, versions: tuple[Hashable, ...]) -
 
 def cached_response(
     request: Request, *, scope: str, versions: Callable[[], tuple[Hashable, ...]], build: Callable[[], Response]
-) -> Response:
-    """The cached data of this request's response, or ``build()``'s (stored when it is a 200)."""
+) -> HttpResponse | Response:
+    """The cached body of this request's response, or ``build()``'s (rendered and stored when it is a 200)."""
     timeout = int(getattr(settings, "RESPONSE_CACHE_SECONDS", 30))
-    if timeout <= 0:
+    renderer = getattr(request, "accepted_renderer", None)
+    if timeout <= 0 or type(renderer) is not JSONRenderer:
         return build()
     key = cache_key(request, scope=scope, versions=versions())
-    data = cache.get(key)
-    if data is not None:
-        return Response(data)
-    response = build()
-    if response.status_code == 200 and response.data is not None:
-        cache.set(key, response.data, timeout)
-    return response
+    content = cache.get(key)
+    if content is None:
+        response = build()
+        if response.status_code != 200 or response.data is None:
+            return response
+        context = {"request": request, "response": response}
+        content = renderer.render(response.data, request.accepted_media_type, context)
+        cache.set(key, content, timeout)
+    return HttpResponse(content, content_type=renderer.media_type)

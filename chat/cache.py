@@ -20,10 +20,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 
+from bms.cache import incr_many
 from bms.metrics import CHAT_LATENCY, LLM_CACHE_REQUESTS, LLM_COST, LLM_TOKENS
-from programs import selectors as program_selectors
-from registry import selectors as registry_selectors
+from programs.models import DataVersion
+from registry.models import PromotionEvent
 
 KEY_PREFIX = "chat:answer:v1:"
 STATS_PREFIX = "chat:stats:"
@@ -42,12 +44,25 @@ def normalise_question(question: str) -> str:
 
 
 def current_versions() -> tuple[int, int]:
-    """(data version, registry generation): the two numbers that make cached answers stale."""
-    return program_selectors.data_version_current(), registry_selectors.registry_generation()
+    """(data version, registry generation): the two numbers that make cached answers stale.
+
+    The same numbers as ``programs.selectors.data_version_current`` (the newest DataVersion id) and
+    ``registry.selectors.registry_generation`` (the newest PromotionEvent id), read in one statement:
+    every question, a cache hit too, pays this read (two ORM queries cost more to build than to run).
+    """
+    quote = connection.ops.quote_name
+    data_versions, promotions = quote(DataVersion._meta.db_table), quote(PromotionEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT (SELECT MAX(id) FROM {data_versions}), (SELECT MAX(id) FROM {promotions})")  # noqa: S608  # nosec B608 - the models' tables
+        row = cursor.fetchone()
+    return int(row[0] or 0), int(row[1] or 0)
 
 
-def cache_key(*, question: str, role: str, params: dict[str, Any] | None = None) -> str:
-    data_version, generation = current_versions()
+def cache_key(
+    *, question: str, role: str, params: dict[str, Any] | None = None, versions: tuple[int, int] | None = None
+) -> str:
+    """The answer's key; ``versions``: ``current_versions()`` already read for this request."""
+    data_version, generation = versions if versions is not None else current_versions()
     material = json.dumps(
         {
             "q": normalise_question(question),
@@ -63,7 +78,11 @@ def cache_key(*, question: str, role: str, params: dict[str, Any] | None = None)
 
 
 def answer_get(key: str) -> dict[str, Any] | None:
-    value = cache.get(key)
+    return answer_from(cache.get(key))
+
+
+def answer_from(value: Any) -> dict[str, Any] | None:
+    """A cached answer as read from the cache (None: not there)."""
     return value if isinstance(value, dict) else None
 
 
@@ -71,17 +90,9 @@ def answer_set(key: str, payload: dict[str, Any], *, timeout: int | None = None)
     cache.set(key, payload, timeout=timeout or settings.CHAT_CACHE_TTL_SECONDS)
 
 
-def _incr(key: str, delta: int) -> None:
-    # incr() is atomic on Redis (INCRBY) and raises for a missing key: only then (the first count, or
-    # after an eviction) is the counter created, so a steady-state count is one round trip.
-    try:
-        cache.incr(key, delta)
-    except ValueError:
-        if not cache.add(key, delta, timeout=None):  # another process created it meanwhile
-            try:
-                cache.incr(key, delta)
-            except ValueError:  # evicted again in between: start from this delta
-                cache.set(key, delta, timeout=None)
+# The metric children of a hit and of a miss, bound once (``labels()`` looks them up under a lock).
+_REQUESTS_COUNTED = {hit: LLM_CACHE_REQUESTS.labels(result="hit" if hit else "miss") for hit in (True, False)}
+_LATENCY_OBSERVED = {hit: CHAT_LATENCY.labels(cache="hit" if hit else "miss") for hit in (True, False)}
 
 
 def price_usd(*, provider: str, input_tokens: int, output_tokens: int) -> float:
@@ -93,21 +104,19 @@ def request_record(*, hit: bool, latency_ms: float, usage: Mapping[str, tuple[in
     """Count one chat request. On a hit, the tokens the cached answer originally cost are saved, each
     priced at the provider that actually spent them (``usage``: provider -> (input, output))."""
     micros = max(0, int(latency_ms * 1000))
-    _incr(STATS_PREFIX + "requests", 1)
+    counts = {STATS_PREFIX + "requests": 1}
     if hit:
-        _incr(STATS_PREFIX + "hits", 1)
-        _incr(STATS_PREFIX + "lat_cached_us", micros)
+        counts |= {STATS_PREFIX + "hits": 1, STATS_PREFIX + "lat_cached_us": micros}
         spent = usage or {}
         saved_tokens = sum(i + o for i, o in spent.values())
         if saved_tokens:
-            _incr(STATS_PREFIX + "tokens_saved", saved_tokens)
             cost = sum(price_usd(provider=p, input_tokens=i, output_tokens=o) for p, (i, o) in spent.items())
-            _incr(STATS_PREFIX + "cost_saved_uusd", round(cost * 1_000_000))
+            counts |= {STATS_PREFIX + "tokens_saved": saved_tokens, STATS_PREFIX + "cost_saved_uusd": round(cost * 1e6)}
     else:
-        _incr(STATS_PREFIX + "misses", 1)
-        _incr(STATS_PREFIX + "lat_uncached_us", micros)
-    LLM_CACHE_REQUESTS.labels(result="hit" if hit else "miss").inc()
-    CHAT_LATENCY.labels(cache="hit" if hit else "miss").observe(latency_ms / 1000)
+        counts |= {STATS_PREFIX + "misses": 1, STATS_PREFIX + "lat_uncached_us": micros}
+    incr_many(counts)  # one round trip on Redis for the request's counters
+    _REQUESTS_COUNTED[hit].inc()
+    _LATENCY_OBSERVED[hit].observe(latency_ms / 1000)
 
 
 @dataclass(frozen=True)
@@ -150,13 +159,14 @@ def usage_record(*, provider: str, model: str, input_tokens: int, output_tokens:
         # The index only grows by a handful of provider/model pairs; a lost race re-adds on the next call.
         cache.set(USAGE_INDEX, [*index, entry], timeout=None)
     key_in, key_out, key_requests, key_errors = _usage_names(provider, model)
-    _incr(key_requests if ok else key_errors, 1)
+    counts = {key_requests if ok else key_errors: 1}
     if input_tokens:
-        _incr(key_in, input_tokens)
+        counts[key_in] = input_tokens
         LLM_TOKENS.labels(provider=provider, model=model, kind="input").inc(input_tokens)
     if output_tokens:
-        _incr(key_out, output_tokens)
+        counts[key_out] = output_tokens
         LLM_TOKENS.labels(provider=provider, model=model, kind="output").inc(output_tokens)
+    incr_many(counts)
     cost = price_usd(provider=provider, input_tokens=input_tokens, output_tokens=output_tokens)
     if cost:
         LLM_COST.labels(provider=provider, model=model).inc(cost)

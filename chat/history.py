@@ -12,10 +12,11 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from bms.errors import NotFoundError
@@ -62,6 +63,11 @@ class HistoryStore(Protocol):
 
     def session_get(self, *, session_id: Any, owner_id: int) -> SessionRecord: ...
 
+    def session_title(self, *, session_id: Any, owner_id: int) -> tuple[str, str]:
+        """``(session id, title)`` of the owner's session: ``session_get`` for the chat's hot path
+        (the one lookup every question pays), which needs no more than that."""
+        ...
+
     def session_list(self, *, owner_id: int, limit: int) -> list[SessionRecord]:
         """The owner's sessions, newest first."""
         ...
@@ -94,6 +100,38 @@ def title_from(question: str) -> str:
     return cut + "…"
 
 
+_MESSAGE_FIELDS = ("session", "role", "content", "metadata", "created_at")
+
+
+def _messages_insert(rows: list[tuple[uuid.UUID, str, str, dict[str, Any], datetime]]) -> None:
+    """Insert chat messages ``(session id, role, content, metadata, created_at)`` in one statement.
+
+    Every question pays this write, so it is a single INSERT (``bulk_create`` inside ``atomic`` cost
+    four round trips on PostgreSQL: BEGIN, SET LOCAL, INSERT, COMMIT). The values are prepared by the
+    model's own fields, as ``bulk_create`` does. On PostgreSQL the statement also turns off
+    ``synchronous_commit`` for its own transaction: the history is a log of answers already given, so a
+    crash may lose its last few messages (never corrupt them) and the commit does not wait for the WAL
+    flush (a few milliseconds on a slow disk). Inside an outer transaction that setting lasts until it
+    ends, as ``SET LOCAL`` did.
+    """
+    from chat.models import ChatMessage
+
+    fields = [cast("Field[Any, Any]", ChatMessage._meta.get_field(name)) for name in _MESSAGE_FIELDS]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(str(f.column)) for f in fields)
+    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    values = ", ".join([row_sql] * len(rows))
+    params = [f.get_db_prep_save(v, connection) for row in rows for f, v in zip(fields, row, strict=True)]
+    table = quote(ChatMessage._meta.db_table)
+    if connection.vendor == "postgresql":
+        async_commit = "WITH _async AS (SELECT set_config('synchronous_commit', 'off', true)) "
+        sql = f"{async_commit}INSERT INTO {table} ({columns}) SELECT v.* FROM (VALUES {values}) AS v CROSS JOIN _async"  # noqa: S608  # nosec B608 - the model's names; values bound
+    else:
+        sql = f"INSERT INTO {table} ({columns}) VALUES {values}"  # noqa: S608  # nosec B608 - the model's names; values bound
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
 class DjangoHistoryStore:
     """The relational store (PostgreSQL in production, SQLite embedded)."""
 
@@ -117,6 +155,23 @@ class DjangoHistoryStore:
             raise NotFoundError("Chat session not found.")
         return self._record(row)
 
+    def session_title(self, *, session_id: Any, owner_id: int) -> tuple[str, str]:
+        from chat.models import ChatSession
+
+        # One indexed lookup paid by every question: plain SQL (the ORM spends more building this
+        # statement than the database spends answering it).
+        sid = uuid.UUID(_session_uuid(session_id))
+        table = connection.ops.quote_name(ChatSession._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT title FROM {table} WHERE id = %s AND owner_id = %s",  # noqa: S608  # nosec B608 - the model's table
+                [ChatSession._meta.pk.get_db_prep_value(sid, connection), owner_id],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            raise NotFoundError("Chat session not found.")
+        return str(sid), row[0]
+
     def session_list(self, *, owner_id: int, limit: int) -> list[SessionRecord]:
         from chat.models import ChatSession
 
@@ -136,24 +191,17 @@ class DjangoHistoryStore:
     def exchange_add(
         self, *, session_id: Any, question: str, answer: str, metadata: dict[str, Any], titled: bool = False
     ) -> None:
-        from chat.models import ChatMessage, ChatSession
+        from chat.models import ChatSession
 
         sid = uuid.UUID(_session_uuid(session_id))
         now = timezone.now()
+        rows = [(sid, "user", question, {}, now), (sid, "assistant", answer, metadata, now)]
+        if titled:
+            _messages_insert(rows)  # one statement, atomic on its own: one round trip
+            return
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                # The history is a log of answers already given: a crash may lose its last few
-                # messages (never corrupt them), so this commit does not wait for the WAL flush.
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            ChatMessage.objects.bulk_create(
-                [
-                    ChatMessage(session_id=sid, role="user", content=question, metadata={}, created_at=now),
-                    ChatMessage(session_id=sid, role="assistant", content=answer, metadata=metadata, created_at=now),
-                ]
-            )
-            if not titled:
-                ChatSession.objects.filter(pk=sid, title="").update(title=title_from(question))
+            _messages_insert(rows)
+            ChatSession.objects.filter(pk=sid, title="").update(title=title_from(question))
 
     def message_list(self, *, session_id: Any, limit: int | None = None) -> list[MessageRecord]:
         from chat.models import ChatMessage
@@ -210,6 +258,13 @@ class MongoHistoryStore:
         if doc is None:
             raise NotFoundError("Chat session not found.")
         return self._record(doc)
+
+    def session_title(self, *, session_id: Any, owner_id: int) -> tuple[str, str]:
+        sid = _session_uuid(session_id)
+        doc = self.sessions.find_one({"_id": sid, "owner_id": owner_id}, {"title": 1})
+        if doc is None:
+            raise NotFoundError("Chat session not found.")
+        return sid, doc["title"]
 
     def session_list(self, *, owner_id: int, limit: int) -> list[SessionRecord]:
         docs = self.sessions.find({"owner_id": owner_id}).sort([("created_at", -1), ("order", -1)]).limit(limit)

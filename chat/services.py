@@ -69,25 +69,50 @@ def _validate(message: Any) -> str:
     return text
 
 
-def _effective_question(session_id: str, text: str) -> tuple[str, bool]:
-    """A reply to a clarifying question is read together with the question it answers.
-
-    The pending question is kept in the cache (not read back from the history) so a normal
-    question costs no extra query; it is consumed by the next message either way.
-    """
-    pending = cache.get(_PENDING + session_id)
-    if pending is None:
-        return text, False
-    cache.delete(_PENDING + session_id)
-    return (f"{pending} {text}" if len(text) <= 200 else text), True
-
-
-def _previous_scope(session_id: str) -> tuple[Scope | None, str | None]:
+def _scope_from(saved: Any) -> tuple[Scope | None, str | None]:
     """The scope and intent of the session's last answered question (what a follow-up may inherit)."""
-    saved = cache.get(_SCOPE + session_id)
     if not isinstance(saved, dict):
         return None, None
     return Scope.from_dict(saved["scope"]), saved.get("intent")
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    question: str  # what is answered: the message, or a clarified question with its reply
+    previous: Scope | None  # the scope a follow-up inherits
+    previous_intent: str | None
+    key: str
+    cached: dict[str, Any] | None
+
+
+def _look_up(*, session_id: str, text: str, role: str) -> _Lookup:
+    """The question to answer, the scope it inherits, its cache key and the cached answer, if any.
+
+    A reply to a clarifying question is read together with the question it answers; that pending
+    question is kept in the cache (not read back from the history) and consumed by the next message
+    either way, and such a reply inherits nothing else. A follow-up ("and for revenue?") inherits the
+    scope of the session's last answered question. The pending question is read in the same round
+    trip as what the usual message needs next: its cached answer, or for a follow-up that scope.
+    """
+    versions = chat_cache.current_versions()
+    pending_key = _PENDING + session_id
+    follow_up = looks_like_follow_up(text)
+    plain_key = chat_cache.cache_key(question=text, role=role, versions=versions)
+    found = cache.get_many([pending_key, _SCOPE + session_id if follow_up else plain_key])
+    pending = found.get(pending_key)
+    if pending is not None:
+        cache.delete(pending_key)
+        question = f"{pending} {text}" if len(text) <= 200 else text
+        key = chat_cache.cache_key(question=question, role=role, versions=versions)
+        return _Lookup(question, None, None, key, chat_cache.answer_get(key))
+    if not follow_up:
+        return _Lookup(text, None, None, plain_key, chat_cache.answer_from(found.get(plain_key)))
+    previous, intent = _scope_from(found.get(_SCOPE + session_id))
+    key = plain_key
+    if previous is not None:
+        params = {"ctx": previous.as_dict(), "intent": intent}
+        key = chat_cache.cache_key(question=text, role=role, params=params, versions=versions)
+    return _Lookup(text, previous, intent, key, chat_cache.answer_get(key))
 
 
 def _stream(on_event: EventSink | None, text: str) -> None:
@@ -210,9 +235,9 @@ def chat_answer(
     started = time.perf_counter()
     text = _validate(message)
     store = get_store()
-    session = store.session_get(session_id=session_id, owner_id=user.pk)
+    sid, title = store.session_title(session_id=session_id, owner_id=user.pk)
     if is_write_request(text):
-        cache.delete(_PENDING + session.id)
+        cache.delete(_PENDING + sid)
         meta: dict[str, Any] = {
             "provider": "offline",
             "model_used": "offline",
@@ -222,18 +247,10 @@ def chat_answer(
             "refused": "write",
         }
         meta["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
-        store.exchange_add(
-            session_id=session.id, question=text, answer=offline.CANT_CHANGE, metadata=meta, titled=bool(session.title)
-        )
-        return ChatAnswer(response=offline.CANT_CHANGE, session_id=session.id, metadata=meta)
-    question, answers_clarification = _effective_question(session.id, text)
-    previous, previous_intent = (None, None)
-    # a reply to a clarifying question already carries the question it answers: nothing else is inherited
-    if not answers_clarification and looks_like_follow_up(text):
-        previous, previous_intent = _previous_scope(session.id)
-    params = {"ctx": previous.as_dict(), "intent": previous_intent} if previous is not None else None
-    key = chat_cache.cache_key(question=question, role=user_role(user).label, params=params)
-    cached = chat_cache.answer_get(key)
+        store.exchange_add(session_id=sid, question=text, answer=offline.CANT_CHANGE, metadata=meta, titled=bool(title))
+        return ChatAnswer(response=offline.CANT_CHANGE, session_id=sid, metadata=meta)
+    lookup = _look_up(session_id=sid, text=text, role=user_role(user).label)
+    question, key, cached = lookup.question, lookup.key, lookup.cached
     if cached is not None:
         response = cached["response"]
         meta = dict(cached["metadata"])
@@ -247,15 +264,15 @@ def chat_answer(
         meta.update(cache_hit=True, tokens_used=0, tokens_saved=saved, latency_ms=round(latency_ms, 2))
         chat_cache.request_record(hit=True, latency_ms=latency_ms, usage=usage)
         if cached.get("scope"):
-            cache.set(_SCOPE + session.id, cached["scope"], timeout=settings.CHAT_CACHE_TTL_SECONDS)
+            cache.set(_SCOPE + sid, cached["scope"], timeout=settings.CHAT_CACHE_TTL_SECONDS)
     else:
         done = _answer_uncached(
             user=user,
             question=question,
             on_event=on_event,
             models=models,
-            previous=previous,
-            previous_intent=previous_intent,
+            previous=lookup.previous,
+            previous_intent=lookup.previous_intent,
         )
         response, meta, calls = done.text, done.meta, done.calls
         meta["tool_calls"] = [c.as_dict() for c in calls]
@@ -269,7 +286,7 @@ def chat_answer(
             ttl = settings.CHAT_FALLBACK_CACHE_TTL_SECONDS if "fallback" in meta else None
             chat_cache.answer_set(key, payload, timeout=ttl)
         if saved_scope is not None and not meta.get("clarification"):
-            cache.set(_SCOPE + session.id, saved_scope, timeout=settings.CHAT_CACHE_TTL_SECONDS)
+            cache.set(_SCOPE + sid, saved_scope, timeout=settings.CHAT_CACHE_TTL_SECONDS)
         if meta["provider"] == "offline":
             chat_cache.usage_record(provider="offline", model="offline", input_tokens=0, output_tokens=0)
         _stream(on_event, response)
@@ -285,7 +302,7 @@ def chat_answer(
                 "chat statistics miss this period."
             },
         }
-    store.exchange_add(session_id=session.id, question=text, answer=response, metadata=meta, titled=bool(session.title))
+    store.exchange_add(session_id=sid, question=text, answer=response, metadata=meta, titled=bool(title))
     if meta.get("clarification"):
-        cache.set(_PENDING + session.id, question, timeout=settings.CHAT_CACHE_TTL_SECONDS)
-    return ChatAnswer(response=response, session_id=session.id, metadata=meta)
+        cache.set(_PENDING + sid, question, timeout=settings.CHAT_CACHE_TTL_SECONDS)
+    return ChatAnswer(response=response, session_id=sid, metadata=meta)

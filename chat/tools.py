@@ -26,7 +26,7 @@ from rest_framework import serializers
 from bms.errors import ApplicationError, NotFoundError
 from bms.roles import Role, user_role
 from bms.users import User
-from predictions import services as prediction_services
+from predictions import predict as prediction
 from programs import export as program_export
 from programs import selectors as program_selectors
 from programs.models import Channel
@@ -258,9 +258,7 @@ def predict_values(*, user: User, args: PredictValuesArgs) -> dict[str, Any]:
     results = []
     for target in targets:
         try:
-            answer = prediction_services.predict(
-                program=program, target=target, features=features, user_key=f"chat:{user.pk}"
-            )
+            answer = prediction.predict(program=program, target=target, features=features, user_key=f"chat:{user.pk}")
         except ApplicationError as exc:
             results.append({"target": target, "error": exc.message})
             continue

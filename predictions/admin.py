@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from bms.errors import ApplicationError
-from predictions import services
+from predictions import ab_tests
 from predictions.models import ABTest, DriftReport, PredictionLog
 
 
@@ -26,7 +26,7 @@ class ABTestForm(forms.ModelForm[ABTest]):
         data = super().clean() or {}
         if self.instance.pk is None and data.get("challenger") is not None and not self.errors:
             try:
-                services.ab_test_check(
+                ab_tests.ab_test_check(
                     challenger=data["challenger"],
                     traffic_share=data.get("traffic_share", 0.0),
                     mode=data.get("mode", ABTest.Mode.SPLIT),
@@ -76,7 +76,7 @@ class ABTestAdmin(admin.ModelAdmin[ABTest]):
         if change:
             return
         # The form's clean() ran the same checks, so only a race can fail here.
-        created = services.ab_test_create(
+        created = ab_tests.ab_test_create(
             name=obj.name,
             challenger=obj.challenger,
             traffic_share=obj.traffic_share,
@@ -127,13 +127,13 @@ class ABTestAdmin(admin.ModelAdmin[ABTest]):
     @admin.action(description="Score on actual values now")
     def score_now(self, request: HttpRequest, queryset: QuerySet[ABTest]) -> None:
         for test in queryset:
-            result = services.ab_test_score(test=test)
+            result = ab_tests.ab_test_score(test=test)
             self.message_user(request, f"{test}: {result.get('status')} ({result.get('n_matched', 0)} matched).")
 
     @admin.action(description="Stop the selected tests")
     def stop_tests(self, request: HttpRequest, queryset: QuerySet[ABTest]) -> None:
         for test in queryset.filter(status=ABTest.Status.ACTIVE):
-            services.ab_test_stop(test=test, reason=f"stopped by {request.user.get_username()} in the admin")
+            ab_tests.ab_test_stop(test=test, reason=f"stopped by {request.user.get_username()} in the admin")
         self.message_user(request, "Stopped.")
 
 

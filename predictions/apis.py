@@ -1,4 +1,4 @@
-"""Prediction API: single and batch. Thin views over predictions.services."""
+"""Prediction API: single and batch. Thin views over predictions.predict."""
 
 from __future__ import annotations
 
@@ -13,26 +13,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bms.errors import PayloadTooLargeError
-from bms.pagination import PAGE_PARAMETERS, PageNumberPagination, paginated
+from bms.pagination import PAGE_PARAMETERS, page_response, paginated
 from bms.permissions import IsAnalyst
-from predictions import selectors, services
+from bms.serializers import StrictSerializer
+from predictions import predict, selectors
 from predictions.models import ABTest, DriftReport
 from programs.models import TARGETS
 from registry.models import ModelVersion
 
 
-class _StrictSerializer(serializers.Serializer[None]):
-    """Refuses fields it does not declare (a typo must not be silently ignored)."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            extra = sorted(set(data) - set(self.fields))
-            if extra:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in extra})
-        return super().to_internal_value(data)
-
-
-class FeaturesInput(_StrictSerializer):
+class FeaturesInput(StrictSerializer):
     start = serializers.DateTimeField(required=False, help_text="Slot start (ISO 8601); default: next hour.")
     channel = serializers.CharField(required=False, max_length=32, help_text="Channel code; default: program's.")
     is_premiere = serializers.BooleanField(required=False)
@@ -41,9 +31,9 @@ class FeaturesInput(_StrictSerializer):
     duration_minutes = serializers.IntegerField(required=False, min_value=1, max_value=24 * 60)
 
 
-class PredictInput(_StrictSerializer):
+class PredictInput(StrictSerializer):
     program_id = serializers.CharField(max_length=64, help_text="Program id or external id.")
-    target = serializers.ChoiceField(choices=services.TARGET_CHOICES)
+    target = serializers.ChoiceField(choices=predict.TARGET_CHOICES)
     features = FeaturesInput(required=False)
     request_key = serializers.CharField(
         required=False, max_length=128, help_text="A/B assignment key; default: the caller's user."
@@ -121,7 +111,7 @@ class PredictApi(APIView):
         body = PredictInput(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        answer = services.predict(
+        answer = predict.predict(
             program=data["program_id"],
             target=data["target"],
             features=data.get("features"),
@@ -136,7 +126,7 @@ class PredictBatchApi(APIView):
     permission_classes = [IsAnalyst]
     error_statuses = (404, 409)  # unknown program; no production model
 
-    class InputSerializer(_StrictSerializer):
+    class InputSerializer(StrictSerializer):
         items = PredictInput(many=True, allow_empty=False)
 
         def to_internal_value(self, data: Any) -> Any:
@@ -160,7 +150,7 @@ class PredictBatchApi(APIView):
         body.is_valid(raise_exception=True)
         items = body.validated_data["items"]
         user_key = f"user:{request.user.pk}"
-        answer = services.predict_batch(
+        answer = predict.predict_batch(
             items=[{**item, "request_key": item.get("request_key") or user_key} for item in items],
             user_key=user_key,
         )
@@ -229,9 +219,7 @@ class ABTestListApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         tests = selectors.ab_test_list(**filters.validated_data)
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(tests, request, view=self)
-        return paginator.get_paginated_response(ABTestOutput(page, many=True).data)  # type: ignore[arg-type]  # many=True takes a list; the stubs type one instance
+        return page_response(request, self, tests, ABTestOutput)
 
 
 class ABTestDetailApi(APIView):
@@ -282,9 +270,7 @@ class DriftReportListApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         reports = selectors.drift_report_list(**filters.validated_data)
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(reports, request, view=self)
-        return paginator.get_paginated_response(DriftReportOutput(page, many=True).data)  # type: ignore[arg-type]  # many=True takes a list; the stubs type one instance
+        return page_response(request, self, reports, DriftReportOutput)
 
 
 class DriftReportDetailApi(APIView):

@@ -1,19 +1,188 @@
-"""Drift statistics: pure functions over arrays and frames (no Django, no database).
+"""Drift: the nightly report per target (services) and the statistics it uses (pure functions).
 
-PSI for categoricals, Kolmogorov-Smirnov (with the Wasserstein distance reported alongside) for
-numerics. The nightly task (``predictions.tasks.drift_check``) feeds them the training-period airings
-and the recent airings and stores the result as a ``DriftReport``.
+``drift_check`` -> ``drift_report_create`` per target: the recent airings against the reference period
+before them. Feature drift: PSI for categoricals, Kolmogorov-Smirnov (with the Wasserstein distance
+reported alongside) for numerics. Accuracy drift: the production model's recent RMSE over its holdout
+RMSE, flagged above a threshold calibrated on the model's own per-day errors. The statistics below
+the services take arrays and frames only (no database).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from scipy import stats
+
+from predictions.models import DriftReport
+from predictions.predict import targets_of
+from predictions.predictor import ServingModel, get_predictor
+from programs.models import TARGETS, Airing
+
+# --- services ------------------------------------------------------------------------------------
+
+# Premieres are seasonal by design (a scheduling decision, not population drift): not compared.
+DRIFT_CATEGORICAL = ("channel", "genre", "content_rating", "daypart", "is_live")
+DRIFT_NUMERIC = ("duration_minutes", "hour", "weekday")
+
+
+def _drift_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    from programs.calendar import daypart_for_hour
+
+    out = frame.copy()
+    start = pd.to_datetime(out["start"], utc=True).dt.tz_convert(settings.TIME_ZONE)
+    hours = start.dt.hour.to_numpy()
+    out["hour"] = hours + start.dt.minute.to_numpy() / 60.0
+    out["weekday"] = start.dt.day_of_week.to_numpy(dtype=float)
+    table = np.array([daypart_for_hour(h) for h in range(24)], dtype=object)
+    out["daypart"] = table[hours] if len(out) else pd.Series(dtype=object)
+    return out
+
+
+def drift_report_create(*, target: str, now: datetime | None = None) -> DriftReport:
+    """Compare the last DRIFT_WINDOW_DAYS of airings with the DRIFT_REFERENCE_DAYS before them.
+
+    The window ends at the latest airing with an actual value (not after ``now``), so the check also
+    works on historic data. Feature drift (PSI / KS) on the raw columns; accuracy drift = RMSE of the
+    production model on the window's actuals over its holdout RMSE. Sets the Prometheus gauges.
+    """
+    from registry.features import airings_frame, with_history
+    from registry.selectors import production_models
+
+    targets_of(target)
+    now = now or timezone.now()
+    has_actual = Airing.objects.exclude(**{f"{target}__isnull": True}).filter(start__lte=now)
+    latest = has_actual.order_by("-start").values_list("start", flat=True).first()
+    window_end = latest or now
+    window_start = window_end - timedelta(days=settings.DRIFT_WINDOW_DAYS)
+    reference_start = window_start - timedelta(days=settings.DRIFT_REFERENCE_DAYS)
+    recent_raw = airings_frame(has_actual.filter(start__gt=window_start, start__lte=window_end))
+    reference_raw = airings_frame(has_actual.filter(start__gte=reference_start, start__lte=window_start))
+    # The recent airings' history features, from the reference period and the window itself.
+    featured = with_history(pd.concat([reference_raw, recent_raw]), target)
+    recent = _drift_columns(featured.loc[recent_raw.index])
+    reference = _drift_columns(reference_raw)
+    features = feature_drift(
+        reference,
+        recent,
+        categorical=DRIFT_CATEGORICAL,
+        numeric=DRIFT_NUMERIC,
+        psi_threshold=settings.DRIFT_PSI_THRESHOLD,
+        ks_threshold=settings.DRIFT_KS_THRESHOLD,
+    )
+    version = production_models().get(target)
+    recent_rmse = holdout_rmse = ratio = threshold = None
+    if version is not None and len(recent):
+        model = get_predictor().version(int(version.pk))
+        pred = model.predict(recent)
+        recent_rmse = float(np.sqrt(np.mean((pred - recent[target].to_numpy(dtype=float)) ** 2)))
+        metrics = version.metrics or {}
+        holdout = metrics.get("rmse")
+        if holdout is None and metrics.get("mse") is not None:
+            holdout = float(np.sqrt(float(metrics["mse"])))
+        if holdout is not None:
+            holdout_rmse = float(holdout)
+            ratio = accuracy_drift_ratio(recent_rmse=recent_rmse, holdout_rmse=holdout_rmse)
+            threshold = _accuracy_threshold(version=version, model=model, target=target, before=window_start)
+    accuracy_flagged = ratio is not None and threshold is not None and ratio > threshold
+    flagged = any(f.flagged for f in features) or accuracy_flagged
+    report = DriftReport.objects.create(
+        target=target,
+        model_version=version,
+        window_start=window_start,
+        window_end=window_end,
+        reference_start=reference_start,
+        reference_end=window_start,
+        n_reference=len(reference),
+        n_recent=len(recent),
+        features={f.feature: f.as_dict() for f in features},
+        recent_rmse=recent_rmse,
+        holdout_rmse=holdout_rmse,
+        accuracy_drift=ratio,
+        accuracy_threshold=threshold,
+        accuracy_flagged=accuracy_flagged,
+        flagged=flagged,
+    )
+    return report
+
+
+def _accuracy_threshold(*, version: Any, model: ServingModel, target: str, before: datetime) -> float:
+    """DRIFT_ACCURACY_THRESHOLD raised to what the model's own evaluation days show by chance.
+
+    The per-day errors of the version's validation and test parts, stored at training time
+    (``metrics["daily_errors"]``), are bootstrapped into windows of DRIFT_WINDOW_DAYS
+    (``accuracy_threshold_from_days``). They were fixed when the model was trained, so a shift in
+    a later window cannot widen its own threshold; on an untouched install the checked week lies in the
+    test part, and its days count as the spread the model was evaluated with.
+
+    Versions trained before that was stored: the same from the holdout airings since
+    ``metrics["holdout_start"]`` and before the window being checked (``before``), re-predicted now, the
+    latest ``_THRESHOLD_ROWS``. Without two such days the setting alone applies.
+    """
+    metrics = version.metrics or {}
+    days = metrics.get("daily_errors")
+    if not (isinstance(days, dict) and days.get("sse")):
+        days = _holdout_daily_errors(metrics=metrics, model=model, target=target, before=before)
+    floor = float(settings.DRIFT_ACCURACY_THRESHOLD)
+    if days is None:
+        return floor
+    return accuracy_threshold_from_days(
+        squares=days["sse"],
+        counts=days["n"],
+        window_days=settings.DRIFT_WINDOW_DAYS,
+        floor=floor,
+        quantile=settings.DRIFT_ACCURACY_QUANTILE,
+    )
+
+
+def _holdout_daily_errors(
+    *, metrics: dict[str, Any], model: ServingModel, target: str, before: datetime
+) -> dict[str, Any] | None:
+    """What training stores as ``metrics["daily_errors"]`` (``registry.training.daily_errors``), for a
+    version trained before it was stored: its holdout airings before ``before``, re-predicted now."""
+    from registry.features import airings_frame, with_history
+    from registry.training import daily_errors
+
+    start = metrics.get("holdout_start")
+    since = parse_datetime(str(start)) if start else None
+    if since is None:
+        return None
+    has_actual = Airing.objects.filter(start__lte=before, **{f"{target}__isnull": False})
+    ids = list(has_actual.filter(start__gte=since).order_by("-start").values_list("id", flat=True)[:_THRESHOLD_ROWS])
+    if not ids:
+        return None
+    # History features of the holdout airings come from the airings before them too.
+    lookback = since - timedelta(days=settings.DRIFT_REFERENCE_DAYS)
+    featured = with_history(airings_frame(has_actual.filter(start__gte=lookback)), target)
+    frame = featured.loc[featured.index.isin(ids)]
+    return daily_errors(frame["start"], frame[target].to_numpy(dtype=float) - model.predict(frame))
+
+
+_THRESHOLD_ROWS = 50_000
+
+
+def drift_check(*, now: datetime | None = None) -> list[DriftReport]:
+    """One report per target; flagged targets start one retraining run when DRIFT_RETRAIN_ENABLED."""
+    reports = [drift_report_create(target=t, now=now) for t in TARGETS]
+    flagged = [r for r in reports if r.flagged]
+    if flagged and settings.DRIFT_RETRAIN_ENABLED:
+        from registry.services import training_run_start
+
+        run = training_run_start(trigger="drift", targets=[r.target for r in flagged])
+        DriftReport.objects.filter(pk__in=[r.pk for r in flagged]).update(retrain_run_id=run.pk)
+        for r in flagged:
+            r.retrain_run_id = run.pk
+    return reports
+
+
+# --- statistics ----------------------------------------------------------------------------------
 
 # A category unseen on one side gets this share instead of 0, so PSI stays finite.
 _PSI_EPSILON = 1e-4
@@ -111,37 +280,6 @@ def accuracy_drift_ratio(*, recent_rmse: float, holdout_rmse: float) -> float:
     if holdout_rmse <= 0 or not np.isfinite(holdout_rmse) or not np.isfinite(recent_rmse):
         return 0.0
     return float(recent_rmse / holdout_rmse - 1.0)
-
-
-def accuracy_threshold(
-    *,
-    residuals: np.ndarray,
-    days: np.ndarray,
-    window_days: int,
-    floor: float,
-    quantile: float = 0.99,
-    n_boot: int = 2000,
-    seed: int = 0,
-) -> float:
-    """:func:`accuracy_threshold_from_days` over the per-day sums of ``residuals`` grouped by ``days``."""
-    r = np.asarray(residuals, dtype=float)
-    keep = np.isfinite(r)
-    r = r[keep]
-    if r.size == 0:
-        return floor
-    _, day_index = np.unique(np.asarray(days)[keep], return_inverse=True)
-    n_days = int(day_index.max()) + 1
-    squares = np.bincount(day_index, weights=r**2, minlength=n_days)
-    counts = np.bincount(day_index, minlength=n_days)
-    return accuracy_threshold_from_days(
-        squares=squares,
-        counts=counts,
-        window_days=window_days,
-        floor=floor,
-        quantile=quantile,
-        n_boot=n_boot,
-        seed=seed,
-    )
 
 
 def accuracy_threshold_from_days(

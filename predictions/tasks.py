@@ -10,7 +10,7 @@ from celery import shared_task
 @shared_task(name="predictions.drift_check", soft_time_limit=900, time_limit=1000)
 def drift_check_task() -> dict[str, Any]:
     """One drift report per target (and a retraining run when flagged and DRIFT_RETRAIN_ENABLED)."""
-    from predictions.services import drift_check
+    from predictions.drift import drift_check
 
     reports = drift_check()
     return {r.target: {"id": r.pk, "flagged": r.flagged} for r in reports}
@@ -19,8 +19,8 @@ def drift_check_task() -> dict[str, Any]:
 @shared_task(name="predictions.ab_tests_score", soft_time_limit=600, time_limit=700)
 def ab_tests_score_task() -> dict[str, Any]:
     """Score every active A/B test on the actual values imported so far. Idempotent."""
+    from predictions.ab_tests import ab_test_score, ab_tests_expire
     from predictions.selectors import ab_test_active_list
-    from predictions.services import ab_test_score, ab_tests_expire
 
     ab_tests_expire()  # an expired test is scored a last time by its own task, not here
     out = {str(t.pk): ab_test_score(test=t).get("status") for t in ab_test_active_list()}
@@ -29,8 +29,8 @@ def ab_tests_score_task() -> dict[str, Any]:
 
 @shared_task(name="predictions.ab_test_score", soft_time_limit=600, time_limit=700)
 def ab_test_score_task(test_id: int) -> str | None:
+    from predictions.ab_tests import ab_test_score
     from predictions.models import ABTest
-    from predictions.services import ab_test_score
 
     test = ABTest.objects.filter(pk=test_id).first()
     if test is None:
@@ -41,6 +41,6 @@ def ab_test_score_task(test_id: int) -> str | None:
 @shared_task(name="predictions.ab_tests_expire", soft_time_limit=120, time_limit=180)
 def ab_tests_expire_task() -> list[int]:
     """End the A/B tests whose ends_at passed (each is then scored a last time). Idempotent."""
-    from predictions.services import ab_tests_expire
+    from predictions.ab_tests import ab_tests_expire
 
     return [t.pk for t in ab_tests_expire()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bms.pagination import PAGE_PARAMETERS, PageNumberPagination, paginated
+from bms.pagination import PAGE_PARAMETERS, page_response, paginated
 from bms.permissions import IsAnalyst, IsViewer
 from bms.response_cache import cached_response
 from bms.users import AuthenticatedRequest
@@ -60,7 +60,7 @@ class ProgramListApi(APIView):
         parameters=[FilterSerializer, *PAGE_PARAMETERS],
         responses=paginated("ProgramPage", OutputSerializer(many=True)),
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse | Response:
         return cached_response(
             request,
             scope="programs",
@@ -72,9 +72,7 @@ class ProgramListApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         programs = selectors.program_list(**{k: v or None for k, v in filters.validated_data.items()})
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(programs, request, view=self)
-        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)  # type: ignore[arg-type]  # many=True takes a list; the stubs type one instance
+        return page_response(request, self, programs, self.OutputSerializer)
 
 
 class _TargetStatsSerializer(serializers.Serializer[Mapping[str, object]]):

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from bms.events import BROADCAST_DATA_CHANGED, BroadcastDataChanged
 from programs.models import DataVersion
-
-# Called with each new DataVersion, inside the transaction that made the change. Apps that act on
-# new broadcast data register here (predictions: score the A/B tests when imported actuals arrive),
-# so programs never imports them.
-DATA_CHANGE_HOOKS: list[Callable[[DataVersion], None]] = []
 
 
 def data_version_bump(*, source: str, description: str = "", rows_affected: int = 0) -> DataVersion:
-    """Record a change to airings. Call inside the transaction that made the change."""
+    """Record a change to airings. Call inside the transaction that made the change.
+
+    Sends ``BROADCAST_DATA_CHANGED`` (its subscribers are listed in ``bms/wiring.py``: the A/B
+    tests are scored on imported actuals), so programs never imports the apps that react.
+    """
     version = DataVersion.objects.create(source=source, description=description[:255], rows_affected=rows_affected)
-    for hook in DATA_CHANGE_HOOKS:
-        hook(version)
+    BROADCAST_DATA_CHANGED.send(BroadcastDataChanged(version_id=version.pk, source=version.source))
     return version

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -73,7 +74,7 @@ class ModelVersionListApi(APIView):
         parameters=[FilterSerializer, *PAGE_PARAMETERS],
         responses=paginated("ModelVersionPage", ModelVersionOutput(many=True)),
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse | Response:
         return cached_response(
             request,
             scope="models",

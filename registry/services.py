@@ -27,6 +27,7 @@ from django.utils import timezone
 from bms import metrics as prom
 from bms.broker import broker_require
 from bms.errors import ApplicationError, ConflictError, InvalidStateError
+from bms.events import PRODUCTION_MODEL_CHANGED, ProductionModelChanged
 from bms.models import AuditEvent
 from bms.services import audit_event_record
 from bms.users import RequestUser, User
@@ -649,15 +650,6 @@ def _move(
     )
 
 
-def _on_registry_change() -> None:
-    for hook in REGISTRY_CHANGE_HOOKS:
-        transaction.on_commit(hook)
-
-
-# Called after commit of every promotion/rollback (e.g. the predictor can reload). Empty by default.
-REGISTRY_CHANGE_HOOKS: list[Callable[[], None]] = []
-
-
 class PromotionRefusedError(ConflictError):
     code = "promotion_refused"
 
@@ -682,8 +674,9 @@ def model_version_promote(
     (``PromotionRefusedError``, 409) unless ``force`` — then the ledger event is marked ``forced`` and its
     ``details`` say what it was forced past. A run's own selection has gated on its holdout already.
 
-    The target's active A/B test ends (``predictions.services.ab_tests_end_for_target``) and the ledger
-    event's ``details["ab_tests_ended"]`` says so: its champion arm is no longer the production model.
+    Sends ``PRODUCTION_MODEL_CHANGED`` (subscribers in ``bms/wiring.py``): the target's active A/B
+    test ends and the ledger event's ``details["ab_tests_ended"]`` says so (its champion arm is no longer
+    the production model); the predictor reloads after commit.
     """
     locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
     if locked.status == ModelVersion.Status.PRODUCTION:
@@ -706,7 +699,7 @@ def model_version_promote(
         details["comparison"] = comparison.as_dict()
         if forced:
             details["forced_past"] = refusals
-    details.update(_ab_tests_end(target=locked.target, why=f"production changed to {locked.label}"))
+    details.update(_production_changing(target=locked.target, reason=f"production changed to {locked.label}"))
     try:
         with transaction.atomic():
             for old in current:
@@ -734,19 +727,16 @@ def model_version_promote(
         target=str(locked),
         details={"action": "promote", "version": locked.pk, "reason": reason, "forced": forced},
     )
-    _on_registry_change()
     locked.refresh_from_db()
     return locked
 
 
-def _ab_tests_end(*, target: str, why: str) -> dict[str, Any]:
-    """End the target's active A/B test (scored a last time); what the ledger event records of it."""
-    from predictions.services import ab_tests_end_for_target
-
-    ended = ab_tests_end_for_target(target=target, reason=why)
-    if not ended:
-        return {}
-    return {"ab_tests_ended": [{"id": t.pk, "name": t.name, "reason": why} for t in ended]}
+def _production_changing(*, target: str, reason: str) -> dict[str, Any]:
+    """Tell the subscribers (bms/wiring.py) in this transaction; their notes for the ledger event."""
+    details: dict[str, Any] = {}
+    for notes in PRODUCTION_MODEL_CHANGED.send(ProductionModelChanged(target=target, reason=reason)):
+        details.update(notes)
+    return details
 
 
 def production_stack(*, target: str) -> list[int]:
@@ -788,7 +778,7 @@ def model_version_rollback(*, target: str, actor: RequestUser | None, reason: st
         raise InvalidStateError(f"{current.label} has no previous production version to roll back to.")
     previous = ModelVersion.objects.select_for_update().get(pk=stack[-1])
     artifacts.load_model(previous)
-    details = _ab_tests_end(target=target, why=f"production rolled back to {previous.label}")
+    details = _production_changing(target=target, reason=f"production rolled back to {previous.label}")
     _move(
         version=current,
         to_status=ModelVersion.Status.ARCHIVED,
@@ -810,7 +800,6 @@ def model_version_rollback(*, target: str, actor: RequestUser | None, reason: st
         target=str(previous),
         details={"action": "rollback", "from": current.pk, "to": previous.pk, "reason": reason},
     )
-    _on_registry_change()
     previous.refresh_from_db()
     return previous
 

@@ -11,9 +11,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bms.permissions import IsAnalyst
+from bms.serializers import StrictSerializer
 from scheduling import selectors, services
 from scheduling.models import OptimizationJob, Schedule
-from scheduling.requests import ScheduleRequestSerializer, Strict
+from scheduling.requests import ScheduleRequestSerializer
 
 
 class OptimizationJobCreateApi(APIView):
@@ -76,7 +77,7 @@ class ScheduleSaveApi(APIView):
     permission_classes = [IsAnalyst]
     error_statuses = (409,)  # the job has no result
 
-    class InputSerializer(Strict):
+    class InputSerializer(StrictSerializer):
         name = serializers.CharField(max_length=200)
         index = serializers.IntegerField(min_value=0, default=0, help_text="0 = the best schedule.")
 

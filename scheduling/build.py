@@ -124,6 +124,25 @@ def _program_columns(programs: list[Program]) -> dict[str, list[int]]:
     }
 
 
+def _rule_columns(req: ScheduleRequest, goals: tuple[AdvertiserGoal, ...]) -> dict[str, Any]:
+    """What both models take alike: the genre rules, the goals, the objective's weights, rating windows."""
+    weights = req.weights
+    out: dict[str, Any] = {
+        "n_genres": len(GENRES),
+        "max_consecutive_genre": req.max_consecutive_genre,
+        "min_genres_per_daypart": req.min_genres_per_daypart,
+        "goals": goals,
+        "weight_revenue": weights.revenue,
+        "weight_audience": weights.audience,
+        "weight_balance": weights.balance,
+    }
+    if req.rating_windows is not None:
+        out["rating_windows"] = tuple(
+            RatingWindow(_hhmm(w.start, "start"), _hhmm(w.end, "end"), w.ratings) for w in req.rating_windows
+        )
+    return out
+
+
 def slots_of(req: ScheduleRequest) -> tuple[list[datetime], list[int]]:
     """(starts, lengths) ordered by start."""
     explicit = req.slots
@@ -197,12 +216,7 @@ def spec_build(req: ScheduleRequest) -> ProblemSpec:
             for i, s in enumerate(starts):
                 if lo <= s < hi:
                     availability[p, i] = False
-    windows = req.rating_windows
-    rating_windows = None
-    if windows is not None:
-        rating_windows = tuple(RatingWindow(_hhmm(w.start, "start"), _hhmm(w.end, "end"), w.ratings) for w in windows)
     goals = _goals(req, slot_dp, [broadcast_date(s).weekday() for s in starts])
-    weights = req.weights
     kwargs: dict[str, Any] = {
         "slot_start": slot_start,
         "slot_length": lengths,
@@ -214,16 +228,8 @@ def spec_build(req: ScheduleRequest) -> ProblemSpec:
         **_program_columns(programs),
         "max_per_day": [req.max_per_day] * len(programs),
         "availability": availability,
-        "n_genres": len(GENRES),
-        "max_consecutive_genre": req.max_consecutive_genre,
-        "min_genres_per_daypart": req.min_genres_per_daypart,
-        "goals": goals,
-        "weight_revenue": weights.revenue,
-        "weight_audience": weights.audience,
-        "weight_balance": weights.balance,
+        **_rule_columns(req, goals),
     }
-    if rating_windows is not None:
-        kwargs["rating_windows"] = rating_windows
     return ProblemSpec(channel=channel, starts=starts, lengths=lengths, programs=programs, problem_kwargs=kwargs)
 
 
@@ -346,10 +352,8 @@ def timeline_spec_build(req: ScheduleRequest) -> TimelineSpec:
         Unavailable(_program_index(item.program, index), minutes_of(item.start), minutes_of(item.end))
         for item in req.unavailable
     )
-    windows = req.rating_windows
     dps = [DAYPART_NAMES.index(daypart_for_hour(s.hour)) for s in starts]
     goals = _goals(req, dps, [(day + timedelta(days=d)).weekday() for d in cell_day])
-    weights = req.weights
     per_day = [req.max_per_day] * len(programs)
     per_week = req.max_per_week
     week = [int(per_week)] * len(programs) if per_week else None
@@ -371,18 +375,8 @@ def timeline_spec_build(req: ScheduleRequest) -> TimelineSpec:
         "unavailable": unavailable,
         "pins": tuple(pins),
         "gap_penalty": None if gap_penalty is None else float(gap_penalty),
-        "n_genres": len(GENRES),
-        "max_consecutive_genre": req.max_consecutive_genre,
-        "min_genres_per_daypart": req.min_genres_per_daypart,
-        "goals": goals,
-        "weight_revenue": weights.revenue,
-        "weight_audience": weights.audience,
-        "weight_balance": weights.balance,
+        **_rule_columns(req, goals),
     }
-    if windows is not None:
-        kwargs["rating_windows"] = tuple(
-            RatingWindow(_hhmm(w.start, "start"), _hhmm(w.end, "end"), w.ratings) for w in windows
-        )
     return TimelineSpec(
         channel=channel, starts=starts, grid=grid, programs=programs, segments=segments, timeline_kwargs=kwargs
     )

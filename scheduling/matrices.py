@@ -18,7 +18,7 @@ def value_matrices(
     *, programs: Sequence[Program], starts: Sequence[datetime], channel: Channel
 ) -> tuple[np.ndarray, np.ndarray]:
     """(revenue, audience), each programs x slots, from the production models in one batch call each."""
-    from predictions.services import predict_matrix
+    from predictions.predict import predict_matrix
 
     revenue = predict_matrix(target="revenue", programs=list(programs), starts=list(starts), channel=channel)
     audience = predict_matrix(target="audience", programs=list(programs), starts=list(starts), channel=channel)

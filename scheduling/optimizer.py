@@ -30,8 +30,8 @@ from scheduling.problem import (
     IntArray,
     Problem,
     Totals,
+    alternatives_from_population,
     check_hard,
-    diverse_choice,
     evaluate,
     linear_totals,
     totals,
@@ -705,18 +705,10 @@ def top_k_alternatives(
 ) -> list[Solution]:
     """Up to ``top_k`` schedules (the best first) each within ``alternative_within`` of the best and
     differing pairwise in at least ``alternative_min_diff`` of the slots."""
-    best_score = float(evaluate(problem, best[None, :])[0])
-    floor = best_score - params.alternative_within * abs(best_score)
-    chosen = [best]
-    fits = diverse_choice(
-        chosen,
-        population,
-        score=lambda x: float(evaluate(problem, x[None, :])[0]),
-        floor=floor,
-        distance=_hamming,
-        min_diff=params.alternative_min_diff,
-        k=params.top_k,
+    found = alternatives_from_population(
+        best, population, score=lambda x: float(evaluate(problem, x[None, :])[0]), distance=_hamming, params=params
     )
+    chosen, floor, fits = found.chosen, found.floor, found.fits
     # not enough diversity in the population: force changes by taxing the cells already used
     free = problem.slot_fixed < 0
     cols = np.arange(problem.n_slots)

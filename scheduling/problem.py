@@ -418,26 +418,42 @@ def check_hard(problem: Problem, schedule: Any) -> list[str]:
     return problems
 
 
-def diverse_choice(
-    chosen: list[IntArray],
+class AlternativeParams(Protocol):
+    """What a solver's params say about the alternatives it returns besides the best schedule."""
+
+    top_k: int
+    alternative_within: float  # of the best's score
+    alternative_min_diff: float  # share of the cells that differ between any two
+
+
+@dataclass
+class Alternatives:
+    chosen: list[IntArray]  # the best first
+    floor: float  # the lowest score an alternative may have
+    fits: Callable[[IntArray], bool]  # far enough from every chosen one
+
+
+def alternatives_from_population(
+    best: IntArray,
     population: list[IntArray],
     *,
     score: Callable[[IntArray], float],
-    floor: float,
     distance: Callable[[IntArray, IntArray], float],
-    min_diff: float,
-    k: int,
-) -> Callable[[IntArray], bool]:
-    """Add to ``chosen`` (which starts with the best) members of ``population`` scoring at least
-    ``floor`` and at least ``min_diff`` apart from every chosen one, until there are ``k``. Returns the
+    params: AlternativeParams,
+) -> Alternatives:
+    """The best, then members of ``population`` scoring within ``alternative_within`` of it and at least
+    ``alternative_min_diff`` apart from every chosen one, until there are ``top_k``. ``fits`` is the
     distance test, for the candidates the caller makes when the population runs short."""
+    best_score = score(best)
+    floor = best_score - params.alternative_within * abs(best_score)
+    chosen = [best]  # the caller appends its own candidates to this list: fits reads it
 
     def fits(x: IntArray) -> bool:
-        return all(distance(x, c) >= min_diff for c in chosen)
+        return all(distance(x, c) >= params.alternative_min_diff for c in chosen)
 
     for x in population:
-        if len(chosen) >= k:
+        if len(chosen) >= params.top_k:
             break
         if score(x) >= floor and fits(x):
             chosen.append(x)
-    return fits
+    return Alternatives(chosen, floor, fits)

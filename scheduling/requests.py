@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from rest_framework import serializers
 
 from bms.errors import ApplicationError
+from bms.serializers import StrictSerializer
 from programs.calendar import DAYPART_NAMES
 from programs.models import Genre
 from scheduling.problem import RATINGS
@@ -131,40 +132,29 @@ _ADAPTER: TypeAdapter[ScheduleRequest] = TypeAdapter(ScheduleRequest)
 
 
 # ---- validation rules (the API's input serializer) ----------------------------------------------
-class Strict(serializers.Serializer[None]):
-    """Refuses fields it does not declare (a typo must not be silently ignored)."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            extra = sorted(set(data) - set(self.fields))
-            if extra:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in extra})
-        return super().to_internal_value(data)
-
-
-class _SlotSerializer(Strict):
+class _SlotSerializer(StrictSerializer):
     start = serializers.DateTimeField()
     length = serializers.IntegerField(min_value=5, max_value=480)
 
 
-class _FixedSerializer(Strict):
+class _FixedSerializer(StrictSerializer):
     start = serializers.DateTimeField()
     program = serializers.CharField(max_length=64, help_text="Program id or external id.")
 
 
-class _UnavailableSerializer(Strict):
+class _UnavailableSerializer(StrictSerializer):
     program = serializers.CharField(max_length=64)
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
 
 
-class _RatingWindowSerializer(Strict):
+class _RatingWindowSerializer(StrictSerializer):
     start = serializers.RegexField(r"^\d{2}:\d{2}$")
     end = serializers.RegexField(r"^\d{2}:\d{2}$")
     ratings = serializers.ListField(child=serializers.ChoiceField(choices=RATINGS), allow_empty=False)
 
 
-class _GoalSerializer(Strict):
+class _GoalSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100, required=False)
     genre = serializers.ChoiceField(choices=tuple(Genre.values))
     daypart = serializers.ChoiceField(choices=DAYPART_NAMES, required=False)
@@ -172,7 +162,7 @@ class _GoalSerializer(Strict):
     weight = serializers.FloatField(min_value=0, max_value=10)
 
 
-class _WeightsSerializer(Strict):
+class _WeightsSerializer(StrictSerializer):
     revenue = serializers.FloatField(min_value=0, default=Weights.revenue)
     audience = serializers.FloatField(min_value=0, default=Weights.audience)
     balance = serializers.FloatField(min_value=0, default=Weights.balance)
@@ -181,7 +171,7 @@ class _WeightsSerializer(Strict):
 D = ScheduleRequest  # the defaults below are the dataclass's
 
 
-class ScheduleRequestSerializer(Strict):
+class ScheduleRequestSerializer(StrictSerializer):
     channel = serializers.CharField(max_length=32, help_text="Channel code.")
     date = serializers.DateField(required=False, allow_null=True, help_text="First broadcast day (local).")
     days = serializers.IntegerField(min_value=1, max_value=7, default=D.days)

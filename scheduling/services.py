@@ -252,6 +252,19 @@ def optimization_stale_seconds() -> int:
 
 
 # ---- timeline results ---------------------------------------------------------------------------
+
+
+def _program_fields(program: Program) -> dict[str, Any]:
+    """How a schedule row names its program (both models)."""
+    return {
+        "program_id": program.pk,
+        "external_id": program.external_id,
+        "title": program.title,
+        "genre": program.genre,
+        "content_rating": program.content_rating,
+    }
+
+
 def _timeline_entries(spec: TimelineSpec, tl: Timeline, schedule: list[int]) -> list[dict[str, Any]]:
     out = []
     for n, (cell, p) in enumerate(airings_of(schedule)):
@@ -263,11 +276,7 @@ def _timeline_entries(spec: TimelineSpec, tl: Timeline, schedule: list[int]) -> 
                 "start": start.isoformat(),
                 "end": (start + timedelta(minutes=program.duration_minutes)).isoformat(),
                 "length_minutes": program.duration_minutes,
-                "program_id": program.pk,
-                "external_id": program.external_id,
-                "title": program.title,
-                "genre": program.genre,
-                "content_rating": program.content_rating,
+                **_program_fields(program),
                 "revenue": round(float(tl.revenue[p, cell]), 4),
                 "audience": round(float(tl.audience[p, cell]), 4),
             }
@@ -407,11 +416,7 @@ def _entries(spec: ProblemSpec, problem: Problem, schedule: list[int]) -> list[d
                 "position": s,
                 "start": spec.starts[s].isoformat(),
                 "length_minutes": spec.lengths[s],
-                "program_id": program.pk,
-                "external_id": program.external_id,
-                "title": program.title,
-                "genre": program.genre,
-                "content_rating": program.content_rating,
+                **_program_fields(program),
                 "revenue": round(float(problem.revenue[p, s]), 4),
                 "audience": round(float(problem.audience[p, s]), 4),
             }

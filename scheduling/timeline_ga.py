@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from deap import base, creator, tools
 
-from scheduling.problem import FloatArray, IntArray, diverse_choice, goal_bonus
+from scheduling.problem import FloatArray, IntArray, alternatives_from_population, goal_bonus
 from scheduling.timeline import (
     CONT,
     GAP,
@@ -704,18 +704,10 @@ def top_k_alternatives(
     """Up to ``top_k`` schedules within ``alternative_within`` of the best, pairwise at least
     ``alternative_min_diff`` of the cells apart: from the population, else DP re-solves with the
     airings already chosen taxed."""
-    best_s = float(evaluate(tl, best[None, :])[0])
-    floor = best_s - params.alternative_within * abs(best_s)
-    chosen = [best]
-    fits = diverse_choice(
-        chosen,
-        population,
-        score=lambda y: float(evaluate(tl, y[None, :])[0]),
-        floor=floor,
-        distance=_differs,
-        min_diff=params.alternative_min_diff,
-        k=params.top_k,
+    found = alternatives_from_population(
+        best, population, score=lambda y: float(evaluate(tl, y[None, :])[0]), distance=_differs, params=params
     )
+    chosen, floor, fits = found.chosen, found.floor, found.fits
     tax = 0.0
     scale = float(np.abs(tl.value[tl.start_ok]).mean()) if tl.start_ok.any() else 1.0
     attempts = 0

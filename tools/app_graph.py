@@ -22,6 +22,25 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "architecture.md"
 APPS = ("bms", "programs", "registry", "predictions", "scheduling", "chat", "web")
 BEGIN, END = "<!-- app-graph -->", "<!-- /app-graph -->"
+# bms/ is two layers: the kernel (errors, roles, metrics, events, db, cache...: every app imports it, it
+# imports no app) and the project wiring below, which assembles the apps. The graph shows them as two
+# nodes, "kernel" and "wiring"; tests/test_architecture.py lists the kernel's modules.
+WIRING = frozenset(
+    {
+        "bms.settings",
+        "bms.test_settings",
+        "bms.urls",
+        "bms.api_urls",
+        "bms.asgi",
+        "bms.wsgi",
+        "bms.apps",
+        "bms.startup",  # the server's warm-up: loads the production models before the first request
+        "bms.wiring",  # connects the apps' event subscribers, health checks and metric collectors to the kernel
+        "bms.management.commands.bootstrap_demo",
+        "bms.management.commands.create_api_key",
+    }
+)
+NODES = ("kernel", "wiring", *APPS[1:])
 
 
 def module_name(path: Path) -> str:
@@ -63,6 +82,14 @@ def app_of(module: str) -> str | None:
     return top if top in APPS else None
 
 
+def node_of(module: str) -> str | None:
+    """The graph node of a module name: an app, or bms's "kernel" / "wiring" layer."""
+    app = app_of(module)
+    if app != "bms":
+        return app
+    return "wiring" if any(module == w or module.startswith(w + ".") for w in WIRING) else "kernel"
+
+
 def module_edges(app: str) -> dict[str, set[str]]:
     """module of ``app`` -> the other apps it imports."""
     out: dict[str, set[str]] = {}
@@ -74,12 +101,15 @@ def module_edges(app: str) -> dict[str, set[str]]:
 
 
 def graph() -> dict[tuple[str, str], list[str]]:
-    """(app, other app) -> the modules of ``app`` that import ``other``, sorted."""
+    """(node, other node) -> the modules of ``node`` that import ``other``, sorted."""
     edges: dict[tuple[str, str], list[str]] = defaultdict(list)
     for app in APPS:
-        for module, others in module_edges(app).items():
-            for other in others:
-                edges[(app, other)].append(module)
+        for path in app_modules(app):
+            module = module_name(path)
+            source = node_of(module)
+            assert source is not None
+            for other in {n for m in imported_modules(path) if (n := node_of(m)) is not None} - {source}:
+                edges[(source, other)].append(module)
     return {key: sorted(edges[key]) for key in sorted(edges)}
 
 
@@ -92,11 +122,11 @@ def render() -> str:
         "graph LR",
     ]
     lines += [f"  {a} --> {b}" for a, b in edges]
-    lines += ["```", "", "| app | imports |", "|---|---|"]
-    for app in APPS:
-        lines.append(f"| {app} | {', '.join(b for a, b in edges if a == app) or '—'} |")
+    lines += ["```", "", "| node | imports |", "|---|---|"]
+    for node in NODES:
+        lines.append(f"| {node} | {', '.join(b for a, b in edges if a == node) or '—'} |")
     cycles = sorted(f"{a} <-> {b}" for a, b in edges if a < b and (b, a) in edges)
-    lines += ["", f"Import cycles between apps: {', '.join(cycles) if cycles else 'none'}.", END]
+    lines += ["", f"Import cycles: {', '.join(cycles) if cycles else 'none'}.", END]
     return "\n".join(lines)
 
 

@@ -72,6 +72,25 @@ def test_a_failing_check_makes_deep_health_503(monkeypatch: pytest.MonkeyPatch) 
     assert body["checks"]["database"]["ok"] is True
 
 
+def test_deep_health_runs_the_kernel_checks_then_the_apps_checks_the_wiring_registered() -> None:
+    body = Client(REMOTE_ADDR="127.0.0.1").get("/health/deep").json()
+    kernel = ["database", "redis", "broker", "disk", "memory"]
+    assert list(body["checks"]) == [*kernel, "llm", "mongo", "models"]
+    assert body["checks"]["mongo"] == {
+        "ok": True,
+        "configured": False,
+        "latency_ms": body["checks"]["mongo"]["latency_ms"],
+    }
+
+
+def test_a_check_naming_something_unavailable_degrades_without_a_503(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(health.CHECKS, "models", lambda: {"serving": [], "unavailable": {"rating": "missing file"}})
+    response = Client(REMOTE_ADDR="127.0.0.1").get("/health/deep")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["checks"]["models"]["unavailable"] == {"rating": "missing file"}
+
+
 def test_metrics_answer_in_prometheus_format() -> None:
     Client().get("/health")
     response = Client().get("/metrics")

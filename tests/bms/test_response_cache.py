@@ -113,3 +113,17 @@ def test_the_model_list_leaves_out_daily_errors_but_keeps_them_stored(viewer_cli
     assert best.status_code == 200
     assert best.json()["id"] == version.pk
     assert "daily_errors" not in best.json()["metrics"]
+
+
+def test_a_hit_is_the_stored_body_of_the_miss_and_the_negotiated_format_is_part_of_the_key(
+    viewer_client: APIClient, tmp_path: Path
+) -> None:
+    _import(tmp_path, "one", external_id="A1", title="Alpha")
+    miss = viewer_client.get("/api/v1/programs")
+    hit = viewer_client.get("/api/v1/programs")
+    assert (hit.status_code, hit["Content-Type"], hit.content) == (200, "application/json", miss.content)
+    assert hit.json()["results"][0]["title"] == "Alpha"
+    indented = viewer_client.get("/api/v1/programs", HTTP_ACCEPT="application/json; indent=2")
+    assert indented.content.startswith(b'{\n  "count": 1,')
+    assert viewer_client.get("/api/v1/programs").content == miss.content  # not the indented entry
+    assert viewer_client.get("/api/v1/programs", HTTP_ACCEPT="text/html").status_code == 406

@@ -61,7 +61,7 @@ def fake_predict(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
             "latency_ms": 0.5,
         }
 
-    monkeypatch.setattr("predictions.services.predict", predict)
+    monkeypatch.setattr("predictions.predict.predict", predict)
     return calls
 
 

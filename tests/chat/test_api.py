@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from chat.apis import ChatApi, plain_chat_input
 from chat.models import ChatMessage, ChatSession
 from programs.services import data_version_bump
 from registry.models import PromotionEvent
@@ -148,12 +149,62 @@ def test_a_hit_reads_no_data_and_writes_only_the_two_messages(world: Any, analys
         answer = _ask(analyst_client, sid, TOP5).json()
     assert answer["metadata"]["cache_hit"] is True
     statements = [q["sql"] for q in queries.captured_queries]
-    writes = [sql for sql in statements if sql.startswith(("INSERT", "UPDATE", "DELETE"))]
+    writes = [sql for sql in statements if any(w in sql for w in ("INSERT INTO", "UPDATE ", "DELETE FROM"))]
     assert len(writes) == 1  # both messages in one insert; the session already has its title
-    assert writes[0].startswith('INSERT INTO "chat_chatmessage"')
+    assert 'INSERT INTO "chat_chatmessage"' in writes[0]
+    # the session lookup, both versions in one read, the insert: no transaction statements around it
+    assert len(statements) == 3, statements
     assert not [sql for sql in statements if '"programs_program"' in sql or '"programs_airing"' in sql]
     assert ChatSession.objects.get(pk=sid).title == TOP5
     assert ChatMessage.objects.filter(session_id=UUID(sid)).count() == 4
+
+
+def test_a_hit_records_the_exchange_with_its_metadata(world: Any, analyst_client: APIClient) -> None:
+    sid = _session(analyst_client)
+    first = _ask(analyst_client, sid, TOP5).json()
+    hit = _ask(analyst_client, sid, "show me the top 5 programs by rating?").json()
+    assert hit["metadata"]["cache_hit"] is True
+    rows = list(ChatMessage.objects.filter(session_id=sid).order_by("id").values_list("role", "content", "metadata"))
+    assert [(role, content) for role, content, _ in rows] == [
+        ("user", TOP5),
+        ("assistant", first["response"]),
+        ("user", "show me the top 5 programs by rating?"),
+        ("assistant", first["response"]),
+    ]
+    assert rows[3][2] == hit["metadata"]
+    assert rows[2][2] == {}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"message": "  top 5 by rating \n", "session_id": "0c4f43a6-5c1e-4d6b-9a7e-4a2f0f2b8f11"},
+        {"message": "hi", "session_id": "0C4F43A65C1E4D6B9A7E4A2F0F2B8F11"},
+        {"message": "hi", "session_id": "{0c4f43a6-5c1e-4d6b-9a7e-4a2f0f2b8f11}", "extra": 1},
+        {"message": "x" * 2000, "session_id": "urn:uuid:0c4f43a6-5c1e-4d6b-9a7e-4a2f0f2b8f11"},
+        {"message": "x" * 2001, "session_id": "0c4f43a6-5c1e-4d6b-9a7e-4a2f0f2b8f11"},
+        {"message": " \t ", "session_id": "0c4f43a6-5c1e-4d6b-9a7e-4a2f0f2b8f11"},
+        {"message": "nul\x00here", "session_id": "0c4f43a6-5c1e-4d6b-9a7e-4a2f0f2b8f11"},
+        {"message": "lone \ud800", "session_id": "0c4f43a6-5c1e-4d6b-9a7e-4a2f0f2b8f11"},
+        {"message": "hi", "session_id": "0c4f43a6-5c1e-4d6b-9a7e"},
+        {"message": 12, "session_id": "0c4f43a6-5c1e-4d6b-9a7e-4a2f0f2b8f11"},
+        {"message": "hi", "session_id": 12},
+        {"message": None, "session_id": "0c4f43a6-5c1e-4d6b-9a7e-4a2f0f2b8f11"},
+        {"session_id": "0c4f43a6-5c1e-4d6b-9a7e-4a2f0f2b8f11"},
+        ["not", "an", "object"],
+    ],
+)
+def test_the_plain_input_check_agrees_with_the_documented_serializer(body: Any) -> None:
+    serializer = ChatApi.InputSerializer(data=body)
+    plain = plain_chat_input(body)
+    if serializer.is_valid():
+        expected = (serializer.validated_data["message"], serializer.validated_data["session_id"])
+        # the fast path reads string bodies; the serializer keeps the rest (numbers, integer UUIDs)
+        assert plain in (expected, None)
+        if isinstance(body.get("message"), str) and isinstance(body.get("session_id"), str):
+            assert plain == expected
+    else:
+        assert plain is None
 
 
 def test_another_session_of_another_analyst_shares_the_cache(world: Any, analyst_client: APIClient) -> None:

@@ -64,3 +64,54 @@ def test_stats_start_at_zero_and_count_hits_and_misses(db: Any) -> None:
 )
 def test_grounding_accepts_rounded_and_scaled_numbers_only(answer: str, sources: Any, missing: list[str]) -> None:
     assert ungrounded_numbers(answer, sources) == missing
+
+
+def test_the_versions_are_the_newest_data_version_and_promotion(db: Any) -> None:
+    from django.utils import timezone
+
+    from programs.selectors import data_version_current
+    from registry.models import PromotionEvent
+    from registry.selectors import registry_generation
+    from tests.chat.factories import model_version_factory
+
+    assert chat_cache.current_versions() == (data_version_current(), registry_generation())
+    bumped = data_version_bump(source="edit")
+    version = model_version_factory(target="rating")
+    event = PromotionEvent.objects.create(
+        version=version, target="rating", from_status="candidate", to_status="production", created_at=timezone.now()
+    )
+    assert chat_cache.current_versions() == (bumped.pk, event.pk)
+    assert chat_cache.current_versions() == (data_version_current(), registry_generation())
+
+
+def test_counters_are_added_in_one_call_from_missing_or_existing(db: Any) -> None:
+    from bms.cache import incr_many
+
+    cache.set("chat:test:a", 5, timeout=None)
+    incr_many({"chat:test:a": 2, "chat:test:b": 3})
+    incr_many({"chat:test:b": 4})
+    assert cache.get_many(["chat:test:a", "chat:test:b"]) == {"chat:test:a": 7, "chat:test:b": 7}
+
+
+def test_counters_go_to_the_process_while_redis_is_down(db: Any) -> None:
+    from django.core.cache import caches
+    from django.test import override_settings
+
+    from bms.cache import FallbackRedisCache, incr_many, shared_cache_unavailable
+    from tests.live import free_port
+
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    dead = {
+        "BACKEND": "bms.cache.FallbackRedisCache",
+        "LOCATION": url,
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5, "FALLBACK_RETRY_SECONDS": 60},
+    }
+    with override_settings(CACHES={"default": dead}, REDIS_URL=url):
+        backend = caches["default"]
+        assert isinstance(backend, FallbackRedisCache)
+        incr_many({"chat:test:n": 2})  # Redis fails: counted in the process
+        assert shared_cache_unavailable() is True
+        incr_many({"chat:test:n": 3})
+        assert backend.get("chat:test:n") == 5
+        chat_cache.request_record(hit=True, latency_ms=1.5)
+        assert (chat_cache.stats().total_requests, chat_cache.stats().cache_hits) == (1, 1)

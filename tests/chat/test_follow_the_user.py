@@ -94,7 +94,7 @@ def test_a_model_the_predictor_cannot_use_is_named_in_the_answer(
             "The revenue model is unavailable: its artifact failed its check.", code="model_unavailable"
         )
 
-    monkeypatch.setattr("predictions.services.predict", predict)
+    monkeypatch.setattr("predictions.predict.predict", predict)
     session = chat_session_create(user=analyst)
     answer = chat_answer(user=analyst, session_id=session.id, message="predict revenue for Night Watch")
     assert (

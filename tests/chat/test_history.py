@@ -153,3 +153,52 @@ def test_a_session_without_a_title_takes_its_first_question(store: Any) -> None:
     assert title == "Which programs had the best rating last week on every channel, and how did the…"
     assert len(title) <= 80
     assert store.session_get(session_id=named.id, owner_id=owner.pk).title == "Kept"
+
+
+def test_the_title_lookup_finds_only_the_owners_session(store: Any) -> None:
+    owner, other = user_factory("owner"), user_factory("other")
+    named = store.session_create(owner_id=owner.pk, title="Q1 review")
+    blank = store.session_create(owner_id=owner.pk)
+    assert store.session_title(session_id=named.id, owner_id=owner.pk) == (named.id, "Q1 review")
+    assert store.session_title(session_id=uuid.UUID(blank.id).hex, owner_id=owner.pk) == (blank.id, "")
+    for owner_id, session_id in ((other.pk, named.id), (owner.pk, str(uuid.uuid4())), (owner.pk, "nope")):
+        with pytest.raises(NotFoundError):
+            store.session_title(session_id=session_id, owner_id=owner_id)
+
+
+def test_an_exchange_in_a_titled_session_writes_both_messages_and_keeps_the_title(store: Any) -> None:
+    owner = user_factory("owner")
+    session = store.session_create(owner_id=owner.pk, title="Kept")
+    metadata = {"cache_hit": True, "tool_calls": [{"name": "get_programs", "arguments": {"n": 5}}], "latency_ms": 1.5}
+    store.exchange_add(session_id=session.id, question="q ü 'quoted'", answer="a\nb", metadata=metadata, titled=True)
+    messages = store.message_list(session_id=session.id)
+    assert [(m.role, m.content, m.metadata) for m in messages] == [
+        ("user", "q ü 'quoted'", {}),
+        ("assistant", "a\nb", metadata),
+    ]
+    assert messages[0].created_at == messages[1].created_at
+    assert store.session_get(session_id=session.id, owner_id=owner.pk).title == "Kept"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_only_the_history_commit_skips_the_wal_wait() -> None:
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    store = DjangoHistoryStore()
+    session = store.session_create(owner_id=user_factory("owner").pk, title="t")
+
+    def setting() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return str(cursor.fetchone()[0])
+
+    before = setting()
+    store.exchange_add(session_id=session.id, question="q", answer="a", metadata={}, titled=True)
+    assert setting() == before  # the statement's own transaction took it; the connection keeps its own
+    with transaction.atomic():
+        store.exchange_add(session_id=session.id, question="q2", answer="a2", metadata={}, titled=True)
+        assert setting() == "off"  # the insert turned it off for the transaction it ran in
+    assert setting() == before
+    assert ChatMessage.objects.filter(session_id=session.id).count() == 4

@@ -19,8 +19,9 @@ def _bms_metric_names() -> set[str]:
         describe = getattr(obj, "describe", None)
         if describe is not None and getattr(obj, "_name", "").startswith("bms_"):
             names.update(f.name for f in describe())
-    # Read from the database at each scrape (bms.metrics.RegistryCollector), not metric objects.
-    names.update(f.name for f in bms.metrics.REGISTRY_COLLECTOR.describe())
+    # Read from the apps' tables at each scrape (the DatabaseCollectors bms/wiring.py registers).
+    for collector in bms.metrics.COLLECTORS:
+        names.update(f.name for f in collector.describe())
     return names
 
 

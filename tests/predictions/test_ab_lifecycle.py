@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from bms.errors import ApplicationError
-from predictions import services
+from predictions import ab_tests, predict
 from predictions.models import ABTest
 from predictions.predictor import get_predictor
 from programs.models import Airing
@@ -25,7 +25,7 @@ FUTURE = datetime(2024, 3, 2, 19, 0, tzinfo=NY)
 
 
 def _start(world, *, share=0.5, target="rating", ends_at=None):
-    return services.ab_test_create(
+    return ab_tests.ab_test_create(
         name=f"{target} xgb", challenger=world.challengers[target], traffic_share=share, ends_at=ends_at
     )
 
@@ -33,7 +33,7 @@ def _start(world, *, share=0.5, target="rating", ends_at=None):
 def _answers(world, n, target="rating"):
     program = world.programs[0]
     return [
-        services.predict(program=program, target=target, features={"start": FUTURE.isoformat()}, user_key=f"k{i}")
+        predict.predict(program=program, target=target, features={"start": FUTURE.isoformat()}, user_key=f"k{i}")
         for i in range(n)
     ]
 
@@ -89,7 +89,7 @@ def test_an_automatic_promotion_after_a_drift_run_ends_the_test_too(world, setti
 def test_a_rollback_during_a_test_ends_it_too(world, settings):
     settings.PREDICTOR_GENERATION_CHECK_MS = 0
     model_version_promote(version=world.challengers["audience"], actor=None, reason="setup", force=True)
-    test = services.ab_test_create(
+    test = ab_tests.ab_test_create(
         name="audience rf", challenger=world.production["audience"], traffic_share=0.5, ends_at=None
     )
     model_version_rollback(target="audience", actor=None, reason="xgboost misbehaves")
@@ -120,7 +120,7 @@ def test_an_expired_test_ends_by_itself_is_scored_a_last_time_and_frees_its_targ
     get_predictor().invalidate()
     assert not [a for a in _answers(world, 3) if "ab_test" in a]
     with django_capture_on_commit_callbacks(execute=True):
-        ended = services.ab_tests_expire()
+        ended = ab_tests.ab_tests_expire()
     assert [t.pk for t in ended] == [test.pk]
     test.refresh_from_db()
     assert test.status == ABTest.Status.STOPPED
@@ -150,11 +150,11 @@ def test_scoring_counts_requests_and_predictions_separately(world):
             for i, p in enumerate(programs)
             for s in slots
         ]
-        services.predict_batch(items=items, user_key=f"batch-{batch}")
+        predict.predict_batch(items=items, user_key=f"batch-{batch}")
     for p in programs:
         for s in slots[:3]:
             Airing.objects.create(program=p, channel=p.channel, start=s, duration_minutes=60, rating=1.5)
-    result = services.ab_test_score(test=test, n_boot=200)
+    result = ab_tests.ab_test_score(test=test, n_boot=200)
     assert (result["n_requests"], result["n_predictions"], result["n_matched"]) == (2, 70, 42)
 
 

@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from bms.errors import ApplicationError, ConflictError
-from predictions import services
+from predictions import ab_tests, predict
 from predictions.ab import CHALLENGER, CHAMPION, ab_arm
 from predictions.models import ABTest, PredictionLog
 from predictions.tasks import ab_tests_score_task
@@ -23,7 +23,7 @@ FUTURE = datetime(2024, 3, 2, 19, 0, tzinfo=NY)
 
 
 def _start(world, mode="split", share=0.5, target="rating"):
-    return services.ab_test_create(
+    return ab_tests.ab_test_create(
         name=f"{target} xgb", challenger=world.challengers[target], traffic_share=share, mode=mode
     )
 
@@ -34,20 +34,16 @@ def test_split_serves_each_key_its_arm_and_logs_both(world):
     served = {}
     for i in range(20):
         key = f"user-{i}"
-        answer = services.predict(
-            program=program, target="rating", features={"start": FUTURE.isoformat()}, user_key=key
-        )
+        answer = predict.predict(program=program, target="rating", features={"start": FUTURE.isoformat()}, user_key=key)
         arm = ab_arm(key=key, test_id=test.pk, share=0.5)
         assert answer["ab_test"] == {"test_id": test.pk, "arm": arm}
         expected = world.challengers["rating"] if arm == CHALLENGER else world.production["rating"]
         assert answer["model"]["id"] == expected.pk
         served[key] = answer
     assert {a["ab_test"]["arm"] for a in served.values()} == {CHAMPION, CHALLENGER}
-    again = services.predict(
-        program=program, target="rating", features={"start": FUTURE.isoformat()}, user_key="user-3"
-    )
+    again = predict.predict(program=program, target="rating", features={"start": FUTURE.isoformat()}, user_key="user-3")
     assert again["model"] == served["user-3"]["model"]
-    services.prediction_log_flush()
+    predict.prediction_log_flush()
     logs = PredictionLog.objects.filter(ab_test=test)
     assert logs.count() == 42
     assert logs.filter(served=True).count() == 21
@@ -57,10 +53,10 @@ def test_split_serves_each_key_its_arm_and_logs_both(world):
 def test_shadow_mode_never_returns_the_challenger(world):
     test = _start(world, mode="shadow", share=1.0)
     for i in range(10):
-        answer = services.predict(program=world.programs[1], target="rating", user_key=f"k{i}")
+        answer = predict.predict(program=world.programs[1], target="rating", user_key=f"k{i}")
         assert answer["model"]["id"] == world.production["rating"].pk
         assert answer["ab_test"] == {"test_id": test.pk, "arm": CHAMPION}
-    services.prediction_log_flush()
+    predict.prediction_log_flush()
     challenger_logs = PredictionLog.objects.filter(ab_test=test, arm=CHALLENGER)
     assert challenger_logs.count() == 10
     assert not challenger_logs.filter(served=True).exists()
@@ -68,30 +64,30 @@ def test_shadow_mode_never_returns_the_challenger(world):
 
 def test_other_targets_are_not_in_the_test(world):
     _start(world, target="rating")
-    answer = services.predict(program=world.programs[0], target="revenue", user_key="x")
+    answer = predict.predict(program=world.programs[0], target="revenue", user_key="x")
     assert "ab_test" not in answer
 
 
 def test_a_stopped_test_no_longer_splits(world, settings):
     settings.PREDICTOR_GENERATION_CHECK_MS = 0
     test = _start(world, share=1.0)
-    assert services.predict(program=world.programs[0], target="rating", user_key="a")["ab_test"]["arm"] == CHALLENGER
-    services.ab_test_stop(test=test)
-    answer = services.predict(program=world.programs[0], target="rating", user_key="a")
+    assert predict.predict(program=world.programs[0], target="rating", user_key="a")["ab_test"]["arm"] == CHALLENGER
+    ab_tests.ab_test_stop(test=test)
+    answer = predict.predict(program=world.programs[0], target="rating", user_key="a")
     assert "ab_test" not in answer
     assert answer["model"]["id"] == world.production["rating"].pk
     with pytest.raises(ConflictError):
-        services.ab_test_stop(test=test)
+        ab_tests.ab_test_stop(test=test)
 
 
 def test_creation_rules(world):
     with pytest.raises(ApplicationError, match="already"):
-        services.ab_test_create(name="same", challenger=world.production["rating"], traffic_share=0.5)
+        ab_tests.ab_test_create(name="same", challenger=world.production["rating"], traffic_share=0.5)
     with pytest.raises(ApplicationError, match="between 0 and 1"):
-        services.ab_test_create(name="x", challenger=world.challengers["rating"], traffic_share=1.5)
+        ab_tests.ab_test_create(name="x", challenger=world.challengers["rating"], traffic_share=1.5)
     later = timezone.now() + timedelta(days=2)
     with pytest.raises(ApplicationError, match="after"):
-        services.ab_test_create(
+        ab_tests.ab_test_create(
             name="x", challenger=world.challengers["rating"], traffic_share=0.5, starts_at=later, ends_at=later
         )
     assert ABTest.objects.count() == 0
@@ -105,7 +101,7 @@ def _predict_each(programs, slots):
     """One rating prediction per program and slot, each program under its own A/B key."""
     for i, program in enumerate(programs):
         for slot in slots:
-            services.predict(program=program, target="rating", features={"start": slot.isoformat()}, user_key=f"u{i}")
+            predict.predict(program=program, target="rating", features={"start": slot.isoformat()}, user_key=f"u{i}")
 
 
 def test_scoring_on_imported_actuals(world):
@@ -113,7 +109,7 @@ def test_scoring_on_imported_actuals(world):
     programs = world.programs[:6]
     slots = [FUTURE + timedelta(hours=h) for h in range(3)]
     _predict_each(programs, slots)
-    pending = services.ab_test_score(test=test)
+    pending = ab_tests.ab_test_score(test=test)
     assert pending["status"] == "no_actuals"
     assert (pending["n_requests"], pending["n_predictions"]) == (18, 18)
     # The airings happen and are imported with their ratings (the last slot of each program has none yet).
@@ -126,7 +122,7 @@ def test_scoring_on_imported_actuals(world):
                 program=program, channel=program.channel, start=slot, duration_minutes=60, rating=value
             )
             actual[(program.pk, slot)] = value
-    result = services.ab_test_score(test=test, n_boot=500)
+    result = ab_tests.ab_test_score(test=test, n_boot=500)
     assert result["status"] == "scored"
     assert result["n_matched"] == 12
     logs = list(

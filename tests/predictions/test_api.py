@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from predictions.models import PredictionLog
-from predictions.services import prediction_log_flush
+from predictions.predict import prediction_log_flush
 from programs.models import TARGETS
 from registry.models import ModelVersion
 

@@ -8,8 +8,8 @@ import pytest
 from django.db.models import F
 from prometheus_client import REGISTRY
 
+from predictions.drift import drift_check, drift_report_create
 from predictions.models import DriftReport
-from predictions.services import drift_check, drift_report_create
 from predictions.tasks import drift_check_task
 from programs.models import Airing
 from registry.models import TrainingRun

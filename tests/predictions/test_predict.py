@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from predictions import services
+from predictions import predict
 from predictions.fastpath import RawRows
 from predictions.lookups import get_lookups
 from predictions.models import PredictionLog
@@ -42,7 +42,7 @@ def test_prediction_equals_the_registry_artifact_for_the_same_row(world):
         artifact = load_model(version)
         for program in world.programs[:3]:
             for start in SLOTS:
-                answer = services.predict(program=program, target=target, features={"start": start.isoformat()})
+                answer = predict.predict(program=program, target=target, features={"start": start.isoformat()})
                 frame = _featured(slot_frame(programs=[program], starts=[start]), target)
                 expected = float(artifact.predict(frame)[0])
                 assert answer["prediction"] == pytest.approx(expected, rel=1e-9, abs=1e-9)
@@ -79,8 +79,8 @@ def test_feature_rows_equal_the_registry_slot_frame(world):
             "features": {"start": SLOTS[2].isoformat(), "channel": channel.code, "duration_minutes": 90},
         },
     ]
-    rows = services._resolve(items, user_key=None)
-    ours = services._raw_rows(rows).to_frame()
+    rows = predict._resolve(items, user_key=None)
+    ours = predict._raw_rows(rows).to_frame()
     theirs = [
         slot_frame(programs=[program], starts=[SLOTS[0]]),
         slot_frame(programs=[other], starts=[SLOTS[1]], overrides={"is_premiere": True}),
@@ -95,12 +95,12 @@ def test_feature_rows_equal_the_registry_slot_frame(world):
 
 def test_target_all_answers_every_target(world):
     program = world.programs[1]
-    answer = services.predict(program=program, target="all", features={"start": SLOTS[0].isoformat()})
+    answer = predict.predict(program=program, target="all", features={"start": SLOTS[0].isoformat()})
     assert answer["target"] == "all"
     assert answer["program_id"] == program.pk
     assert [a["target"] for a in answer["predictions"]] == list(TARGETS)
     for a in answer["predictions"]:
-        single = services.predict(program=program, target=a["target"], features={"start": SLOTS[0].isoformat()})
+        single = predict.predict(program=program, target=a["target"], features={"start": SLOTS[0].isoformat()})
         assert a["prediction"] == single["prediction"]
         assert a["interval"]["low"] <= a["prediction"] <= a["interval"]["high"]
         assert a["interval"]["level"] == 0.9
@@ -111,21 +111,21 @@ def test_promotion_is_picked_up_without_a_restart(world, settings):
     program = world.programs[2]
     features = {"start": SLOTS[0].isoformat()}
     settings.PREDICTOR_GENERATION_CHECK_MS = 60_000
-    before = services.predict(program=program, target="revenue", features=features)
+    before = predict.predict(program=program, target="revenue", features=features)
     assert before["model"]["algorithm"] == "random_forest"
     challenger = world.challengers["revenue"]
     # Promotion commits inside the test transaction: no on-commit hook fires, only the generation changes.
     model_version_promote(version=challenger, actor=None, reason="test", force=True)
-    still = services.predict(program=program, target="revenue", features=features)
+    still = predict.predict(program=program, target="revenue", features=features)
     assert still["model"]["id"] == before["model"]["id"]  # not re-checked within the interval
     settings.PREDICTOR_GENERATION_CHECK_MS = 0
-    after = services.predict(program=program, target="revenue", features=features)
+    after = predict.predict(program=program, target="revenue", features=features)
     assert after["model"] == {"id": challenger.pk, "algorithm": "xgboost", "version": challenger.version}
     frame = _featured(slot_frame(programs=[program], starts=[SLOTS[0]]), challenger.target)
     expected = float(load_model(challenger).predict(frame)[0])
     assert after["prediction"] == pytest.approx(expected, rel=1e-9)
     model_version_rollback(target="revenue", actor=None, reason="test")
-    back = services.predict(program=program, target="revenue", features=features)
+    back = predict.predict(program=program, target="revenue", features=features)
     assert back["model"]["id"] == before["model"]["id"]
     assert back["prediction"] == before["prediction"]
 
@@ -133,9 +133,9 @@ def test_promotion_is_picked_up_without_a_restart(world, settings):
 def test_a_warm_prediction_runs_no_query(world, django_assert_num_queries, settings):
     settings.PREDICTOR_GENERATION_CHECK_MS = 60_000  # the registry/data version checks are due once a minute
     program = world.programs[3]
-    services.predict(program=program, target="rating", features={"start": SLOTS[0].isoformat()})
+    predict.predict(program=program, target="rating", features={"start": SLOTS[0].isoformat()})
     with django_assert_num_queries(0):
-        services.predict(program=program, target="rating", features={"start": SLOTS[0].isoformat()})
+        predict.predict(program=program, target="rating", features={"start": SLOTS[0].isoformat()})
 
 
 def test_batch_equals_singles(world):
@@ -152,30 +152,30 @@ def test_batch_equals_singles(world):
         }
     )
     items[-2]["features"] = {"start": SLOTS[2].isoformat()}
-    batch = services.predict_batch(items=items)
+    batch = predict.predict_batch(items=items)
     assert len(batch["results"]) == len(items)
     for item, result in zip(items, batch["results"], strict=True):
-        single = services.predict(program=item["program_id"], target=item["target"], features=item["features"])
+        single = predict.predict(program=item["program_id"], target=item["target"], features=item["features"])
         single.pop("latency_ms")
         assert result == single
 
 
 def test_predict_matrix_is_programs_by_slots(world):
     programs = world.programs[:5]
-    matrix = services.predict_matrix(target="audience", programs=programs, starts=SLOTS, channel=world.channels[0])
+    matrix = predict.predict_matrix(target="audience", programs=programs, starts=SLOTS, channel=world.channels[0])
     assert matrix.shape == (5, 4)
     frame = _featured(slot_frame(programs=programs, starts=SLOTS, channel=world.channels[0]), "audience")
     expected = load_model(world.production["audience"]).predict(frame).reshape(5, 4)
     np.testing.assert_allclose(matrix, expected, rtol=1e-9)
-    assert services.predict_matrix(target="audience", programs=[], starts=SLOTS).shape == (0, 4)
+    assert predict.predict_matrix(target="audience", programs=[], starts=SLOTS).shape == (0, 4)
 
 
 def test_predictions_are_logged_in_bulk(world, settings):
     settings.PREDICTION_LOG_FLUSH_SIZE = 1000
     program = world.programs[0]
-    answer = services.predict(program=program, target="rating", features={"start": SLOTS[3].isoformat()})
+    answer = predict.predict(program=program, target="rating", features={"start": SLOTS[3].isoformat()})
     assert PredictionLog.objects.count() == 0  # buffered, not written on the request path
-    assert services.prediction_log_flush() == 1
+    assert predict.prediction_log_flush() == 1
     log = PredictionLog.objects.get()
     assert log.output == answer["prediction"]
     assert log.model_version_id == answer["model"]["id"]
@@ -190,9 +190,9 @@ def test_predictions_are_logged_in_bulk(world, settings):
 def test_log_buffer_flushes_by_size(world, settings):
     settings.PREDICTION_LOG_FLUSH_SIZE = 3
     for start in SLOTS[:2]:
-        services.predict(program=world.programs[0], target="rating", features={"start": start.isoformat()})
+        predict.predict(program=world.programs[0], target="rating", features={"start": start.isoformat()})
     assert PredictionLog.objects.count() == 0
-    services.predict(program=world.programs[0], target="rating", features={"start": SLOTS[2].isoformat()})
+    predict.predict(program=world.programs[0], target="rating", features={"start": SLOTS[2].isoformat()})
     assert PredictionLog.objects.count() == 3
 
 
@@ -207,7 +207,7 @@ def test_raw_rows_round_trip(world):
 def test_intervals_are_the_versions_split_conformal_half_widths(world):
     version = world.production["rating"]
     program = world.programs[2]
-    answer = services.predict(program=program, target="rating", features={"start": SLOTS[0].isoformat()})
+    answer = predict.predict(program=program, target="rating", features={"start": SLOTS[0].isoformat()})
     calibration = version.metrics["conformal"]
     assert [i["level"] for i in answer["intervals"]] == [0.8, 0.9, 0.95]
     for interval in answer["intervals"]:
@@ -242,7 +242,7 @@ def test_a_slot_further_ahead_rolls_forward_from_the_last_known_actuals(world):
     program = world.programs[0]
     near, _, far = _after_the_data(world)
     answers = [
-        services.predict(program=program, target="audience", features={"start": s.isoformat()}) for s in (near, far)
+        predict.predict(program=program, target="audience", features={"start": s.isoformat()}) for s in (near, far)
     ]
     assert answers[0]["history_through"] == answers[1]["history_through"] is not None
     rows = RawRows.from_frame(slot_frame(programs=[program, program], starts=[near, far]))
@@ -265,7 +265,7 @@ def test_a_prediction_outside_the_sane_range_is_clipped_and_flagged(world):
     features = {"start": SLOTS[3].isoformat()}
     version = world.production["revenue"]
     stored = version.metrics["sane_range"]  # 0 ... 3 x the largest training value, stored by training
-    plain = services.predict(program=program, target="revenue", features=features)
+    plain = predict.predict(program=program, target="revenue", features=features)
     assert plain["clipped"] is False
     assert "raw_prediction" not in plain
     assert stored["low"] <= plain["prediction"] <= stored["high"]
@@ -275,14 +275,14 @@ def test_a_prediction_outside_the_sane_range_is_clipped_and_flagged(world):
         metrics={**version.metrics, "sane_range": {"low": 0.0, "high": high}}
     )
     reset_predictor()  # the range is read when a model loads
-    answer = services.predict(program=program, target="revenue", features=features)
+    answer = predict.predict(program=program, target="revenue", features=features)
     assert answer["prediction"] == high
     assert answer["clipped"] is True
     assert answer["raw_prediction"] == plain["prediction"]
     assert answer["sane_range"] == {"low": 0.0, "high": high}
     for interval in (answer["interval"], *answer["intervals"]):
         assert 0.0 <= interval["low"] <= interval["high"] <= high
-    services.prediction_log_flush()
+    predict.prediction_log_flush()
     assert PredictionLog.objects.filter(target="revenue").latest("id").output == high
-    matrix = services.predict_matrix(target="revenue", programs=[program], starts=[SLOTS[3]])
+    matrix = predict.predict_matrix(target="revenue", programs=[program], starts=[SLOTS[3]])
     assert matrix.tolist() == [[high]]

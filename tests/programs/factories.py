@@ -13,26 +13,18 @@ from zoneinfo import ZoneInfo
 
 from programs.aggregates import airings_aggregate, airings_frame
 from programs.generator import GeneratorConfig
+from programs.importer import CANONICAL_COLUMNS
 from programs.models import Airing, Channel, Program
 
 _seq = itertools.count(1)
 NY = ZoneInfo("America/New_York")
 
-CANONICAL_HEADER = (
-    "external_id",
-    "title",
-    "channel",
-    "genre",
-    "content_rating",
-    "start",
-    "duration_minutes",
-    "is_premiere",
-    "is_live",
-    "rating",
-    "revenue",
-    "audience",
-    "engagement",
+# The importer's canonical columns of a plain file: without series/season/episode, finale, description
+# and the channel's universe and time zone (each has its own tests).
+OPTIONAL_COLUMNS = frozenset(
+    {"series", "season", "episode", "is_finale", "description", "channel_universe", "time_zone"}
 )
+CANONICAL_HEADER = tuple(c for c in CANONICAL_COLUMNS if c not in OPTIONAL_COLUMNS)
 
 # A reduced configuration that keeps the default's structure (every block, both weekday and weekend
 # plans, several seasons per slot) and its noise levels: 2 channels x 180 days ~ 6.5k airings.

@@ -19,10 +19,10 @@ def test_list_filters_and_paginates_with_a_fixed_number_of_queries(viewer_client
     with django_assert_max_num_queries(4):
         response = viewer_client.get("/api/v1/models")
     assert response.status_code == 200
-    assert response.data["count"] == 3
+    assert response.json()["count"] == 3
     response = viewer_client.get("/api/v1/models", {"target": "revenue", "status": "production"})
-    assert [row["id"] for row in response.data["results"]] == [revenue.pk]
-    assert response.data["results"][0]["metrics"]["r2"] == 0.9
+    assert [row["id"] for row in response.json()["results"]] == [revenue.pk]
+    assert response.json()["results"][0]["metrics"]["r2"] == 0.9
 
 
 @pytest.mark.django_db

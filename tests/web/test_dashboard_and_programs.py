@@ -141,7 +141,7 @@ def test_predict_form_shows_the_prediction_and_interval(analyst_web, broadcasts,
             ],
         }
 
-    monkeypatch.setattr("predictions.services.predict", fake_predict)
+    monkeypatch.setattr("predictions.predict.predict", fake_predict)
     response = analyst_web.post(
         "/programs/ABC001/predict",
         {"target": "all", "start": "2025-06-06T20:00", "channel": "ch1", "is_premiere": "on"},
@@ -165,7 +165,7 @@ def test_predict_form_reports_a_service_error_with_its_status(analyst_web, broad
     def no_model(**kwargs):
         raise ConflictError("No production model for rating.")
 
-    monkeypatch.setattr("predictions.services.predict", no_model)
+    monkeypatch.setattr("predictions.predict.predict", no_model)
     response = analyst_web.post(
         "/programs/ABC001/predict", {"target": "rating", "start": "2025-06-06T20:00", "channel": "ch1"}
     )

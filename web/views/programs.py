@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from bms.errors import ApplicationError, NotFoundError
 from bms.roles import Role
-from predictions import services as prediction_services
+from predictions import predict as prediction
 from programs.models import TARGETS, Program
 from programs.selectors import data_version_current, program_detail, program_get, program_list, trend_series
 from web.forms import PredictForm, ProgramFilterForm
@@ -109,7 +109,7 @@ class ProgramPage(PageView):
 
 
 class ProgramPredictPage(PageView):
-    """POST: call predictions.services.predict and show the answer (with its interval) on the page."""
+    """POST: call predictions.predict.predict and show the answer (with its interval) on the page."""
 
     min_role = Role.ANALYST
 
@@ -126,7 +126,7 @@ class ProgramPredictPage(PageView):
             status = 400
         else:
             try:
-                answer = prediction_services.predict(
+                answer = prediction.predict(
                     program=program,
                     target=form.cleaned_data["target"],
                     features=form.features(),

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from bms.errors import ApplicationError
-from predictions import selectors, services
+from predictions import ab_tests, selectors
 from predictions.models import ABTest
 from registry.selectors import model_version_get
 
@@ -50,7 +50,7 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from exc
 
     def _start(self, options: dict[str, Any]) -> None:
-        test = services.ab_test_create(
+        test = ab_tests.ab_test_create(
             name=options["name"],
             challenger=model_version_get(version_id=options["challenger_id"]),
             traffic_share=options["share"],
@@ -61,7 +61,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"started A/B test {test.pk}: {test}"))
 
     def _stop(self, options: dict[str, Any]) -> None:
-        test = services.ab_test_stop(test=selectors.ab_test_get(test_id=options["test_id"]), reason=options["reason"])
+        test = ab_tests.ab_test_stop(test=selectors.ab_test_get(test_id=options["test_id"]), reason=options["reason"])
         self.stdout.write(self.style.SUCCESS(f"stopped A/B test {test.pk}: {test.end_reason}"))
 
     def _show(self, options: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from predictions.services import drift_check
+from predictions.drift import drift_check
 
 
 class Command(BaseCommand):

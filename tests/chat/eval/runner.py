@@ -58,7 +58,7 @@ def evaluation_conditions() -> Iterator[None]:
 
     with (
         tempfile.TemporaryDirectory() as exports,
-        mock.patch("predictions.services.predict", _predict),
+        mock.patch("predictions.predict.predict", _predict),
         mock.patch("scheduling.services.optimization_job_create", _optimize),
         mock.patch.object(settings, "EXPORT_ROOT", exports),
         time_machine.travel(NOW, tick=False),

@@ -1,0 +1,31 @@
+"""The cross-app events (bms/events.py): who subscribes, and how a send runs them."""
+
+from __future__ import annotations
+
+from bms import wiring
+from bms.events import BROADCAST_DATA_CHANGED, PRODUCTION_MODEL_CHANGED, Event, ProductionModelChanged
+from predictions.ab_tests import ab_tests_end_on_production_change, ab_tests_score_on_import
+
+
+def test_the_subscribers_at_start_up_are_the_ones_bms_wiring_lists_in_order() -> None:
+    assert BROADCAST_DATA_CHANGED.subscribers() == [ab_tests_score_on_import]
+    assert PRODUCTION_MODEL_CHANGED.subscribers() == [
+        ab_tests_end_on_production_change,
+        wiring.predictor_reload_after_commit,
+    ]
+
+
+def test_connecting_again_adds_no_second_subscription() -> None:
+    wiring.connect()
+    assert len(BROADCAST_DATA_CHANGED.subscribers()) == 1
+    assert len(PRODUCTION_MODEL_CHANGED.subscribers()) == 2
+
+
+def test_send_calls_each_subscriber_in_order_with_the_event_and_returns_their_answers() -> None:
+    event: Event[ProductionModelChanged, str] = Event("test")
+    calls: list[str] = []
+    event.subscribe(lambda change: calls.append(f"a:{change.target}") or "first")
+    event.subscribe(lambda change: calls.append(f"b:{change.reason}") or "second")
+    answers = event.send(ProductionModelChanged(target="rating", reason="why"))
+    assert calls == ["a:rating", "b:why"]
+    assert answers == ["first", "second"]
