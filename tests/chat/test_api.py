@@ -164,7 +164,9 @@ def test_a_hit_records_the_exchange_with_its_metadata(world: Any, analyst_client
     first = _ask(analyst_client, sid, TOP5).json()
     hit = _ask(analyst_client, sid, "show me the top 5 programs by rating?").json()
     assert hit["metadata"]["cache_hit"] is True
-    rows = list(ChatMessage.objects.filter(session_id=sid).order_by("id").values_list("role", "content", "metadata"))
+    rows = list(
+        ChatMessage.objects.filter(session_id=UUID(sid)).order_by("id").values_list("role", "content", "metadata")
+    )
     assert [(role, content) for role, content, _ in rows] == [
         ("user", TOP5),
         ("assistant", first["response"]),

@@ -201,4 +201,4 @@ def test_on_postgresql_only_the_history_commit_skips_the_wal_wait() -> None:
         store.exchange_add(session_id=session.id, question="q2", answer="a2", metadata={}, titled=True)
         assert setting() == "off"  # the insert turned it off for the transaction it ran in
     assert setting() == before
-    assert ChatMessage.objects.filter(session_id=session.id).count() == 4
+    assert ChatMessage.objects.filter(session_id=uuid.UUID(session.id)).count() == 4
