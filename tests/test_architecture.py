@@ -40,6 +40,7 @@ KERNEL = {
     "bms.serializers",
     "bms.services",
     "bms.tokens",
+    "bms.users",  # the User type and the authenticated request types: imports only Django and DRF
 }
 PACKAGES = {"bms", "bms.management", "bms.management.commands"}  # bms/__init__.py exposes the Celery app
 
