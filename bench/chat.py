@@ -13,7 +13,8 @@ cache) with the synthetic generator, then measures:
 
 No trained models exist in this throwaway database, so prediction questions answer "no production
 model" (still a real tool path); schedule optimisation and exports are never cached by design.
-Writes the ``chat`` section of docs/benchmarks.md. Usage: ``.venv/bin/python bench/chat.py``.
+Writes the ``chat`` section of docs/benchmarks.md (``--no-write``: print only). Usage:
+``.venv/bin/python bench/chat.py [--no-write]``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bms.settings")
 for _name in ("JOBS_IN_BACKGROUND", "PREDICTION_LOG_BACKGROUND", "SERVER_WARM_UP"):
     os.environ.setdefault(_name, "0")
 os.environ.setdefault("SECRET_KEY", "bench-chat-not-secret")
+# With DATABASE_URL and DEBUG off the settings are production's: the test client speaks plain HTTP,
+# as the app behind its TLS-terminating proxy does, so no redirect to https.
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 # Throttles stay as configured (30 questions/minute/user): the questions are spread over enough
 # analysts that none of them is throttled, so a hit pays the real throttle bookkeeping.
 os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -102,6 +106,9 @@ def main() -> None:
         body += evaluation()
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
+    if "--no-write" in sys.argv[1:]:
+        print(body)
+        return
     write_section(SECTION, body)
     print("wrote section", SECTION)
 
@@ -285,9 +292,11 @@ Load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores 
 | requests / hits / misses counted by the stats endpoint | {s.total_requests} / {s.cache_hits} / {s.cache_misses} | hits + misses = requests |
 | replay wall time | {replay_s:.1f} s | |
 
-A hit still authenticates, validates, reads the two versions (data version, registry generation),
-stores the question and the answer in the history (one insert; on PostgreSQL without waiting for the
-WAL flush) and counts the statistics. The offline agent reads the program/channel catalogue once per
+A hit still authenticates, is throttled, validates, checks the session (one SELECT), reads the two
+versions (data version, registry generation; one SELECT), reads the pending clarification and the
+cached answer (one cache round trip), stores the question and the answer in the history (one INSERT
+statement, no transaction around it; on PostgreSQL without waiting for the WAL flush), keeps the
+session's scope for follow-ups and counts the statistics (one pipelined round trip on Redis). The offline agent reads the program/channel catalogue once per
 data version (its matchers are built with it), so a question costs its tools' queries plus one version
 read; the gap to the best
 possible hit rate is the exports and optimisations (never cached) plus the first sighting of each

@@ -16,6 +16,7 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache, partial
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import connection, transaction
@@ -32,6 +34,16 @@ from django.utils.text import slugify
 from bms.db import rows_insert
 from bms.errors import ApplicationError
 from programs.aggregates import aggregates_refresh_extremes, airings_aggregate, airings_aggregate_staged, frame_of
+from programs.import_columns import (
+    MAX_YEAR,
+    MIN_YEAR,
+    RATING_ALIASES,
+    VALID_COLUMNS,
+    derived_id,
+    genre_lookup,
+    parse_bool,
+    valid_by_column,
+)
 from programs.models import TARGETS, Airing, Channel, ContentRating, DataVersion, Genre, Program
 from programs.services import data_version_bump
 
@@ -59,10 +71,6 @@ START_PARTS = ("start_date", "start_time")
 DEFAULT_NA_VALUES = ("", "NA", "N/A", "NULL", "null", "None", "NaN", "nan")
 DEFAULT_UNIVERSE = 1_000_000  # households, for channels an import creates without channel_universe
 BATCH_SIZE = 5000
-MIN_YEAR, MAX_YEAR = 1900, 2200  # starts outside are typos (and beyond what the summaries' dates hold)
-_TRUE = frozenset({"1", "true", "t", "yes", "y"})
-_FALSE = frozenset({"0", "false", "f", "no", "n"})
-_RATING_ALIASES = {"PG13": "PG-13", "TV-G": "G", "TV-Y": "G", "TV-PG": "PG", "TV-14": "PG-13", "TV-MA": "R"}
 
 
 class ImportValidationError(ApplicationError):
@@ -377,31 +385,6 @@ def _canonical_frame(header: tuple[str, ...], rows: list[list[str]], mapping: Co
 
 
 # --- validation ---------------------------------------------------------------------------------
-def _genre_lookup() -> dict[str, str]:
-    lookup = {value: value for value in Genre.values}
-    lookup.update({str(label).lower(): value for value, label in Genre.choices})
-    lookup.update(
-        {"talk show": "talk", "game show": "game", "films": "movie", "film": "movie", "reality tv": "reality"}
-    )
-    return lookup
-
-
-def _parse_bool(value: Any) -> bool | None:
-    if value is None:
-        return False
-    return _parse_bool_text(str(value))
-
-
-@lru_cache(maxsize=256)  # a flag column has a handful of distinct spellings
-def _parse_bool_text(value: str) -> bool | None:
-    text = value.strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE or text == "":
-        return False
-    return None
-
-
 def _apply_clock(date_text: str, time_text: str, clock: dict[str, list[int]]) -> tuple[str, int] | None:
     """12-hour clock without AM/PM: ``pm_hours`` get +12, ``next_day_hours`` are after midnight."""
     m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", time_text)
@@ -441,12 +424,8 @@ class _Row:
     moved: bool = False  # placed after the previous airing on a DST night
 
 
-def _validate(
-    frame: pd.DataFrame, lines: list[int], mapping: ColumnMapping, channel_zones: dict[str, str]
-) -> tuple[list[_Row], dict[int, str], int]:
-    """Parse every row; return the good rows, {index: reason} for the bad ones, rows skipped.
-
-    ``channel_zones``: time zone of each existing channel by code and lower-cased name."""
+def _check_columns(frame: pd.DataFrame, mapping: ColumnMapping) -> None:
+    """Refuse a file (or mapping) that lacks a column every row needs."""
     has_start = "start" in frame.columns
     has_parts = "start_date" in frame.columns
     required = ["channel", "duration_minutes"]
@@ -462,11 +441,20 @@ def _validate(
     if has_parts and not has_start and not mapping.start_format:
         raise ImportValidationError("mapping: start_format is required with start_date/start_time.")
 
+
+def _validate(
+    frame: pd.DataFrame, lines: list[int], mapping: ColumnMapping, channel_zones: dict[str, str]
+) -> tuple[list[_Row], dict[int, str], int]:
+    """Parse every row; return the good rows, {index: reason} for the bad ones, rows skipped.
+
+    ``channel_zones``: time zone of each existing channel by code and lower-cased name."""
+    _check_columns(frame, mapping)
+    has_start = "start" in frame.columns
     default_tz = ZoneInfo(settings.TIME_ZONE)
     tz_cache: dict[str, ZoneInfo | None] = {}
     # A naive start is read in the row's time_zone, else its (existing) channel's, else TIME_ZONE.
     ranges: dict[str, tuple[float, float]] = settings.TARGET_RANGES
-    genres = _genre_lookup()
+    genres = genre_lookup()
     ratings = set(ContentRating.values)
     numbers = {
         t: pd.to_numeric(frame[t], errors="coerce").to_numpy(dtype=float) if t in frame.columns else None
@@ -541,7 +529,7 @@ def _validate(
             reasons.append("external_id, series or title: all missing")
         if not external_id:
             # A series is one program across its seasons and channels; a title is one per channel.
-            external_id = slugify(series_name)[:64] if series_name else _derived_id(channel, title)
+            external_id = slugify(series_name)[:64] if series_name else derived_id(channel, title)
         if len(external_id) > 64:
             reasons.append("external_id: longer than 64 characters")
         raw_genre = (rec.get("genre") or "other").strip().lower()
@@ -549,7 +537,7 @@ def _validate(
         if genre is None:
             reasons.append(f"genre: unknown {raw_genre!r} (allowed: {', '.join(Genre.values)})")
         raw_cr = (rec.get("content_rating") or "PG").strip().upper()
-        content_rating = _RATING_ALIASES.get(raw_cr, raw_cr)
+        content_rating = RATING_ALIASES.get(raw_cr, raw_cr)
         if content_rating not in ratings:
             reasons.append(f"content_rating: unknown {raw_cr!r} (allowed: {', '.join(ContentRating.values)})")
         duration = 0
@@ -567,7 +555,7 @@ def _validate(
             )
         flags: dict[str, bool] = {}
         for flag in ("is_premiere", "is_finale", "is_live"):
-            parsed = _parse_bool(rec.get(flag))
+            parsed = parse_bool(rec.get(flag))
             if parsed is None:
                 reasons.append(f"{flag}: {rec.get(flag)!r} is not a boolean (true/false/1/0/yes/no)")
             flags[flag] = bool(parsed)
@@ -666,11 +654,6 @@ def _out_of_range(target: str, raw: Any, value: float, bounds: tuple[float, floa
     return reason
 
 
-@lru_cache(maxsize=4096)
-def _derived_id(channel: str, title: str) -> str:
-    return slugify(f"{channel}-{title}")[:64]
-
-
 # A broadcast night runs from noon to noon local, so a DST night's airings group together.
 _NIGHT_SHIFT = timedelta(hours=12)
 
@@ -728,28 +711,8 @@ def _wall_clock_place(rows: list[_Row]) -> None:
 
 
 # --- the service --------------------------------------------------------------------------------
-# Validated rows travel in columnar frames of one chunk (``_frame_of``): these columns, plus the ids
-# the resolution adds (``program_id``, ``channel_id``).
-_FRAME_COLUMNS = (
-    "index",
-    "line",
-    "external_id",
-    "title",
-    "channel",
-    "genre",
-    "content_rating",
-    "start",
-    "duration_minutes",
-    "is_premiere",
-    "is_finale",
-    "is_live",
-    "season",
-    "episode",
-    *TARGETS,
-    "description",
-    "universe",
-    "time_zone",
-)
+# Validated rows travel in columnar frames of one chunk (``import_columns.VALID_COLUMNS``, made by
+# ``valid_by_column`` or ``_frame_of``), plus the ids the resolution adds (``program_id``, ``channel_id``).
 # What an airing row holds, in the order the writers stage it (the natural key first).
 _KEY = ("program_id", "channel_id", "start")
 _VALUES = ("duration_minutes", "is_premiere", "is_finale", "season", "episode", *TARGETS)
@@ -787,7 +750,7 @@ def _frame_of(rows: list[_Row]) -> pd.DataFrame:
             "universe": pd.Series([r.universe for r in rows], dtype="object"),
             "time_zone": pd.Series([r.time_zone for r in rows], dtype="object"),
         },
-        columns=list(_FRAME_COLUMNS),
+        columns=list(VALID_COLUMNS),
     )
     return frame
 
@@ -799,6 +762,58 @@ def _python_column(series: pd.Series) -> list[Any]:
     if pd.api.types.is_float_dtype(series):
         return [None if v != v else v for v in series.tolist()]
     return series.tolist()
+
+
+_Checked = tuple[pd.DataFrame, pd.DataFrame, np.ndarray]  # canonical frame, rows taken, rows left
+
+
+def _checked(header: tuple[str, ...], chunk: _Chunk, mapping: ColumnMapping) -> _Checked:
+    """The database-free part of a chunk's validation: its canonical frame and the column checks."""
+    frame = _canonical_frame(header, chunk.rows, mapping)
+    _check_columns(frame, mapping)
+    fast, left = valid_by_column(frame, chunk.lines, chunk.offset)
+    return frame, fast, left
+
+
+def _prefetched(
+    header: tuple[str, ...], chunks: Iterator[_Chunk], mapping: ColumnMapping
+) -> Iterator[tuple[_Chunk, _Checked]]:
+    """The chunks with their column checks, the next chunk read and checked on a worker thread while
+    the caller writes the current one (the thread never touches the database; a database wait
+    releases the GIL, so reading overlaps writing). At most two chunks are in memory."""
+
+    def read_next() -> tuple[_Chunk, _Checked] | None:
+        chunk = next(chunks, None)
+        return None if chunk is None else (chunk, _checked(header, chunk, mapping))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-read") as pool:
+        pending = pool.submit(read_next)
+        while (item := pending.result()) is not None:
+            pending = pool.submit(read_next)
+            yield item
+
+
+def _in_file_order(*frames: pd.DataFrame) -> pd.DataFrame:
+    """Validated frames of one chunk as one, in the file's row order."""
+    parts = [f for f in frames if not f.empty]
+    if not parts:
+        return frames[0]
+    if len(parts) == 1:
+        return parts[0].reset_index(drop=True)
+    return pd.concat(parts, ignore_index=True).sort_values("index", kind="stable").reset_index(drop=True)
+
+
+def _malformed(header: tuple[str, ...], rows: list[list[str]], encoding: str) -> dict[int, str]:
+    """{position: reason} for rows with bytes that do not decode, a NUL byte, or the wrong field count."""
+    bad: dict[int, str] = {}
+    width = len(header)
+    for i, raw in enumerate(rows):
+        reason = _unreadable_reason(raw, encoding)
+        if reason is not None:
+            bad[i] = reason
+        elif len(raw) != width:
+            bad[i] = f"expected {width} fields, got {len(raw)}"
+    return bad
 
 
 def _staged_rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
@@ -914,20 +929,18 @@ class _Import:
         )
 
     # -- per chunk ---------------------------------------------------------------------------------
-    def chunk(self, header: tuple[str, ...], chunk: _Chunk) -> None:
-        frame = _canonical_frame(header, chunk.rows, self.mapping)
-        good, bad, skipped = _validate(frame, chunk.lines, self.mapping, self.channel_zones)
-        del frame
+    def chunk(self, header: tuple[str, ...], chunk: _Chunk, checked: _Checked | None = None) -> None:
+        """Validate one chunk (column by column, the rows that fail a column check row by row), then
+        resolve its ids and write it. ``checked``: the column checks, when already run (``_checked``)."""
+        frame, fast, left = checked or _checked(header, chunk, self.mapping)
         self.result.rows_read += len(chunk.rows)
-        self.result.skipped_without_start += skipped
-        for i, raw in enumerate(chunk.rows):
-            reason = _unreadable_reason(raw, self.mapping.encoding)
-            if reason is not None:
-                bad[i] = reason
-            elif len(raw) != len(header):
-                bad[i] = f"expected {len(header)} fields, got {len(raw)}"
+        good, bad = self._validate_rows(frame, left, chunk)
+        del frame
+        bad.update(_malformed(header, chunk.rows, self.mapping.encoding))
         for i, reason in bad.items():
             self._reject(chunk.offset + i, reason, (chunk.lines[i], tuple(chunk.rows[i])))
+        if bad:
+            fast = fast[~fast["index"].isin([chunk.offset + i for i in bad])]
         rows: list[_Row] = []
         placed: list[_Row] = []
         for row in good:
@@ -944,12 +957,27 @@ class _Import:
             else:
                 row.start = (row.start if row.naive is None else row.naive.replace(tzinfo=row.zone)).astimezone(UTC)
                 placed.append(row)
-        if not rows:
+        if not rows and fast.empty:
             return
-        self._resolve(_frame_of(rows))  # held rows too: a program is created from its first row in the file
+        # Held rows too: a program is created from its first row in the file.
+        self._resolve(_in_file_order(fast, _frame_of(rows)))
         self._place(
-            _frame_of(placed), raw_of=lambda i: (chunk.lines[i - chunk.offset], tuple(chunk.rows[i - chunk.offset]))
+            _in_file_order(fast, _frame_of(placed)),
+            raw_of=lambda i: (chunk.lines[i - chunk.offset], tuple(chunk.rows[i - chunk.offset])),
         )
+
+    def _validate_rows(self, frame: pd.DataFrame, left: np.ndarray, chunk: _Chunk) -> tuple[list[_Row], dict[int, str]]:
+        """The row parser on the rows the column checks left: good rows and {position: reason}, by
+        position in the chunk."""
+        positions = np.flatnonzero(left)
+        if not len(positions):
+            return [], {}
+        subset = frame.iloc[positions].reset_index(drop=True)
+        good, bad, skipped = _validate(subset, [chunk.lines[p] for p in positions], self.mapping, self.channel_zones)
+        self.result.skipped_without_start += skipped
+        for row in good:
+            row.index = int(positions[row.index])
+        return good, {int(positions[i]): reason for i, reason in bad.items()}
 
     def finish(self) -> None:
         """Place the held DST-night rows (they need their whole night), then close the writer."""
@@ -1248,8 +1276,8 @@ def airings_import(
     result = ImportResult(header=header)
     with transaction.atomic():
         job = _Import(result, mapping, Path(path), skip_invalid)
-        for chunk in chunks:
-            job.chunk(header, chunk)
+        for chunk, checked in _prefetched(header, chunks, mapping):
+            job.chunk(header, chunk, checked)
         job.finish()
         if result.rejects and not skip_invalid:
             raise ImportValidationError(  # raised inside the transaction: every chunk written is rolled back

@@ -30,10 +30,12 @@ import pandas as pd
 from scipy.optimize import nnls
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 
-HISTORY_LEVELS: tuple[str, ...] = ("h_last", "h_mean3", "h_ewm", "h_mean8", "s_last", "s_mean4")
+HISTORY_LEVELS: tuple[str, ...] = ("h_last", "h_mean3", "h_ewm", "h_mean8", "h_mean_all", "s_last", "s_mean4")
 # The levels the anchor blends: the history levels and the program's mean over the rows ``fit`` saw
 # (the analyst's "program mean"; the long-run level of a noisy, stable series).
 ANCHOR_COLUMNS: tuple[str, ...] = (*HISTORY_LEVELS, "p_mean")
+# What models fitted before ``h_mean_all`` existed blend (their weights are in this order).
+_LEGACY_ANCHOR_COLUMNS: tuple[str, ...] = ("h_last", "h_mean3", "h_ewm", "h_mean8", "s_last", "s_mean4", "p_mean")
 # Where a level is unknown (a new program or slot), the row's first known of these stands in for it.
 _FALLBACK: tuple[str, ...] = ("h_ewm", "h_last", "s_mean4", "s_last")
 SHRINK_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -64,7 +66,11 @@ class AnchoredRegressor(RegressorMixin, BaseEstimator):
     """
 
     def __init__(
-        self, regressor: Any = None, log: bool = False, shrink: float | None = None, scale: float = 1.0
+        self,
+        regressor: Any = None,
+        log: bool = False,
+        shrink: float | None = None,
+        scale: float = 1.0,
     ) -> None:
         self.regressor = regressor
         self.log = log
@@ -84,6 +90,7 @@ class AnchoredRegressor(RegressorMixin, BaseEstimator):
     def _levels(self, history: Mapping[str, np.ndarray], program_id: np.ndarray) -> np.ndarray:
         """(n, len(ANCHOR_COLUMNS)) levels on the working scale, unknowns filled (fallback, then the prior)."""
         n = len(program_id)
+        columns = getattr(self, "columns_", _LEGACY_ANCHOR_COLUMNS)
         work = {c: self._forward(history.get(c, np.full(n, np.nan))) for c in HISTORY_LEVELS}
         known = np.searchsorted(self.programs_, program_id) if len(self.programs_) else np.zeros(n, dtype="int64")
         known = np.minimum(known, max(len(self.programs_) - 1, 0))
@@ -93,7 +100,7 @@ class AnchoredRegressor(RegressorMixin, BaseEstimator):
         for c in _FALLBACK:
             stand_in = np.where(np.isnan(stand_in), work[c], stand_in)
         stand_in = np.where(np.isnan(stand_in), self.prior_, stand_in)
-        return np.column_stack([np.where(np.isnan(work[c]), stand_in, work[c]) for c in ANCHOR_COLUMNS])
+        return np.column_stack([np.where(np.isnan(work[c]), stand_in, work[c]) for c in columns])
 
     def anchor(self, history: Mapping[str, np.ndarray], program_id: np.ndarray) -> np.ndarray:
         """The anchor on the working scale for rows of these programs with these history columns."""
@@ -114,6 +121,7 @@ class AnchoredRegressor(RegressorMixin, BaseEstimator):
     def _fit_anchor(self, history: Mapping[str, np.ndarray], program_id: np.ndarray, z: np.ndarray) -> None:
         n = len(z)
         self.prior_ = float(np.mean(z)) if n else 0.0
+        self.columns_ = ANCHOR_COLUMNS
         k = len(ANCHOR_COLUMNS)
         candidates: dict[str, np.ndarray] = {c: np.eye(k)[i] for i, c in enumerate(ANCHOR_COLUMNS)}
         cut = int(n * (1 - ANCHOR_HOLDOUT))

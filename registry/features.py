@@ -325,6 +325,7 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "h_last",  # the program's last actual
     "h_mean3",  # mean of its last 3 actuals
     "h_mean8",  # mean of its last 8 actuals
+    "h_mean_all",  # mean of all its earlier actuals (the program's level so far: the least noisy one)
     "h_ewm",  # exponentially weighted mean of its last 8 actuals (most recent weighs most)
     "h_count",  # airings (with an actual) so far
     "h_days_since",  # days since its previous airing
@@ -335,7 +336,16 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "li_last",  # the lead-in program's last actual
 )
 # Level features that linear models also get on the log scale (the multiplicative targets).
-HISTORY_LEVELS: tuple[str, ...] = ("h_last", "h_mean3", "h_mean8", "h_ewm", "s_last", "s_mean4", "li_last")
+HISTORY_LEVELS: tuple[str, ...] = (
+    "h_last",
+    "h_mean3",
+    "h_mean8",
+    "h_mean_all",
+    "h_ewm",
+    "s_last",
+    "s_mean4",
+    "li_last",
+)
 HISTORY_WINDOW = 8
 SLOT_WINDOW = 4
 RUN_GAP_DAYS = 21.0
@@ -351,10 +361,16 @@ def _masked_mean(values: np.ndarray) -> np.ndarray:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
+def _mean_of(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
 def history_from_windows(
     *,
     values: np.ndarray,
     count: np.ndarray,
+    total: np.ndarray,
     days_since: np.ndarray,
     episode: np.ndarray,
     slot_values: np.ndarray,
@@ -363,7 +379,8 @@ def history_from_windows(
     """The history columns from windows of earlier actuals (most recent first, NaN = none).
 
     ``values``: (n, HISTORY_WINDOW) the program's last actuals; ``slot_values``: (n, SLOT_WINDOW) the
-    slot's means on its latest earlier days. The one formula behind training and serving.
+    slot's means on its latest earlier days; ``count`` / ``total``: how many actuals the program had
+    before and their sum. The one formula behind training and serving.
     """
     values = np.asarray(values, dtype="float64").reshape(-1, HISTORY_WINDOW)
     known = ~np.isnan(values)
@@ -384,6 +401,7 @@ def history_from_windows(
         "h_last": values[:, 0].copy(),
         "h_mean3": _masked_mean(values[:, :3]),
         "h_mean8": _masked_mean(values),
+        "h_mean_all": _mean_of(np.asarray(total, dtype="float64"), np.asarray(count, dtype="float64")),
         "h_ewm": ewm,
         "h_count": np.asarray(count, dtype="float64"),
         "h_days_since": np.asarray(days_since, dtype="float64"),
@@ -490,6 +508,7 @@ def history_columns(frame: pd.DataFrame, target: str) -> pd.DataFrame:
     at = np.where(has, prev, 0).astype("int64")
     values = np.full((n, HISTORY_WINDOW), np.nan)
     row_count = np.zeros(n)
+    row_total = np.zeros(n)
     row_days = np.full(n, np.nan)
     row_episode = np.zeros(n)
     if len(obs.y):
@@ -497,6 +516,7 @@ def history_columns(frame: pd.DataFrame, target: str) -> pd.DataFrame:
         window = np.column_stack([obs.y, lags[:, : HISTORY_WINDOW - 1]])
         values[has] = window[at[has]]
         row_count[has] = count[at[has]] + 1
+        row_total[has] = g.cumsum().to_numpy(dtype="float64")[at[has]]
         row_days[has] = (rows_utc[has] - obs.utc_min[at[has]]) / _MINUTES_PER_DAY
         continues = has & (row_days <= RUN_GAP_DAYS)
         row_episode[continues] = episode[at[continues]] + 1
@@ -529,6 +549,7 @@ def history_columns(frame: pd.DataFrame, target: str) -> pd.DataFrame:
     cols = history_from_windows(
         values=values,
         count=row_count,
+        total=row_total,
         days_since=row_days,
         episode=row_episode,
         slot_values=slot_values,
@@ -553,6 +574,15 @@ def with_history(frame: pd.DataFrame, target: str, *, source: pd.DataFrame | Non
     return pd.concat([frame.drop(columns=[c for c in HISTORY_COLUMNS if c in frame.columns]), cols], axis=1)
 
 
+def _older_sums(values: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """Per entry of newest-first segments: its value plus every older one of its segment, summed oldest
+    first (the order of training's cumulative sum, so both give the same bits)."""
+    if not len(values):
+        return np.zeros(0)
+    oldest_first = pd.Series(values[::-1]).groupby(segment[::-1], sort=False).cumsum()
+    return oldest_first.to_numpy(dtype="float64")[::-1].copy()
+
+
 # Flat keys: segment * 2**36 + a newest-first rank of the time (2**36 minutes is ~130,000 years).
 _KEY_SHIFT = np.int64(1) << np.int64(36)
 
@@ -573,6 +603,7 @@ class HistoryState:
     program_keys: np.ndarray  # program position * 2**36 + (newest-first) time rank, sorted
     program_end: np.ndarray  # (P,) end of each program's segment in the flat arrays
     values: np.ndarray  # actuals, flat
+    older_sum: np.ndarray  # per entry: the sum of it and its program's older actuals (added oldest first)
     utc_min: np.ndarray  # their starts (utc minutes)
     episode: np.ndarray  # their episode index in their run
     slot_index: dict[str, int]
@@ -601,6 +632,7 @@ class HistoryState:
             program_keys=p_keys,
             program_end=np.searchsorted(p_at[order], np.arange(len(pids)), side="right"),
             values=obs.y[order],
+            older_sum=_older_sums(obs.y[order], p_at[order]),
             utc_min=obs.utc_min[order],
             episode=episode[order],
             slot_index={str(v): i for i, v in enumerate(slots)},
@@ -652,9 +684,11 @@ class HistoryState:
         slot_values, _, _ = self._windows(self.slot_keys, self.slot_end, self.slot_values, s_at, day, SLOT_WINDOW)
         lead_at = np.array([self.program_index.get(int(p), -1) for p in lead_in_program_id], dtype="int64")
         lead, _, _ = self._windows(self.program_keys, self.program_end, self.values, lead_at, utc_min, 1)
+        total = np.where(has, self.older_sum[first] if len(self.values) else 0.0, 0.0)
         columns = history_from_windows(
             values=values,
             count=np.where(has, end - pos, 0).astype("float64"),
+            total=total,
             days_since=days_since,
             episode=episode,
             slot_values=slot_values,

@@ -52,7 +52,7 @@ from threadpoolctl import threadpool_limits
 
 from programs.models import TARGETS, Airing
 from registry.algorithms import TREE_ALGORITHMS, ModelSpec, build_model, set_serving_threads, unwrap
-from registry.anchor import ANCHOR_COLUMNS, AnchoredRegressor, choose_shrink, mean_scale, relative_error
+from registry.anchor import AnchoredRegressor, choose_shrink, mean_scale, relative_error
 from registry.features import (
     HISTORY_COLUMNS,
     MODEL_INPUT_COLUMNS,
@@ -153,8 +153,14 @@ def fingerprint(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
+# The window is for scale: it applies only when it still holds this many airings. A small dataset that
+# spans decades (a weekly show's whole history) is trained on in full, not cut to its last few seasons.
+WINDOW_MIN_AIRINGS = 20_000
+
+
 def training_airings() -> QuerySet[Airing]:
-    """The airings training reads: all, or those of the latest ``TRAINING_WINDOW_DAYS`` when older ones exist.
+    """The airings training reads: all, or those of the latest ``TRAINING_WINDOW_DAYS`` when older ones
+    exist and the window still holds at least ``WINDOW_MIN_AIRINGS``.
 
     The window ends at the latest airing (not today), so a historical import trains like a live one; the
     cut is one indexed range on start.
@@ -164,7 +170,8 @@ def training_airings() -> QuerySet[Airing]:
     latest = airings.order_by("-start").values_list("start", flat=True).first()
     if window <= 0 or latest is None:
         return airings
-    return airings.filter(start__gt=latest - timedelta(days=window))
+    windowed = airings.filter(start__gt=latest - timedelta(days=window))
+    return windowed if windowed.count() >= WINDOW_MIN_AIRINGS else airings
 
 
 def training_dataset(
@@ -398,7 +405,7 @@ def _fit_and_evaluate(spec: ModelSpec, split: Split, *, n_jobs: int, cv_splits: 
     assert isinstance(model, AnchoredRegressor)
     metrics["anchor"] = {
         "name": model.anchor_name_,
-        "weights": dict(zip(ANCHOR_COLUMNS, model.weights_.tolist(), strict=True)),
+        "weights": dict(zip(model.columns_, model.weights_.tolist(), strict=True)),
     }
     metrics["shrink"] = model.shrink_
     metrics["rejected"] = rejection(metrics)

@@ -39,6 +39,7 @@ KERNEL = {
     "bms.schema",
     "bms.serializers",
     "bms.services",
+    "bms.throttling",
     "bms.tokens",
     "bms.users",  # the User type and the authenticated request types: imports only Django and DRF
 }

@@ -62,3 +62,30 @@ def test_mean_scale_is_the_least_squares_factor_within_its_bounds():
     assert mean_scale(y=1.05 * predicted, predicted=predicted) == pytest.approx(1.05)
     assert mean_scale(y=2.0 * predicted, predicted=predicted) == pytest.approx(1.1)
     assert mean_scale(y=np.zeros(0), predicted=np.zeros(0)) == 1.0
+
+
+def test_a_stable_noisy_program_is_anchored_on_its_mean_so_far():
+    """Noise around a fixed level: the mean of all earlier airings beats the recent ones as the anchor."""
+    rng = np.random.default_rng(5)
+    n = 400
+    y = 500.0 + rng.normal(0.0, 50.0, n)
+    before = np.concatenate([[np.nan], y[:-1]])
+    mean_so_far = np.concatenate([[np.nan], np.cumsum(y)[:-1] / np.arange(1, n)])
+    frame = pd.DataFrame({"program_id": np.ones(n, dtype="int64"), "h_last": before, "h_mean_all": mean_so_far})
+    model = AnchoredRegressor(regressor=DummyRegressor(), log=False, shrink=0.0).fit(frame, y)
+    weights = dict(zip(model.columns_, model.weights_, strict=True))
+    assert weights["h_mean_all"] > 0.8
+
+
+def test_a_model_fitted_before_h_mean_all_reads_its_weights_in_their_old_order():
+    frame, y = _declining()
+    model = AnchoredRegressor(regressor=DummyRegressor(), log=True, shrink=0.0).fit(frame, y)
+    # All the weight on the program mean (the last column, whose position moved).
+    model.weights_ = np.array([1.0 if c == "p_mean" else 0.0 for c in model.columns_])
+    expected = model.predict(frame.iloc[-20:])
+    assert expected != pytest.approx(frame["h_last"].to_numpy()[-20:], rel=1e-3)
+    # What an artifact of the previous code holds: no ``columns_``, one weight per old column.
+    legacy = ("h_last", "h_mean3", "h_ewm", "h_mean8", "s_last", "s_mean4", "p_mean")
+    del model.columns_
+    model.weights_ = np.array([1.0 if c == "p_mean" else 0.0 for c in legacy])
+    np.testing.assert_allclose(model.predict(frame.iloc[-20:]), expected)

@@ -66,6 +66,8 @@ def test_a_row_never_sees_its_own_or_a_later_value(stored):
     np.testing.assert_array_equal(got["h_last"].to_numpy()[1:], values[:-1])
     np.testing.assert_array_equal(got["h_count"].to_numpy(), np.arange(len(rows), dtype=float))
     assert got["h_mean3"].iloc[4] == pytest.approx(values[1:4].mean())
+    assert np.isnan(got["h_mean_all"].iloc[0])
+    assert got["h_mean_all"].iloc[12] == pytest.approx(values[:12].mean())
 
 
 def test_serving_features_equal_training_features_for_the_same_airing(stored):
@@ -87,7 +89,17 @@ def test_serving_features_equal_training_features_for_the_same_airing(stored):
         assert same_day.sum() > 3
         assert lead_known.sum() > 3
         served = _served(state, rows)
-        for column in ("h_last", "h_mean3", "h_mean8", "h_ewm", "h_count", "h_days_since", "h_episode", "h_slope"):
+        for column in (
+            "h_last",
+            "h_mean3",
+            "h_mean8",
+            "h_mean_all",
+            "h_ewm",
+            "h_count",
+            "h_days_since",
+            "h_episode",
+            "h_slope",
+        ):
             np.testing.assert_array_equal(served[column], rows[column].to_numpy(), err_msg=f"{target} {column}")
         on_day = rows[same_day]
         np.testing.assert_array_equal(_served(state, on_day)["s_last"], on_day["s_last"].to_numpy())

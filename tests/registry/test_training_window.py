@@ -10,7 +10,7 @@ from django.test import override_settings
 
 from programs.generator import GeneratorConfig, generate
 from programs.models import Airing
-from registry import features
+from registry import features, training
 from registry.features import airings_frame
 from registry.training import training_airings
 
@@ -28,13 +28,27 @@ def test_a_frame_read_in_chunks_equals_the_frame_read_at_once(monkeypatch: pytes
 
 
 @override_settings(TRAINING_WINDOW_DAYS=10)
-def test_training_reads_only_the_latest_window_of_airings() -> None:
+def test_training_reads_only_the_latest_window_of_airings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(training, "WINDOW_MIN_AIRINGS", 50)
     generate(CONFIG)
     latest = Airing.objects.order_by("-start").values_list("start", flat=True).first()
     assert latest is not None
     expected = set(Airing.objects.filter(start__gt=latest - timedelta(days=10)).values_list("pk", flat=True))
     assert 0 < len(expected) < Airing.objects.count()
     assert set(training_airings().values_list("pk", flat=True)) == expected
+
+
+@override_settings(TRAINING_WINDOW_DAYS=10)
+def test_a_window_that_would_leave_too_few_airings_is_not_applied(monkeypatch: pytest.MonkeyPatch) -> None:
+    generate(CONFIG)
+    latest = Airing.objects.order_by("-start").values_list("start", flat=True).first()
+    assert latest is not None
+    inside = Airing.objects.filter(start__gt=latest - timedelta(days=10)).count()
+    assert 0 < inside < Airing.objects.count()
+    monkeypatch.setattr(training, "WINDOW_MIN_AIRINGS", inside + 1)
+    assert training_airings().count() == Airing.objects.count()
+    monkeypatch.setattr(training, "WINDOW_MIN_AIRINGS", inside)
+    assert training_airings().count() == inside
 
 
 @override_settings(TRAINING_WINDOW_DAYS=0)
