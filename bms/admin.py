@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -14,7 +13,7 @@ from bms.services import api_key_create, api_key_revoke
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
     list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
     list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
     search_fields = ("name", "prefix", "user__username")
@@ -32,7 +31,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         # A key's owner and secret never change: revoke it and make a new one instead.
         return ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
 
-    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: forms.ModelForm[ApiKey], change: bool) -> None:
         if change:
             return  # every field is read-only once created
         key, raw = api_key_create(user=obj.user, name=obj.name, actor=request.user, request=request)
@@ -56,7 +55,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
     """Read-only: the audit trail is written by services, never edited by hand."""
 
     list_display = ("created_at", "action", "actor_name", "target", "ip_address")

@@ -10,24 +10,27 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+if TYPE_CHECKING:
+    from bms.models import ApiKey
+
 _MAX_KEYS = 10_000
 
-_known: dict[str, tuple[Any, float]] = {}  # key hash -> (ApiKey with its user, expiry on time.monotonic())
+_known: dict[str, tuple[ApiKey, float]] = {}  # key hash -> (ApiKey with its user, expiry on time.monotonic())
 _lock = threading.Lock()
 
 
-def api_key_cache_get(key_hash: str) -> Any | None:
+def api_key_cache_get(key_hash: str) -> ApiKey | None:
     entry = _known.get(key_hash)
     if entry is None or entry[1] <= time.monotonic():
         return None
     return entry[0]
 
 
-def api_key_cache_put(key_hash: str, key: Any) -> None:
+def api_key_cache_put(key_hash: str, key: ApiKey) -> None:
     ttl = float(settings.API_KEY_CACHE_SECONDS)
     if ttl <= 0:
         return

@@ -69,7 +69,7 @@ class LogoutApi(APIView):
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[None]):
         refresh = serializers.CharField()
 
     def get_authenticate_header(self, request: Request) -> str:

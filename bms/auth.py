@@ -6,8 +6,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
+from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
@@ -57,12 +59,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 # the JWT token endpoint sends user_login_failed through authenticate() but records its success
 # itself as a "token" event, bms.apis); auditing them here is the exception to "no signals".
 @receiver(user_logged_in)
-def _audit_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+def _audit_login(sender: type[User], request: HttpRequest | None, user: User, **kwargs: object) -> None:
     audit_event_record(action=AuditEvent.Action.LOGIN, actor=user, request=request)
 
 
 @receiver(user_login_failed)
-def _audit_login_failed(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
+def _audit_login_failed(
+    sender: str, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: object
+) -> None:
     audit_event_record(
         action=AuditEvent.Action.LOGIN_FAILED, target=str(credentials.get("username", "")), request=request
     )

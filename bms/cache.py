@@ -165,7 +165,7 @@ def incr_many(deltas: Mapping[str, int]) -> None:
 _count_lock = threading.Lock()
 
 
-def _local_count_hit(cache: Any, key: str, seconds: int) -> tuple[int, float]:
+def _local_count_hit(cache: BaseCache, key: str, seconds: int) -> tuple[int, float]:
     now = time.time()
     with _count_lock:
         entry = cache.get(key)

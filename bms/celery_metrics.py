@@ -19,7 +19,6 @@ import os
 import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 from celery.signals import (
     before_task_publish,
@@ -42,29 +41,29 @@ logger = logging.getLogger(__name__)
 _REDIS_TIMEOUT_SECONDS = 0.5
 
 
-def _task_name(sender: Any) -> str:
+def _task_name(sender: object) -> str:
     name = getattr(sender, "name", None)
     return str(name) if name else "unknown"
 
 
 @before_task_publish.connect
-def _on_before_task_publish(sender: Any = None, **_: Any) -> None:
+def _on_before_task_publish(sender: object = None, **_: object) -> None:
     # sender is the task name here (a str); the web process counts what it enqueues.
     CELERY_TASKS_PUBLISHED.labels(task=str(sender or "unknown")).inc()
 
 
 @task_success.connect
-def _on_task_success(sender: Any = None, **_: Any) -> None:
+def _on_task_success(sender: object = None, **_: object) -> None:
     CELERY_TASKS.labels(task=_task_name(sender), outcome="success").inc()
 
 
 @task_failure.connect
-def _on_task_failure(sender: Any = None, **_: Any) -> None:
+def _on_task_failure(sender: object = None, **_: object) -> None:
     CELERY_TASKS.labels(task=_task_name(sender), outcome="failure").inc()
 
 
 @task_retry.connect
-def _on_task_retry(sender: Any = None, **_: Any) -> None:
+def _on_task_retry(sender: object = None, **_: object) -> None:
     CELERY_TASKS.labels(task=_task_name(sender), outcome="retry").inc()
 
 
@@ -122,7 +121,7 @@ def _multiproc_dir() -> str:
 
 
 @worker_init.connect
-def _on_worker_init(**_: Any) -> None:
+def _on_worker_init(**_: object) -> None:
     """Clear stale multiprocess files left by a previous worker (main process, before forking)."""
     directory = _multiproc_dir()
     if not directory:
@@ -152,7 +151,7 @@ def worker_registry() -> CollectorRegistry:
 
 
 @worker_ready.connect
-def _on_worker_ready(**_: Any) -> None:
+def _on_worker_ready(**_: object) -> None:
     from django.conf import settings
 
     port = int(getattr(settings, "CELERY_METRICS_PORT", 0) or 0)
@@ -164,7 +163,7 @@ def _on_worker_ready(**_: Any) -> None:
 
 
 @worker_process_shutdown.connect
-def _on_worker_process_shutdown(pid: int | None = None, **_: Any) -> None:
+def _on_worker_process_shutdown(pid: int | None = None, **_: object) -> None:
     if _multiproc_dir():
         from prometheus_client import multiprocess
 

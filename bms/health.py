@@ -9,6 +9,8 @@ from typing import Any
 
 import psutil
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from rest_framework.exceptions import AuthenticationFailed
@@ -109,7 +111,7 @@ def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-def _caller(request: HttpRequest) -> Any:
+def _caller(request: HttpRequest) -> AbstractBaseUser | AnonymousUser | None:
     """The session user, else the user of a valid JWT / API key (this is a plain Django view)."""
     if request.user.is_authenticated:
         return request.user

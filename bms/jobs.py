@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from celery import Task, uuid
+from celery.result import AsyncResult
 from django.conf import settings
 from django.db import connections
 
@@ -36,18 +37,31 @@ def _jobs_executor() -> ThreadPoolExecutor:
         return _executor
 
 
-class BmsTask(Task):
+_P = ParamSpec("_P")
+_R = TypeVar("_R", covariant=True)
+
+
+class BmsTask(Task[_P, _R]):
     """Every task's class (``bms.celery``): sends to the background threads when it would run inline."""
 
-    def apply_async(self, args: Any = None, kwargs: Any = None, task_id: str | None = None, **options: Any) -> Any:
+    def apply_async(
+        self,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        task_id: str | None = None,
+        *more: Any,
+        **options: Any,
+    ) -> AsyncResult[_R]:
         in_background = self.app.conf.task_always_eager and settings.JOBS_IN_BACKGROUND
-        if not in_background or getattr(_on_job_thread, "active", False):
-            return super().apply_async(args, kwargs, task_id=task_id, **options)
+        if not in_background or getattr(_on_job_thread, "active", False) or more:
+            return super().apply_async(args, kwargs, task_id, *more, **options)
         task_id = task_id or uuid()
         _jobs_executor().submit(self._run_in_background, args, kwargs, task_id, options)
         return self.AsyncResult(task_id)
 
-    def _run_in_background(self, args: Any, kwargs: Any, task_id: str, options: dict[str, Any]) -> None:
+    def _run_in_background(
+        self, args: tuple[Any, ...] | None, kwargs: dict[str, Any] | None, task_id: str, options: dict[str, Any]
+    ) -> None:
         _on_job_thread.active = True
         try:
             result = super().apply_async(args, kwargs, task_id=task_id, **options)  # eager: runs here

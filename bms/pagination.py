@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers
@@ -13,6 +13,8 @@ from rest_framework.pagination import PageNumberPagination as _Base
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+_T = TypeVar("_T")
 
 
 class PageNumberPagination(_Base):
@@ -28,7 +30,7 @@ PAGE_PARAMETERS = [
 ]
 
 
-def paginated(name: str, item: serializers.Serializer) -> serializers.Serializer:
+def paginated(name: str, item: serializers.BaseSerializer[_T]) -> serializers.Serializer[Mapping[str, object]]:
     """The schema of a page of ``item``: ``{"count", "next", "previous", "results": [item...]}``."""
     return inline_serializer(
         name=name,
@@ -42,9 +44,12 @@ def paginated(name: str, item: serializers.Serializer) -> serializers.Serializer
 
 
 def page_response(
-    request: Request, view: APIView, rows: QuerySet[Any] | Sequence[Any], output: type[serializers.Serializer]
+    request: Request,
+    view: APIView,
+    rows: QuerySet[Model, _T] | Sequence[_T],
+    output: type[serializers.BaseSerializer[_T]],
 ) -> Response:
     """One page of ``rows`` (``?page``, ``?page_size``), each item rendered by ``output``."""
     paginator = PageNumberPagination()
     page = paginator.paginate_queryset(rows, request, view=view)
-    return paginator.get_paginated_response(output(page, many=True).data)
+    return paginator.get_paginated_response(output(page, many=True).data)  # type: ignore[arg-type]  # many=True takes a list; the stubs type one instance

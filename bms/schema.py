@@ -12,7 +12,8 @@ view names in ``error_statuses`` (409 for a state conflict, 503 for a missing de
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -33,19 +34,21 @@ ERROR_DESCRIPTIONS = {
 }
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
+_T = TypeVar("_T")
 
-class ErrorDetailSerializer(serializers.Serializer):
+
+class ErrorDetailSerializer(serializers.Serializer[Mapping[str, object]]):
     code = serializers.CharField(help_text="Stable machine-readable code, e.g. validation_error.")
     message = serializers.CharField(help_text="Human-readable summary.")
     details = serializers.JSONField(help_text="Structured details: field errors, limits, retry_after_seconds.")
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[Mapping[str, object]]):
     error = ErrorDetailSerializer()
 
 
 class AutoSchema(_AutoSchema):
-    def get_serializer_name(self, serializer: serializers.Serializer, direction: Any) -> str:
+    def get_serializer_name(self, serializer: serializers.BaseSerializer[_T], direction: str) -> str:
         if isinstance(serializer, (ErrorSerializer, ErrorDetailSerializer)):
             return type(serializer).__name__.replace("Serializer", "")
         return type(serializer).__qualname__.replace(".", "").replace("Serializer", "")

@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 
-class StrictSerializer(serializers.Serializer):
+class StrictSerializer(serializers.Serializer[None]):
     """Refuses fields it does not declare (a typo must not be silently ignored): 400 naming each one."""
 
     def to_internal_value(self, data: Any) -> Any:

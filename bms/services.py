@@ -19,6 +19,7 @@ from bms.api_key_cache import api_key_cache_clear
 from bms.errors import InvalidStateError
 from bms.models import ApiKey, AuditEvent
 from bms.tokens import access_tokens_end
+from bms.users import RequestUser
 
 API_KEY_PREFIX = "bms_"
 
@@ -29,7 +30,7 @@ def hash_api_key(raw: str) -> str:
 
 @transaction.atomic
 def api_key_create(
-    *, user: User, name: str, actor: Any = None, request: HttpRequest | None = None
+    *, user: User, name: str, actor: RequestUser | None = None, request: HttpRequest | None = None
 ) -> tuple[ApiKey, str]:
     """Create a key for ``user``; returns the row and the raw key (shown once, never stored).
 
@@ -48,7 +49,7 @@ def api_key_create(
 
 
 @transaction.atomic
-def api_key_revoke(*, key: ApiKey, actor: Any = None, request: HttpRequest | None = None) -> ApiKey:
+def api_key_revoke(*, key: ApiKey, actor: RequestUser | None = None, request: HttpRequest | None = None) -> ApiKey:
     """Revoke a key at once (the next request with it is 401). Revoking twice is an InvalidStateError."""
     updated = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     if not updated:
@@ -101,7 +102,7 @@ def client_ip(request: HttpRequest | None) -> str | None:
 def audit_event_record(
     *,
     action: str,
-    actor: Any = None,
+    actor: RequestUser | None = None,
     target: str = "",
     details: dict[str, Any] | None = None,
     request: HttpRequest | None = None,

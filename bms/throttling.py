@@ -11,12 +11,16 @@ the next. The rates, scopes and cache keys of the callers are DRF's own (``get_c
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rest_framework import throttling
 from rest_framework.request import Request
 
 from bms.cache import count_hit
+
+if TYPE_CHECKING:  # DRF imports this module while rest_framework.views is half-initialised (its throttle setting)
+    from rest_framework.views import APIView
 
 
 class FixedWindowThrottleMixin:
@@ -26,9 +30,9 @@ class FixedWindowThrottleMixin:
     num_requests: int | None
     duration: int | None
     key: str | None
-    get_cache_key: Any
+    get_cache_key: Callable[[Request, APIView], str | None]
 
-    def allow_request(self, request: Request, view: Any) -> bool:
+    def allow_request(self, request: Request, view: APIView) -> bool:
         self.seconds_left: float | None = None
         if self.rate is None or self.num_requests is None or self.duration is None:
             return True
@@ -55,7 +59,7 @@ class UserRateThrottle(FixedWindowThrottleMixin, throttling.UserRateThrottle):
 
 
 class ScopedRateThrottle(FixedWindowThrottleMixin, throttling.ScopedRateThrottle):
-    def allow_request(self, request: Request, view: Any) -> bool:
+    def allow_request(self, request: Request, view: APIView) -> bool:
         # As DRF's: the rate is the view's scope's, known only now.
         self.scope = getattr(view, self.scope_attr, None)
         if not self.scope:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication as _JWTAuthentication
@@ -36,7 +37,7 @@ def _lifetime_seconds() -> int:
     return int(jwt_settings.ACCESS_TOKEN_LIFETIME.total_seconds()) + 1
 
 
-def access_tokens_end(*, user_id: Any, at: float) -> None:
+def access_tokens_end(*, user_id: int | str | None, at: float) -> None:
     """Refuse every access token of ``user_id`` issued in or before the whole second ``at`` (a sign-out)."""
     cache.set(_SIGNED_OUT_KEY.format(user_id), int(at), timeout=_lifetime_seconds())
 
@@ -44,7 +45,9 @@ def access_tokens_end(*, user_id: Any, at: float) -> None:
 class JWTAuthentication(_JWTAuthentication):
     """simplejwt's, plus: an access token issued up to the user's last sign-out is refused (401)."""
 
-    def get_user(self, validated_token: Token) -> Any:
+    # simplejwt annotates the return with a TypeVar that no argument binds (AbstractBaseUser or its
+    # TokenUser); this one returns the model's user.
+    def get_user(self, validated_token: Token) -> AbstractBaseUser:  # type: ignore[override]
         user_id = validated_token.get(jwt_settings.USER_ID_CLAIM)
         signed_out = cache.get(_SIGNED_OUT_KEY.format(user_id)) if user_id is not None else None
         issued = validated_token.get("iat")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
 from django.http import HttpRequest
 
 from chat.models import ChatMessage, ChatSession
 
 
-class ChatMessageInline(admin.TabularInline):
+class ChatMessageInline(admin.TabularInline[ChatMessage, ChatSession]):
     model = ChatMessage
     fields = ("created_at", "role", "content")
     readonly_fields = fields
@@ -18,12 +16,12 @@ class ChatMessageInline(admin.TabularInline):
     can_delete = False
     ordering = ("created_at", "id")
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: ChatSession | None = None) -> bool:
         return False
 
 
 @admin.register(ChatSession)
-class ChatSessionAdmin(admin.ModelAdmin):
+class ChatSessionAdmin(admin.ModelAdmin[ChatSession]):
     list_display = ("id", "owner", "title", "created_at")
     list_select_related = ("owner",)
     search_fields = ("id", "owner__username", "title")
@@ -33,5 +31,5 @@ class ChatSessionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: ChatSession | None = None) -> bool:
         return False

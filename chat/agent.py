@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
+from bms.users import User
 from chat.providers import invoke_with_fallback, provider_chain
 from chat.tools import TOOLS, ToolCall, run_tool, tool_schemas
 from chat.understanding import asks_for
@@ -64,7 +65,7 @@ def default_models() -> list[tuple[str, str, Any]]:
 
 def run_agent(
     *,
-    user: Any,
+    user: User,
     question: str,
     models: Sequence[tuple[str, str, Any]] | None = None,
     on_event: EventSink | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 import uuid
-from typing import Any
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.http import FileResponse
@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from bms.permissions import IsAnalyst, IsViewer
 from bms.throttling import ScopedRateThrottle, UserRateThrottle
+from bms.users import AuthenticatedRequest
 from chat import cache as chat_cache
 from chat.services import chat_answer, chat_history, chat_session_create
 from chat.tools import export_file_for
@@ -35,15 +36,15 @@ class ChatRateThrottle(ScopedRateThrottle):
 class SessionCreateApi(APIView):
     permission_classes = [IsAnalyst]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[None]):
         title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Mapping[str, object]]):
         session_id = serializers.CharField()
         created_at = serializers.DateTimeField()
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = self.InputSerializer(data=request.data or {})
         data.is_valid(raise_exception=True)
         session = chat_session_create(user=request.user, title=data.validated_data["title"])
@@ -51,7 +52,7 @@ class SessionCreateApi(APIView):
         return Response(out.data, status=201)
 
 
-def plain_chat_input(data: Any) -> tuple[str, uuid.UUID] | None:
+def plain_chat_input(data: object) -> tuple[str, uuid.UUID] | None:
     """``(message, session id)`` of a body ``ChatApi.InputSerializer`` accepts as it is, else None.
 
     Every question (a cache hit too) pays the input check, and the serializer's machinery costs more
@@ -81,7 +82,7 @@ class ChatApi(APIView):
     throttle_classes = [UserRateThrottle, ChatRateThrottle]
     throttle_scope = "chat"
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[None]):
         message = serializers.CharField(trim_whitespace=True)
         session_id = serializers.UUIDField()
 
@@ -92,10 +93,10 @@ class ChatApi(APIView):
                 )
             return value
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Mapping[str, object]]):
         """The answer's shape (the metadata may carry more keys: fallback, clarification, tokens_saved...)."""
 
-        class MetadataSerializer(serializers.Serializer):
+        class MetadataSerializer(serializers.Serializer[Mapping[str, object]]):
             model_used = serializers.CharField()
             provider = serializers.CharField()
             cache_hit = serializers.BooleanField()
@@ -111,7 +112,7 @@ class ChatApi(APIView):
         metadata = MetadataSerializer()
 
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         plain = plain_chat_input(request.data)
         if plain is None:  # anything else goes through the serializer, which also words the 400
             data = self.InputSerializer(data=request.data)
@@ -126,11 +127,11 @@ class ChatHistoryApi(APIView):
     permission_classes = [IsAnalyst]
     error_statuses = (404,)  # not one of the caller's sessions
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[None]):
         session_id = serializers.UUIDField()
 
-    class OutputSerializer(serializers.Serializer):
-        class MessageSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Mapping[str, object]]):
+        class MessageSerializer(serializers.Serializer[Mapping[str, object]]):
             role = serializers.ChoiceField(choices=["user", "assistant"])
             content = serializers.CharField()
             metadata = serializers.DictField()
@@ -142,7 +143,7 @@ class ChatHistoryApi(APIView):
         messages = MessageSerializer(many=True)
 
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         session, messages = chat_history(user=request.user, session_id=data.validated_data["session_id"])
@@ -159,7 +160,7 @@ class ChatHistoryApi(APIView):
 class CacheStatsApi(APIView):
     permission_classes = [IsViewer]
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Mapping[str, object]]):
         hit_rate = serializers.FloatField()
         total_requests = serializers.IntegerField()
         cache_hits = serializers.IntegerField()
@@ -191,8 +192,8 @@ class CacheStatsApi(APIView):
 class TokenUsageApi(APIView):
     permission_classes = [IsViewer]
 
-    class OutputSerializer(serializers.Serializer):
-        class UsageSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Mapping[str, object]]):
+        class UsageSerializer(serializers.Serializer[Mapping[str, object]]):
             provider = serializers.CharField()
             model = serializers.CharField()
             requests = serializers.IntegerField()
@@ -242,7 +243,7 @@ class ExportDownloadApi(APIView):
             for media in EXPORT_MEDIA_TYPES
         }
     )
-    def get(self, request: Request, token: str) -> Any:
+    def get(self, request: AuthenticatedRequest, token: str) -> FileResponse:
         path = export_file_for(user=request.user, token=token)
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         return FileResponse(path.open("rb"), as_attachment=True, filename=path.name, content_type=content_type)

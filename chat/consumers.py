@@ -17,6 +17,7 @@ from rest_framework.settings import api_settings
 
 from bms.errors import ApplicationError, NotFoundError
 from bms.roles import Role, user_role
+from bms.users import User
 from chat.history import get_store
 from chat.services import chat_answer
 
@@ -47,14 +48,16 @@ def message_allowed(user_id: int) -> bool:
 
 class ChatConsumer(JsonWebsocketConsumer):
     session_id: str
+    user: User
     # The socket answers only its own client: nothing is ever sent to it through the channel layer, so
     # it does not listen there (with channels_redis each socket would poll Redis, and a Redis outage
     # would close every chat socket).
-    channel_layer_alias = None  # type: ignore[assignment]  # None: Channels joins no layer
+    # channels reads an alias it does not know (None) as "no layer"; the stubs allow only str.
+    channel_layer_alias = None  # type: ignore[assignment]
 
     def connect(self) -> None:
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        if not isinstance(user, User):  # none, or anonymous
             self.close(code=4401)
             return
         if user_role(user) < Role.ANALYST:
@@ -68,13 +71,14 @@ class ChatConsumer(JsonWebsocketConsumer):
             self.close(code=4404)
             return
         self.session_id = session.id
+        self.user = user
         self.accept()
 
     def _event(self, kind: str, data: dict[str, Any]) -> None:
         self.send_json({"type": kind, **data})
 
     def receive_json(self, content: Any, **kwargs: Any) -> None:
-        user: Any = self.scope["user"]  # set by connect(), which refuses anonymous sockets
+        user = self.user
         if not isinstance(content, dict) or not isinstance(content.get("message"), str):
             self.send_json(
                 {"type": "error", "error": {"code": "validation_error", "message": 'Send {"message": "..."}.'}}

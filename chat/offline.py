@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import timezone
 
+from bms.users import User
 from chat.tools import TARGETS, ToolCall, run_tool
 from chat.understanding import (
     DAYPART_HOURS,
@@ -280,7 +281,7 @@ def plan(
 
 def answer(
     *,
-    user: Any,
+    user: User,
     question: str,
     on_event: EventSink | None = None,
     now: dt.datetime | None = None,

@@ -1,11 +1,16 @@
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from django.urls import path
 
 from chat.consumers import ChatConsumer
 
-# Channels' URLRouter takes Django URL patterns whose view is an ASGI application; the stubs of
-# django.urls.path only know HTTP views, so the list is typed loosely for URLRouter.
-websocket_urlpatterns: list[Any] = [
-    path("ws/chat/<str:session_id>/", ChatConsumer.as_asgi()),  # type: ignore[arg-type]
+if TYPE_CHECKING:
+    from channels.routing import URLRouter, _ExtendedURLPattern
+
+websocket_urlpatterns: list[_ExtendedURLPattern | URLRouter] = [
+    # django-stubs' path() takes only Django views and returns a plain URLPattern; channels routes an ASGI
+    # app with the same path().
+    path("ws/chat/<str:session_id>/", ChatConsumer.as_asgi()),  # type: ignore[arg-type,list-item]
 ]

@@ -14,6 +14,7 @@ from django.core.cache import cache
 from bms.cache import shared_cache_unavailable
 from bms.errors import ApplicationError
 from bms.roles import user_role
+from bms.users import User
 from chat import cache as chat_cache
 from chat import offline
 from chat.agent import default_models, run_agent
@@ -39,16 +40,16 @@ class ChatAnswer:
         return {"response": self.response, "session_id": self.session_id, "metadata": self.metadata}
 
 
-def chat_session_create(*, user: Any, title: str = "") -> SessionRecord:
+def chat_session_create(*, user: User, title: str = "") -> SessionRecord:
     return get_store().session_create(owner_id=user.pk, title=title)
 
 
-def chat_session_list(*, user: Any, limit: int = 30) -> list[SessionRecord]:
+def chat_session_list(*, user: User, limit: int = 30) -> list[SessionRecord]:
     """The user's sessions, newest first, from whichever history store is configured."""
     return get_store().session_list(owner_id=user.pk, limit=limit)
 
 
-def chat_history(*, user: Any, session_id: Any) -> tuple[SessionRecord, list[MessageRecord]]:
+def chat_history(*, user: User, session_id: Any) -> tuple[SessionRecord, list[MessageRecord]]:
     """A session's messages, oldest first. Another user's (or an unknown) session is not found."""
     store = get_store()
     session = store.session_get(session_id=session_id, owner_id=user.pk)
@@ -147,7 +148,7 @@ def _context_note(previous: Scope | None, intent: str | None) -> str:
 
 def _answer_uncached(
     *,
-    user: Any,
+    user: User,
     question: str,
     on_event: EventSink | None,
     models: Sequence[tuple[str, str, Any]] | None,
@@ -214,7 +215,7 @@ def _answer_uncached(
 
 def chat_answer(
     *,
-    user: Any,
+    user: User,
     session_id: Any,
     message: Any,
     on_event: EventSink | None = None,

@@ -25,6 +25,7 @@ from rest_framework import serializers
 
 from bms.errors import ApplicationError, NotFoundError
 from bms.roles import Role, user_role
+from bms.users import User
 from predictions import predict as prediction
 from programs import export as program_export
 from programs import selectors as program_selectors
@@ -202,7 +203,7 @@ def _data_end(result: dict[str, Any], *, since: dt.date | None, empty: bool) -> 
     return result
 
 
-def get_programs(*, user: Any, args: GetProgramsArgs) -> dict[str, Any]:
+def get_programs(*, user: User, args: GetProgramsArgs) -> dict[str, Any]:
     period = {"since": args.since, "until": args.until}
     ascending = bool(args.ascending)
     if args.group_by in ("channel", "genre"):
@@ -231,7 +232,7 @@ def get_programs(*, user: Any, args: GetProgramsArgs) -> dict[str, Any]:
     return {"total": total, "programs": [_model_dict(p) for p in qs[: args.n]]}
 
 
-def get_program_details(*, user: Any, args: GetProgramDetailsArgs) -> dict[str, Any]:
+def get_program_details(*, user: User, args: GetProgramDetailsArgs) -> dict[str, Any]:
     program = _program(args.program)
     detail = program_selectors.program_detail(program=program, start=args.start, end=args.end)
     data = plain(detail)
@@ -246,7 +247,7 @@ def get_program_details(*, user: Any, args: GetProgramDetailsArgs) -> dict[str, 
     return result
 
 
-def predict_values(*, user: Any, args: PredictValuesArgs) -> dict[str, Any]:
+def predict_values(*, user: User, args: PredictValuesArgs) -> dict[str, Any]:
     program = _program(args.program)
     features: dict[str, Any] = {}
     if args.start:
@@ -267,7 +268,7 @@ def predict_values(*, user: Any, args: PredictValuesArgs) -> dict[str, Any]:
     return {"program": _model_dict(program), "predictions": results, "time_zone": channel.time_zone}
 
 
-def get_best_model(*, user: Any, args: GetBestModelArgs) -> dict[str, Any]:
+def get_best_model(*, user: User, args: GetBestModelArgs) -> dict[str, Any]:
     version = registry_selectors.best_model(target=args.target)
     if version is None:
         return {"target": args.target, "model": None}
@@ -288,7 +289,7 @@ def get_best_model(*, user: Any, args: GetBestModelArgs) -> dict[str, Any]:
     }
 
 
-def analyze_trends(*, user: Any, args: AnalyzeTrendsArgs) -> dict[str, Any]:
+def analyze_trends(*, user: User, args: AnalyzeTrendsArgs) -> dict[str, Any]:
     program = _program(args.program) if args.program else None
     channel = _channel(args.channel)
     series = program_selectors.trend_series(
@@ -316,7 +317,7 @@ def analyze_trends(*, user: Any, args: AnalyzeTrendsArgs) -> dict[str, Any]:
     return result
 
 
-def export_link(*, user: Any, path: Path) -> dict[str, Any]:
+def export_link(*, user: User, path: Path) -> dict[str, Any]:
     root = Path(settings.EXPORT_ROOT).resolve()
     relative = str(path.resolve().relative_to(root))
     token = signing.dumps({"f": relative, "u": user.pk}, salt=EXPORT_SALT, compress=True)
@@ -324,7 +325,7 @@ def export_link(*, user: Any, path: Path) -> dict[str, Any]:
     return {"url": f"/api/v1/exports/{token}", "filename": path.name, "expires_at": expires.isoformat()}
 
 
-def export_file_for(*, user: Any, token: str) -> Path:
+def export_file_for(*, user: User, token: str) -> Path:
     """The file behind a download token, if the token is valid, unexpired and the caller's own."""
     try:
         data = signing.loads(token, salt=EXPORT_SALT, max_age=settings.EXPORT_LINK_TTL_SECONDS)
@@ -341,7 +342,7 @@ def export_file_for(*, user: Any, token: str) -> Path:
     return path
 
 
-def export_data(*, user: Any, args: ExportDataArgs) -> dict[str, Any]:
+def export_data(*, user: User, args: ExportDataArgs) -> dict[str, Any]:
     filters = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in args.filters.model_dump().items()}
     filters = {k: v for k, v in filters.items() if v is not None}
     path = program_export.export_to_file(user=user, dataset=args.dataset, fmt=args.format, filters=filters)
@@ -376,7 +377,7 @@ def _wait_for_job(job: Any) -> None:
         time.sleep(0.25)
 
 
-def optimize_schedule(*, user: Any, args: OptimizeScheduleArgs) -> dict[str, Any]:
+def optimize_schedule(*, user: User, args: OptimizeScheduleArgs) -> dict[str, Any]:
     channel = _channel(args.channel) if args.channel else Channel.objects.order_by("code").first()
     if channel is None:
         raise ToolError("not_found", "There is no channel to schedule.")
@@ -504,7 +505,7 @@ class ToolCall:
         return out
 
 
-def run_tool(*, user: Any, name: str, arguments: dict[str, Any]) -> ToolCall:
+def run_tool(*, user: User, name: str, arguments: dict[str, Any]) -> ToolCall:
     """Validate, authorise and run one tool. Never raises for bad input: the error is in the call."""
     call = ToolCall(name=name, arguments=dict(arguments) if isinstance(arguments, dict) else {})
     spec = TOOLS.get(name)

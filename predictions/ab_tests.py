@@ -24,6 +24,7 @@ from predictions.models import ABTest, PredictionLog
 from predictions.predict import prediction_log_flush
 from predictions.predictor import AB_GENERATION_KEY
 from programs.models import Airing, DataVersion
+from registry.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +38,13 @@ def _ab_changed() -> None:
 
 def ab_test_check(
     *,
-    challenger: Any,
+    challenger: ModelVersion,
     traffic_share: float,
     mode: str,
     starts_at: datetime,
     ends_at: datetime | None,
     now: datetime | None = None,
-) -> Any:
+) -> ModelVersion:
     """Validate a new A/B test; returns the champion (the target's production version).
 
     ``ends_at`` must be in the future (and after ``starts_at``). A test of the target whose ``ends_at``
@@ -78,7 +79,7 @@ def ab_test_check(
 def ab_test_create(
     *,
     name: str,
-    challenger: Any,
+    challenger: ModelVersion,
     traffic_share: float,
     mode: str = ABTest.Mode.SPLIT,
     starts_at: datetime | None = None,

@@ -17,7 +17,7 @@ from predictions import ab_tests
 from predictions.models import ABTest, DriftReport, PredictionLog
 
 
-class ABTestForm(forms.ModelForm):
+class ABTestForm(forms.ModelForm[ABTest]):
     class Meta:
         model = ABTest
         fields = ["name", "challenger", "traffic_share", "mode", "starts_at", "ends_at"]
@@ -39,7 +39,7 @@ class ABTestForm(forms.ModelForm):
 
 
 @admin.register(ABTest)
-class ABTestAdmin(admin.ModelAdmin):
+class ABTestAdmin(admin.ModelAdmin[ABTest]):
     form = ABTestForm
     list_display = [
         "name",
@@ -66,13 +66,13 @@ class ABTestAdmin(admin.ModelAdmin):
     ]
     actions = ["score_now", "stop_tests"]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+    def get_readonly_fields(self, request: HttpRequest, obj: ABTest | None = None) -> list[str]:
         if obj is None:
             return ["scoring"]
         # A running test is changed by stopping it and starting another, not by editing it.
         return [*self.readonly_fields, "name", "challenger", "traffic_share", "mode", "starts_at", "ends_at"]
 
-    def save_model(self, request: HttpRequest, obj: ABTest, form: Any, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: ABTest, form: ABTestForm, change: bool) -> None:
         if change:
             return
         # The form's clean() ran the same checks, so only a race can fail here.
@@ -138,7 +138,7 @@ class ABTestAdmin(admin.ModelAdmin):
 
 
 @admin.register(PredictionLog)
-class PredictionLogAdmin(admin.ModelAdmin):
+class PredictionLogAdmin(admin.ModelAdmin[PredictionLog]):
     list_display = ["created_at", "target", "algorithm", "model_version", "program", "slot_start", "output"]
     list_display += ["latency_ms", "ab_test", "arm", "served"]
     list_filter = ["target", "algorithm", "arm", "served"]
@@ -148,12 +148,12 @@ class PredictionLogAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: PredictionLog | None = None) -> bool:
         return False
 
 
 @admin.register(DriftReport)
-class DriftReportAdmin(admin.ModelAdmin):
+class DriftReportAdmin(admin.ModelAdmin[DriftReport]):
     list_display = ["created_at", "target", "flagged", "accuracy_drift", "n_recent", "n_reference", "retrain_run_id"]
     list_filter = ["target", "flagged"]
     readonly_fields = ["feature_table"]
@@ -174,5 +174,5 @@ class DriftReportAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: DriftReport | None = None) -> bool:
         return False

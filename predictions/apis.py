@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -16,8 +17,9 @@ from bms.pagination import PAGE_PARAMETERS, page_response, paginated
 from bms.permissions import IsAnalyst
 from bms.serializers import StrictSerializer
 from predictions import predict, selectors
-from predictions.models import ABTest
+from predictions.models import ABTest, DriftReport
 from programs.models import TARGETS
+from registry.models import ModelVersion
 
 
 class FeaturesInput(StrictSerializer):
@@ -38,29 +40,29 @@ class PredictInput(StrictSerializer):
     )
 
 
-class _ModelOutput(serializers.Serializer):
+class _ModelOutput(serializers.Serializer[Mapping[str, object]]):
     id = serializers.IntegerField()
     algorithm = serializers.CharField()
     version = serializers.IntegerField()
 
 
-class _IntervalOutput(serializers.Serializer):
+class _IntervalOutput(serializers.Serializer[Mapping[str, object]]):
     low = serializers.FloatField()
     high = serializers.FloatField()
     level = serializers.FloatField()
 
 
-class _ABOutput(serializers.Serializer):
+class _ABOutput(serializers.Serializer[Mapping[str, object]]):
     test_id = serializers.IntegerField()
     arm = serializers.CharField()
 
 
-class _RangeOutput(serializers.Serializer):
+class _RangeOutput(serializers.Serializer[Mapping[str, object]]):
     low = serializers.FloatField()
     high = serializers.FloatField()
 
 
-class PredictionOutput(serializers.Serializer):
+class PredictionOutput(serializers.Serializer[Mapping[str, object]]):
     prediction = serializers.FloatField()
     target = serializers.CharField()
     program_id = serializers.IntegerField()
@@ -78,7 +80,7 @@ class PredictionOutput(serializers.Serializer):
     ab_test = _ABOutput(required=False)
 
 
-class PredictOutput(serializers.Serializer):
+class PredictOutput(serializers.Serializer[Mapping[str, object]]):
     """One target: the prediction fields. ``target="all"``: ``predictions`` holds one per target."""
 
     prediction = serializers.FloatField(required=False)
@@ -138,7 +140,7 @@ class PredictBatchApi(APIView):
                 )
             return super().to_internal_value(data)
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Mapping[str, object]]):
         results = PredictOutput(many=True)
         latency_ms = serializers.FloatField()
 
@@ -173,13 +175,13 @@ class BenchEchoApi(APIView):
 # --- A/B tests and drift reports (read-only) ---------------------------------------------------------
 
 
-class _VersionRef(serializers.Serializer):
+class _VersionRef(serializers.Serializer[ModelVersion]):
     id = serializers.IntegerField()
     algorithm = serializers.CharField()
     version = serializers.IntegerField()
 
 
-class ABTestOutput(serializers.Serializer):
+class ABTestOutput(serializers.Serializer[ABTest]):
     id = serializers.IntegerField()
     name = serializers.CharField()
     target = serializers.CharField()
@@ -204,7 +206,7 @@ class ABTestListApi(APIView):
     permission_classes = [IsAnalyst]
     error_statuses = (404,)  # a page past the end
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(serializers.Serializer[None]):
         target = serializers.ChoiceField(choices=TARGETS, required=False)
         status = serializers.ChoiceField(choices=ABTest.Status.choices, required=False)
 
@@ -228,7 +230,7 @@ class ABTestDetailApi(APIView):
         return Response(ABTestOutput(selectors.ab_test_get(test_id=test_id)).data)
 
 
-class DriftReportOutput(serializers.Serializer):
+class DriftReportOutput(serializers.Serializer[DriftReport]):
     id = serializers.IntegerField()
     target = serializers.CharField()
     model_version_id = serializers.IntegerField(allow_null=True)
@@ -255,7 +257,7 @@ class DriftReportListApi(APIView):
     permission_classes = [IsAnalyst]
     error_statuses = (404,)  # a page past the end
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(serializers.Serializer[None]):
         target = serializers.ChoiceField(choices=TARGETS, required=False)
         flagged = serializers.BooleanField(required=False, allow_null=True, default=None)
 

@@ -25,6 +25,7 @@ from predictions.models import DriftReport
 from predictions.predict import targets_of
 from predictions.predictor import ServingModel, get_predictor
 from programs.models import TARGETS, Airing
+from registry.models import ModelVersion
 
 # --- services ------------------------------------------------------------------------------------
 
@@ -113,7 +114,7 @@ def drift_report_create(*, target: str, now: datetime | None = None) -> DriftRep
     return report
 
 
-def _accuracy_threshold(*, version: Any, model: ServingModel, target: str, before: datetime) -> float:
+def _accuracy_threshold(*, version: ModelVersion, model: ServingModel, target: str, before: datetime) -> float:
     """DRIFT_ACCURACY_THRESHOLD raised to what the model's own evaluation days show by chance.
 
     The per-day errors of the version's validation and test parts, stored at training time

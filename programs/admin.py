@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from django import forms
 from django.contrib import admin
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from programs.aggregates import airings_aggregate, airings_frame
@@ -14,14 +14,14 @@ from programs.services import data_version_bump
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(admin.ModelAdmin[Channel]):
     list_display = ("code", "name", "universe_households", "time_zone")
     search_fields = ("code", "name")
     ordering = ("code",)
 
 
 @admin.register(Program)
-class ProgramAdmin(admin.ModelAdmin):
+class ProgramAdmin(admin.ModelAdmin[Program]):
     list_display = ("external_id", "title", "channel", "genre", "content_rating", "duration_minutes", "is_live")
     list_filter = ("genre", "content_rating", "is_live", "channel")
     search_fields = ("external_id", "title")
@@ -31,7 +31,7 @@ class ProgramAdmin(admin.ModelAdmin):
 
 
 @admin.register(Airing)
-class AiringAdmin(admin.ModelAdmin):
+class AiringAdmin(admin.ModelAdmin[Airing]):
     list_display = (
         "start",
         "program",
@@ -56,7 +56,7 @@ class AiringAdmin(admin.ModelAdmin):
     show_full_result_count = False  # COUNT(*) over 50k+ airings on every page is wasted work
 
     # A hand edit changes the data models are trained on, so it is a new data version like any import.
-    def save_model(self, request: HttpRequest, obj: Airing, form: Any, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: Airing, form: forms.ModelForm[Airing], change: bool) -> None:
         with transaction.atomic():
             version = data_version_bump(
                 source=DataVersion.Source.EDIT, description=f"admin edit by {request.user}", rows_affected=1
@@ -75,7 +75,7 @@ class AiringAdmin(admin.ModelAdmin):
             super().delete_model(request, obj)
             airings_aggregate(removed=before)
 
-    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Airing]) -> None:
         with transaction.atomic():
             count = queryset.count()
             data_version_bump(
@@ -87,7 +87,7 @@ class AiringAdmin(admin.ModelAdmin):
 
 
 @admin.register(DataVersion)
-class DataVersionAdmin(admin.ModelAdmin):
+class DataVersionAdmin(admin.ModelAdmin[DataVersion]):
     list_display = ("id", "source", "description", "rows_affected", "created_at")
     list_filter = ("source",)
     search_fields = ("description",)

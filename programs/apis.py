@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.http import HttpResponse, StreamingHttpResponse
@@ -18,15 +18,17 @@ from rest_framework.views import APIView
 from bms.pagination import PAGE_PARAMETERS, page_response, paginated
 from bms.permissions import IsAnalyst, IsViewer
 from bms.response_cache import cached_response
+from bms.users import AuthenticatedRequest
 from programs import selectors
 from programs.export import CONTENT_TYPES, DATASETS, FORMATS, export_stream
-from programs.models import TARGETS, Genre
+from programs.models import TARGETS, Airing, Genre, Program
+from programs.selectors import ProgramDetail, TrendSeries
 
 
 class ProgramListApi(APIView):
     permission_classes = [IsViewer]
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(serializers.Serializer[None]):
         search = serializers.CharField(required=False, allow_blank=True, max_length=100)
         channel = serializers.CharField(required=False, allow_blank=True, max_length=32)
         genre = serializers.ChoiceField(choices=Genre.choices, required=False, allow_blank=True)
@@ -34,7 +36,7 @@ class ProgramListApi(APIView):
             choices=[p + k for k in selectors.PROGRAM_ORDERINGS for p in ("", "-")], required=False
         )
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Program]):
         id = serializers.IntegerField()
         external_id = serializers.CharField()
         title = serializers.CharField()
@@ -73,14 +75,14 @@ class ProgramListApi(APIView):
         return page_response(request, self, programs, self.OutputSerializer)
 
 
-class _TargetStatsSerializer(serializers.Serializer):
+class _TargetStatsSerializer(serializers.Serializer[Mapping[str, object]]):
     mean = serializers.FloatField(allow_null=True)
     min = serializers.FloatField(allow_null=True)
     max = serializers.FloatField(allow_null=True)
     count = serializers.IntegerField()
 
 
-class _AiringSerializer(serializers.Serializer):
+class _AiringSerializer(serializers.Serializer[Airing]):
     id = serializers.IntegerField()
     start = serializers.DateTimeField()
     channel = serializers.CharField(source="channel.code")
@@ -93,7 +95,7 @@ class _AiringSerializer(serializers.Serializer):
     engagement = serializers.FloatField(allow_null=True)
 
 
-class _TrendPointSerializer(serializers.Serializer):
+class _TrendPointSerializer(serializers.Serializer[Mapping[str, object]]):
     period_start = serializers.DateField()
     mean = serializers.FloatField()
     count = serializers.IntegerField()
@@ -102,7 +104,7 @@ class _TrendPointSerializer(serializers.Serializer):
 class ProgramDetailApi(APIView):
     permission_classes = [IsViewer]
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[ProgramDetail]):
         id = serializers.IntegerField(source="program.id")
         external_id = serializers.CharField(source="program.external_id")
         title = serializers.CharField(source="program.title")
@@ -128,7 +130,7 @@ class ProgramDetailApi(APIView):
 class ProgramTrendsApi(APIView):
     permission_classes = [IsViewer]
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(serializers.Serializer[None]):
         target = serializers.ChoiceField(choices=TARGETS, default="rating")
         period = serializers.ChoiceField(choices=("week", "month"), default="week")
         start = serializers.DateField(required=False)
@@ -139,7 +141,7 @@ class ProgramTrendsApi(APIView):
                 raise serializers.ValidationError({"end": "end is before start."})
             return attrs
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[TrendSeries]):
         target = serializers.CharField()
         period = serializers.CharField()
         points = _TrendPointSerializer(many=True)
@@ -173,7 +175,7 @@ class ExportApi(APIView):
     permission_classes = [IsAnalyst]
     content_negotiation_class = _FileNegotiation
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[None]):
         format = serializers.ChoiceField(choices=FORMATS)
         dataset = serializers.ChoiceField(choices=DATASETS, default="airings")
         filters = serializers.DictField(required=False, default=dict)
@@ -187,7 +189,7 @@ class ExportApi(APIView):
             for fmt, media in CONTENT_TYPES.items()
         },
     )
-    def post(self, request: Request) -> StreamingHttpResponse:
+    def post(self, request: AuthenticatedRequest) -> StreamingHttpResponse:
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data

@@ -26,6 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Avg, Count, F, Max, Min, Q, QuerySet
 from django.db.models.functions import Coalesce, NullIf
+from django.http import HttpRequest
 from django.utils import timezone
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -33,6 +34,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from bms.errors import ApplicationError, NotFoundError
 from bms.models import AuditEvent
 from bms.services import audit_event_record
+from bms.users import User
 from programs.models import TARGETS, Airing, Channel, Genre, Program
 from programs.selectors import program_get
 
@@ -390,8 +392,8 @@ def export_stream(
     dataset: str,
     fmt: str,
     filters: ExportFilters | Mapping[str, Any] | None,
-    user: Any = None,
-    request: Any = None,
+    user: User | None = None,
+    request: HttpRequest | None = None,
 ) -> tuple[Iterator[bytes], str, str]:
     """(chunks of bytes, content type, filename). Validates everything before the first byte.
 
@@ -407,7 +409,9 @@ def export_stream(
     return chunks, CONTENT_TYPES[fmt], filename
 
 
-def _audit(*, user: Any, dataset: str, fmt: str, filters: ExportFilters, request: Any, filename: str) -> None:
+def _audit(
+    *, user: User, dataset: str, fmt: str, filters: ExportFilters, request: HttpRequest | None, filename: str
+) -> None:
     audit_event_record(
         action=AuditEvent.Action.EXPORT,
         actor=user,
@@ -425,7 +429,7 @@ def _write(chunks: Iterable[bytes], path: Path) -> None:
     tmp.replace(path)
 
 
-def export_to_file(*, user: Any, dataset: str, fmt: str, filters: ExportFilters | Mapping[str, Any] | None) -> Path:
+def export_to_file(*, user: User, dataset: str, fmt: str, filters: ExportFilters | Mapping[str, Any] | None) -> Path:
     """Write an export under ``settings.EXPORT_ROOT`` (a fresh, unguessable name) and return its path.
 
     Used by the chat tool, which hands out an expiring signed link to the file.

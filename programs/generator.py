@@ -378,7 +378,8 @@ def _external_ids(rng: np.random.Generator, n: int) -> list[str]:
 def _expected_clipped_normal(mu: np.ndarray, sd: float, lo: float = 0.0, hi: float = 100.0) -> np.ndarray:
     """E[clip(mu + sd * Z, lo, hi)] for Z ~ N(0, 1)."""
     if sd == 0:
-        return np.clip(mu, lo, hi)
+        clipped: np.ndarray = np.clip(mu, lo, hi)
+        return clipped
     a = (lo - mu) / sd
     b = (hi - mu) / sd
     return np.asarray(

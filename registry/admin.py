@@ -6,12 +6,13 @@ rows are read-only here; PromotionEvent is append-only (no add, change or delete
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
@@ -34,26 +35,29 @@ class PromoteForm(ReasonForm):
     )
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+_M = TypeVar("_M", bound=Model)
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin[_M]):
+    def has_add_permission(self, request: HttpRequest, obj: _M | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: _M | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: _M | None = None) -> bool:
         return False
 
 
 def _confirm(
-    modeladmin: admin.ModelAdmin,
+    modeladmin: admin.ModelAdmin[_M],
     request: HttpRequest,
-    queryset: QuerySet[Any],
+    queryset: QuerySet[_M],
     *,
     action: str,
     title: str,
     description: str,
-    perform: Any,
+    perform: Callable[[_M, dict[str, Any]], object],
     form_class: type[ReasonForm] = ReasonForm,
 ) -> HttpResponse | None:
     """Show a confirmation page with a reason field; on "apply" call ``perform(obj, cleaned_data)`` per object."""
@@ -81,7 +85,7 @@ def _confirm(
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(_ReadOnlyAdmin):
+class ModelVersionAdmin(_ReadOnlyAdmin[ModelVersion]):
     change_list_template = "admin/registry/modelversion/change_list.html"
     list_display = (
         "__str__",
@@ -99,7 +103,7 @@ class ModelVersionAdmin(_ReadOnlyAdmin):
     list_select_related = ("run",)
     actions = ["promote", "rollback_target"]
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: ModelVersion | None = None) -> bool:
         # The change form stays read-only; the actions need "change" to be offered to staff.
         return obj is None and bool(request.user.is_staff)
 
@@ -133,7 +137,8 @@ class ModelVersionAdmin(_ReadOnlyAdmin):
     @admin.action(description="Roll back the target of the selected version to its previous production model")
     def rollback_target(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> HttpResponse | None:
         targets = sorted({v.target for v in queryset})
-        versions = queryset.filter(pk__in=[queryset.filter(target=t).first().pk for t in targets])  # type: ignore[union-attr]
+        firsts = (queryset.filter(target=t).first() for t in targets)  # one per target (none is missing)
+        versions = queryset.filter(pk__in=[v.pk for v in firsts if v is not None])
         return _confirm(
             self,
             request,
@@ -155,25 +160,25 @@ class ModelVersionAdmin(_ReadOnlyAdmin):
         return super().changelist_view(request, extra_context=context)
 
 
-class TrainingJobInline(admin.TabularInline):
+class TrainingJobInline(admin.TabularInline[TrainingJob, TrainingRun]):
     model = TrainingJob
     extra = 0
     can_delete = False
     fields = ("target", "algorithm", "status", "attempts", "model_version", "error", "started_at", "finished_at")
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: TrainingRun | None = None) -> bool:
         return False
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(_ReadOnlyAdmin):
+class TrainingRunAdmin(_ReadOnlyAdmin[TrainingRun]):
     list_display = ("id", "status", "trigger", "progress", "models_failed", "dataset_rows", "created_at", "finished_at")
     list_filter = ("status", "trigger")
     inlines = [TrainingJobInline]
     actions = ["retrain"]
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: TrainingRun | None = None) -> bool:
         return obj is None and bool(request.user.is_staff)
 
     @admin.display(description="progress")
@@ -196,7 +201,7 @@ class TrainingRunAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(PromotionEvent)
-class PromotionEventAdmin(_ReadOnlyAdmin):
+class PromotionEventAdmin(_ReadOnlyAdmin[PromotionEvent]):
     list_display = [
         "created_at",
         "target",

@@ -86,7 +86,8 @@ DEFAULT_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
 
 def log_target(y: np.ndarray) -> np.ndarray:
     """Forward target transform of the non-tree models (module-level so skops can name it)."""
-    return np.log1p(np.clip(y, 0.0, None))
+    logged: np.ndarray = np.log1p(np.clip(y, 0.0, None))
+    return logged
 
 
 # log1p of any plausible target is far below this; a diverged model's output stays finite (and is then
@@ -95,7 +96,8 @@ _MAX_LOG_TARGET = 50.0
 
 
 def exp_target(y: np.ndarray) -> np.ndarray:
-    return np.expm1(np.minimum(y, _MAX_LOG_TARGET))
+    values: np.ndarray = np.expm1(np.minimum(y, _MAX_LOG_TARGET))
+    return values
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.http import HttpResponse
@@ -32,7 +33,7 @@ class MetricsField(serializers.JSONField):
         return super().to_representation(value)
 
 
-class ModelVersionOutput(serializers.Serializer):
+class ModelVersionOutput(serializers.Serializer[ModelVersion]):
     """``metrics``: see registry.training (test r2/rmse, val_r2, conformal, interval_coverage, sane_range,
     rejected, baselines and best_baseline of the run on the same test part); ``daily_errors`` is not served."""
 
@@ -61,7 +62,7 @@ class ModelVersionDetailOutput(ModelVersionOutput):
 class ModelVersionListApi(APIView):
     permission_classes = [IsViewer]
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(serializers.Serializer[None]):
         target = serializers.ChoiceField(choices=TARGETS, required=False)
         algorithm = serializers.ChoiceField(choices=ALGORITHMS, required=False)
         status = serializers.ChoiceField(choices=ModelVersion.Status.choices, required=False)
@@ -87,14 +88,14 @@ class ModelVersionListApi(APIView):
         versions = selectors.model_version_list(**filters.validated_data)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(versions, request, view=self)
-        return paginator.get_paginated_response(ModelVersionOutput(page, many=True).data)
+        return paginator.get_paginated_response(ModelVersionOutput(page, many=True).data)  # type: ignore[arg-type]  # many=True takes a list; the stubs type one instance
 
 
 class ProductionModelsApi(APIView):
     permission_classes = [IsViewer]
 
-    class OutputSerializer(serializers.Serializer):
-        class ModelsSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Mapping[str, object]]):
+        class ModelsSerializer(serializers.Serializer[Mapping[str, object]]):
             rating = ModelVersionDetailOutput(allow_null=True)
             revenue = ModelVersionDetailOutput(allow_null=True)
             audience = ModelVersionDetailOutput(allow_null=True)
@@ -124,7 +125,7 @@ class BestModelApi(APIView):
         return Response(ModelVersionDetailOutput(version).data)
 
 
-class ReasonInput(serializers.Serializer):
+class ReasonInput(serializers.Serializer[None]):
     reason = serializers.CharField(max_length=1000, trim_whitespace=True)
 
 
@@ -168,7 +169,7 @@ class ModelRollbackApi(APIView):
         return Response(ModelVersionDetailOutput(restored).data)
 
 
-class TrainingRunOutput(serializers.Serializer):
+class TrainingRunOutput(serializers.Serializer[TrainingRun]):
     id = serializers.IntegerField()
     status = serializers.CharField()
     trigger = serializers.CharField()
@@ -201,7 +202,7 @@ class TrainingRunCreateApi(APIView):
     permission_classes = [IsAdmin]
     error_statuses = (409,)  # a run is already going
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[None]):
         targets = serializers.ListField(
             child=serializers.ChoiceField(choices=TARGETS), required=False, allow_empty=False, max_length=4
         )

@@ -145,7 +145,7 @@ def serialize(*, algorithm: str, model: Any) -> tuple[str, bytes]:
 
 
 def _skops_dumps(obj: Any) -> bytes:
-    data = sio.dumps(obj)
+    data: bytes = sio.dumps(obj)
     # Refuse to write what we could not load back: every type must be in our trusted list.
     unknown = sorted(set(sio.get_untrusted_types(data=data)) - set(TRUSTED_TYPES))
     if unknown:

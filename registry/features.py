@@ -735,7 +735,8 @@ _HOLIDAYS = _holiday_days()  # sorted
 def _is_holiday(days: np.ndarray) -> np.ndarray:
     """``np.isin(days, _HOLIDAYS)`` by binary search: same answer, ~10x faster for the one-row case."""
     at = np.minimum(np.searchsorted(_HOLIDAYS, days), len(_HOLIDAYS) - 1)
-    return _HOLIDAYS[at] == days
+    holiday: np.ndarray = _HOLIDAYS[at] == days
+    return holiday
 
 
 def derive(raw: pd.DataFrame) -> dict[str, np.ndarray]:

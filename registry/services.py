@@ -30,6 +30,7 @@ from bms.errors import ApplicationError, ConflictError, InvalidStateError
 from bms.events import PRODUCTION_MODEL_CHANGED, ProductionModelChanged
 from bms.models import AuditEvent
 from bms.services import audit_event_record
+from bms.users import RequestUser, User
 from programs.models import TARGETS
 from programs.selectors import data_version_current
 from registry import artifacts, guards
@@ -103,12 +104,12 @@ def code_version() -> str:
         return ""
 
 
-def _actor_name(actor: Any) -> str:
+def _actor_name(actor: RequestUser | None) -> str:
     return actor.get_username() if actor is not None and getattr(actor, "pk", None) else SYSTEM_ACTOR
 
 
-def _user(actor: Any) -> Any:
-    return actor if actor is not None and getattr(actor, "pk", None) else None
+def _user(actor: RequestUser | None) -> User | None:
+    return actor if isinstance(actor, User) and actor.pk else None
 
 
 # --- Runs ---------------------------------------------------------------------------------------------
@@ -127,7 +128,7 @@ def _validated(values: Sequence[str] | None, allowed: Sequence[str], what: str) 
 def training_run_start(
     *,
     trigger: str,
-    actor: Any = None,
+    actor: RequestUser | None = None,
     targets: Sequence[str] | None = None,
     algorithms: Sequence[str] | None = None,
     options: dict[str, Any] | None = None,
@@ -624,7 +625,7 @@ def _move(
     *,
     version: ModelVersion,
     to_status: str,
-    actor: Any,
+    actor: RequestUser | None,
     reason: str,
     run: TrainingRun | None = None,
     kind: str = PromotionEvent.Kind.PROMOTION,
@@ -657,7 +658,7 @@ class PromotionRefusedError(ConflictError):
 def model_version_promote(
     *,
     version: ModelVersion,
-    actor: Any,
+    actor: RequestUser | None,
     reason: str,
     run: TrainingRun | None = None,
     force: bool = False,
@@ -758,7 +759,7 @@ def production_stack(*, target: str) -> list[int]:
 
 
 @transaction.atomic
-def model_version_rollback(*, target: str, actor: Any, reason: str) -> ModelVersion:
+def model_version_rollback(*, target: str, actor: RequestUser | None, reason: str) -> ModelVersion:
     """Put back the production version before the current one in the ledger; the current is archived.
 
     Walks back: after A, B, C were promoted, a rollback restores B, the next one A (``production_stack``).

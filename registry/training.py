@@ -114,7 +114,8 @@ def valid_values(values: np.ndarray, target: str) -> np.ndarray:
     """True where a target value is usable: finite, not negative, inside the target's range (setting)."""
     values = np.asarray(values, dtype="float64")
     low, high = settings.TARGET_RANGES[target]
-    return np.isfinite(values) & (values >= 0) & (values >= low) & (values <= high)
+    valid: np.ndarray = np.isfinite(values) & (values >= 0) & (values >= low) & (values <= high)
+    return valid
 
 
 def history_state(frame: pd.DataFrame, target: str) -> HistoryState:

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from bms.permissions import IsAnalyst
 from bms.serializers import StrictSerializer
 from scheduling import selectors, services
+from scheduling.models import OptimizationJob, Schedule
 from scheduling.requests import ScheduleRequestSerializer
 
 
@@ -22,7 +23,7 @@ class OptimizationJobCreateApi(APIView):
 
     InputSerializer = ScheduleRequestSerializer
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[OptimizationJob]):
         id = serializers.IntegerField()
         status = serializers.CharField()
 
@@ -34,7 +35,7 @@ class OptimizationJobCreateApi(APIView):
         return Response(self.OutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-class _JobOutput(serializers.Serializer):
+class _JobOutput(serializers.Serializer[OptimizationJob]):
     id = serializers.IntegerField()
     status = serializers.CharField()
     channel = serializers.CharField(source="channel.code")
@@ -80,7 +81,7 @@ class ScheduleSaveApi(APIView):
         name = serializers.CharField(max_length=200)
         index = serializers.IntegerField(min_value=0, default=0, help_text="0 = the best schedule.")
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Schedule]):
         id = serializers.IntegerField()
         name = serializers.CharField()
         channel = serializers.CharField(source="channel.code")

@@ -173,7 +173,8 @@ def repair_many(problem: Problem, X: IntArray) -> IntArray:
 
 
 def repair(problem: Problem, x: IntArray) -> IntArray:
-    return repair_many(problem, np.asarray(x)[None, :])[0]
+    repaired: IntArray = repair_many(problem, np.asarray(x)[None, :])[0]
+    return repaired
 
 
 def _fill(problem: Problem, x: IntArray, hole: Any) -> IntArray:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import QuerySet
 
 from bms.errors import NotFoundError
 from bms.roles import Role, has_role
+from bms.users import RequestUser
 from scheduling.models import OptimizationJob, Schedule
 
 
-def optimization_job_get(*, job_id: int, user: Any) -> OptimizationJob:
+def optimization_job_get(*, job_id: int, user: RequestUser) -> OptimizationJob:
     """A job its creator (or an admin) may see; anyone else gets the same 404 as for a missing id."""
     job = OptimizationJob.objects.select_related("channel", "created_by").filter(pk=job_id).first()
     if job is None or not (job.created_by_id == getattr(user, "pk", None) or has_role(user, Role.ADMIN)):

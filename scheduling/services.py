@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -19,6 +18,7 @@ from bms.broker import broker_require
 from bms.errors import ApplicationError, InvalidStateError, NotFoundError
 from bms.metrics import SCHEDULE_GAP, SCHEDULE_JOB_DURATION, SCHEDULE_JOBS
 from bms.roles import Role, has_role
+from bms.users import RequestUser, User
 from programs.models import Airing, Program
 from scheduling import matrices
 from scheduling.build import ProblemSpec, TimelineSpec, spec_build, timeline_spec_build
@@ -39,11 +39,10 @@ from scheduling.timeline_ga import (
 
 logger = logging.getLogger(__name__)
 Status = OptimizationJob.Status
-UserLike = AbstractBaseUser | AnonymousUser
 
 
-def _user_or_none(user: UserLike) -> Any:
-    return user if getattr(user, "is_authenticated", False) else None
+def _user_or_none(user: RequestUser) -> User | None:
+    return user if isinstance(user, User) else None
 
 
 def _conflicts_body(exc: InfeasibleProblemError, programs: list[Program] | None = None) -> list[dict[str, Any]]:
@@ -87,7 +86,7 @@ def _timeline_params(req: ScheduleRequest) -> TimelineParams:
     )
 
 
-def optimization_job_create(*, user: UserLike, request: ScheduleRequest) -> OptimizationJob:
+def optimization_job_create(*, user: RequestUser, request: ScheduleRequest) -> OptimizationJob:
     """Check the request (channel, slots, candidates, hard-constraint feasibility) and queue a job.
 
     Impossible constraints are refused here with the conflict report, before any job exists. The task
@@ -513,11 +512,11 @@ def _result_body(spec: ProblemSpec, problem: Problem, result: OptimizeResult) ->
     }
 
 
-def _may_manage(user: UserLike, job: OptimizationJob) -> bool:
+def _may_manage(user: RequestUser, job: OptimizationJob) -> bool:
     return job.created_by_id == getattr(user, "pk", None) or has_role(user, Role.ADMIN)
 
 
-def optimization_job_cancel(*, job: OptimizationJob, user: UserLike) -> OptimizationJob:
+def optimization_job_cancel(*, job: OptimizationJob, user: RequestUser) -> OptimizationJob:
     """Cancel a queued or running job (a running GA stops at its next progress check)."""
     if not _may_manage(user, job):
         raise NotFoundError(f"No optimisation job {job.pk}.")
@@ -534,7 +533,7 @@ def optimization_job_cancel(*, job: OptimizationJob, user: UserLike) -> Optimiza
 
 
 @transaction.atomic
-def schedule_save(*, job: OptimizationJob, user: UserLike, name: str, index: int = 0) -> Schedule:
+def schedule_save(*, job: OptimizationJob, user: RequestUser, name: str, index: int = 0) -> Schedule:
     """Save schedule ``index`` (0 = best) of a succeeded job as a named schedule with its entries."""
     if job.status != Status.SUCCEEDED or not job.result:
         raise InvalidStateError(

@@ -304,7 +304,7 @@ def linear_totals(tl: Timeline, Y: IntArray, matrix: FloatArray) -> FloatArray:
 def evaluate(tl: Timeline, Y: IntArray) -> FloatArray:
     """Objective of every row: linear value - gap cost - run and diversity penalties."""
     Y = np.atleast_2d(Y)
-    score = linear_totals(tl, Y, tl.value) - tl.gap_cost * (Y == GAP).sum(axis=1)
+    score: FloatArray = linear_totals(tl, Y, tl.value) - tl.gap_cost * (Y == GAP).sum(axis=1)
     if tl.run_weight:
         score = score - tl.run_weight * run_violations(tl, Y)
     if tl.diversity_weight:

@@ -220,7 +220,8 @@ class Kit:
         outside = y.copy()
         outside[a:b] = GAP
         per_day, per_week = usage(tl, outside)
-        return np.minimum(tl.max_per_day - per_day[day], tl.week_cap - per_week)
+        left: IntArray = np.minimum(tl.max_per_day - per_day[day], tl.week_cap - per_week)
+        return left
 
     def fill(self, y: IntArray, a: int, b: int, value: FloatArray | None = None, *, depth: int = 0) -> IntArray | None:
         """y with [a, b) (inside one day, no pins) refilled optimally under the limits; None if impossible."""

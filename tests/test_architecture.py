@@ -41,6 +41,7 @@ KERNEL = {
     "bms.services",
     "bms.throttling",
     "bms.tokens",
+    "bms.users",  # the User type and the authenticated request types: imports only Django and DRF
 }
 PACKAGES = {"bms", "bms.management", "bms.management.commands"}  # bms/__init__.py exposes the Celery app
 

@@ -67,7 +67,7 @@ def test_wrong_types_are_400_with_field_details(analyst_client: APIClient, path:
 def test_wrong_query_parameter_types_are_400(viewer_client: APIClient) -> None:
     response = viewer_client.get("/api/v1/programs/X/trends", {"start": "yesterday"})
     assert response.status_code == 404  # the program is resolved first
-    response = viewer_client.get("/api/v1/programs", {"ordering": ["-title", 3]})
+    response = viewer_client.get("/api/v1/programs", {"ordering": ["-title", "3"]})
     assert response.status_code == 400
     assert "ordering" in _error(response)["details"]
 

@@ -24,8 +24,17 @@ def test_connecting_again_adds_no_second_subscription() -> None:
 def test_send_calls_each_subscriber_in_order_with_the_event_and_returns_their_answers() -> None:
     event: Event[ProductionModelChanged, str] = Event("test")
     calls: list[str] = []
-    event.subscribe(lambda change: calls.append(f"a:{change.target}") or "first")
-    event.subscribe(lambda change: calls.append(f"b:{change.reason}") or "second")
+
+    def first(change: ProductionModelChanged) -> str:
+        calls.append(f"a:{change.target}")
+        return "first"
+
+    def second(change: ProductionModelChanged) -> str:
+        calls.append(f"b:{change.reason}")
+        return "second"
+
+    event.subscribe(first)
+    event.subscribe(second)
     answers = event.send(ProductionModelChanged(target="rating", reason="why"))
     assert calls == ["a:rating", "b:why"]
     assert answers == ["first", "second"]

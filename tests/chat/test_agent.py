@@ -29,6 +29,7 @@ def test_the_agent_runs_the_tools_the_model_asks_for(world: Any, analyst: Any) -
     )
     assert result.text == TOP3_TEXT
     assert [c.name for c in result.tool_calls] == ["get_programs"]
+    assert result.tool_calls[0].result is not None
     assert result.tool_calls[0].result["programs"][0]["external_id"] == "NWT001"
     assert (result.provider, result.model) == ("groq", "llama")
     assert (result.input_tokens, result.output_tokens) == (1000, 200)
@@ -38,6 +39,7 @@ def test_the_agent_runs_the_tools_the_model_asks_for(world: Any, analyst: Any) -
     assert isinstance(second_call[0], SystemMessage)
     assert second_call[0].content == SYSTEM_PROMPT
     assert isinstance(second_call[-1], ToolMessage)
+    assert isinstance(second_call[-1].content, str)
     assert json.loads(second_call[-1].content)["data"]["ranked_by"] == "rating"
 
 
@@ -104,6 +106,7 @@ def test_injected_instructions_in_titles_reach_the_model_only_as_data(world: Any
     model = scripted(tool_call("get_program_details", {"program": "INJ004"}), final("INJ004 has one airing."))
     run_agent(user=analyst, question="about INJ004", models=[("groq", "llama", model)])
     tool_message = model.seen[1][-1]
+    assert isinstance(tool_message.content, str)
     payload = json.loads(tool_message.content)
     assert list(payload) == ["data"]
     assert payload["data"]["program"]["title"] == INJECTION_TITLE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from uuid import UUID
 
 import pytest
 from django.db import connection
@@ -155,7 +156,7 @@ def test_a_hit_reads_no_data_and_writes_only_the_two_messages(world: Any, analys
     assert len(statements) == 3, statements
     assert not [sql for sql in statements if '"programs_program"' in sql or '"programs_airing"' in sql]
     assert ChatSession.objects.get(pk=sid).title == TOP5
-    assert ChatMessage.objects.filter(session_id=sid).count() == 4
+    assert ChatMessage.objects.filter(session_id=UUID(sid)).count() == 4
 
 
 def test_a_hit_records_the_exchange_with_its_metadata(world: Any, analyst_client: APIClient) -> None:
@@ -163,7 +164,9 @@ def test_a_hit_records_the_exchange_with_its_metadata(world: Any, analyst_client
     first = _ask(analyst_client, sid, TOP5).json()
     hit = _ask(analyst_client, sid, "show me the top 5 programs by rating?").json()
     assert hit["metadata"]["cache_hit"] is True
-    rows = list(ChatMessage.objects.filter(session_id=sid).order_by("id").values_list("role", "content", "metadata"))
+    rows = list(
+        ChatMessage.objects.filter(session_id=UUID(sid)).order_by("id").values_list("role", "content", "metadata")
+    )
     assert [(role, content) for role, content, _ in rows] == [
         ("user", TOP5),
         ("assistant", first["response"]),

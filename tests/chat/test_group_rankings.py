@@ -67,7 +67,7 @@ def _same(got: list[dict[str, Any]], expected: list[dict[str, Any]], *, ascendin
         {"since": date(2025, 2, 3), "until": date(2025, 2, 20)},  # inside one month: airings only
     ],
 )
-def test_group_rankings_equal_the_airings(generated: None, group_by: str, period: dict[str, date]) -> None:
+def test_group_rankings_equal_the_airings(generated: None, group_by: str, period: dict[str, Any]) -> None:
     for target, ascending in (("rating", False), ("revenue", True)):
         got = selectors.top_groups(target=target, group_by=group_by, n=50, ascending=ascending, **period)
         _same(got, _from_airings(target=target, group_by=group_by, **period), ascending=ascending)
@@ -76,6 +76,8 @@ def test_group_rankings_equal_the_airings(generated: None, group_by: str, period
 def test_group_rankings_filter_by_channel_and_genre(generated: None) -> None:
     channel = selectors.top_groups(target="audience", group_by="channel", n=1)[0]["key"]
     genre = selectors.top_groups(target="audience", group_by="genre", n=1)[0]["key"]
+    assert isinstance(channel, str)
+    assert isinstance(genre, str)
     got = selectors.top_groups(target="audience", group_by="genre", channel=channel, n=50)
     _same(got, _from_airings(target="audience", group_by="genre", channel=channel), ascending=False)
     got = selectors.top_groups(target="engagement", group_by="channel", genre=genre, n=2)

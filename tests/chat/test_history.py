@@ -102,7 +102,7 @@ def test_the_default_store_is_the_django_one_and_writes_rows(db: Any) -> None:
 def test_mongo_url_selects_the_mongo_store(monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
     import chat.history as history
 
-    client = mongomock.MongoClient(tz_aware=True)
+    client: mongomock.MongoClient[dict[str, Any]] = mongomock.MongoClient(tz_aware=True)
     settings.MONGO_URL = "mongodb://127.0.0.1:1/"
     history._mongo_store.cache_clear()
     monkeypatch.setattr(history, "mongo_client", lambda: client)
@@ -201,4 +201,4 @@ def test_on_postgresql_only_the_history_commit_skips_the_wal_wait() -> None:
         store.exchange_add(session_id=session.id, question="q2", answer="a2", metadata={}, titled=True)
         assert setting() == "off"  # the insert turned it off for the transaction it ran in
     assert setting() == before
-    assert ChatMessage.objects.filter(session_id=session.id).count() == 4
+    assert ChatMessage.objects.filter(session_id=uuid.UUID(session.id)).count() == 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -29,14 +30,14 @@ NOW = timezone.localtime()
 
 
 def _days_ago(n: int) -> str:
-    return (NOW.date() - timezone.timedelta(days=n)).isoformat()
+    return (NOW.date() - timedelta(days=n)).isoformat()
 
 
 def _last_week() -> dict[str, str]:
     """The previous calendar week, Monday to Sunday."""
     today = NOW.date()
-    monday = today - timezone.timedelta(days=today.weekday() + 7)
-    return {"start": monday.isoformat(), "end": (monday + timezone.timedelta(days=6)).isoformat()}
+    monday = today - timedelta(days=today.weekday() + 7)
+    return {"start": monday.isoformat(), "end": (monday + timedelta(days=6)).isoformat()}
 
 
 CASES = [
@@ -124,6 +125,7 @@ def _expected_numbers(case: Case, call: Any, client: Any) -> list[str]:
         return [fmt_value(a["target"], a["prediction"]) for a in answers]
     if case.check == "best":
         version = best_model(target=args["target"])
+        assert version is not None
         top = max(version.feature_importance.items(), key=lambda kv: kv[1])
         return [f"R2 {version.metrics['r2']:.3f}", f"{top[0]} ({top[1]:.3f})", version.algorithm]
     if case.check == "trend":

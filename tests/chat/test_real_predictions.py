@@ -43,6 +43,7 @@ def test_predicted_revenue_equals_the_predict_api(trained: Program, analyst: Any
     api = analyst_client.post(
         "/api/v1/predict", {"program_id": trained.external_id, "target": "revenue"}, format="json"
     ).json()
+    assert call.result is not None
     assert call.result["predictions"][0]["prediction"] == pytest.approx(api["prediction"])
     assert fmt_value("revenue", api["prediction"]) in answer.text
     assert "random_forest" in answer.text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -42,12 +42,14 @@ def test_top_programs_equal_the_selector(world: Any, analyst: Any) -> None:
 
 def test_program_list_filters_by_genre_and_channel(world: Any, viewer: Any) -> None:
     call = run_tool(user=viewer, name="get_programs", arguments={"genre": "drama", "channel": "wtv"})
+    assert call.result is not None
     assert call.result["total"] == 1
     assert call.result["programs"][0]["external_id"] == "CTL005"
 
 
 def test_program_details_carry_the_selector_aggregates(world: Any, viewer: Any) -> None:
     call = run_tool(user=viewer, name="get_program_details", arguments={"program": "NWT001"})
+    assert call.result is not None
     targets = call.result["detail"]["targets"]
     assert targets["revenue"] == {"mean": 56500.0, "min": 52000.0, "max": 61000.0, "count": 2}
     assert call.result["detail"]["airing_count"] == 2
@@ -84,7 +86,9 @@ def test_bad_arguments_are_rejected_by_the_schema(
 
 
 def test_an_unknown_tool_is_an_error(analyst: Any) -> None:
-    assert run_tool(user=analyst, name="drop_tables", arguments={}).error["code"] == "unknown_tool"
+    call = run_tool(user=analyst, name="drop_tables", arguments={})
+    assert call.error is not None
+    assert call.error["code"] == "unknown_tool"
 
 
 @pytest.mark.parametrize("name", ["predict_values", "export_data", "optimize_schedule"])
@@ -97,6 +101,7 @@ def test_viewer_cannot_run_analyst_tools(world: Any, viewer: Any, name: str, fak
 
 def test_best_model_lists_metrics_and_top_factors(best_models: Any, viewer: Any) -> None:
     call = run_tool(user=viewer, name="get_best_model", arguments={"target": "audience"})
+    assert call.result is not None
     assert call.result["model"]["algorithm"] == "xgboost"
     assert call.result["model"]["metrics"]["r2"] == 0.873
     assert [f["feature"] for f in call.result["top_factors"]] == ["daypart", "lead_in", "genre", "is_holiday"]
@@ -110,6 +115,7 @@ def test_best_model_without_any_model_says_none(db: Any, viewer: Any) -> None:
 def test_trends_equal_the_selector(world: Any, viewer: Any) -> None:
     call = run_tool(user=viewer, name="analyze_trends", arguments={"target": "revenue", "genre": "drama"})
     series = selectors.trend_series(target="revenue", period="week", genre="drama")
+    assert call.result is not None
     assert call.result["series"]["change_pct"] == series.change_pct
     assert [p["mean"] for p in call.result["series"]["points"]] == [p.mean for p in series.points]
     assert call.result["series"]["direction"] == "up"
@@ -117,12 +123,14 @@ def test_trends_equal_the_selector(world: Any, viewer: Any) -> None:
 
 def test_predict_values_calls_the_prediction_service(world: Any, analyst: Any, fake_predict: Any) -> None:
     call = run_tool(user=analyst, name="predict_values", arguments={"program": "LTR003", "target": "revenue"})
+    assert call.result is not None
     assert [p["target"] for p in call.result["predictions"]] == ["revenue"]
     assert fake_predict == [{"program": "LTR003", "target": "revenue", "features": {}}]
 
 
 def test_optimize_returns_a_proposal_and_saves_nothing(world: Any, analyst: Any, fake_optimizer: Any) -> None:
     call = run_tool(user=analyst, name="optimize_schedule", arguments={"channel": "kbs", "date": "2025-03-03"})
+    assert call.result is not None
     assert call.result["job_id"] == 41
     assert call.result["proposal"]["totals"] == {"revenue": 97000.0, "audience": 740.0}
     assert len(fake_optimizer) == 1
@@ -130,12 +138,14 @@ def test_optimize_returns_a_proposal_and_saves_nothing(world: Any, analyst: Any,
     # validated exactly as POST /api/v1/schedules/optimize validates (types and defaults)
     assert (request.channel, request.date, request.daypart) == ("kbs", date(2025, 3, 3), "prime_time")
     assert request.slot_minutes == 30
+    assert call.result is not None
     assert call.result["note"].startswith("A proposal only")
 
 
 def test_export_makes_a_file_and_a_link_only_its_owner_can_use(world: Any, analyst_client: Any, analyst: Any) -> None:
     call = run_tool(user=analyst, name="export_data", arguments={"format": "csv", "filters": {"channel": "kbs"}})
     assert call.ok, call.error
+    assert call.result is not None
     url = call.result["download"]["url"]
     response = analyst_client.get(url)
     assert response.status_code == 200
@@ -151,6 +161,7 @@ def test_export_makes_a_file_and_a_link_only_its_owner_can_use(world: Any, analy
 
 def test_an_expired_or_forged_link_is_refused(world: Any, analyst: Any, settings: Any) -> None:
     call = run_tool(user=analyst, name="export_data", arguments={"format": "json"})
+    assert call.result is not None
     token = call.result["download"]["url"].rsplit("/", 1)[1]
     assert export_file_for(user=analyst, token=token).name == call.result["download"]["filename"]
     settings.EXPORT_LINK_TTL_SECONDS = -1
@@ -170,7 +181,7 @@ def test_a_link_cannot_escape_the_export_root(analyst: Any, settings: Any, tmp_p
     inside.write_text("x")
     link = export_link(user=analyst, path=inside)
     assert link["url"].startswith("/api/v1/exports/")
-    assert timezone.datetime.fromisoformat(link["expires_at"]) > timezone.now()
+    assert datetime.fromisoformat(link["expires_at"]) > timezone.now()
     token = signing.dumps({"f": "../outside.csv", "u": analyst.pk}, salt="chat.export-link", compress=True)
     (tmp_path.parent / "outside.csv").write_text("secret")
     with pytest.raises(NotFoundError):
@@ -198,10 +209,12 @@ def test_optimize_runs_the_real_scheduling_job_and_changes_no_schedule(
     )
     assert call.ok, call.error
     job = OptimizationJob.objects.get()
+    assert call.result is not None
     assert call.result["job_id"] == job.pk
     assert call.result["status"] == "succeeded"
     best = call.result["proposal"]["best"]
     assert len(best["entries"]) == 3  # 20:00-23:00 in 60-minute slots
+    assert job.result is not None
     assert call.result["proposal"]["totals"]["revenue"] == job.result["totals"]["revenue"]
     assert Schedule.objects.count() == 0
 
@@ -226,5 +239,6 @@ def test_best_model_comes_with_the_baselines_it_had_to_beat(world: Any, viewer: 
     )
     call = run_tool(user=viewer, name="get_best_model", arguments={"target": "engagement"})
     assert call.ok
+    assert call.result is not None
     assert call.result["baselines"] == baselines
     assert call.result["model"]["algorithm"] == "catboost"

@@ -145,7 +145,7 @@ def test_a_real_server_and_a_real_client() -> None:
             uri = f"ws://{host}/ws/chat/{sid}/?token={token}"
             async with websockets.connect(uri, origin=base, open_timeout=10) as ws:  # type: ignore[arg-type]
                 await ws.send(json.dumps({"message": TOP5}))
-                events = []
+                events: list[dict[str, Any]] = []
                 while not events or events[-1]["type"] not in ("final", "error"):
                     events.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=20)))
                 return events

@@ -86,7 +86,7 @@ def _admin_sql(sql: str) -> None:
         dbname="postgres",
         autocommit=True,
     ) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
+        conn.execute(sql)
 
 
 @dataclass

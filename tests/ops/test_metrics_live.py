@@ -14,7 +14,7 @@ pytestmark = pytest.mark.live_server
 
 
 def _bms_metric_names() -> set[str]:
-    names = set()
+    names: set[str] = set()
     for obj in vars(bms.metrics).values():
         describe = getattr(obj, "describe", None)
         if describe is not None and getattr(obj, "_name", "").startswith("bms_"):

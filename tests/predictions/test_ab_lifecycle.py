@@ -98,7 +98,7 @@ def test_a_rollback_during_a_test_ends_it_too(world, settings):
         ABTest.Status.STOPPED,
         f"production rolled back to {world.production['audience'].label}",
     )
-    assert PromotionEvent.objects.order_by("-id").first().details["ab_tests_ended"][0]["id"] == test.pk
+    assert PromotionEvent.objects.latest("id").details["ab_tests_ended"][0]["id"] == test.pk
 
 
 def test_ends_at_must_be_in_the_future_and_nothing_is_created(world):

@@ -128,7 +128,7 @@ def test_scoring_on_imported_actuals(world):
     logs = list(
         PredictionLog.objects.filter(ab_test=test).values("program_id", "slot_start", "arm", "output", "served")
     )
-    by_arm = {CHAMPION: [], CHALLENGER: []}
+    by_arm: dict[str, list[float]] = {CHAMPION: [], CHALLENGER: []}
     for row in logs:
         y = actual[(row["program_id"], row["slot_start"])]
         if y is not None:

@@ -130,6 +130,8 @@ def test_a_real_shift_in_the_window_still_flags_with_the_same_threshold(untouche
     window.update(revenue=F("revenue") * 3)
     after = {r.target: r for r in drift_check()}
     assert after["revenue"].accuracy_threshold == before["revenue"].accuracy_threshold
+    assert after["revenue"].accuracy_drift is not None
+    assert after["revenue"].accuracy_threshold is not None
     assert after["revenue"].accuracy_drift > after["revenue"].accuracy_threshold
     assert after["revenue"].accuracy_flagged is True
     assert [t for t, r in after.items() if r.accuracy_flagged] == ["revenue"]

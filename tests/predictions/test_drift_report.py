@@ -50,7 +50,9 @@ def test_worse_recent_errors_are_accuracy_drift(world, settings):
     baseline = drift_report_create(target="engagement")
     _recent(baseline).update(engagement=F("engagement") * 0.3)
     report = drift_report_create(target="engagement")
+    assert report.accuracy_drift is not None
     assert report.accuracy_drift > 0.25
+    assert baseline.accuracy_drift is not None
     assert report.accuracy_drift > baseline.accuracy_drift
     assert report.flagged
     gauge = REGISTRY.get_sample_value("bms_model_accuracy_drift_ratio", {"target": "engagement"})

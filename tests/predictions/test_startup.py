@@ -42,9 +42,12 @@ def test_a_promotion_loaded_later_is_frozen_too(world, settings):
         serving_process_ready(pool)
     frozen = gc.get_freeze_count()
     other = ModelVersion.objects.filter(target="rating").exclude(pk=world.production["rating"].pk).first()
+    assert other is not None
     model_version_promote(version=other, actor=None, reason="test", force=True)
     try:
-        assert get_predictor().model_for("rating").version_id == other.pk
+        served = get_predictor().model_for("rating")
+        assert served is not None
+        assert served.version_id == other.pk
         assert gc.get_freeze_count() > frozen
     finally:
         model_version_promote(version=world.production["rating"], actor=None, reason="test: back", force=True)

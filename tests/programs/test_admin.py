@@ -32,7 +32,7 @@ def test_every_changelist_renders_with_search_and_filters(staff_client: Client, 
     assert staff_client.get(url, {"q": "Harbor"}).status_code == 200
     if model == "airing":
         response = staff_client.get(
-            url, {"program__genre": "drama", "is_premiere__exact": "0", "channel__id__exact": ch.pk}
+            url, {"program__genre": "drama", "is_premiere__exact": "0", "channel__id__exact": str(ch.pk)}
         )
         assert response.status_code == 200
         assert response.context["cl"].result_count == 3

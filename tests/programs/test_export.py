@@ -111,6 +111,7 @@ def test_xlsx_export_writes_text_not_formulas(analyst_client: APIClient, data: A
     assert response.status_code == 200
     assert response["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     sheet = load_workbook(io.BytesIO(_content(response))).active
+    assert sheet is not None
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][-2:] == ("is_finale", "rating")
     assert len(rows) == 4
@@ -267,7 +268,9 @@ def test_export_to_file_writes_under_export_root(data: Any, analyst: Any, settin
     path = export_to_file(user=analyst, dataset="programs", fmt="xlsx", filters={"channel": "abc"})
     assert path.parent == tmp_path / "exports"
     assert path.suffix == ".xlsx"
-    rows = list(load_workbook(path).active.iter_rows(values_only=True))
+    sheet = load_workbook(path).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
     assert [r[0] for r in rows[1:]] == ["EVIL01"]
     assert list(path.parent.iterdir()) == [path]  # no .part file left behind
     assert AuditEvent.objects.filter(action="export", actor=analyst).count() == 1

@@ -17,24 +17,24 @@ TINY = GeneratorConfig(seed=7, channels=1, programs=40, days=14)
 
 
 @pytest.fixture(scope="module")
-def small_sim():  # type: ignore[no-untyped-def]
+def small_sim():
     return simulate(SMALL_CONFIG)
 
 
-def test_same_seed_gives_identical_frames(small_sim) -> None:  # type: ignore[no-untyped-def]
+def test_same_seed_gives_identical_frames(small_sim) -> None:
     again = simulate(SMALL_CONFIG)
     pd.testing.assert_frame_equal(small_sim.channels, again.channels)
     pd.testing.assert_frame_equal(small_sim.programs, again.programs)
     pd.testing.assert_frame_equal(small_sim.airings, again.airings)
 
 
-def test_a_different_seed_gives_different_data(small_sim) -> None:  # type: ignore[no-untyped-def]
+def test_a_different_seed_gives_different_data(small_sim) -> None:
     other = simulate(GeneratorConfig(seed=43, channels=2, programs=120, days=180))
     assert list(other.programs["external_id"]) != list(small_sim.programs["external_id"])
     assert not np.allclose(other.airings["audience"].to_numpy()[:500], small_sim.airings["audience"].to_numpy()[:500])
 
 
-def test_ceilings_are_between_080_and_095_for_every_target_at_default_noise(small_sim) -> None:  # type: ignore[no-untyped-def]
+def test_ceilings_are_between_080_and_095_for_every_target_at_default_noise(small_sim) -> None:
     result = ceilings(small_sim)
     assert set(result) == set(TARGETS)
     for target, value in result.items():
@@ -67,7 +67,7 @@ def test_without_noise_the_ceiling_is_one() -> None:
         assert value == pytest.approx(1.0, abs=1e-4)  # rounding of the stored values only
 
 
-def test_schedule_fills_0600_to_0200_with_standard_lengths(small_sim) -> None:  # type: ignore[no-untyped-def]
+def test_schedule_fills_0600_to_0200_with_standard_lengths(small_sim) -> None:
     a = small_sim.airings
     assert set(a["duration_minutes"].unique()) <= {30, 60, 90, 120}
     local = a["start"].dt.tz_convert("America/New_York")
@@ -82,7 +82,7 @@ def test_schedule_fills_0600_to_0200_with_standard_lengths(small_sim) -> None:  
         assert (last.hour, last.minute) in {(2, 0), (3, 0)}  # 03:00 only on the spring-forward night
 
 
-def test_programs_are_realistic(small_sim) -> None:  # type: ignore[no-untyped-def]
+def test_programs_are_realistic(small_sim) -> None:
     p = small_sim.programs
     a = small_sim.airings.merge(
         p[["external_id", "content_rating", "duration_minutes"]], on="external_id", suffixes=("", "_p")
@@ -107,7 +107,7 @@ def test_programs_are_realistic(small_sim) -> None:  # type: ignore[no-untyped-d
         assert (a[f"{target}_expected"] > 0).all()
 
 
-def test_rating_is_audience_over_the_channel_universe(small_sim) -> None:  # type: ignore[no-untyped-def]
+def test_rating_is_audience_over_the_channel_universe(small_sim) -> None:
     a = small_sim.airings.merge(small_sim.channels, left_on="channel_code", right_on="code")
     implied = a["audience_expected"] * 1000 / 1.6 / a["universe_households"] * 100
     ratio = a["rating_expected"] / implied
@@ -149,7 +149,7 @@ def test_generate_refuses_to_duplicate_existing_data_unless_replace() -> None:
     assert (Airing.objects.count(), DataVersion.objects.count()) == (len(simulate(TINY).airings), 1)
     stats = generate(TINY, replace_existing=True, seed=8)
     assert DataVersion.objects.count() == 2
-    assert stats.data_version == DataVersion.objects.first().pk
+    assert stats.data_version == DataVersion.objects.values_list("pk", flat=True).first()
     assert Program.objects.count() == 40
 
 

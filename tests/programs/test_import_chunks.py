@@ -105,6 +105,7 @@ def test_chunked_imports_that_create_update_and_leave_rows_unchanged_keep_summar
     result = airings_import(path=write_csv(tmp_path / "mixed.csv", rows))
     assert (result.rows_read, result.created, result.updated, result.unchanged) == (8, 3, 3, 2)
     assert (result.programs_created, result.channels_created) == (1, 0)
+    assert result.data_version is not None
     version = DataVersion.objects.get(pk=result.data_version)
     assert (version.rows_affected, version.description) == (6, "import_airings: 3 created, 3 updated")
     assert set(Airing.objects.filter(data_version=version.pk).values_list("program__external_id", flat=True)) == {

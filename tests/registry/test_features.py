@@ -58,7 +58,12 @@ def test_airings_frame_has_raw_columns_and_lead_in_from_the_same_channel_and_bro
         "03-02 07:00",
     ]
     assert str(frame["start"].dt.tz) == "America/New_York"
-    by_start = {(r.channel, r.start.strftime("%d %H")): r.lead_in_program_id for r in frame.itertuples()}
+    by_start = {
+        (channel, start): lead_in
+        for channel, start, lead_in in zip(
+            frame["channel"], frame["start"].dt.strftime("%d %H"), frame["lead_in_program_id"], strict=True
+        )
+    }
     assert by_start == {
         ("one", "01 20"): NO_LEAD_IN,
         ("one", "01 21"): news.pk,

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from bms.errors import InvalidStateError
 from registry import selectors, services
+from registry.artifacts import ArtifactError
 from registry.models import ModelVersion, PromotionEvent, TrainingRun
 from tests.registry.factories import run_factory, version_factory
 
@@ -58,7 +59,12 @@ def test_a_candidate_must_beat_production_on_the_same_test_part(monkeypatch, cha
     challenger = version_factory(r2=0.80, run=run)
     # The champion is re-scored on this run's test part (its stored R² came from an older one).
     scored = []
-    monkeypatch.setattr(services, "_score_on_test", lambda v, **kw: (scored.append(v.pk), (champion_r2, ""))[1])
+
+    def score_on_test(v, **kw):
+        scored.append(v.pk)
+        return champion_r2, ""
+
+    monkeypatch.setattr(services, "_score_on_test", score_on_test)
     selection = services.select_after_run(run=run)
     assert scored == [champion.pk]
     assert selection["audience"]["production_r2"] == champion_r2
@@ -183,6 +189,7 @@ def test_rollback_restores_the_previous_production_and_live_at_answers_for_any_t
     assert selectors.live_at(target="audience", when=t3) == v1
     assert selectors.live_at(target="revenue", when=t3) is None
     last = PromotionEvent.objects.order_by("-id").first()
+    assert last is not None
     assert last.reason == "rollback from audience/mlp v1: v2 misbehaves"
 
 
@@ -245,7 +252,7 @@ def test_a_version_whose_artifact_was_tampered_with_cannot_be_promoted(admin_use
     version = version_factory(r2=0.9)
     path = settings.ARTIFACT_ROOT / version.artifact_path
     path.write_bytes(path.read_bytes() + b"x")
-    with pytest.raises(services.artifacts.ArtifactError):
+    with pytest.raises(ArtifactError):
         services.model_version_promote(version=version, actor=admin_user, reason="x")
     assert _statuses() == {version.pk: P.CANDIDATE}
     assert PromotionEvent.objects.count() == 0

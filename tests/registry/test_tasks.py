@@ -19,6 +19,12 @@ from tests.registry.factories import TINY_OPTIONS, small_data
 J = TrainingJob.Status
 
 
+def _claim(*, job_id: int, token: str) -> TrainingJob:
+    job = services.training_job_claim(job_id=job_id, token=token)
+    assert job is not None, "the job was not claimed"
+    return job
+
+
 def _run(**kwargs) -> TrainingRun:
     return services.training_run_start(
         trigger=TrainingRun.Trigger.API,
@@ -47,7 +53,7 @@ def test_a_finished_job_is_never_claimed_again():
     run = _run()
     assert services.training_run_prepare(run=run) is True
     assert services.training_run_prepare(run=run) is False  # the run itself is claimed once too
-    job = services.training_job_claim(job_id=run.jobs.get().pk, token="t")
+    job = _claim(job_id=run.jobs.get().pk, token="t")
     outcome = services.training_job_execute(job=job, token="t")
     assert outcome.status == J.SUCCEEDED
     assert services.training_job_claim(job_id=job.pk, token="t") is None
@@ -60,7 +66,7 @@ def test_a_worker_killed_while_registering_leaves_no_version_and_the_redelivery_
     small_data()
     run = _run()
     services.training_run_prepare(run=run)
-    job = services.training_job_claim(job_id=run.jobs.get().pk, token="task-a")
+    job = _claim(job_id=run.jobs.get().pk, token="task-a")
     real_create = ModelVersion.objects.create
 
     def killed(**kwargs):
@@ -77,7 +83,7 @@ def test_a_worker_killed_while_registering_leaves_no_version_and_the_redelivery_
     assert run.models_done == 0
 
     monkeypatch.setattr(ModelVersion.objects, "create", real_create)
-    again = services.training_job_claim(job_id=job.pk, token="task-a")
+    again = _claim(job_id=job.pk, token="task-a")
     assert services.training_job_execute(job=again, token="task-a").status == J.SUCCEEDED
     assert ModelVersion.objects.count() == 1
     run.refresh_from_db()
@@ -89,7 +95,7 @@ def test_a_late_duplicate_cannot_register_a_second_version():
     small_data()
     run = _run()
     services.training_run_prepare(run=run)
-    job = services.training_job_claim(job_id=run.jobs.get().pk, token="task-a")
+    job = _claim(job_id=run.jobs.get().pk, token="task-a")
     assert services.training_job_execute(job=job, token="task-a").status == J.SUCCEEDED
     version = services.model_version_register(
         job=job,
@@ -111,7 +117,7 @@ def test_finishing_a_run_fails_jobs_that_never_finished_and_reports_progress():
     run = _run(algorithms=["elasticnet", "mlp"])
     services.training_run_prepare(run=run)
     first, second = run.jobs.order_by("id")
-    services.training_job_execute(job=services.training_job_claim(job_id=first.pk, token="a"), token="a")
+    services.training_job_execute(job=_claim(job_id=first.pk, token="a"), token="a")
     services.training_job_claim(job_id=second.pk, token="lost")  # its worker vanished with the message
     run = services.training_run_finish(run=run)
     assert (run.status, run.error) == (TrainingRun.Status.PARTIAL, "1 of 2 models failed")
@@ -157,7 +163,7 @@ def test_a_run_ends_succeeded_only_when_every_model_did():
     run = _run(algorithms=["elasticnet", "mlp"])
     services.training_run_prepare(run=run)
     for job in run.jobs.order_by("id"):
-        services.training_job_execute(job=services.training_job_claim(job_id=job.pk, token="t"), token="t")
+        services.training_job_execute(job=_claim(job_id=job.pk, token="t"), token="t")
     run = services.training_run_finish(run=run)
     assert (run.status, run.error, run.models_done, run.models_failed) == (TrainingRun.Status.SUCCEEDED, "", 2, 0)
 
@@ -179,7 +185,7 @@ def test_data_changed_mid_run_fails_the_job_without_a_version():
     services.training_run_prepare(run=run)
     TrainingRun.objects.filter(pk=run.pk).update(dataset={"engagement": {"fingerprint": "0" * 64}})
     run.refresh_from_db()
-    job = services.training_job_claim(job_id=run.jobs.get().pk, token="a")
+    job = _claim(job_id=run.jobs.get().pk, token="a")
     outcome = services.training_job_execute(job=job, token="a")
     assert outcome.status == J.FAILED
     assert "changed since the run started" in outcome.error

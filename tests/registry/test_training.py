@@ -45,6 +45,7 @@ def test_inline_run_trains_every_model_chooses_on_cross_validation_and_gates_on_
             assert entry["promoted"] is None
             assert "does not beat the best baseline" in entry["reason"]
     sample = ModelVersion.objects.filter(run=run).first()
+    assert sample is not None
     assert set(sample.metrics) >= {
         "r2",
         "mse",

@@ -109,6 +109,7 @@ def test_restoring_the_file_brings_the_target_back_and_nothing_was_promoted(prod
     good = path.read_bytes()
     path.unlink()
     program = Program.objects.order_by("id").first()
+    assert program is not None
     missing = _predict(analyst_client, program, TAMPERED)
     assert missing.status_code == 503
     assert "Artifact file cannot be read" in missing.json()["error"]["details"]["reason"]

@@ -38,7 +38,7 @@ FINAL = {"succeeded", "partial", "failed", "cancelled"}
 
 def _sql(reliability: Reliability, query: str, *params: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(reliability.stack.env["DATABASE_URL"]) as conn:
-        return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+        return conn.execute(query, params).fetchall()
 
 
 def _run(reliability: Reliability, run_id: int) -> dict[str, Any]:

@@ -103,6 +103,7 @@ def test_explicit_slots_fixed_programs_and_goals_are_honoured(
     response = _post(analyst_client, body, django_capture_on_commit_callbacks)
     assert response.status_code == 202
     job = OptimizationJob.objects.get(pk=response.json()["id"])
+    assert job.result is not None
     entries = job.result["schedules"][0]["entries"]
     assert entries[2]["program_id"] == news.pk
     assert job.result["constraint_report"]["soft"]["goals_met"] == {"goal 1": 1}
@@ -187,8 +188,9 @@ def test_a_cancel_during_the_run_stops_the_ga_and_is_kept(
     )
     job_id = response.json()["id"]
     from scheduling import services
+    from scheduling.timeline_ga import optimize_timeline
 
-    real = services.optimize_timeline
+    real = optimize_timeline
 
     def optimize_then_cancel(timeline: Any, params: Any, progress: Any) -> Any:
         OptimizationJob.objects.filter(pk=job_id).update(status="cancelled")
@@ -219,6 +221,7 @@ def test_a_saved_proposal_keeps_its_entries(
     assert (body["name"], body["entries"], body["job"]) == ("Saturday prime", 6, job_id)
     schedule = Schedule.objects.get(pk=body["id"])
     job = OptimizationJob.objects.get(pk=job_id)
+    assert job.result is not None
     expected = [(e["position"], e["program_id"]) for e in job.result["schedules"][1]["entries"]]
     assert list(schedule.entries.values_list("position", "program_id")) == expected
     bad = analyst_client.post(f"/api/v1/schedules/jobs/{job_id}/save", {"name": "x", "index": 9}, format="json")
@@ -299,6 +302,7 @@ def test_every_returned_schedule_passes_the_checker(
     timeline = spec.zeros()
     index = {p.pk: i for i, p in enumerate(spec.programs)}
     cells = {s.isoformat(): c for c, s in enumerate(spec.starts)}
+    assert job.result is not None
     for sched in job.result["schedules"]:
         y = start_array(timeline, [(cells[e["start"]], index[e["program_id"]]) for e in sched["entries"]])
         assert check_timeline(timeline, y) == []
@@ -344,6 +348,7 @@ def test_the_chat_tool_answers_a_whole_day_with_its_timeline(
     )
     assert call.ok, call.error
     job = OptimizationJob.objects.get()
+    assert call.result is not None
     assert call.result["status"] == "succeeded", (job.error, job.result)
     lines = call.result["proposal"]["timeline"]
     assert lines[0].startswith("06:00-")
@@ -382,6 +387,7 @@ def test_a_timeline_keeps_its_pin_fills_with_the_filler_and_refuses_an_r_film_be
     assert response.status_code == 202
     job = OptimizationJob.objects.get(pk=response.json()["id"])
     assert job.status == "succeeded", job.error
+    assert job.result is not None
     for schedule in job.result["schedules"]:
         entries = schedule["entries"]
         assert [(e["start"][11:16], e["end"][11:16]) for e in entries if e["program_id"] == film.pk] == [

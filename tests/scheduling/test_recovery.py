@@ -41,6 +41,7 @@ def test_the_message_that_claimed_a_job_runs_it_again_after_its_worker_died(queu
     job = optimization_job_run(job_id=queued.pk, token="task-a")  # the same message, redelivered
     assert job is not None
     assert (job.status, job.claimed_by) == (Status.SUCCEEDED, "task-a")
+    assert job.result is not None
     assert job.progress_generation == job.result["generations"] > 0  # ran from the start, not from generation 4
     assert len(job.result["schedules"]) == 1
     assert optimization_job_run(job_id=queued.pk, token="task-a") is None  # done: never again

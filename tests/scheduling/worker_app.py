@@ -17,4 +17,4 @@ def _fake_values(**_: Any) -> None:
     import scheduling.matrices
     from tests.scheduling.fake_values import fake_value_matrices
 
-    scheduling.matrices.value_matrices = fake_value_matrices  # type: ignore[assignment]
+    scheduling.matrices.value_matrices = fake_value_matrices

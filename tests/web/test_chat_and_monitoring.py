@@ -1,5 +1,7 @@
 """Chat pages (sessions, history, escaping) and the monitoring page."""
 
+from uuid import UUID
+
 import pytest
 from django.test import Client
 
@@ -30,7 +32,7 @@ def test_history_is_rendered_as_text_with_its_metadata(analyst_web, analyst, bro
     html = response.content.decode()
     assert "<b>top 3 programs" not in html
     assert "&lt;b&gt;top 3 programs by audience&lt;/b&gt;" in html
-    assistant = ChatMessage.objects.get(session_id=session.id, role="assistant")
+    assistant = ChatMessage.objects.get(session_id=UUID(session.id), role="assistant")
     assert assistant.metadata["tool_calls"][0]["name"]  # the page hands this to chat.js via json_script
     assert '<script id="chat-history" type="application/json">' in html
 

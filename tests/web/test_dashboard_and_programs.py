@@ -44,7 +44,11 @@ def test_dashboard_kpis_and_chart_data(viewer_web, broadcasts):
     assert [d["label"] for d in channel_audience] == ["Channel 0", "Channel 1"]
     assert series["channel"]["audience"]["labels"][:3] == ["2025-01", "2025-02", "2025-03"]
     # Channel 0 airs programs 0, 2 and 4; its January point is the mean audience of its January airings.
-    jan = Airing.objects.filter(channel__code="ch0", start__month=1).values_list("audience", flat=True)
+    jan = [
+        a
+        for a in Airing.objects.filter(channel__code="ch0", start__month=1).values_list("audience", flat=True)
+        if a is not None
+    ]
     assert channel_audience[0]["data"][0] == round(sum(jan) / len(jan), 2)
     assert {d["label"] for d in series["genre"]["revenue"]["datasets"]} == {"Drama", "News", "Comedy", "Sports"}
 

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from bms.errors import NotFoundError
 from bms.roles import Role
+from bms.users import AuthenticatedHttpRequest, User
 from chat import services as chat_services
+from chat.history import SessionRecord
 from web.views.base import PageView
 
 SESSION_LIMIT = 30
 
 
-def session_list(user: Any) -> list[Any]:
+def session_list(user: User) -> list[SessionRecord]:
     """The user's recent sessions, from the configured history store (Django or MongoDB)."""
     return list(chat_services.chat_session_list(user=user, limit=SESSION_LIMIT))
 
@@ -24,7 +24,7 @@ def session_list(user: Any) -> list[Any]:
 class ChatIndexPage(PageView):
     min_role = Role.ANALYST
 
-    def get(self, request: HttpRequest) -> HttpResponse:
+    def get(self, request: AuthenticatedHttpRequest) -> HttpResponse:
         return render(
             request,
             "web/chat.html",
@@ -35,7 +35,7 @@ class ChatIndexPage(PageView):
 class ChatNewPage(PageView):
     min_role = Role.ANALYST
 
-    def post(self, request: HttpRequest) -> HttpResponse:
+    def post(self, request: AuthenticatedHttpRequest) -> HttpResponse:
         session = chat_services.chat_session_create(user=request.user, title=request.POST.get("title", "")[:200])
         return redirect(reverse("web:chat-session", args=[session.id]))
 
@@ -43,7 +43,7 @@ class ChatNewPage(PageView):
 class ChatSessionPage(PageView):
     min_role = Role.ANALYST
 
-    def get(self, request: HttpRequest, session_id: str) -> HttpResponse:
+    def get(self, request: AuthenticatedHttpRequest, session_id: str) -> HttpResponse:
         try:
             session, messages = chat_services.chat_history(user=request.user, session_id=session_id)
         except NotFoundError as exc:

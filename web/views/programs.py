@@ -70,7 +70,7 @@ def program_context(program: Program) -> dict[str, Any]:
     }
 
 
-def program_page(form: ProgramFilterForm, number: str | None) -> Page:
+def program_page(form: ProgramFilterForm, number: str | None) -> Page[Program]:
     """One page of the list. The ordered ids are cheap (or cached per data version when the ordering
     needs the aggregates); the per-program aggregates are then computed for this page's rows only."""
     queryset = program_queryset(form)

@@ -81,7 +81,7 @@ def _fact(template: str) -> str:
     def one(m: re.Match[str]) -> str:
         kind, *parts = m.group(1).split(":")
         if kind == "mean":
-            period = (
+            period: dict[str, Any] = (
                 {"start": date.fromisoformat(parts[2]), "end": date.fromisoformat(parts[3])} if len(parts) >= 4 else {}
             )
             ext, target = parts[0], parts[1]
