@@ -15,31 +15,14 @@ from django.db import transaction
 from programs.import_columns import valid_by_column
 from programs.importer import CANONICAL_COLUMNS, ColumnMapping, _canonical_frame, airings_import
 from programs.models import TARGETS, Airing, Channel, Program
-from tests.programs.factories import write_csv
+from tests.programs.factories import canonical_row, write_csv
 
 pytestmark = pytest.mark.django_db
 
 HEADER = CANONICAL_COLUMNS
 
 
-def _row(**overrides: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "external_id": "ABC123",
-        "title": "Harbor Lights",
-        "channel": "Northstar One",
-        "genre": "drama",
-        "content_rating": "PG-13",
-        "start": "2025-03-01T20:00:00-05:00",
-        "duration_minutes": "60",
-        "is_premiere": "false",
-        "is_live": "false",
-        "rating": "2.5",
-        "revenue": "120000",
-        "audience": "410.5",
-        "engagement": "61",
-    }
-    row.update(overrides)
-    return row
+_row = canonical_row
 
 
 # Each row differs from the one before in one way: a spelling both paths accept, or a value to report.
