@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from predictions.lookups import get_lookups
 from programs.importer import airings_import
 from programs.models import TARGETS, Airing, Program
 from registry.features import HistoryState
+from tests.predictions.factories import World
 from tests.programs.factories import canonical_row, write_csv
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +43,7 @@ def _row(program: Program, start: datetime, audience: float) -> dict[str, Any]:
     )  # fmt: skip
 
 
-def _import(tmp_path, rows, capture) -> None:
+def _import(tmp_path: Path, rows: list[dict[str, Any]], capture: Any) -> None:
     with capture(execute=True):
         result = airings_import(path=write_csv(tmp_path / "import.csv", rows))
     assert result.changed == len(rows)
@@ -65,8 +67,8 @@ def _latest_start() -> datetime:
 
 
 def test_an_import_of_later_airings_is_folded_in_and_the_next_request_builds_nothing(
-    world, tmp_path, django_capture_on_commit_callbacks, rebuilds
-):
+    world: World, tmp_path: Path, django_capture_on_commit_callbacks: Any, rebuilds: list[int]
+) -> None:
     get_lookups().history_warm()
     before = dict(get_lookups()._history)
     rebuilds.clear()
@@ -88,8 +90,8 @@ def test_an_import_of_later_airings_is_folded_in_and_the_next_request_builds_not
 
 
 def test_an_import_that_edits_an_earlier_airing_rebuilds_at_once(
-    world, tmp_path, django_capture_on_commit_callbacks, rebuilds
-):
+    world: World, tmp_path: Path, django_capture_on_commit_callbacks: Any, rebuilds: list[int]
+) -> None:
     get_lookups().history_warm()
     rebuilds.clear()
     program = world.programs[0]
@@ -109,8 +111,8 @@ def test_an_import_that_edits_an_earlier_airing_rebuilds_at_once(
 
 
 def test_a_process_that_built_no_state_leaves_it_to_its_first_request(
-    world, tmp_path, django_capture_on_commit_callbacks, rebuilds
-):
+    world: World, tmp_path: Path, django_capture_on_commit_callbacks: Any, rebuilds: list[int]
+) -> None:
     program = world.programs[1]
     _import(tmp_path, [_row(program, _latest_start() + timedelta(days=1), 300.0)], django_capture_on_commit_callbacks)
     assert rebuilds == []

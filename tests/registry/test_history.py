@@ -151,7 +151,7 @@ def _split_by_day(stored: pd.DataFrame, share: float) -> tuple[pd.DataFrame, pd.
     return old, new, pd.concat([old, new])
 
 
-def test_an_append_only_import_folds_into_the_state_as_a_full_rebuild_would(stored):
+def test_an_append_only_import_folds_into_the_state_as_a_full_rebuild_would(stored: pd.DataFrame) -> None:
     old, new, both = _split_by_day(stored, 0.6)
     assert len(old) > 500
     assert len(new) > 500
@@ -175,7 +175,7 @@ def test_an_append_only_import_folds_into_the_state_as_a_full_rebuild_would(stor
             np.testing.assert_array_equal(served_later[column], trained[column].to_numpy(), err_msg=column)
 
 
-def test_new_programs_and_new_runs_fold_in(stored):
+def test_new_programs_and_new_runs_fold_in(stored: pd.DataFrame) -> None:
     old, new, _ = _split_by_day(stored, 0.5)
     first = stored["program_id"].min()
     old = old[old["program_id"] != first]  # a program the state never saw
@@ -187,7 +187,7 @@ def test_new_programs_and_new_runs_fold_in(stored):
         assert first in folded.program_index
 
 
-def test_an_import_touching_an_earlier_airing_or_a_held_slot_day_is_not_folded(stored):
+def test_an_import_touching_an_earlier_airing_or_a_held_slot_day_is_not_folded(stored: pd.DataFrame) -> None:
     old, new, _ = _split_by_day(stored, 0.6)
     state = history_state(old, "audience")
     edited = pd.concat([new, old.iloc[[-1]].assign(audience=1.0)])  # an edit of an airing before ``through``
