@@ -8,6 +8,7 @@ runs without a database query, and a new import is seen within a second.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from bisect import bisect_left
@@ -26,6 +27,8 @@ from bms.events import AiringsImported
 from predictions.fastpath import RawRows
 from programs.models import TARGETS, Airing, Program
 from registry.features import HistoryState, local_wall_clock
+
+logger = logging.getLogger(__name__)
 
 _PROGRAM_TTL_SECONDS = 60.0
 _MAX_PROGRAMS = 50_000
@@ -185,6 +188,12 @@ class ServingLookups:
                 self._programs_loaded_at = now
                 self._history = fresh
 
+    def history_drop(self) -> None:
+        """Forget the history states: the next request reads the data version and builds them again."""
+        with self._lock:
+            self._history = {}
+            self._checked_at = 0.0
+
     def history_features(self, *, target: str, rows: RawRows) -> tuple[dict[str, np.ndarray], list[datetime | None]]:
         """(history columns, the latest actual each row's features used) for serving ``rows``."""
         local = local_wall_clock(rows.start, rows.channel)
@@ -246,8 +255,17 @@ def _history_states_appended(
 
 
 def history_refresh_on_import(imported: AiringsImported) -> None:
-    """``AIRINGS_IMPORTED`` subscriber: this process's history states follow the committed import."""
-    get_lookups().history_after_import(version_id=imported.version_id, program_ids=imported.program_ids)
+    """``AIRINGS_IMPORTED`` subscriber: this process's history states follow the committed import.
+
+    The import has committed: a failure here drops the states (the next request rebuilds them) and is
+    logged, and never turns the import's answer into an error.
+    """
+    lookups = get_lookups()
+    try:
+        lookups.history_after_import(version_id=imported.version_id, program_ids=imported.program_ids)
+    except Exception:
+        logger.exception("history state: could not follow import %s; the next request rebuilds it", imported.version_id)
+        lookups.history_drop()
 
 
 _lookups = ServingLookups()

@@ -117,3 +117,26 @@ def test_a_process_that_built_no_state_leaves_it_to_its_first_request(
     _import(tmp_path, [_row(program, _latest_start() + timedelta(days=1), 300.0)], django_capture_on_commit_callbacks)
     assert rebuilds == []
     assert get_lookups()._history == {}
+
+
+def test_a_failure_to_follow_the_import_drops_the_state_and_the_import_stands(
+    world: World,
+    tmp_path: Path,
+    django_capture_on_commit_callbacks: Any,
+    rebuilds: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    get_lookups().history_warm()
+    rebuilds.clear()
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(lookups, "_history_states_appended", broken)
+    program = world.programs[2]
+    _import(tmp_path, [_row(program, _latest_start() + timedelta(days=1), 300.0)], django_capture_on_commit_callbacks)
+    assert get_lookups()._history == {}
+    predict.predict(
+        program=program, target="audience", features={"start": (_latest_start() + timedelta(days=2)).isoformat()}
+    )
+    assert rebuilds == [1]  # the next request rebuilt it, once
