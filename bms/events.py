@@ -1,4 +1,4 @@
-"""The two cross-app events: a change in a lower app that an app above it reacts to.
+"""The cross-app events: a change in a lower app that an app above it reacts to.
 
 ``predictions`` imports ``programs`` and ``registry`` (it serves their models on their data), so those two
 cannot call ``predictions`` without an import cycle. They send an event defined here instead, and every
@@ -7,6 +7,7 @@ subscriber is listed in one place, ``bms/wiring.py`` (project wiring, connected 
 
 Subscribers run inside the sender's transaction, in the order listed, and defer their after-commit work
 with ``transaction.on_commit``; an exception in one propagates to the sender (its transaction rolls back).
+``AIRINGS_IMPORTED`` is the exception: it is sent after the import's commit.
 """
 
 from __future__ import annotations
@@ -39,6 +40,18 @@ class ProductionModelChanged:
     reason: str  # e.g. "production changed to audience v3"
 
 
+@dataclass(frozen=True)
+class AiringsImported:
+    """An import that created or updated airings has committed (``programs.importer``).
+
+    Sent AFTER the commit (from ``airings_import_committed``), unlike the other two: its subscribers see
+    the committed rows, which carry ``version_id``; ``program_ids`` are the programs whose airings changed.
+    """
+
+    version_id: int
+    program_ids: tuple[int, ...]
+
+
 class Event(Generic[E, R]):
     """One documented event: ``send`` calls each subscriber with the event and returns their answers."""
 
@@ -59,3 +72,4 @@ class Event(Generic[E, R]):
 
 BROADCAST_DATA_CHANGED: Event[BroadcastDataChanged, None] = Event("broadcast_data_changed")
 PRODUCTION_MODEL_CHANGED: Event[ProductionModelChanged, dict[str, Any]] = Event("production_model_changed")
+AIRINGS_IMPORTED: Event[AiringsImported, None] = Event("airings_imported")

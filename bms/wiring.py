@@ -7,6 +7,10 @@ transaction, in the order listed here:
 - ``BROADCAST_DATA_CHANGED`` (programs: generation, import, edit)
   1. ``predictions.ab_tests.ab_tests_score_on_import``: imported airings bring actual values, so the
      running A/B tests are scored again after commit.
+- ``AIRINGS_IMPORTED`` (programs: an import that wrote airings, after its commit)
+  1. ``predictions.lookups.history_refresh_on_import``: this process's serving history state folds the
+     imported airings in (or is rebuilt when the import edited earlier ones), so the next prediction
+     does not rebuild it; other processes rebuild on their next data-version check.
 - ``PRODUCTION_MODEL_CHANGED`` (registry: promotion, rollback)
   1. ``predictions.ab_tests.ab_tests_end_on_production_change``: the target's active A/B test ends (its
      champion is no longer what callers get); the ledger event names it.
@@ -24,12 +28,13 @@ from typing import Any
 
 from django.db import transaction
 
-from bms.events import BROADCAST_DATA_CHANGED, PRODUCTION_MODEL_CHANGED, ProductionModelChanged
+from bms.events import AIRINGS_IMPORTED, BROADCAST_DATA_CHANGED, PRODUCTION_MODEL_CHANGED, ProductionModelChanged
 from bms.health import check_register
 from bms.metrics import collector_register
 from chat.health import llm_check, mongo_check
 from predictions.ab_tests import ab_tests_end_on_production_change, ab_tests_score_on_import
 from predictions.health import models_check
+from predictions.lookups import history_refresh_on_import
 from predictions.metrics import DriftCollector
 from predictions.predictor import invalidate_predictor
 from registry.metrics import RegistryCollector
@@ -42,6 +47,7 @@ def predictor_reload_after_commit(change: ProductionModelChanged) -> dict[str, A
 
 def connect() -> None:
     BROADCAST_DATA_CHANGED.subscribe(ab_tests_score_on_import)
+    AIRINGS_IMPORTED.subscribe(history_refresh_on_import)
     PRODUCTION_MODEL_CHANGED.subscribe(ab_tests_end_on_production_change)
     PRODUCTION_MODEL_CHANGED.subscribe(predictor_reload_after_commit)
 

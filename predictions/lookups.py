@@ -8,6 +8,7 @@ runs without a database query, and a new import is seen within a second.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from bisect import bisect_left
@@ -18,11 +19,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pandas as pd
 from django.conf import settings
+from django.db.models import Q, QuerySet
 
+from bms.events import AiringsImported
 from predictions.fastpath import RawRows
 from programs.models import TARGETS, Airing, Program
 from registry.features import HistoryState, local_wall_clock
+
+logger = logging.getLogger(__name__)
 
 _PROGRAM_TTL_SECONDS = 60.0
 _MAX_PROGRAMS = 50_000
@@ -139,7 +145,8 @@ class ServingLookups:
 
     def history(self, target: str) -> HistoryState:
         """The history-feature state of ``target`` for the current data version (built on first use after
-        every import/generation/edit: one query over the airings with actuals, then numpy)."""
+        a generation/edit, or an import another process ran: one query over the airings with actuals,
+        then numpy; an import in this process brings it up to date at once: ``history_after_import``)."""
         self._fresh()
         state = self._history.get(target)
         if state is not None:
@@ -151,6 +158,41 @@ class ServingLookups:
                 states.update(_history_states())
                 self._history = states
             return states[target]
+
+    def history_after_import(self, *, version_id: int, program_ids: Sequence[int]) -> None:
+        """Bring this process's history states to a committed import now, not on the next request.
+
+        When the states are those of the version just before the import's, the airings the import wrote
+        are read (by program and version) and folded into each state (``HistoryState.appended``: an
+        import of airings later than the actuals held); otherwise (an earlier airing edited, another
+        change in between) every state is rebuilt here. A process that has built no state yet does
+        nothing: its first request builds one, as before.
+        """
+        from programs.selectors import data_version_current, data_version_follows
+
+        with self._history_lock:
+            states, token = self._history, self._token
+            if not states or token is None:
+                return
+            current = data_version_current()
+            folded: dict[str, HistoryState] | None = None
+            if current == version_id and data_version_follows(previous=token, version=version_id):
+                folded = _history_states_appended(states, version_id=version_id, program_ids=program_ids)
+            fresh = folded if folded is not None else _history_states()
+            now = time.monotonic()
+            with self._lock:
+                self._token = current
+                self._checked_at = now
+                self._programs = {}
+                self._days = {}
+                self._programs_loaded_at = now
+                self._history = fresh
+
+    def history_drop(self) -> None:
+        """Forget the history states: the next request reads the data version and builds them again."""
+        with self._lock:
+            self._history = {}
+            self._checked_at = 0.0
 
     def history_features(self, *, target: str, rows: RawRows) -> tuple[dict[str, np.ndarray], list[datetime | None]]:
         """(history columns, the latest actual each row's features used) for serving ``rows``."""
@@ -166,22 +208,64 @@ class ServingLookups:
         return columns, [None if t < 0 else datetime.fromtimestamp(int(t) * 60, tz=UTC) for t in through.tolist()]
 
 
+def _actuals_frame(airings: QuerySet[Airing]) -> pd.DataFrame:
+    """program_id, channel (code), start and every target of ``airings``."""
+    rows = airings.order_by().values_list("program_id", "channel__code", "start", *TARGETS)
+    frame = pd.DataFrame.from_records(list(rows), columns=["program_id", "channel", "start", *TARGETS])
+    frame["start"] = pd.to_datetime(frame["start"], utc=True)
+    for target in TARGETS:
+        frame[target] = pd.to_numeric(frame[target], errors="coerce").astype("float64")
+    return frame
+
+
 def _history_states() -> dict[str, HistoryState]:
     """Every target's history state from one query over the airings with any actual value."""
-    import pandas as pd
-    from django.db.models import Q
-
     from registry.training import history_state
 
     has_any = Q()
     for target in TARGETS:
         has_any |= Q(**{f"{target}__isnull": False})
-    rows = Airing.objects.filter(has_any).order_by().values_list("program_id", "channel__code", "start", *TARGETS)
-    frame = pd.DataFrame.from_records(list(rows), columns=["program_id", "channel", "start", *TARGETS])
-    frame["start"] = pd.to_datetime(frame["start"], utc=True)
-    for target in TARGETS:
-        frame[target] = pd.to_numeric(frame[target], errors="coerce").astype("float64")
+    frame = _actuals_frame(Airing.objects.filter(has_any))
     return {target: history_state(frame, target) for target in TARGETS}
+
+
+# Above this many programs the import's airings are found by their version alone (a scan), not by an
+# IN list over the (program, start) index.
+_IMPORT_PROGRAMS_IN_LIST = 5_000
+
+
+def _history_states_appended(
+    states: dict[str, HistoryState], *, version_id: int, program_ids: Sequence[int]
+) -> dict[str, HistoryState] | None:
+    """``states`` with the airings of import ``version_id`` folded in; None when one cannot be folded."""
+    from registry.training import history_state_appended
+
+    written = Airing.objects.filter(data_version=version_id)
+    if len(program_ids) <= _IMPORT_PROGRAMS_IN_LIST:
+        written = written.filter(program_id__in=list(program_ids))
+    frame = _actuals_frame(written)
+    folded: dict[str, HistoryState] = {}
+    for target in TARGETS:
+        state = states.get(target)
+        appended = None if state is None else history_state_appended(state, frame)
+        if appended is None:
+            return None
+        folded[target] = appended
+    return folded
+
+
+def history_refresh_on_import(imported: AiringsImported) -> None:
+    """``AIRINGS_IMPORTED`` subscriber: this process's history states follow the committed import.
+
+    The import has committed: a failure here drops the states (the next request rebuilds them) and is
+    logged, and never turns the import's answer into an error.
+    """
+    lookups = get_lookups()
+    try:
+        lookups.history_after_import(version_id=imported.version_id, program_ids=imported.program_ids)
+    except Exception:
+        logger.exception("history state: could not follow import %s; the next request rebuilds it", imported.version_id)
+        lookups.history_drop()
 
 
 _lookups = ServingLookups()

@@ -33,6 +33,7 @@ from django.utils.text import slugify
 
 from bms.db import rows_insert
 from bms.errors import ApplicationError
+from bms.events import AIRINGS_IMPORTED, AiringsImported
 from programs.aggregates import aggregates_refresh_extremes, airings_aggregate, airings_aggregate_staged, frame_of
 from programs.import_columns import (
     MAX_YEAR,
@@ -1297,10 +1298,11 @@ def airings_import_committed(*, result: ImportResult) -> None:
 
     The place for work that must see the committed airings and must not run when the import rolls
     back: ``result.data_version`` is the version the created and updated rows carry and
-    ``result.program_ids`` the programs whose airings changed. (The serving history state of
-    ``registry.features`` is to be refreshed from here.)
+    ``result.program_ids`` the programs whose airings changed. Sends ``AIRINGS_IMPORTED`` (its
+    subscribers are listed in ``bms/wiring.py``: the serving history state folds the import in).
     """
-    return
+    if result.data_version is not None:
+        AIRINGS_IMPORTED.send(AiringsImported(version_id=result.data_version, program_ids=tuple(result.program_ids)))
 
 
 AIRING_INSERT_COLUMNS = (

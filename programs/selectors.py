@@ -52,6 +52,11 @@ def data_version_current() -> int:
     return int(latest or 0)
 
 
+def data_version_follows(*, previous: int, version: int) -> bool:
+    """Whether ``version`` is the next data version after ``previous`` (no change recorded in between)."""
+    return previous < version and not DataVersion.objects.filter(pk__gt=previous, pk__lt=version).exists()
+
+
 def airings_total() -> int:
     """How many airings there are: the sum of the per-program summaries (no count over airings)."""
     return int(ProgramStats.objects.aggregate(total=Sum("airing_count"))["total"] or 0)

@@ -461,6 +461,15 @@ class _Observed:
         )
 
 
+def _runs(pid: pd.Series, days_since: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(run number, episode index in the run) of each airing from the days since its program's previous one
+    (NaN = none): a gap of more than ``RUN_GAP_DAYS`` starts a new run."""
+    new_run = np.isnan(days_since) | (days_since > RUN_GAP_DAYS)
+    run = pd.Series(new_run.astype("int64")).groupby(pid, sort=False).cumsum()
+    episode = pd.Series(np.zeros(len(pid))).groupby([pid, run], sort=False).cumcount().to_numpy(dtype="float64")
+    return run.to_numpy(dtype="int64"), episode
+
+
 def _program_runs(obs: _Observed) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
     """Per observed airing: the group-by of values, its count so far, days since previous, episode index."""
     pid = pd.Series(obs.program_id)
@@ -468,9 +477,7 @@ def _program_runs(obs: _Observed) -> tuple[Any, np.ndarray, np.ndarray, np.ndarr
     count = g.cumcount().to_numpy(dtype="float64")
     previous = pd.Series(obs.utc_min).groupby(pid, sort=False).shift(1).to_numpy(dtype="float64")
     days_since = (obs.utc_min - previous) / _MINUTES_PER_DAY
-    new_run = np.isnan(days_since) | (days_since > RUN_GAP_DAYS)
-    run = pd.Series(new_run.astype("int64")).groupby(pid, sort=False).cumsum()
-    episode = pd.Series(np.zeros(len(pid))).groupby([pid, run], sort=False).cumcount().to_numpy(dtype="float64")
+    _, episode = _runs(pid, days_since)
     return g, count, days_since, episode
 
 
@@ -587,6 +594,30 @@ def _older_sums(values: np.ndarray, segment: np.ndarray) -> np.ndarray:
 _KEY_SHIFT = np.int64(1) << np.int64(36)
 
 
+def _splice(
+    names: np.ndarray,
+    ends: np.ndarray,
+    times: np.ndarray,
+    flats: list[np.ndarray],
+    new_names: np.ndarray,
+    new_times: np.ndarray,
+    new_flats: list[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Flat segments (sorted by name, newest first) with new entries, each newer than every old entry of
+    its segment, put at the front of it: (names, keys, segment ends, flat arrays). New entries keep their
+    given order among equal times, as ``HistoryState.build``'s stable sort does."""
+    merged = np.union1d(names, new_names)
+    old_segment = np.searchsorted(merged, names)[np.repeat(np.arange(len(names)), np.diff(ends, prepend=0))]
+    new_segment = np.searchsorted(merged, new_names)
+    order = np.lexsort((-new_times, new_segment))
+    at = np.searchsorted(old_segment, new_segment[order], side="left")
+    segment = np.insert(old_segment.astype("int64"), at, new_segment[order])
+    time = np.insert(np.asarray(times, dtype="int64"), at, np.asarray(new_times, dtype="int64")[order])
+    keys = segment * _KEY_SHIFT + (_KEY_SHIFT - 1 - time)
+    out = [np.insert(flat, at, extra[order]) for flat, extra in zip(flats, new_flats, strict=True)]
+    return merged, keys, np.searchsorted(segment, np.arange(len(merged)), side="right"), out
+
+
 @dataclass
 class HistoryState:
     """The serving side of the history features for one target: every actual of every program and every
@@ -640,6 +671,92 @@ class HistoryState:
             slot_end=np.searchsorted(s_at[s_order], np.arange(len(slots)), side="right"),
             slot_values=days["y"].to_numpy(dtype="float64")[s_order],
             through=np.datetime64(int(obs.utc_min.max()), "m") if len(obs.y) else None,
+        )
+
+    def appended(self, frame: pd.DataFrame) -> HistoryState | None:
+        """This state with ``frame``'s actuals folded in, or None when they cannot be (rebuild instead).
+
+        ``frame``: every airing an import created or updated (program_id, channel, start, the target;
+        rows without an actual too). They fold in when all start after ``through`` and no slot-day
+        they fall on is already held (the usual daily import of later airings): each program's and
+        slot's new entries go at the front of its segment, the new entries' episode continues the
+        program's run, and the running sums of the programs touched are summed again as ``build``
+        sums them, so the state is the one ``build`` makes from old + new airings.
+        """
+        if not len(frame):
+            return self
+        if self.through is not None and int(utc_minutes(frame["start"]).min()) <= int(self.through.astype("int64")):
+            return None  # an earlier airing was written (an edit): its windows are not at the front
+        new = _Observed.of(frame, self.target)
+        if not len(new.y):
+            return self
+        slots = self._slots_appended(new)
+        if slots is None:
+            return None
+        return self._programs_appended(new, slots)
+
+    @staticmethod
+    def _newest(index: dict[Any, int], ends: np.ndarray, names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(has an old segment, flat position of its newest entry) of each name."""
+        at = np.array([index.get(n, -1) for n in names.tolist()], dtype="int64")
+        has = at >= 0
+        newest = np.where(has & (at > 0), ends[np.maximum(at - 1, 0)], 0) if len(ends) else np.zeros(len(at), "int64")
+        return has, newest
+
+    def _slots_appended(self, new: _Observed) -> dict[str, Any] | None:
+        days = _slot_days(new)
+        names = days["slot"].to_numpy().astype(str)
+        day = days["day"].to_numpy(dtype="int64")
+        has, newest = self._newest(self.slot_index, self.slot_end, names)
+        if len(self.slot_keys):
+            old_day = _KEY_SHIFT - 1 - self.slot_keys % _KEY_SHIFT
+            if bool((has & (day <= old_day[newest])).any()):
+                return None  # a slot-day the state holds: its mean would change
+        old_names = np.array(list(self.slot_index), dtype=str)
+        old_days = _KEY_SHIFT - 1 - self.slot_keys % _KEY_SHIFT
+        merged, keys, ends, (values,) = _splice(
+            old_names, self.slot_end, old_days, [self.slot_values], names, day, [days["y"].to_numpy(dtype="float64")]
+        )
+        return {
+            "slot_index": {str(v): i for i, v in enumerate(merged.tolist())},
+            "slot_keys": keys,
+            "slot_end": ends,
+            "slot_values": values,
+        }
+
+    def _programs_appended(self, new: _Observed, slots: dict[str, Any]) -> HistoryState:
+        has, newest = self._newest(self.program_index, self.program_end, new.program_id)
+        seed_utc = np.where(has, self.utc_min[newest] if len(self.utc_min) else 0, 0).astype("float64")
+        seed_episode = np.where(has, self.episode[newest] if len(self.episode) else 0.0, 0.0)
+        pid = pd.Series(new.program_id)
+        previous = pd.Series(new.utc_min).groupby(pid, sort=False).shift(1).to_numpy(dtype="float64")
+        previous = np.where(np.isnan(previous) & has, seed_utc, previous)
+        run, episode = _runs(pid, (new.utc_min - previous) / _MINUTES_PER_DAY)
+        episode = episode + np.where(has & (run == 0), seed_episode + 1.0, 0.0)  # the old run goes on
+        old_names = np.fromiter(self.program_index, dtype="int64", count=len(self.program_index))
+        merged, keys, ends, (values, utc, episodes, older) = _splice(
+            old_names,
+            self.program_end,
+            self.utc_min,
+            [self.values, self.utc_min, self.episode, self.older_sum],
+            new.program_id,
+            new.utc_min,
+            [new.y, new.utc_min, episode, np.zeros(len(new.y))],
+        )
+        segment = keys // _KEY_SHIFT
+        touched = np.isin(segment, np.searchsorted(merged, np.unique(new.program_id)))
+        older[touched] = _older_sums(values[touched], segment[touched])
+        return HistoryState(
+            target=self.target,
+            program_index={int(p): i for i, p in enumerate(merged.tolist())},
+            program_keys=keys,
+            program_end=ends,
+            values=values,
+            older_sum=older,
+            utc_min=utc,
+            episode=episodes,
+            through=np.datetime64(int(utc.max()), "m"),
+            **slots,
         )
 
     @staticmethod

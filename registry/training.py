@@ -118,12 +118,21 @@ def valid_values(values: np.ndarray, target: str) -> np.ndarray:
     return valid
 
 
+def _clean_actuals(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    values = frame[target].to_numpy(dtype="float64")
+    return frame.assign(**{target: np.where(valid_values(values, target), values, np.nan)})
+
+
 def history_state(frame: pd.DataFrame, target: str) -> HistoryState:
     """The serving state of the history features from stored airings, using the same clean values as
     ``training_dataset`` (bad values never feed a feature)."""
-    values = frame[target].to_numpy(dtype="float64")
-    clean = frame.assign(**{target: np.where(valid_values(values, target), values, np.nan)})
-    return HistoryState.build(clean, target)
+    return HistoryState.build(_clean_actuals(frame, target), target)
+
+
+def history_state_appended(state: HistoryState, frame: pd.DataFrame) -> HistoryState | None:
+    """``state`` with the airings an import wrote folded in (``HistoryState.appended``, the same clean
+    values as ``history_state``); None when the import touched earlier airings: rebuild instead."""
+    return state.appended(_clean_actuals(frame, state.target))
 
 
 def clean_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, dict[str, int]]:

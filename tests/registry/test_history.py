@@ -9,6 +9,7 @@ import pytest
 from programs.models import TARGETS
 from registry.features import (
     HISTORY_COLUMNS,
+    RUN_GAP_DAYS,
     HistoryState,
     airings_frame,
     history_columns,
@@ -16,7 +17,7 @@ from registry.features import (
     utc_minutes,
     with_history,
 )
-from registry.training import history_state, training_dataset
+from registry.training import history_state, history_state_appended, training_dataset
 from tests.registry.factories import small_data
 
 pytestmark = pytest.mark.django_db
@@ -130,3 +131,70 @@ def test_conformal_intervals_cover_as_promised_on_a_case_with_known_noise():
         low, high = interval_bounds(calibration, np.array([30.0]), nominal)
         assert (high[0] - 30.0) == pytest.approx(z * sigma, rel=0.12)
         assert 30.0 - low[0] == pytest.approx(high[0] - 30.0)
+
+
+def _assert_same_state(got: HistoryState, expected: HistoryState) -> None:
+    assert got.program_index == expected.program_index
+    assert got.slot_index == expected.slot_index
+    assert got.through == expected.through
+    for name in ("program_keys", "program_end", "utc_min", "slot_keys", "slot_end"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)
+    for name in ("values", "older_sum", "episode", "slot_values"):  # bit for bit, NaN where NaN
+        np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)
+
+
+def _split_by_day(stored: pd.DataFrame, share: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(airings before a cut, a day later the import's airings, both): the import only appends."""
+    cut = stored["start"].sort_values().iloc[int(len(stored) * share)]
+    old = stored[stored["start"] < cut - pd.Timedelta(days=1)]
+    new = stored[stored["start"] >= cut]
+    return old, new, pd.concat([old, new])
+
+
+def test_an_append_only_import_folds_into_the_state_as_a_full_rebuild_would(stored: pd.DataFrame) -> None:
+    old, new, both = _split_by_day(stored, 0.6)
+    assert len(old) > 500
+    assert len(new) > 500
+    new = new.sample(frac=1.0, random_state=3)  # the import's rows come in any order
+    queries = pd.concat([stored, stored.assign(start=stored["start"] + pd.Timedelta(days=40))])
+    for target in TARGETS:
+        state = history_state(old, target)
+        folded = history_state_appended(state, new)
+        assert folded is not None
+        rebuilt = history_state(both, target)
+        _assert_same_state(folded, rebuilt)
+        served, expected = _served(folded, queries), _served(rebuilt, queries)
+        for column in HISTORY_COLUMNS:
+            np.testing.assert_array_equal(served[column], expected[column], err_msg=f"{target} {column}")
+        assert np.isfinite(served["h_last"]).sum() > 100  # the comparison has something in it
+        # Serving == training: the folded state serves the rows training builds from the same airings.
+        later = stored[stored["start"] > both["start"].max() - pd.Timedelta(days=3)].iloc[:200]
+        trained = with_history(later, target, source=both)
+        served_later = _served(folded, later)
+        for column in HISTORY_COLUMNS[:9]:  # the program columns: later rows' own day is not in ``both``
+            np.testing.assert_array_equal(served_later[column], trained[column].to_numpy(), err_msg=column)
+
+
+def test_new_programs_and_new_runs_fold_in(stored: pd.DataFrame) -> None:
+    old, new, _ = _split_by_day(stored, 0.5)
+    first = stored["program_id"].min()
+    old = old[old["program_id"] != first]  # a program the state never saw
+    gap = new.assign(start=new["start"] + pd.Timedelta(days=RUN_GAP_DAYS + 1))  # every run starts again
+    for target in ("audience", "rating"):
+        folded = history_state(old, target).appended(gap)
+        assert folded is not None
+        _assert_same_state(folded, history_state(pd.concat([old, gap]), target))
+        assert first in folded.program_index
+
+
+def test_an_import_touching_an_earlier_airing_or_a_held_slot_day_is_not_folded(stored: pd.DataFrame) -> None:
+    old, new, _ = _split_by_day(stored, 0.6)
+    state = history_state(old, "audience")
+    edited = pd.concat([new, old.iloc[[-1]].assign(audience=1.0)])  # an edit of an airing before ``through``
+    assert state.appended(edited) is None
+    cleared = pd.concat([new, old.iloc[[-1]].assign(audience=np.nan)])  # an actual removed counts too
+    assert state.appended(cleared) is None
+    # The latest held airing's slot-day gets a second airing a few minutes later: its mean would change.
+    latest = old.loc[[old["start"].idxmax()]]
+    assert state.appended(latest.assign(start=latest["start"] + pd.Timedelta(minutes=1))) is None
+    assert state.appended(new.iloc[:0]) is state
