@@ -57,7 +57,7 @@ def rows_insert(model: type[models.Model], columns: Sequence[str], rows: Sequenc
                 else:
                     params.extend(row)
             # Table and column names come from the model, never from input; values are bound parameters.
-            sql = f"INSERT INTO {table} ({names}) VALUES {', '.join([row_sql] * len(batch))}"  # noqa: S608  # nosec B608
+            sql = f"INSERT INTO {table} ({names}) VALUES {', '.join([row_sql] * len(batch))}"  # noqa: S608  # nosec B608 - model column names quoted by the backend; values are bound
             cursor.execute(sql, params)
 
 
