@@ -13,9 +13,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bms.errors import NotFoundError
-from bms.pagination import PAGE_PARAMETERS, PageNumberPagination, paginated
+from bms.pagination import PAGE_PARAMETERS, page_response, paginated
 from bms.permissions import IsAdmin, IsViewer
 from bms.response_cache import cached_response
+from bms.serializers import StrictSerializer
 from programs.models import TARGETS
 from registry import selectors, services
 from registry.algorithms import ALGORITHMS
@@ -86,9 +87,7 @@ class ModelVersionListApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         versions = selectors.model_version_list(**filters.validated_data)
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(versions, request, view=self)
-        return paginator.get_paginated_response(ModelVersionOutput(page, many=True).data)  # type: ignore[arg-type]  # many=True takes a list; the stubs type one instance
+        return page_response(request, self, versions, ModelVersionOutput)
 
 
 class ProductionModelsApi(APIView):
@@ -202,19 +201,13 @@ class TrainingRunCreateApi(APIView):
     permission_classes = [IsAdmin]
     error_statuses = (409,)  # a run is already going
 
-    class InputSerializer(serializers.Serializer[None]):
+    class InputSerializer(StrictSerializer):
         targets = serializers.ListField(
             child=serializers.ChoiceField(choices=TARGETS), required=False, allow_empty=False, max_length=4
         )
         algorithms = serializers.ListField(
             child=serializers.ChoiceField(choices=ALGORITHMS), required=False, allow_empty=False, max_length=6
         )
-
-        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-            unknown = set(self.initial_data) - set(self.fields) if isinstance(self.initial_data, dict) else set()
-            if unknown:
-                raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
-            return attrs
 
     @extend_schema(request=InputSerializer, responses={202: TrainingRunOutput})
     def post(self, request: Request) -> Response:

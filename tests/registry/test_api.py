@@ -126,3 +126,30 @@ def test_starting_a_run_with_bad_input_is_a_400_and_creates_nothing(admin_client
 def test_services_module_exposes_the_documented_names():
     for name in ("training_run_start", "model_version_promote", "model_version_rollback"):
         assert callable(getattr(services, name))
+
+
+@pytest.mark.django_db
+def test_starting_a_run_with_unknown_fields_names_each_one(admin_client_api):
+    response = admin_client_api.post(
+        "/api/v1/training-runs", {"targets": ["rating"], "seed": 3, "algo": "mlp"}, format="json"
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["details"] == {"algo": ["Unknown field."], "seed": ["Unknown field."]}
+    assert TrainingRun.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_list_pages_have_the_documented_shape(viewer_client):
+    for r2 in (0.5, 0.6, 0.7):
+        version_factory(r2=r2)
+    first = viewer_client.get("/api/v1/models", {"page_size": 2}).json()
+    assert set(first) == {"count", "next", "previous", "results"}
+    assert (first["count"], len(first["results"]), first["previous"]) == (3, 2, None)
+    assert "page=2" in first["next"]
+    second = viewer_client.get("/api/v1/models", {"page_size": 2, "page": 2}).json()
+    assert (len(second["results"]), second["next"]) == (1, None)
+    past_the_end = viewer_client.get("/api/v1/models", {"page_size": 2, "page": 3})
+    assert past_the_end.status_code == 404
+    assert past_the_end.json()["error"]["code"] == "not_found"
