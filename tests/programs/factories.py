@@ -76,6 +76,23 @@ def canonical_row(**overrides: Any) -> dict[str, Any]:
     return row
 
 
+def canonical_row_of(stored: Airing, tz: ZoneInfo) -> dict[str, Any]:
+    """The canonical CSV row that re-imports ``stored`` unchanged (its start written in ``tz``)."""
+    return canonical_row(
+        external_id=stored.program.external_id,
+        title=stored.program.title,
+        channel=stored.channel.name,
+        genre=stored.program.genre,
+        start=stored.start.astimezone(tz).isoformat(),
+        duration_minutes=str(stored.duration_minutes),
+        is_premiere=str(stored.is_premiere).lower(),
+        rating=repr(stored.rating),
+        revenue=repr(stored.revenue),
+        audience=repr(stored.audience),
+        engagement=repr(stored.engagement),
+    )
+
+
 def write_csv(
     path: Path, rows: Iterable[dict[str, Any] | list[Any]], header: Iterable[str] | None = CANONICAL_HEADER
 ) -> Path:

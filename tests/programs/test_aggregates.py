@@ -30,7 +30,7 @@ from programs.models import (
     SegmentPeriodStats,
 )
 from programs.selectors import top_programs, trend_series
-from tests.programs.factories import SMALL_CONFIG, canonical_row, write_csv
+from tests.programs.factories import SMALL_CONFIG, canonical_row, canonical_row_of, write_csv
 
 pytestmark = pytest.mark.django_db
 TZ = ZoneInfo(settings.TIME_ZONE)
@@ -129,20 +129,7 @@ def test_generation_then_imports_that_create_update_and_leave_rows_unchanged_kee
     existing = list(Airing.objects.select_related("program", "channel").order_by("start")[:6])
     rows = []
     for i, a in enumerate(existing):
-        local = a.start.astimezone(TZ).isoformat()
-        row = canonical_row(
-            external_id=a.program.external_id,
-            title=a.program.title,
-            channel=a.channel.name,
-            genre=a.program.genre,
-            start=local,
-            duration_minutes=str(a.duration_minutes),
-            is_premiere=str(a.is_premiere).lower(),
-            rating=repr(a.rating),
-            revenue=repr(a.revenue),
-            audience=repr(a.audience),
-            engagement=repr(a.engagement),
-        )
+        row = canonical_row_of(a, TZ)
         if i % 3 == 0:
             row["rating"] = "99.5"  # above the program's maximum: the max must move
         elif i % 3 == 1:

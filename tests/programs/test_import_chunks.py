@@ -13,7 +13,7 @@ from django.conf import settings
 from programs.generator import generate
 from programs.importer import ImportResult, ImportValidationError, airings_import
 from programs.models import Airing, Channel, DataVersion, Program, ProgramPeriodStats, ProgramStats, SegmentPeriodStats
-from tests.programs.factories import SMALL_CONFIG, canonical_row, write_csv
+from tests.programs.factories import SMALL_CONFIG, canonical_row, canonical_row_of, write_csv
 from tests.programs.test_aggregates import assert_summaries_exact
 
 pytestmark = pytest.mark.django_db
@@ -84,19 +84,7 @@ def test_chunked_imports_that_create_update_and_leave_rows_unchanged_keep_summar
         for d in range(1, 4)
     ]  # fmt: skip
     for i, a in enumerate(existing):
-        row = canonical_row(
-            external_id=a.program.external_id,
-            title=a.program.title,
-            channel=a.channel.name,
-            genre=a.program.genre,
-            start=a.start.astimezone(TZ).isoformat(),
-            duration_minutes=str(a.duration_minutes),
-            is_premiere=str(a.is_premiere).lower(),
-            rating=repr(a.rating),
-            revenue=repr(a.revenue),
-            audience=repr(a.audience),
-            engagement=repr(a.engagement),
-        )
+        row = canonical_row_of(a, TZ)
         if i in (1, 3):
             row["rating"] = "59.5"  # the program's maximum moves up
         if i == 4:
