@@ -1,10 +1,11 @@
 """Server-side cache of the hot GET list responses (``/api/v1/programs``, ``/api/v1/models``).
 
 Key = sha256(view scope + scheme/host + full path with its query string + the caller's role + the
-versions of the data the response is built from). The versions are numbers that already change on every
-write that matters (``programs.selectors.data_version_current``: imports, generator runs, admin edits;
-``registry`` numbers: training and promotions), so a stale entry is never found again; nothing scans
-keys. ``RESPONSE_CACHE_SECONDS`` is a short TTL on top, the safety net for writes no version covers
+versions of the data the response is built from). The view names those versions as ``bms.versions``
+marks, numbers that already change on every write that matters (``programs.selectors.DATA_VERSION``:
+imports, generator runs, admin edits; ``registry.selectors.MODEL_VERSIONS_GENERATION``: training and
+promotions), read here in one statement (``versions_read``, the read the chat cache makes too), so a
+stale entry is never found again; nothing scans keys. ``RESPONSE_CACHE_SECONDS`` is a short TTL on top, the safety net for writes no version covers
 (for example a channel renamed in the admin).
 
 The cache is Django's default cache, i.e. Redis with the per-process fallback of ``bms.cache`` while
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Sequence
 
 from django.conf import settings
 from django.core.cache import cache
@@ -30,11 +31,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from bms.roles import user_role
+from bms.versions import Mark, versions_read
 
 KEY_PREFIX = "api:list:v2:"  # v2: rendered bytes (v1 held the data)
 
 
-def cache_key(request: Request, *, scope: str, versions: tuple[Hashable, ...]) -> str:
+def cache_key(request: Request, *, scope: str, versions: tuple[int, ...]) -> str:
     material = json.dumps(
         {
             "s": scope,
@@ -45,20 +47,21 @@ def cache_key(request: Request, *, scope: str, versions: tuple[Hashable, ...]) -
         },
         sort_keys=True,
         separators=(",", ":"),
-        default=str,
     )
     return KEY_PREFIX + hashlib.sha256(material.encode()).hexdigest()
 
 
 def cached_response(
-    request: Request, *, scope: str, versions: Callable[[], tuple[Hashable, ...]], build: Callable[[], Response]
+    request: Request, *, scope: str, versions: Sequence[Mark], build: Callable[[], Response]
 ) -> HttpResponse | Response:
-    """The cached body of this request's response, or ``build()``'s (rendered and stored when it is a 200)."""
+    """The cached body of this request's response, or ``build()``'s (rendered and stored when it is a 200).
+
+    ``versions``: the marks of the data the response is built from (read on every request, a hit too)."""
     timeout = int(getattr(settings, "RESPONSE_CACHE_SECONDS", 30))
     renderer = getattr(request, "accepted_renderer", None)
     if timeout <= 0 or type(renderer) is not JSONRenderer:
         return build()
-    key = cache_key(request, scope=scope, versions=versions())
+    key = cache_key(request, scope=scope, versions=versions_read(*versions))
     content = cache.get(key)
     if content is None:
         response = build()

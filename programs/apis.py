@@ -64,7 +64,7 @@ class ProgramListApi(APIView):
         return cached_response(
             request,
             scope="programs",
-            versions=lambda: (selectors.data_version_current(),),
+            versions=(selectors.DATA_VERSION,),
             build=lambda: self._build(request),
         )
 

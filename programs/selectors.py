@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce, NullIf, TruncMonth, TruncWeek
 from django.utils import timezone
 
 from bms.errors import ApplicationError, NotFoundError
+from bms.versions import newest, versions_read
 from programs.models import (
     TARGETS,
     Airing,
@@ -46,10 +47,13 @@ TREND_FLAT_THRESHOLD_PCT = 1.0
 RECENT_AIRINGS = 20
 
 
+# The version of the broadcast data: the newest DataVersion id (every import, generator run and edit adds one).
+DATA_VERSION = newest(DataVersion)
+
+
 def data_version_current() -> int:
     """The latest data version number (0 when nothing was ever loaded)."""
-    latest = DataVersion.objects.order_by("-id").values_list("id", flat=True).first()
-    return int(latest or 0)
+    return versions_read(DATA_VERSION)[0]
 
 
 def data_version_follows(*, previous: int, version: int) -> bool:

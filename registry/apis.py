@@ -79,7 +79,7 @@ class ModelVersionListApi(APIView):
         return cached_response(
             request,
             scope="models",
-            versions=selectors.model_versions_generation,
+            versions=selectors.MODEL_VERSIONS_GENERATION,
             build=lambda: self._build(request),
         )
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Max, QuerySet, Subquery
+from django.db.models import Count, QuerySet
 
 from bms.errors import ApplicationError, NotFoundError
+from bms.versions import count, newest, versions_read
 from programs.models import TARGETS
 from registry.models import Algorithm, ModelVersion, PromotionEvent, TrainingRun
 
@@ -71,18 +72,16 @@ def live_at(*, target: str, when: datetime) -> ModelVersion | None:
     return None if event is None else event.version
 
 
+# Changes on every promotion or rollback: the newest PromotionEvent id.
+REGISTRY_GENERATION = newest(PromotionEvent)
+# (registry generation, newest version id, version count): changes on every training (a new version),
+# promotion or rollback, and on a deleted version; what a cached list of versions is keyed on.
+MODEL_VERSIONS_GENERATION = (REGISTRY_GENERATION, newest(ModelVersion), count(ModelVersion))
+
+
 def registry_generation() -> int:
     """Changes on every promotion or rollback (the newest PromotionEvent id; an index-only max)."""
-    return int(PromotionEvent.objects.aggregate(m=Max("id"))["m"] or 0)
-
-
-def model_versions_generation() -> tuple[int, int, int]:
-    """(registry generation, newest version id, version count): changes on every training (a new version),
-    promotion or rollback, and on a deleted version; what a cached list of versions is keyed on."""
-    # One query: the newest event id is an uncorrelated subquery (evaluated once; no event without a version).
-    newest_event = PromotionEvent.objects.order_by("-id").values("id")[:1]
-    agg = ModelVersion.objects.aggregate(g=Max(Subquery(newest_event)), m=Max("id"), n=Count("id"))
-    return int(agg["g"] or 0), int(agg["m"] or 0), int(agg["n"] or 0)
+    return versions_read(REGISTRY_GENERATION)[0]
 
 
 def promotion_history(*, target: str | None = None) -> QuerySet[PromotionEvent]:

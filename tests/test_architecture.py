@@ -41,6 +41,7 @@ KERNEL = {
     "bms.services",
     "bms.throttling",
     "bms.tokens",
+    "bms.versions",  # version marks of the apps' tables, read in one statement (the apps name the models)
     "bms.users",  # the User type and the authenticated request types: imports only Django and DRF
 }
 PACKAGES = {"bms", "bms.management", "bms.management.commands"}  # bms/__init__.py exposes the Celery app

@@ -127,3 +127,10 @@ def test_a_hit_is_the_stored_body_of_the_miss_and_the_negotiated_format_is_part_
     assert indented.content.startswith(b'{\n  "count": 1,')
     assert viewer_client.get("/api/v1/programs").content == miss.content  # not the indented entry
     assert viewer_client.get("/api/v1/programs", HTTP_ACCEPT="text/html").status_code == 406
+
+
+def test_a_cached_model_list_changes_after_a_version_is_deleted(viewer_client: APIClient) -> None:
+    older, newer = version_factory(r2=0.8), version_factory(algorithm="mlp", r2=0.85)
+    assert _statuses(viewer_client.get("/api/v1/models")) == {older.pk: "candidate", newer.pk: "candidate"}
+    ModelVersion.objects.filter(pk=older.pk).delete()  # not the newest id: the version count marks it
+    assert _statuses(viewer_client.get("/api/v1/models")) == {newer.pk: "candidate"}
