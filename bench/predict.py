@@ -164,9 +164,12 @@ def _in_process(repeats: int) -> tuple[list[str], dict[str, float]]:
     from registry.artifacts import load_model
     from registry.models import ModelVersion
 
+    def item(body: dict[str, Any]) -> predict.PredictItem:
+        return predict.PredictItem(program=body["program_id"], target=body["target"], features=body["features"])
+
     predictor = get_predictor()
     bodies = _bodies(100)
-    plain_rows = predict._raw_rows(predict._resolve(bodies, user_key="bench"))
+    plain_rows = predict._raw_rows(predict._resolve([item(b) for b in bodies], user_key="bench"))
     per_target = {}
     for target in TARGETS:  # the model call with each target's history features, as the service builds them
         featured = plain_rows.take(list(range(len(plain_rows))))
@@ -211,7 +214,7 @@ def _in_process(repeats: int) -> tuple[list[str], dict[str, float]]:
     ]
     for target in served:
         single = {**bodies[0], "target": target}
-        items = [{**b, "target": target} for b in bodies]
+        items = [item({**b, "target": target}) for b in bodies]
         p50, p99 = _timed(
             lambda s=single: predict.predict(program=s["program_id"], target=s["target"], features=s["features"]),
             repeats,

@@ -262,7 +262,7 @@ def predict_values(*, user: User, args: PredictValuesArgs) -> dict[str, Any]:
         except ApplicationError as exc:
             results.append({"target": target, "error": exc.message})
             continue
-        results.append(plain(answer))
+        results.append(plain(answer.predictions[0]))  # one target asked: its one prediction
     channel = _channel(args.channel) if args.channel else program.channel
     # the zone the slot is read in (the channel's), so an answer can state the slot as the channel airs it
     return {"program": _model_dict(program), "predictions": results, "time_zone": channel.time_zone}

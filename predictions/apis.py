@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
-from typing import Any
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
@@ -98,8 +98,48 @@ class PredictOutput(serializers.Serializer[Mapping[str, object]]):
     latency_ms = serializers.FloatField(required=False)
 
 
-def _user_key(request: Request, data: dict[str, Any]) -> str:
-    return data.get("request_key") or f"user:{request.user.pk}"
+def _interval_json(i: predict.Interval) -> dict[str, float]:
+    return {"low": i.low, "high": i.high, "level": i.level}
+
+
+def prediction_json(p: predict.TargetPrediction) -> dict[str, object]:
+    """``PredictionOutput`` for one target's prediction, written out: rendering through the serializer cost
+    more than the model call (a test holds the two equal)."""
+    body: dict[str, object] = {
+        "prediction": p.prediction,
+        "target": p.target,
+        "program_id": p.program_id,
+        "model": {"id": p.model.id, "algorithm": p.model.algorithm, "version": p.model.version},
+        "interval": _interval_json(p.interval),
+        "intervals": [_interval_json(i) for i in p.intervals],
+        "history_through": None if p.history_through is None else p.history_through.isoformat(),
+        "clipped": p.clipped,
+    }
+    if p.raw_prediction is not None:
+        body["raw_prediction"] = p.raw_prediction
+    if p.sane_range is not None:
+        body["sane_range"] = {"low": p.sane_range.low, "high": p.sane_range.high}
+    if p.ab_test is not None:
+        body["ab_test"] = {"test_id": p.ab_test.test_id, "arm": p.ab_test.arm}
+    return body
+
+
+def answer_json(answer: predict.Answer) -> dict[str, object]:
+    """``PredictOutput`` without ``latency_ms``: the prediction's fields for one target, or the program's
+    four predictions under ``predictions`` for ``target="all"``."""
+    if answer.target != predict.ALL_TARGETS:
+        return prediction_json(answer.predictions[0])
+    through = answer.history_through
+    return {
+        "target": answer.target,
+        "program_id": answer.program_id,
+        "history_through": None if through is None else through.isoformat(),
+        "predictions": [prediction_json(p) for p in answer.predictions],
+    }
+
+
+def _milliseconds_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
 
 
 class PredictApi(APIView):
@@ -111,15 +151,14 @@ class PredictApi(APIView):
         body = PredictInput(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
+        started = time.perf_counter()
         answer = predict.predict(
             program=data["program_id"],
             target=data["target"],
             features=data.get("features"),
-            user_key=_user_key(request, data),
+            user_key=data.get("request_key") or f"user:{request.user.pk}",
         )
-        # The service's answer is already plain JSON types in PredictOutput's shape (a test holds it to
-        # the serializer); rendering it through the serializer cost more than the model call.
-        return Response(answer)
+        return Response({**answer_json(answer), "latency_ms": _milliseconds_since(started)})
 
 
 class PredictBatchApi(APIView):
@@ -129,7 +168,7 @@ class PredictBatchApi(APIView):
     class InputSerializer(StrictSerializer):
         items = PredictInput(many=True, allow_empty=False)
 
-        def to_internal_value(self, data: Any) -> Any:
+        def to_internal_value(self, data: object) -> dict[str, object]:
             # Refuse an oversized batch before validating thousands of items.
             items = data.get("items") if isinstance(data, dict) else None
             if isinstance(items, list) and len(items) > settings.PREDICT_BATCH_MAX_ITEMS:
@@ -138,7 +177,8 @@ class PredictBatchApi(APIView):
                     code="too_many_items",
                     details={"max_items": settings.PREDICT_BATCH_MAX_ITEMS, "items": len(items)},
                 )
-            return super().to_internal_value(data)
+            validated: dict[str, object] = super().to_internal_value(data)
+            return validated
 
     class OutputSerializer(serializers.Serializer[Mapping[str, object]]):
         results = PredictOutput(many=True)
@@ -148,13 +188,19 @@ class PredictBatchApi(APIView):
     def post(self, request: Request) -> Response:
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        items = body.validated_data["items"]
         user_key = f"user:{request.user.pk}"
-        answer = predict.predict_batch(
-            items=[{**item, "request_key": item.get("request_key") or user_key} for item in items],
-            user_key=user_key,
-        )
-        return Response(answer)  # already in OutputSerializer's shape, as for PredictApi
+        items = [
+            predict.PredictItem(
+                program=item["program_id"],
+                target=item["target"],
+                features=item.get("features"),
+                request_key=item.get("request_key") or user_key,
+            )
+            for item in body.validated_data["items"]
+        ]
+        started = time.perf_counter()
+        answers = predict.predict_batch(items=items, user_key=user_key)
+        return Response({"results": [answer_json(a) for a in answers], "latency_ms": _milliseconds_since(started)})
 
 
 class BenchEchoApi(APIView):

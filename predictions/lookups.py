@@ -15,7 +15,6 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -34,7 +33,7 @@ _PROGRAM_TTL_SECONDS = 60.0
 _MAX_PROGRAMS = 50_000
 _MAX_DAYS = 20_000
 
-ProgramKey = tuple[str, Any]  # ("pk", 12) or ("external_id", "ABC123")
+ProgramKey = tuple[str, int | str]  # ("pk", 12) or ("external_id", "ABC123")
 DayKey = tuple[int, datetime]  # (channel id, first instant of the broadcast day, UTC)
 
 

@@ -4,7 +4,8 @@
 (``_resolve``), assemble the raw feature rows (one query for the lead-ins, ``_raw_rows``), add each
 target's history features and call each production model once, vectorised (``_run``; both arms while
 an A/B test runs), append the log rows to the in-process buffer (``predictions.logbuffer``), and shape
-the answers (``_group``). ``predict_matrix`` is the optimiser's unlogged variant.
+the typed answers (``_group``: ``Answer`` of ``TargetPrediction``; the API, the page and the chat tool
+map them onto their own shapes). ``predict_matrix`` is the optimiser's unlogged variant.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,8 +28,8 @@ from bms.metrics import PREDICTION_LATENCY, PREDICTIONS
 from predictions.ab import CHALLENGER, CHAMPION, ab_arm
 from predictions.fastpath import RawRows
 from predictions.logbuffer import LogEntry, get_buffer
-from predictions.lookups import get_lookups
-from predictions.predictor import ServingModel, get_predictor
+from predictions.lookups import ProgramKey, get_lookups
+from predictions.predictor import ActiveABTest, ServingModel, get_predictor
 from programs.models import TARGETS, Channel, Program
 
 ALL_TARGETS = "all"
@@ -41,6 +41,28 @@ _BOOL_FIELDS = ("is_premiere", "is_finale", "is_live")
 _MAX_DURATION_MINUTES = 24 * 60
 
 
+@dataclass(frozen=True, slots=True)
+class PredictItem:
+    """One item of a batch: ``features`` as the caller sent them (checked by the service)."""
+
+    program: Program | int | str  # a Program, its id, or its external id
+    target: str  # a target or "all"
+    features: Mapping[str, object] | None = None
+    request_key: str = ""  # the A/B assignment key; default: the batch's user_key
+
+
+@dataclass(frozen=True, slots=True)
+class SlotFeatures:
+    """A checked ``features`` mapping: what the caller set for the hypothetical airing (None: not set)."""
+
+    start: datetime | None = None
+    channel: str | None = None
+    is_premiere: bool | None = None
+    is_finale: bool | None = None
+    is_live: bool | None = None
+    duration_minutes: int | None = None
+
+
 @dataclass
 class _Row:
     """One program-in-a-slot to predict (after validation)."""
@@ -49,19 +71,90 @@ class _Row:
     start: datetime
     channel_code: str
     channel_id: int
-    overrides: dict[str, Any]
+    features: SlotFeatures
     targets: tuple[str, ...]
     requested: str  # a target or "all"
     key: str
 
 
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    """The registry version that answered."""
+
+    id: int
+    algorithm: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A prediction interval at ``level`` (0.8 = 80%); ``low`` >= 0 and ``high`` inside the sane range."""
+
+    low: float
+    high: float
+    level: float
+
+
+@dataclass(frozen=True, slots=True)
+class SaneRange:
+    """0 ... 3 x the largest training value of the target (registry.guards.sane_range)."""
+
+    low: float
+    high: float
+
+
+@dataclass(frozen=True, slots=True)
+class ABAssignment:
+    """The A/B test the answer was served under and the arm that served it."""
+
+    test_id: int
+    arm: str
+
+
+@dataclass(frozen=True, slots=True)
+class TargetPrediction:
+    """One target's prediction for one program in one slot.
+
+    Field names are the API's keys (``predictions.apis.PredictionOutput``): the page and the chat tool
+    read the same names.
+    """
+
+    prediction: float
+    target: str
+    program_id: int
+    model: ModelRef
+    interval: Interval  # at settings.PREDICT_INTERVAL_LEVEL
+    intervals: tuple[Interval, ...]  # one per calibrated level (a single one for uncalibrated versions)
+    history_through: datetime | None  # start of the latest airing with an actual the history features used
+    clipped: bool  # the model's value left the sane range and was clipped to it
+    raw_prediction: float | None = None  # the value before clipping, when clipped and finite
+    sane_range: SaneRange | None = None  # set when clipped
+    ab_test: ABAssignment | None = None  # set while an A/B test of the target runs
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The answer to one request item: one target's prediction, or all four for ``target="all"``."""
+
+    target: str  # as requested: a target or "all"
+    program_id: int
+    predictions: tuple[TargetPrediction, ...]  # in TARGETS order for "all"
+
+    @property
+    def history_through(self) -> datetime | None:
+        """The latest history point any of the predictions used."""
+        return max((p.history_through for p in self.predictions if p.history_through is not None), default=None)
+
+
 @dataclass
-class _Answer:
+class _Served:
+    """One (row, target) as the model served it, before it is shaped into a TargetPrediction."""
+
     row: int
     target: str
     model: ServingModel
     prediction: float
-    ab: dict[str, Any] | None = field(default=None)
+    ab: ABAssignment | None = field(default=None)
     history_through: datetime | None = None
     raw: float | None = None  # the model's own value when it left the sane range and was clipped
 
@@ -73,30 +166,21 @@ def predict(
     *,
     program: Program | int | str,
     target: str,
-    features: Mapping[str, Any] | None = None,
+    features: Mapping[str, object] | None = None,
     user_key: str | None = None,
-) -> dict[str, Any]:
-    """The API's answer for one program in one slot.
+) -> Answer:
+    """One program in one slot: the target's prediction, or every target's for ``target="all"``.
 
-    ``{"prediction", "target", "program_id", "model": {id, algorithm, version}, "interval": {low, high,
-    level}, "latency_ms"}``; for ``target="all"``: ``{"target": "all", "program_id", "predictions":
-    [one answer per target], "latency_ms"}``. Raises NotFoundError (unknown program), ApplicationError
-    (bad target/feature/date), ConflictError (no production model).
+    Raises NotFoundError (unknown program), ApplicationError (bad target/feature/date), ConflictError
+    (no production model), ModelUnavailableError (its artifact cannot be served).
     """
-    started = time.perf_counter()
-    rows = _resolve([{"program": program, "target": target, "features": features}], user_key=user_key)
-    body = _group(rows, _run(rows))[0]
-    body["latency_ms"] = (time.perf_counter() - started) * 1000.0
-    return body
+    rows = _resolve([PredictItem(program=program, target=target, features=features)], user_key=user_key)
+    return _group(rows, _run(rows))[0]
 
 
-def predict_batch(*, items: Sequence[Mapping[str, Any]], user_key: str | None = None) -> dict[str, Any]:
-    """Many predictions in one vectorised call per model: ``{"results": [...], "latency_ms"}``.
-
-    Each item is ``{"program_id", "target", "features"?, "request_key"?}``; results are in item order
-    and equal the single answers (without their ``latency_ms``).
-    """
-    started = time.perf_counter()
+def predict_batch(*, items: Sequence[PredictItem], user_key: str | None = None) -> list[Answer]:
+    """Many predictions with one vectorised call per model; the answers are in item order and equal the
+    single answers. Raises PayloadTooLargeError over ``PREDICT_BATCH_MAX_ITEMS`` items."""
     if len(items) > settings.PREDICT_BATCH_MAX_ITEMS:
         raise PayloadTooLargeError(
             f"At most {settings.PREDICT_BATCH_MAX_ITEMS} items per batch (got {len(items)}).",
@@ -104,10 +188,9 @@ def predict_batch(*, items: Sequence[Mapping[str, Any]], user_key: str | None = 
             details={"max_items": settings.PREDICT_BATCH_MAX_ITEMS, "items": len(items)},
         )
     if not items:
-        return {"results": [], "latency_ms": 0.0}
+        return []
     rows = _resolve(items, user_key=user_key)
-    results = _group(rows, _run(rows))
-    return {"results": results, "latency_ms": (time.perf_counter() - started) * 1000.0}
+    return _group(rows, _run(rows))
 
 
 def predict_matrix(
@@ -143,59 +226,50 @@ def prediction_log_flush() -> int:
 # --- validation: items -> rows ------------------------------------------------------------------
 
 
-def _resolve(items: Sequence[Mapping[str, Any]], *, user_key: str | None) -> list[_Row]:
+def _resolve(items: Sequence[PredictItem], *, user_key: str | None) -> list[_Row]:
     """Validate every item and load programs and channels in two queries."""
-    parsed = []
-    for item in items:
-        program = item.get("program")
-        if program is None:
-            program = item.get("program_id")
-        if program is None:
-            raise ApplicationError("program_id is required.", code="invalid_program")
-        parsed.append(
-            (
-                _program_key(program),
-                targets_of(str(item.get("target", ""))),
-                str(item.get("target", "")),
-                parse_features(item.get("features")),
-                item.get("request_key") or user_key or "",
-            )
+    parsed = [
+        (
+            _program_key(item.program),
+            targets_of(item.target),
+            item.target,
+            parse_features(item.features),
+            item.request_key or user_key or "",
         )
+        for item in items
+    ]
     programs = get_lookups().programs(k for (k, *_rest) in parsed)
-    codes = {f["channel"] for *_x, f, _k in parsed if "channel" in f}
+    codes = {f.channel for *_x, f, _k in parsed if f.channel is not None}
     channels = {c.code: c for c in Channel.objects.filter(code__in=codes)} if codes else {}
     rows = []
     for key, targets, requested, feats, request_key in parsed:
         program = programs.get(key)
         if program is None:
             raise NotFoundError(f"Unknown program {key[1]!r}.", code="unknown_program", details={"program_id": key[1]})
-        if "channel" in feats:
-            channel = channels.get(feats["channel"])
+        if feats.channel is not None:
+            channel = channels.get(feats.channel)
             if channel is None:
                 raise ApplicationError(
-                    f"Unknown channel {feats['channel']!r}.",
-                    code="unknown_channel",
-                    details={"channel": feats["channel"]},
+                    f"Unknown channel {feats.channel!r}.", code="unknown_channel", details={"channel": feats.channel}
                 )
         else:
             channel = program.channel
-        overrides = {k: v for k, v in feats.items() if k not in ("start", "channel")}
         rows.append(
             _Row(
                 program=program,
-                start=feats.get("start") or _default_start(),
+                start=feats.start or _default_start(),
                 channel_code=channel.code,
                 channel_id=channel.pk,
-                overrides=overrides,
+                features=feats,
                 targets=targets,
                 requested=requested,
-                key=str(request_key),
+                key=request_key,
             )
         )
     return rows
 
 
-def _program_key(value: Program | int | str) -> tuple[str, Any]:
+def _program_key(value: Program | int | str) -> ProgramKey:
     if isinstance(value, Program):
         return "pk", value.pk
     if isinstance(value, bool):
@@ -217,8 +291,8 @@ def targets_of(target: str) -> tuple[str, ...]:
     return (target,)
 
 
-def parse_features(features: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Check a ``features`` mapping: known keys only, typed values. Returns a normalised copy."""
+def parse_features(features: Mapping[str, object] | None) -> SlotFeatures:
+    """Check a ``features`` mapping: known keys only, typed values."""
     features = dict(features or {})
     unknown = sorted(set(features) - set(FEATURE_FIELDS))
     if unknown:
@@ -227,29 +301,35 @@ def parse_features(features: Mapping[str, Any] | None) -> dict[str, Any]:
             code="unknown_feature",
             details={"unknown": unknown, "allowed": list(FEATURE_FIELDS)},
         )
-    out: dict[str, Any] = {}
-    if features.get("start") is not None:
-        out["start"] = _parse_start(features["start"])
-    if features.get("channel") is not None:
-        if not isinstance(features["channel"], str) or not features["channel"]:
-            raise ApplicationError("channel must be a channel code.", code="invalid_feature")
-        out["channel"] = features["channel"]
+    raw_start = features.get("start")
+    start = None if raw_start is None else _parse_start(raw_start)
+    channel = features.get("channel")
+    if channel is not None and (not isinstance(channel, str) or not channel):
+        raise ApplicationError("channel must be a channel code.", code="invalid_feature")
+    flags: dict[str, bool | None] = {}
     for name in _BOOL_FIELDS:
-        if features.get(name) is not None:
-            if not isinstance(features[name], bool):
-                raise ApplicationError(f"{name} must be true or false.", code="invalid_feature")
-            out[name] = features[name]
-    if features.get("duration_minutes") is not None:
-        value = features["duration_minutes"]
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_DURATION_MINUTES:
-            raise ApplicationError(
-                f"duration_minutes must be a whole number from 1 to {_MAX_DURATION_MINUTES}.", code="invalid_feature"
-            )
-        out["duration_minutes"] = value
-    return out
+        value = features.get(name)
+        if value is not None and not isinstance(value, bool):
+            raise ApplicationError(f"{name} must be true or false.", code="invalid_feature")
+        flags[name] = value
+    duration = features.get("duration_minutes")
+    if duration is not None and (
+        isinstance(duration, bool) or not isinstance(duration, int) or not 1 <= duration <= _MAX_DURATION_MINUTES
+    ):
+        raise ApplicationError(
+            f"duration_minutes must be a whole number from 1 to {_MAX_DURATION_MINUTES}.", code="invalid_feature"
+        )
+    return SlotFeatures(
+        start=start,
+        channel=channel,
+        is_premiere=flags["is_premiere"],
+        is_finale=flags["is_finale"],
+        is_live=flags["is_live"],
+        duration_minutes=duration,
+    )
 
 
-def _parse_start(value: Any) -> datetime:
+def _parse_start(value: object) -> datetime:
     if isinstance(value, datetime):
         start = value
     elif isinstance(value, str):
@@ -280,7 +360,7 @@ def _default_start() -> datetime:
 # --- model calls: rows -> answers (one call per model) ---------------------------------------------
 
 
-def _run(rows: list[_Row]) -> list[_Answer]:
+def _run(rows: list[_Row]) -> list[_Served]:
     """Predict every (row, target) with one call per model; log every call in bulk."""
     predictor = get_predictor()
     needed = [t for t in TARGETS if any(t in r.targets for r in rows)]
@@ -289,11 +369,17 @@ def _run(rows: list[_Row]) -> list[_Answer]:
     digests = raw.digests()
     request_id = uuid.UUID(int=_ids.getrandbits(128), version=4)  # os.urandom per request is slow under load
     created = timezone.now()
-    answers: list[_Answer] = []
+    answers: list[_Served] = []
     logs: list[LogEntry] = []
 
     def log(
-        i: int, model: ServingModel, value: float, ms: float, ab: Any = None, arm: str = "", served: bool = True
+        i: int,
+        model: ServingModel,
+        value: float,
+        ms: float,
+        ab: ActiveABTest | None = None,
+        arm: str = "",
+        served: bool = True,
     ) -> None:
         r = rows[i]
         logs.append(
@@ -329,7 +415,7 @@ def _run(rows: list[_Row]) -> list[_Answer]:
             ms = seconds * 1000.0 / len(idx)
             for k, (i, v, t) in enumerate(zip(idx, values, through, strict=True)):
                 answers.append(
-                    _Answer(i, target, model, float(v), history_through=t, raw=_raw_if(outside, raw_values, k))
+                    _Served(i, target, model, float(v), history_through=t, raw=_raw_if(outside, raw_values, k))
                 )
                 log(i, model, float(v), ms)
             continue
@@ -345,8 +431,8 @@ def _run(rows: list[_Row]) -> list[_Answer]:
                 served_model, served_value, before = challenger, float(xv), _raw_if(chall_out, chall_raw, k)
             else:
                 served_model, served_value, before = champion, float(cv), _raw_if(champ_out, champ_raw, k)
-            ab = {"test_id": test.id, "arm": arm}
-            answers.append(_Answer(i, target, served_model, served_value, ab, t, before))
+            ab = ABAssignment(test_id=test.id, arm=arm)
+            answers.append(_Served(i, target, served_model, served_value, ab, t, before))
             log(i, champion, float(cv), champ_s * 1000.0 / len(idx), test, CHAMPION, arm == CHAMPION)
             log(i, challenger, float(xv), chall_s * 1000.0 / len(idx), test, CHALLENGER, arm == CHALLENGER)
     get_buffer().add(logs)
@@ -362,8 +448,9 @@ def _raw_rows(rows: Sequence[_Row]) -> RawRows:
 
     from registry.features import channel_zone_names
 
-    def column(name: str, default: Callable[[Program], Any]) -> list[Any]:
-        return [r.overrides[name] if name in r.overrides else default(r.program) for r in rows]
+    def flag(name: str, default: Callable[[Program], bool]) -> np.ndarray:
+        values = [getattr(r.features, name) for r in rows]
+        return np.array([default(r.program) if v is None else v for r, v in zip(rows, values, strict=True)], dtype=bool)
 
     return RawRows(
         program_id=np.array([r.program.pk for r in rows], dtype="int64"),
@@ -375,10 +462,16 @@ def _raw_rows(rows: Sequence[_Row]) -> RawRows:
         channel=np.array([r.channel_code for r in rows], dtype=object),
         genre=np.array([str(r.program.genre) for r in rows], dtype=object),
         content_rating=np.array([str(r.program.content_rating or "") for r in rows], dtype=object),
-        duration_minutes=np.array(column("duration_minutes", lambda p: p.duration_minutes), dtype="float64"),
-        is_live=np.array(column("is_live", lambda p: p.is_live), dtype=bool),
-        is_premiere=np.array(column("is_premiere", lambda p: False), dtype=bool),
-        is_finale=np.array(column("is_finale", lambda p: False), dtype=bool),
+        duration_minutes=np.array(
+            [
+                r.program.duration_minutes if r.features.duration_minutes is None else r.features.duration_minutes
+                for r in rows
+            ],
+            dtype="float64",
+        ),
+        is_live=flag("is_live", lambda p: p.is_live),
+        is_premiere=flag("is_premiere", lambda p: False),
+        is_finale=flag("is_finale", lambda p: False),
         start=[r.start for r in rows],
     )
 
@@ -401,53 +494,43 @@ def _raw_if(outside: np.ndarray, raw: np.ndarray, k: int) -> float | None:
     return float(raw[k]) if outside[k] else None
 
 
-# --- answers: the API's shape ----------------------------------------------------------------------
+# --- answers: typed results ----------------------------------------------------------------------------
 
 
-def _group(rows: list[_Row], answers: list[_Answer]) -> list[dict[str, Any]]:
-    per_row: dict[int, dict[str, dict[str, Any]]] = {}
-    for a in answers:
-        per_row.setdefault(a.row, {})[a.target] = _answer_body(rows[a.row], a)
-    out = []
-    for i, r in enumerate(rows):
-        bodies = per_row[i]
-        if r.requested == ALL_TARGETS:
-            known = [b["history_through"] for b in bodies.values() if b["history_through"] is not None]
-            out.append(
-                {
-                    "target": ALL_TARGETS,
-                    "program_id": r.program.pk,
-                    "history_through": max(known, default=None),
-                    "predictions": [bodies[t] for t in TARGETS],
-                }
-            )
-        else:
-            out.append(bodies[r.requested])
-    return out
+def _group(rows: list[_Row], served: list[_Served]) -> list[Answer]:
+    """One Answer per row, its predictions in TARGETS order."""
+    per_row: dict[int, dict[str, TargetPrediction]] = {}
+    for s in served:
+        per_row.setdefault(s.row, {})[s.target] = _target_prediction(rows[s.row], s)
+    return [
+        Answer(
+            target=r.requested,
+            program_id=r.program.pk,
+            predictions=tuple(per_row[i][t] for t in r.targets),
+        )
+        for i, r in enumerate(rows)
+    ]
 
 
-def _answer_body(row: _Row, answer: _Answer) -> dict[str, Any]:
-    m = answer.model
+def _target_prediction(row: _Row, served: _Served) -> TargetPrediction:
+    m = served.model
     # Intervals stay inside the sane range too (the low end is clipped at 0 by the predictor).
     intervals = [
-        {**i, "low": min(i["low"], m.range_high), "high": min(i["high"], m.range_high)}
-        for i in m.intervals(answer.prediction)
+        Interval(low=min(i["low"], m.range_high), high=min(i["high"], m.range_high), level=i["level"])
+        for i in m.intervals(served.prediction)
     ]
-    body: dict[str, Any] = {
-        "prediction": answer.prediction,
-        "target": answer.target,
-        "program_id": row.program.pk,
-        "model": m.describe(),
-        "interval": intervals[0],
-        "intervals": intervals[1:],
-        "history_through": None if answer.history_through is None else answer.history_through.isoformat(),
-        "clipped": answer.raw is not None,
-    }
-    if answer.raw is not None:
+    clipped = served.raw is not None
+    return TargetPrediction(
+        prediction=served.prediction,
+        target=served.target,
+        program_id=row.program.pk,
+        model=ModelRef(id=m.version_id, algorithm=m.algorithm, version=m.version),
+        interval=intervals[0],
+        intervals=tuple(intervals[1:]),
+        history_through=served.history_through,
+        clipped=clipped,
         # The model's value left the sane range (0 ... 3 x the largest training value): say so.
-        if np.isfinite(answer.raw):
-            body["raw_prediction"] = answer.raw
-        body["sane_range"] = {"low": m.range_low, "high": m.range_high}
-    if answer.ab is not None:
-        body["ab_test"] = answer.ab
-    return body
+        raw_prediction=served.raw if served.raw is not None and np.isfinite(served.raw) else None,
+        sane_range=SaneRange(low=m.range_low, high=m.range_high) if clipped else None,
+        ab_test=served.ab,
+    )

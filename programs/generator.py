@@ -616,6 +616,87 @@ def _calendar(config: GeneratorConfig, df: pd.DataFrame) -> _Calendar:
     )
 
 
+@dataclass
+class _Noise:
+    """Each airing's log-scale noise per target (engagement's is additive), from the noise stream."""
+
+    audience: np.ndarray
+    rating: np.ndarray
+    revenue: np.ndarray
+    engagement: np.ndarray
+
+
+def _noise(config: GeneratorConfig, n: int, noise_seq: np.random.SeedSequence) -> _Noise:
+    # Drawn in this order (audience, rating, revenue, engagement): the data of a seed depends on it.
+    nrng = np.random.default_rng(noise_seq)
+    audience = nrng.normal(0.0, config.audience_noise, n)
+    rating = nrng.normal(0.0, config.rating_noise, n)
+    revenue = nrng.normal(0.0, config.revenue_noise, n)
+    engagement = nrng.normal(0.0, config.engagement_noise, n)
+    return _Noise(audience=audience, rating=rating, revenue=revenue, engagement=engagement)
+
+
+def _log_audience(
+    config: GeneratorConfig,
+    df: pd.DataFrame,
+    channels: pd.DataFrame,
+    quality: np.ndarray,
+    genre_code: np.ndarray,
+    cal: _Calendar,
+    premiere: np.ndarray,
+    finale: np.ndarray,
+) -> np.ndarray:
+    """Expected log audience (thousands of viewers) of each airing, before noise."""
+    ch = df["channel"].to_numpy()
+    fit = np.array([GENRE_FIT[g] for g in Genre.values])
+    # lead-in: previous airing on the same channel that ends exactly when this one starts
+    contiguous = (df["offset"].to_numpy() > 0) & (np.roll(ch, 1) == ch)
+    prev_q = np.where(contiguous, np.roll(quality, 1), 0.0)
+    t_years = (df["day"].to_numpy() + df["offset"].to_numpy() / 1440.0) / 365.25
+    universes = channels["universe_households"].to_numpy()
+    potential = universes[ch] * PERSONS_PER_HOUSEHOLD / 1000.0 * channels["base_share"].to_numpy()[ch]
+    log_mu: np.ndarray = (
+        np.log(potential)
+        + np.log(HOUR_CURVE[cal.hour_idx])
+        + np.log(fit[genre_code, cal.daypart])
+        + np.log(WEEKDAY_EFFECT[cal.weekday])
+        + np.log(MONTH_EFFECT[cal.month - 1])
+        + np.where(cal.holiday, math.log(config.holiday_effect), 0.0)
+        + np.where(premiere, math.log(config.premiere_effect), 0.0)
+        + np.where(finale, math.log(config.finale_effect), 0.0)
+        + quality
+        + config.lead_in_weight * prev_q
+        + config.trend_per_year * t_years
+    )
+    return log_mu
+
+
+def _revenue_factor(df: pd.DataFrame, genre_code: np.ndarray, cal: _Calendar) -> np.ndarray:
+    """USD per thousand viewers: CPM x 30 s spots x sell-through."""
+    daypart, month = cal.daypart, cal.month
+    cpm = CPM_BY_DAYPART[daypart] * np.array([CPM_GENRE[g] for g in Genre.values])[genre_code]
+    spots = df["minutes"].to_numpy() / 60.0 * AD_MINUTES_PER_HOUR[daypart] * 2.0
+    sell = np.minimum(SELL_THROUGH_DAYPART[daypart] * SELL_THROUGH_MONTH[month - 1], 0.98)
+    factor: np.ndarray = cpm * spots * sell
+    return factor
+
+
+def _engagement_mean(
+    genre_arr: np.ndarray, genre_code: np.ndarray, quality: np.ndarray, premiere: np.ndarray, finale: np.ndarray
+) -> np.ndarray:
+    """Expected engagement (0-100 before clipping) of each airing."""
+    live = np.isin(genre_arr, list(LIVE_GENRES))
+    mu_e: np.ndarray = (
+        45.0
+        + np.array([ENGAGEMENT_GENRE[g] for g in Genre.values])[genre_code]
+        + 40.0 * quality
+        + 8.0 * live
+        + 6.0 * premiere
+        + 4.0 * finale
+    )
+    return mu_e
+
+
 def _targets(
     config: GeneratorConfig,
     df: pd.DataFrame,
@@ -626,69 +707,29 @@ def _targets(
     finale: np.ndarray,
     noise_seq: np.random.SeedSequence,
 ) -> dict[str, np.ndarray]:
-    """Noisy targets and their noise-free expected values (``<target>`` and ``<target>_expected``)."""
-    universes = channels["universe_households"].to_numpy()
-    shares = channels["base_share"].to_numpy()
-    hour_idx, daypart, month = cal.hour_idx, cal.daypart, cal.month
+    """Noisy targets and their noise-free expected values (``<target>`` and ``<target>_expected``).
+
+    Audience drives the others: rating is households watching over the channel's universe, revenue is
+    impressions x CPM x spots x sell-through; engagement depends on genre, quality and the flags.
+    """
     genre_arr = df["genre"].to_numpy()
-
-    # Audience (thousands of viewers) -------------------------------------------------------------
-    program_idx = df["program"].to_numpy()
-    ch = df["channel"].to_numpy()
-    fit = np.array([GENRE_FIT[g] for g in Genre.values])
     genre_code = pd.Categorical(genre_arr, categories=Genre.values).codes
-    q = programs["quality"].to_numpy()[program_idx]
-    # lead-in: previous airing on the same channel that ends exactly when this one starts
-    contiguous = (df["offset"].to_numpy() > 0) & (np.roll(ch, 1) == ch)
-    prev_q = np.where(contiguous, np.roll(q, 1), 0.0)
-    t_years = (df["day"].to_numpy() + df["offset"].to_numpy() / 1440.0) / 365.25
-    potential = universes[ch] * PERSONS_PER_HOUSEHOLD / 1000.0 * shares[ch]
-    log_mu = (
-        np.log(potential)
-        + np.log(HOUR_CURVE[hour_idx])
-        + np.log(fit[genre_code, daypart])
-        + np.log(WEEKDAY_EFFECT[cal.weekday])
-        + np.log(MONTH_EFFECT[month - 1])
-        + np.where(cal.holiday, math.log(config.holiday_effect), 0.0)
-        + np.where(premiere, math.log(config.premiere_effect), 0.0)
-        + np.where(finale, math.log(config.finale_effect), 0.0)
-        + q
-        + config.lead_in_weight * prev_q
-        + config.trend_per_year * t_years
-    )
-    nrng = np.random.default_rng(noise_seq)
-    n = len(df)
-    eps_a = nrng.normal(0.0, config.audience_noise, n)
-    eps_r = nrng.normal(0.0, config.rating_noise, n)
-    eps_v = nrng.normal(0.0, config.revenue_noise, n)
-    eps_e = nrng.normal(0.0, config.engagement_noise, n)
-    audience = np.exp(log_mu + eps_a)
+    quality = programs["quality"].to_numpy()[df["program"].to_numpy()]
+    log_mu = _log_audience(config, df, channels, quality, genre_code, cal, premiere, finale)
+    noise = _noise(config, len(df), noise_seq)
+
+    audience = np.exp(log_mu + noise.audience)
     audience_exp = np.exp(log_mu + config.audience_noise**2 / 2)
-
-    # Rating: household rating points = 100 x households watching / universe -------------------------
-    to_rating = 100.0 * 1000.0 / (PERSONS_PER_HOUSEHOLD * universes[ch])
-    rating = audience * to_rating * np.exp(eps_r)
+    # household rating points = 100 x households watching / universe
+    universes = channels["universe_households"].to_numpy()[df["channel"].to_numpy()]
+    to_rating = 100.0 * 1000.0 / (PERSONS_PER_HOUSEHOLD * universes)
+    rating = audience * to_rating * np.exp(noise.rating)
     rating_exp = audience_exp * to_rating * math.exp(config.rating_noise**2 / 2)
-
-    # Revenue (USD): impressions (thousands) x CPM x 30 s spots x sell-through ------------------------
-    cpm = CPM_BY_DAYPART[daypart] * np.array([CPM_GENRE[g] for g in Genre.values])[genre_code]
-    spots = df["minutes"].to_numpy() / 60.0 * AD_MINUTES_PER_HOUR[daypart] * 2.0
-    sell = np.minimum(SELL_THROUGH_DAYPART[daypart] * SELL_THROUGH_MONTH[month - 1], 0.98)
-    rev_factor = cpm * spots * sell
-    revenue = audience * rev_factor * np.exp(eps_v)
+    rev_factor = _revenue_factor(df, genre_code, cal)
+    revenue = audience * rev_factor * np.exp(noise.revenue)
     revenue_exp = audience_exp * rev_factor * math.exp(config.revenue_noise**2 / 2)
-
-    # Engagement (0-100) ----------------------------------------------------------------------------
-    live = np.isin(genre_arr, list(LIVE_GENRES))
-    mu_e = (
-        45.0
-        + np.array([ENGAGEMENT_GENRE[g] for g in Genre.values])[genre_code]
-        + 40.0 * q
-        + 8.0 * live
-        + 6.0 * premiere
-        + 4.0 * finale
-    )
-    engagement = np.clip(mu_e + eps_e, 0.0, 100.0)
+    mu_e = _engagement_mean(genre_arr, genre_code, quality, premiere, finale)
+    engagement = np.clip(mu_e + noise.engagement, 0.0, 100.0)
     return {
         "rating": np.round(rating, 4),
         "revenue": np.round(revenue, 2),
@@ -701,23 +742,18 @@ def _targets(
     }
 
 
-def simulate(config: GeneratorConfig | None = None) -> Simulation:
-    """Simulate channels, programs and airings (pure, deterministic for ``config.seed``).
-
-    The steps, in the order they draw from the structure generator: channels, weekly templates,
-    programs; then quality and noise from their own streams.
-    """
-    config = config or GeneratorConfig()
-    structure_seq, quality_seq, noise_seq = np.random.SeedSequence(config.seed).spawn(3)
-    rng = np.random.default_rng(structure_seq)
-    channels = _channels(config, rng)
-    series, template = _weekly_templates(config, rng)
-    casting = _cast(config, _skeleton(config, template, series), series)
-    programs = _programs(config, casting, channels, rng, quality_seq)
+def _airings_frame(
+    config: GeneratorConfig,
+    casting: _Casting,
+    channels: pd.DataFrame,
+    programs: pd.DataFrame,
+    cal: _Calendar,
+    flags: tuple[np.ndarray, np.ndarray],
+    targets: dict[str, np.ndarray],
+) -> pd.DataFrame:
+    """The airings as the importer's rows, in start order (the earliest ``config.airings`` when set)."""
     df = casting.airings
-    premiere, finale = _flags(casting)
-    cal = _calendar(config, df)
-    targets = _targets(config, df, channels, programs, cal, premiere, finale, noise_seq)
+    premiere, finale = flags
     airings = pd.DataFrame(
         {
             "external_id": programs["external_id"].to_numpy()[df["program"].to_numpy()],
@@ -735,6 +771,26 @@ def simulate(config: GeneratorConfig | None = None) -> Simulation:
     airings = airings.sort_values(["start", "channel_code"], kind="stable").reset_index(drop=True)
     if config.airings is not None:
         airings = airings.iloc[: config.airings].reset_index(drop=True)  # the earliest N
+    return airings
+
+
+def simulate(config: GeneratorConfig | None = None) -> Simulation:
+    """Simulate channels, programs and airings (pure, deterministic for ``config.seed``).
+
+    The steps, in the order they draw from the structure generator: channels, weekly templates,
+    programs; then quality and noise from their own streams.
+    """
+    config = config or GeneratorConfig()
+    structure_seq, quality_seq, noise_seq = np.random.SeedSequence(config.seed).spawn(3)
+    rng = np.random.default_rng(structure_seq)
+    channels = _channels(config, rng)
+    series, template = _weekly_templates(config, rng)
+    casting = _cast(config, _skeleton(config, template, series), series)
+    programs = _programs(config, casting, channels, rng, quality_seq)
+    flags = _flags(casting)
+    cal = _calendar(config, casting.airings)
+    targets = _targets(config, casting.airings, channels, programs, cal, *flags, noise_seq)
+    airings = _airings_frame(config, casting, channels, programs, cal, flags, targets)
     return Simulation(config=config, channels=channels, programs=programs, airings=airings)
 
 

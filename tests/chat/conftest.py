@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from predictions.predict import Answer
 from tests.chat.factories import World, model_version_factory, world_factory
+from tests.predictions.factories import prediction_answer
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +44,7 @@ def fake_prediction(program: Any, target: str) -> float:
 def fake_predict(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
 
-    def predict(*, program: Any, target: str, features: Any = None, user_key: Any = None) -> dict[str, Any]:
+    def predict(*, program: Any, target: str, features: Any = None, user_key: Any = None) -> Answer:
         from programs.selectors import program_get
 
         prog = program if hasattr(program, "pk") else program_get(key=program)
@@ -50,16 +52,8 @@ def fake_predict(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         if target == "all":
             answers = [predict(program=prog, target=t) for t in ("rating", "revenue", "audience", "engagement")]
             calls[-4:] = []
-            return {"target": "all", "program_id": prog.pk, "predictions": answers, "latency_ms": 0.5}
-        value = fake_prediction(prog, target)
-        return {
-            "prediction": value,
-            "target": target,
-            "program_id": prog.pk,
-            "model": {"id": 1, "algorithm": "xgboost", "version": 1},
-            "interval": {"low": value * 0.9, "high": value * 1.1, "level": 0.8},
-            "latency_ms": 0.5,
-        }
+            return Answer(target="all", program_id=prog.pk, predictions=tuple(a.predictions[0] for a in answers))
+        return prediction_answer(program_id=prog.pk, target=target, value=fake_prediction(prog, target))
 
     monkeypatch.setattr("predictions.predict.predict", predict)
     return calls

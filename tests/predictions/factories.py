@@ -13,6 +13,7 @@ from django.test import override_settings
 
 from bms.models import AuditEvent
 from predictions.models import ABTest, DriftReport, PredictionLog
+from predictions.predict import Answer, Interval, ModelRef, TargetPrediction
 from programs.generator import generate
 from programs.models import TARGETS, Airing, Channel, DataVersion, GenrePeriodStats, Program
 from registry.models import ModelVersion, PromotionEvent, TrainingJob, TrainingRun
@@ -92,3 +93,21 @@ def item(program: Program, target: str = "rating", **features: Any) -> dict[str,
     if features:
         body["features"] = features
     return body
+
+
+def prediction_answer(
+    *, program_id: int, target: str, value: float, level: float = 0.8, algorithm: str = "xgboost", version: int = 1
+) -> Answer:
+    """A stand-in for ``predictions.predict.predict``'s answer (one target): the value, a +-10% interval."""
+    interval = Interval(low=value * 0.9, high=value * 1.1, level=level)
+    prediction = TargetPrediction(
+        prediction=value,
+        target=target,
+        program_id=program_id,
+        model=ModelRef(id=1, algorithm=algorithm, version=version),
+        interval=interval,
+        intervals=(interval,),
+        history_through=None,
+        clipped=False,
+    )
+    return Answer(target=target, program_id=program_id, predictions=(prediction,))

@@ -14,6 +14,7 @@ from django.utils import timezone
 from bms.errors import ApplicationError
 from predictions import ab_tests, predict
 from predictions.models import ABTest
+from predictions.predict import PredictItem
 from predictions.predictor import get_predictor
 from programs.models import Airing
 from registry.models import PromotionEvent
@@ -33,7 +34,9 @@ def _start(world, *, share=0.5, target="rating", ends_at=None):
 def _answers(world, n, target="rating"):
     program = world.programs[0]
     return [
-        predict.predict(program=program, target=target, features={"start": FUTURE.isoformat()}, user_key=f"k{i}")
+        predict.predict(
+            program=program, target=target, features={"start": FUTURE.isoformat()}, user_key=f"k{i}"
+        ).predictions[0]
         for i in range(n)
     ]
 
@@ -43,7 +46,7 @@ def test_a_hand_promotion_during_a_test_ends_it_and_the_new_model_answers_everyo
 ):
     settings.PREDICTOR_GENERATION_CHECK_MS = 0
     test = _start(world, share=0.5)
-    arms = {a["ab_test"]["arm"] for a in _answers(world, 20)}
+    arms = {a.ab_test.arm for a in _answers(world, 20)}
     assert arms == {"champion", "challenger"}
     new = world.challengers["rating"]  # promoted by hand while its test runs
 
@@ -61,11 +64,11 @@ def test_a_hand_promotion_during_a_test_ends_it_and_the_new_model_answers_everyo
         {"id": test.pk, "name": test.name, "reason": f"production changed to {new.label}"}
     ]
     answers = _answers(world, 40)
-    assert [a["model"]["id"] for a in answers] == [new.pk] * 40
-    assert not [a for a in answers if "ab_test" in a]
+    assert [a.model.id for a in answers] == [new.pk] * 40
+    assert not [a for a in answers if a.ab_test is not None]
     # The rollback that follows ends nothing more and restores the old champion for everyone.
     model_version_rollback(target="rating", actor=None, reason="back")
-    assert {a["model"]["id"] for a in _answers(world, 10)} == {world.production["rating"].pk}
+    assert {a.model.id for a in _answers(world, 10)} == {world.production["rating"].pk}
 
 
 def test_an_automatic_promotion_after_a_drift_run_ends_the_test_too(world, settings):
@@ -83,7 +86,7 @@ def test_an_automatic_promotion_after_a_drift_run_ends_the_test_too(world, setti
         run.pk,
         {"ab_tests_ended": [{"id": test.pk, "name": test.name, "reason": f"production changed to {new.label}"}]},
     )
-    assert {a["model"]["id"] for a in _answers(world, 10, target="engagement")} == {new.pk}
+    assert {a.model.id for a in _answers(world, 10, target="engagement")} == {new.pk}
 
 
 def test_a_rollback_during_a_test_ends_it_too(world, settings):
@@ -114,11 +117,11 @@ def test_an_expired_test_ends_by_itself_is_scored_a_last_time_and_frees_its_targ
     settings.PREDICTOR_GENERATION_CHECK_MS = 0
     now = timezone.now()
     test = _start(world, ends_at=now + timedelta(hours=1))
-    assert len([a for a in _answers(world, 6) if "ab_test" in a]) == 6
+    assert len([a for a in _answers(world, 6) if a.ab_test is not None]) == 6
     # The clock passes ends_at: serving stops at once, the expiry task ends and scores it.
     ABTest.objects.filter(pk=test.pk).update(ends_at=now - timedelta(minutes=1))
     get_predictor().invalidate()
-    assert not [a for a in _answers(world, 3) if "ab_test" in a]
+    assert not [a for a in _answers(world, 3) if a.ab_test is not None]
     with django_capture_on_commit_callbacks(execute=True):
         ended = ab_tests.ab_tests_expire()
     assert [t.pk for t in ended] == [test.pk]
@@ -146,7 +149,7 @@ def test_scoring_counts_requests_and_predictions_separately(world):
     programs = world.programs[:7]
     for batch in range(2):  # two HTTP calls of 35 predictions each
         items = [
-            {"program_id": p.pk, "target": "rating", "features": {"start": s.isoformat()}, "request_key": f"u{i}"}
+            PredictItem(program=p.pk, target="rating", features={"start": s.isoformat()}, request_key=f"u{i}")
             for i, p in enumerate(programs)
             for s in slots
         ]

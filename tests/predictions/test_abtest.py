@@ -14,12 +14,17 @@ from bms.errors import ApplicationError, ConflictError
 from predictions import ab_tests, predict
 from predictions.ab import CHALLENGER, CHAMPION, ab_arm
 from predictions.models import ABTest, PredictionLog
+from predictions.predict import ABAssignment, TargetPrediction
 from predictions.tasks import ab_tests_score_task
 from programs.models import Airing
 
 pytestmark = pytest.mark.django_db
 NY = ZoneInfo("America/New_York")
 FUTURE = datetime(2024, 3, 2, 19, 0, tzinfo=NY)
+
+
+def _one(**kwargs) -> TargetPrediction:
+    return predict.predict(**kwargs).predictions[0]
 
 
 def _start(world, mode="split", share=0.5, target="rating"):
@@ -34,15 +39,15 @@ def test_split_serves_each_key_its_arm_and_logs_both(world):
     served = {}
     for i in range(20):
         key = f"user-{i}"
-        answer = predict.predict(program=program, target="rating", features={"start": FUTURE.isoformat()}, user_key=key)
+        answer = _one(program=program, target="rating", features={"start": FUTURE.isoformat()}, user_key=key)
         arm = ab_arm(key=key, test_id=test.pk, share=0.5)
-        assert answer["ab_test"] == {"test_id": test.pk, "arm": arm}
+        assert answer.ab_test == ABAssignment(test_id=test.pk, arm=arm)
         expected = world.challengers["rating"] if arm == CHALLENGER else world.production["rating"]
-        assert answer["model"]["id"] == expected.pk
+        assert answer.model.id == expected.pk
         served[key] = answer
-    assert {a["ab_test"]["arm"] for a in served.values()} == {CHAMPION, CHALLENGER}
-    again = predict.predict(program=program, target="rating", features={"start": FUTURE.isoformat()}, user_key="user-3")
-    assert again["model"] == served["user-3"]["model"]
+    assert {a.ab_test.arm for a in served.values() if a.ab_test is not None} == {CHAMPION, CHALLENGER}
+    again = _one(program=program, target="rating", features={"start": FUTURE.isoformat()}, user_key="user-3")
+    assert again.model == served["user-3"].model
     predict.prediction_log_flush()
     logs = PredictionLog.objects.filter(ab_test=test)
     assert logs.count() == 42
@@ -53,9 +58,9 @@ def test_split_serves_each_key_its_arm_and_logs_both(world):
 def test_shadow_mode_never_returns_the_challenger(world):
     test = _start(world, mode="shadow", share=1.0)
     for i in range(10):
-        answer = predict.predict(program=world.programs[1], target="rating", user_key=f"k{i}")
-        assert answer["model"]["id"] == world.production["rating"].pk
-        assert answer["ab_test"] == {"test_id": test.pk, "arm": CHAMPION}
+        answer = _one(program=world.programs[1], target="rating", user_key=f"k{i}")
+        assert answer.model.id == world.production["rating"].pk
+        assert answer.ab_test == ABAssignment(test_id=test.pk, arm=CHAMPION)
     predict.prediction_log_flush()
     challenger_logs = PredictionLog.objects.filter(ab_test=test, arm=CHALLENGER)
     assert challenger_logs.count() == 10
@@ -64,18 +69,20 @@ def test_shadow_mode_never_returns_the_challenger(world):
 
 def test_other_targets_are_not_in_the_test(world):
     _start(world, target="rating")
-    answer = predict.predict(program=world.programs[0], target="revenue", user_key="x")
-    assert "ab_test" not in answer
+    answer = _one(program=world.programs[0], target="revenue", user_key="x")
+    assert answer.ab_test is None
 
 
 def test_a_stopped_test_no_longer_splits(world, settings):
     settings.PREDICTOR_GENERATION_CHECK_MS = 0
     test = _start(world, share=1.0)
-    assert predict.predict(program=world.programs[0], target="rating", user_key="a")["ab_test"]["arm"] == CHALLENGER
+    assert _one(program=world.programs[0], target="rating", user_key="a").ab_test == ABAssignment(
+        test_id=test.pk, arm=CHALLENGER
+    )
     ab_tests.ab_test_stop(test=test)
-    answer = predict.predict(program=world.programs[0], target="rating", user_key="a")
-    assert "ab_test" not in answer
-    assert answer["model"]["id"] == world.production["rating"].pk
+    answer = _one(program=world.programs[0], target="rating", user_key="a")
+    assert answer.ab_test is None
+    assert answer.model.id == world.production["rating"].pk
     with pytest.raises(ConflictError):
         ab_tests.ab_test_stop(test=test)
 

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
+
 import pytest
 
+from predictions.apis import PredictOutput, answer_json
 from predictions.models import PredictionLog
-from predictions.predict import prediction_log_flush
+from predictions.predict import (
+    ABAssignment,
+    Answer,
+    Interval,
+    ModelRef,
+    SaneRange,
+    TargetPrediction,
+    prediction_log_flush,
+)
 from programs.models import TARGETS
 from registry.models import ModelVersion
 
@@ -48,7 +60,8 @@ def test_predict_answers_the_documented_shape(world, analyst_client):
 
 
 def test_answers_keep_to_the_documented_serializers(world, analyst_client):
-    """The views render the service's dict as it is; it must be what the schema's serializers say."""
+    """The views write the typed answers out by hand (apis.answer_json); that must be what the schema's
+    serializers say."""
     from predictions.apis import PredictBatchApi, PredictOutput
 
     program = world.programs[0]
@@ -183,3 +196,53 @@ def test_predict_needs_the_analyst_role(world, viewer_client, anon_client):
     assert viewer_client.post("/api/v1/predict", body, format="json").status_code == 403
     assert anon_client.post("/api/v1/predict", body, format="json").status_code == 401
     assert viewer_client.post("/api/v1/predict/batch", {"items": [body]}, format="json").status_code == 403
+
+
+def _target_prediction(**changes: object) -> TargetPrediction:
+    interval = Interval(low=1.0, high=3.0, level=0.9)
+    base = TargetPrediction(
+        prediction=2.0,
+        target="rating",
+        program_id=7,
+        model=ModelRef(id=3, algorithm="xgboost", version=2),
+        interval=interval,
+        intervals=(Interval(low=1.5, high=2.5, level=0.8), interval),
+        history_through=datetime(2024, 5, 1, 20, 0, tzinfo=UTC),
+        clipped=False,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_a_clipped_ab_answer_is_written_with_its_raw_value_range_and_arm_in_the_documented_order():
+    clipped = _target_prediction(
+        clipped=True,
+        raw_prediction=40.5,
+        sane_range=SaneRange(low=0.0, high=2.0),
+        ab_test=ABAssignment(test_id=5, arm="challenger"),
+    )
+    body = answer_json(Answer(target="rating", program_id=7, predictions=(clipped,)))
+    assert list(body) == [
+        "prediction", "target", "program_id", "model", "interval", "intervals", "history_through", "clipped",
+        "raw_prediction", "sane_range", "ab_test",
+    ]  # fmt: skip
+    assert body["raw_prediction"] == 40.5
+    assert body["sane_range"] == {"low": 0.0, "high": 2.0}
+    assert body["ab_test"] == {"test_id": 5, "arm": "challenger"}
+    assert body["history_through"] == "2024-05-01T20:00:00+00:00"
+    assert body["intervals"] == [{"low": 1.5, "high": 2.5, "level": 0.8}, {"low": 1.0, "high": 3.0, "level": 0.9}]
+    assert PredictOutput(body).data == body
+
+
+def test_an_answer_for_all_targets_carries_the_latest_history_point_and_no_absent_fields():
+    early = _target_prediction(target="rating", history_through=datetime(2024, 5, 1, tzinfo=UTC))
+    late = _target_prediction(target="revenue", history_through=datetime(2024, 5, 3, tzinfo=UTC))
+    unknown = _target_prediction(target="audience", history_through=None)
+    body = answer_json(Answer(target="all", program_id=7, predictions=(early, late, unknown)))
+    assert list(body) == ["target", "program_id", "history_through", "predictions"]
+    assert body["history_through"] == "2024-05-03T00:00:00+00:00"
+    predictions = body["predictions"]
+    assert isinstance(predictions, list)
+    assert [p["target"] for p in predictions] == ["rating", "revenue", "audience"]
+    assert all("raw_prediction" not in p and "sane_range" not in p and "ab_test" not in p for p in predictions)
+    assert predictions[2]["history_through"] is None
+    assert PredictOutput(body).data == body

@@ -83,9 +83,9 @@ def test_an_import_of_later_airings_is_folded_in_and_the_next_request_builds_not
     assert served["audience"] is not before["audience"]
     answer = predict.predict(
         program=programs[0], target="audience", features={"start": (day + timedelta(days=9)).isoformat()}
-    )
+    ).predictions[0]
     assert rebuilds == []  # the first request after the import reads the state the import left
-    assert answer["history_through"] == (day + timedelta(days=2)).isoformat()  # the imported actuals are used
+    assert answer.history_through == day + timedelta(days=2)  # the imported actuals are used
     _assert_equal_to_a_full_rebuild(served)
 
 

@@ -12,6 +12,7 @@ from predictions import predict
 from predictions.fastpath import RawRows
 from predictions.lookups import get_lookups
 from predictions.models import PredictionLog
+from predictions.predict import Interval, ModelRef, PredictItem, SaneRange, TargetPrediction
 from predictions.predictor import get_predictor, reset_predictor, residual_interval
 from programs.models import TARGETS, Airing
 from registry.artifacts import load_model
@@ -31,6 +32,13 @@ SLOTS = [
 pytestmark = pytest.mark.django_db
 
 
+def _one(**kwargs) -> TargetPrediction:
+    """The prediction of a single-target answer."""
+    answer = predict.predict(**kwargs)
+    assert len(answer.predictions) == 1
+    return answer.predictions[0]
+
+
 def _featured(frame, target: str):
     """The registry's own path: the training history implementation over every stored airing."""
     return with_history(frame, target, source=airings_frame())
@@ -42,13 +50,13 @@ def test_prediction_equals_the_registry_artifact_for_the_same_row(world):
         artifact = load_model(version)
         for program in world.programs[:3]:
             for start in SLOTS:
-                answer = predict.predict(program=program, target=target, features={"start": start.isoformat()})
+                answer = _one(program=program, target=target, features={"start": start.isoformat()})
                 frame = _featured(slot_frame(programs=[program], starts=[start]), target)
                 expected = float(artifact.predict(frame)[0])
-                assert answer["prediction"] == pytest.approx(expected, rel=1e-9, abs=1e-9)
-                assert answer["model"] == {"id": version.pk, "algorithm": "random_forest", "version": version.version}
-                assert answer["target"] == target
-                assert answer["program_id"] == program.pk
+                assert answer.prediction == pytest.approx(expected, rel=1e-9, abs=1e-9)
+                assert answer.model == ModelRef(id=version.pk, algorithm="random_forest", version=version.version)
+                assert answer.target == target
+                assert answer.program_id == program.pk
 
 
 def test_every_algorithm_is_served_equal_to_its_artifact(world):
@@ -71,13 +79,13 @@ def test_feature_rows_equal_the_registry_slot_frame(world):
     program, other = world.programs[0], world.programs[5]
     channel = world.channels[1]
     items = [
-        {"program_id": program.pk, "target": "rating", "features": {"start": SLOTS[0].isoformat()}},
-        {"program_id": other.pk, "target": "rating", "features": {"start": SLOTS[1].isoformat(), "is_premiere": True}},
-        {
-            "program_id": program.pk,
-            "target": "rating",
-            "features": {"start": SLOTS[2].isoformat(), "channel": channel.code, "duration_minutes": 90},
-        },
+        PredictItem(program=program.pk, target="rating", features={"start": SLOTS[0].isoformat()}),
+        PredictItem(program=other.pk, target="rating", features={"start": SLOTS[1].isoformat(), "is_premiere": True}),
+        PredictItem(
+            program=program.pk,
+            target="rating",
+            features={"start": SLOTS[2].isoformat(), "channel": channel.code, "duration_minutes": 90},
+        ),
     ]
     rows = predict._resolve(items, user_key=None)
     ours = predict._raw_rows(rows).to_frame()
@@ -96,46 +104,45 @@ def test_feature_rows_equal_the_registry_slot_frame(world):
 def test_target_all_answers_every_target(world):
     program = world.programs[1]
     answer = predict.predict(program=program, target="all", features={"start": SLOTS[0].isoformat()})
-    assert answer["target"] == "all"
-    assert answer["program_id"] == program.pk
-    assert [a["target"] for a in answer["predictions"]] == list(TARGETS)
-    for a in answer["predictions"]:
-        single = predict.predict(program=program, target=a["target"], features={"start": SLOTS[0].isoformat()})
-        assert a["prediction"] == single["prediction"]
-        assert a["interval"]["low"] <= a["prediction"] <= a["interval"]["high"]
-        assert a["interval"]["level"] == 0.9
-    assert answer["latency_ms"] > 0
+    assert answer.target == "all"
+    assert answer.program_id == program.pk
+    assert [a.target for a in answer.predictions] == list(TARGETS)
+    for a in answer.predictions:
+        single = _one(program=program, target=a.target, features={"start": SLOTS[0].isoformat()})
+        assert a.prediction == single.prediction
+        assert a.interval.low <= a.prediction <= a.interval.high
+        assert a.interval.level == 0.9
 
 
 def test_promotion_is_picked_up_without_a_restart(world, settings):
     program = world.programs[2]
     features = {"start": SLOTS[0].isoformat()}
     settings.PREDICTOR_GENERATION_CHECK_MS = 60_000
-    before = predict.predict(program=program, target="revenue", features=features)
-    assert before["model"]["algorithm"] == "random_forest"
+    before = _one(program=program, target="revenue", features=features)
+    assert before.model.algorithm == "random_forest"
     challenger = world.challengers["revenue"]
     # Promotion commits inside the test transaction: no on-commit hook fires, only the generation changes.
     model_version_promote(version=challenger, actor=None, reason="test", force=True)
-    still = predict.predict(program=program, target="revenue", features=features)
-    assert still["model"]["id"] == before["model"]["id"]  # not re-checked within the interval
+    still = _one(program=program, target="revenue", features=features)
+    assert still.model.id == before.model.id  # not re-checked within the interval
     settings.PREDICTOR_GENERATION_CHECK_MS = 0
-    after = predict.predict(program=program, target="revenue", features=features)
-    assert after["model"] == {"id": challenger.pk, "algorithm": "xgboost", "version": challenger.version}
+    after = _one(program=program, target="revenue", features=features)
+    assert after.model == ModelRef(id=challenger.pk, algorithm="xgboost", version=challenger.version)
     frame = _featured(slot_frame(programs=[program], starts=[SLOTS[0]]), challenger.target)
     expected = float(load_model(challenger).predict(frame)[0])
-    assert after["prediction"] == pytest.approx(expected, rel=1e-9)
+    assert after.prediction == pytest.approx(expected, rel=1e-9)
     model_version_rollback(target="revenue", actor=None, reason="test")
-    back = predict.predict(program=program, target="revenue", features=features)
-    assert back["model"]["id"] == before["model"]["id"]
-    assert back["prediction"] == before["prediction"]
+    back = _one(program=program, target="revenue", features=features)
+    assert back.model.id == before.model.id
+    assert back.prediction == before.prediction
 
 
 def test_a_warm_prediction_runs_no_query(world, django_assert_num_queries, settings):
     settings.PREDICTOR_GENERATION_CHECK_MS = 60_000  # the registry/data version checks are due once a minute
     program = world.programs[3]
-    predict.predict(program=program, target="rating", features={"start": SLOTS[0].isoformat()})
+    _one(program=program, target="rating", features={"start": SLOTS[0].isoformat()})
     with django_assert_num_queries(0):
-        predict.predict(program=program, target="rating", features={"start": SLOTS[0].isoformat()})
+        _one(program=program, target="rating", features={"start": SLOTS[0].isoformat()})
 
 
 def test_batch_equals_singles(world):
@@ -152,11 +159,12 @@ def test_batch_equals_singles(world):
         }
     )
     items[-2]["features"] = {"start": SLOTS[2].isoformat()}
-    batch = predict.predict_batch(items=items)
-    assert len(batch["results"]) == len(items)
-    for item, result in zip(items, batch["results"], strict=True):
+    batch = predict.predict_batch(
+        items=[PredictItem(program=i["program_id"], target=i["target"], features=i["features"]) for i in items]
+    )
+    assert len(batch) == len(items)
+    for item, result in zip(items, batch, strict=True):
         single = predict.predict(program=item["program_id"], target=item["target"], features=item["features"])
-        single.pop("latency_ms")
         assert result == single
 
 
@@ -173,12 +181,12 @@ def test_predict_matrix_is_programs_by_slots(world):
 def test_predictions_are_logged_in_bulk(world, settings):
     settings.PREDICTION_LOG_FLUSH_SIZE = 1000
     program = world.programs[0]
-    answer = predict.predict(program=program, target="rating", features={"start": SLOTS[3].isoformat()})
+    answer = _one(program=program, target="rating", features={"start": SLOTS[3].isoformat()})
     assert PredictionLog.objects.count() == 0  # buffered, not written on the request path
     assert predict.prediction_log_flush() == 1
     log = PredictionLog.objects.get()
-    assert log.output == answer["prediction"]
-    assert log.model_version_id == answer["model"]["id"]
+    assert log.output == answer.prediction
+    assert log.model_version_id == answer.model.id
     assert (log.target, log.algorithm, log.arm, log.served) == ("rating", "random_forest", "", True)
     assert log.program_id == program.pk
     assert log.channel_id == program.channel_id
@@ -190,9 +198,9 @@ def test_predictions_are_logged_in_bulk(world, settings):
 def test_log_buffer_flushes_by_size(world, settings):
     settings.PREDICTION_LOG_FLUSH_SIZE = 3
     for start in SLOTS[:2]:
-        predict.predict(program=world.programs[0], target="rating", features={"start": start.isoformat()})
+        _one(program=world.programs[0], target="rating", features={"start": start.isoformat()})
     assert PredictionLog.objects.count() == 0
-    predict.predict(program=world.programs[0], target="rating", features={"start": SLOTS[2].isoformat()})
+    _one(program=world.programs[0], target="rating", features={"start": SLOTS[2].isoformat()})
     assert PredictionLog.objects.count() == 3
 
 
@@ -207,13 +215,13 @@ def test_raw_rows_round_trip(world):
 def test_intervals_are_the_versions_split_conformal_half_widths(world):
     version = world.production["rating"]
     program = world.programs[2]
-    answer = predict.predict(program=program, target="rating", features={"start": SLOTS[0].isoformat()})
+    answer = _one(program=program, target="rating", features={"start": SLOTS[0].isoformat()})
     calibration = version.metrics["conformal"]
-    assert [i["level"] for i in answer["intervals"]] == [0.8, 0.9, 0.95]
-    for interval in answer["intervals"]:
-        low, high = interval_bounds(calibration, np.array([answer["prediction"]]), interval["level"])
-        assert interval == {"low": max(0.0, float(low[0])), "high": float(high[0]), "level": interval["level"]}
-    assert answer["interval"] == answer["intervals"][1]
+    assert [i.level for i in answer.intervals] == [0.8, 0.9, 0.95]
+    for interval in answer.intervals:
+        low, high = interval_bounds(calibration, np.array([answer.prediction]), interval.level)
+        assert interval == Interval(low=max(0.0, float(low[0])), high=float(high[0]), level=interval.level)
+    assert answer.interval == answer.intervals[1]
 
 
 def _after_the_data(world) -> list[datetime]:
@@ -241,10 +249,8 @@ def test_serving_history_features_equal_the_training_implementation(world):
 def test_a_slot_further_ahead_rolls_forward_from_the_last_known_actuals(world):
     program = world.programs[0]
     near, _, far = _after_the_data(world)
-    answers = [
-        predict.predict(program=program, target="audience", features={"start": s.isoformat()}) for s in (near, far)
-    ]
-    assert answers[0]["history_through"] == answers[1]["history_through"] is not None
+    answers = [_one(program=program, target="audience", features={"start": s.isoformat()}) for s in (near, far)]
+    assert answers[0].history_through == answers[1].history_through is not None
     rows = RawRows.from_frame(slot_frame(programs=[program, program], starts=[near, far]))
     served, _ = get_lookups().history_features(target="audience", rows=rows)
     assert served["h_last"][0] == served["h_last"][1]
@@ -265,23 +271,24 @@ def test_a_prediction_outside_the_sane_range_is_clipped_and_flagged(world):
     features = {"start": SLOTS[3].isoformat()}
     version = world.production["revenue"]
     stored = version.metrics["sane_range"]  # 0 ... 3 x the largest training value, stored by training
-    plain = predict.predict(program=program, target="revenue", features=features)
-    assert plain["clipped"] is False
-    assert "raw_prediction" not in plain
-    assert stored["low"] <= plain["prediction"] <= stored["high"]
+    plain = _one(program=program, target="revenue", features=features)
+    assert plain.clipped is False
+    assert plain.raw_prediction is None
+    assert plain.sane_range is None
+    assert stored["low"] <= plain.prediction <= stored["high"]
     # A tiny range (as if the training values had been tiny): the same model's value now lies above it.
-    high = plain["prediction"] / 10.0
+    high = plain.prediction / 10.0
     ModelVersion.objects.filter(pk=version.pk).update(
         metrics={**version.metrics, "sane_range": {"low": 0.0, "high": high}}
     )
     reset_predictor()  # the range is read when a model loads
-    answer = predict.predict(program=program, target="revenue", features=features)
-    assert answer["prediction"] == high
-    assert answer["clipped"] is True
-    assert answer["raw_prediction"] == plain["prediction"]
-    assert answer["sane_range"] == {"low": 0.0, "high": high}
-    for interval in (answer["interval"], *answer["intervals"]):
-        assert 0.0 <= interval["low"] <= interval["high"] <= high
+    answer = _one(program=program, target="revenue", features=features)
+    assert answer.prediction == high
+    assert answer.clipped is True
+    assert answer.raw_prediction == plain.prediction
+    assert answer.sane_range == SaneRange(low=0.0, high=high)
+    for interval in (answer.interval, *answer.intervals):
+        assert 0.0 <= interval.low <= interval.high <= high
     predict.prediction_log_flush()
     assert PredictionLog.objects.filter(target="revenue").latest("id").output == high
     matrix = predict.predict_matrix(target="revenue", programs=[program], starts=[SLOTS[3]])

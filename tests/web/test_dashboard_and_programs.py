@@ -1,12 +1,15 @@
 """Dashboard and programs pages: content, bounded queries, the predict form."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from bms.errors import ConflictError
+from predictions.predict import Answer, Interval
 from programs.models import Airing
 from programs.selectors import data_version_current
+from tests.predictions.factories import prediction_answer
 from tests.web.factories import model_version, promoted
 
 
@@ -128,18 +131,10 @@ def test_predict_form_shows_the_prediction_and_interval(analyst_web, broadcasts,
 
     def fake_predict(**kwargs):
         calls.append(kwargs)
-        return {
-            "target": "all",
-            "program_id": kwargs["program"].pk,
-            "predictions": [
-                {
-                    "target": "rating",
-                    "prediction": 2.345,
-                    "interval": {"low": 1.5, "high": 3.25, "level": 0.9},
-                    "model": {"id": 1, "algorithm": "xgboost", "version": 3},
-                },
-            ],
-        }
+        program_id = kwargs["program"].pk
+        rating = prediction_answer(program_id=program_id, target="rating", value=2.345, version=3).predictions[0]
+        rating = replace(rating, interval=Interval(low=1.5, high=3.25, level=0.9))
+        return Answer(target="all", program_id=program_id, predictions=(rating,))
 
     monkeypatch.setattr("predictions.predict.predict", fake_predict)
     response = analyst_web.post(

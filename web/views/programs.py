@@ -136,6 +136,5 @@ class ProgramPredictPage(PageView):
                 context["predict_error"] = exc.message
                 status = exc.status_code
             else:
-                answers = answer.get("predictions", [answer])
-                context["predictions"] = answers
+                context["predictions"] = answer.predictions
         return render(request, "web/programs/detail.html", context, status=status)

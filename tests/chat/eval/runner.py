@@ -22,9 +22,11 @@ from django.core.cache import cache
 
 from chat.offline import fmt_value
 from chat.services import chat_answer, chat_session_create
+from predictions.predict import Answer
 from programs import selectors
 from programs.models import Program
 from tests.chat.eval.items import Item
+from tests.predictions.factories import prediction_answer
 
 
 def fake_prediction(program: Any, target: str) -> float:
@@ -33,16 +35,8 @@ def fake_prediction(program: Any, target: str) -> float:
     return base + program.pk % 7
 
 
-def _predict(*, program: Any, target: str, features: Any = None, user_key: Any = None) -> dict[str, Any]:
-    value = fake_prediction(program, target)
-    return {
-        "prediction": value,
-        "target": target,
-        "program_id": program.pk,
-        "model": {"id": 1, "algorithm": "xgboost", "version": 1},
-        "interval": {"low": value * 0.9, "high": value * 1.1, "level": 0.8},
-        "latency_ms": 0.5,
-    }
+def _predict(*, program: Any, target: str, features: Any = None, user_key: Any = None) -> Answer:
+    return prediction_answer(program_id=program.pk, target=target, value=fake_prediction(program, target))
 
 
 def _optimize(*, user: Any, request: Any) -> Any:
