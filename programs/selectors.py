@@ -21,8 +21,10 @@ from programs.models import (
     TARGETS,
     Airing,
     Channel,
+    ChannelPeriodStats,
     DataVersion,
     Genre,
+    GenrePeriodStats,
     Period,
     Program,
     ProgramPeriodStats,
@@ -531,19 +533,34 @@ def trend_series(
         # Whole periods from the maintained summaries (a program's months, or a channel's and genre's
         # weeks and months), the partial periods at the ends of the range from the airings.
         split = _split_range(period, lo, hi)
-        summaries: QuerySet[ProgramPeriodStats] | QuerySet[SegmentPeriodStats]
+        summaries: (
+            QuerySet[ProgramPeriodStats]
+            | QuerySet[SegmentPeriodStats]
+            | QuerySet[ChannelPeriodStats]
+            | QuerySet[GenrePeriodStats]
+        )
         if program is not None:
             airings = airings.filter(program=program)
             summaries = ProgramPeriodStats.objects.filter(program=program)
             if genre:
                 summaries = summaries.filter(program__genre=genre)
+            if channel:
+                summaries = summaries.filter(channel__code=channel)
+        elif period == Period.MONTH and genre and not channel:
+            # A genre's or a channel's months (or all): the month rollups, a row per genre or channel and
+            # month rather than a row per channel, genre and month (12x as many at 12 genres).
+            summaries = GenrePeriodStats.objects.filter(genre=genre)
+        elif period == Period.MONTH and not genre:
+            summaries = ChannelPeriodStats.objects.all()
+            if channel:
+                summaries = summaries.filter(channel__code=channel)
         else:
             summaries = SegmentPeriodStats.objects.all()
             if genre:
                 summaries = summaries.filter(genre=genre)
+            if channel:
+                summaries = summaries.filter(channel__code=channel)
         summaries = summaries.filter(period=period, **{f"{target}_count__gt": 0})
-        if channel:
-            summaries = summaries.filter(channel__code=channel)
         if split.first is not None:
             summaries = summaries.filter(period_start__gte=split.first)
         if split.end is not None:
