@@ -22,7 +22,7 @@ from bms.users import AuthenticatedRequest
 from programs import selectors
 from programs.export import CONTENT_TYPES, DATASETS, FORMATS, export_stream
 from programs.models import TARGETS, Airing, Genre, Program
-from programs.selectors import ProgramDetail, TrendSeries
+from programs.selectors import ProgramDetail, TrendPoint, TrendSeries
 
 
 class ProgramListApi(APIView):
@@ -95,10 +95,15 @@ class _AiringSerializer(serializers.Serializer[Airing]):
     engagement = serializers.FloatField(allow_null=True)
 
 
-class _TrendPointSerializer(serializers.Serializer[Mapping[str, object]]):
+class _TrendPointSerializer(serializers.Serializer[TrendPoint]):
     period_start = serializers.DateField()
     mean = serializers.FloatField()
     count = serializers.IntegerField()
+
+    def to_representation(self, instance: TrendPoint) -> dict[str, Any]:
+        # What the three fields above render, written out: a decade of weeks is 500+ points, and the
+        # field-by-field path cost more CPU than the query that computed them.
+        return {"period_start": instance.period_start.isoformat(), "mean": instance.mean, "count": instance.count}
 
 
 class ProgramDetailApi(APIView):

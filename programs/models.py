@@ -106,7 +106,14 @@ class Airing(models.Model):
         indexes = [
             models.Index(fields=["channel", "start"]),
             models.Index(fields=["start"]),
-            models.Index(fields=["program", "start"]),
+            # Covering: a program's airings in time order with their targets, read by an index-only scan
+            # (its weekly trend, its figures over a period) without visiting the heap (PostgreSQL; other
+            # databases get the plain index).
+            models.Index(
+                fields=["program", "start"],
+                include=["rating", "revenue", "audience", "engagement"],
+                name="airing_program_start_targets",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
-from django.db.models import Avg, Count, F, Max, Min, Q, QuerySet, Sum
-from django.db.models.functions import Coalesce, NullIf, TruncMonth, TruncWeek
+from django.db.models import Avg, Count, DateField, F, Max, Min, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, NullIf, Trunc
 from django.utils import timezone
 
 from bms.errors import ApplicationError, NotFoundError
@@ -22,8 +22,10 @@ from programs.models import (
     TARGETS,
     Airing,
     Channel,
+    ChannelPeriodStats,
     DataVersion,
     Genre,
+    GenrePeriodStats,
     Period,
     Program,
     ProgramPeriodStats,
@@ -499,10 +501,9 @@ def trend_series(
     date includes that day. ``change_pct`` is None with fewer than two points or a zero first mean.
     """
     _check_target(target)
-    truncs = {"week": TruncWeek, "month": TruncMonth}
-    if period not in truncs:
+    if period not in Period.values:
         raise ApplicationError(
-            f"Unknown period {period!r}; use week or month.", details={"period": list(truncs)}, code="invalid_period"
+            f"Unknown period {period!r}; use week or month.", details={"period": Period.values}, code="invalid_period"
         )
     airings = Airing.objects.filter(**{f"{target}__isnull": False})
     if genre:
@@ -521,31 +522,49 @@ def trend_series(
 
     def from_airings(qs: QuerySet[Airing]) -> None:
         add(
-            qs.annotate(bucket=truncs[period]("start", tzinfo=timezone.get_current_timezone()))
+            # Truncated to the local date in SQL: a week series of a long-running program is hundreds of
+            # buckets, and no aware datetime is built (and converted back) per bucket in Python.
+            qs.annotate(bucket=Trunc("start", period, output_field=DateField(), tzinfo=timezone.get_current_timezone()))
             .values("bucket")
             .annotate(total=Sum(target), count=Count(target))
         )
 
     if program is not None and period == Period.WEEK:
-        # One program's weeks (no weekly program summary): an index range on (program, start).
+        # One program's weeks (no weekly program summary): a range of the covering (program, start)
+        # index that carries the targets, so PostgreSQL reads neither the heap nor another program's rows.
         from_airings(_in_range(airings.filter(program=program), lo, hi))
     else:
         # Whole periods from the maintained summaries (a program's months, or a channel's and genre's
         # weeks and months), the partial periods at the ends of the range from the airings.
         split = _split_range(period, lo, hi)
-        summaries: QuerySet[ProgramPeriodStats] | QuerySet[SegmentPeriodStats]
+        summaries: (
+            QuerySet[ProgramPeriodStats]
+            | QuerySet[SegmentPeriodStats]
+            | QuerySet[ChannelPeriodStats]
+            | QuerySet[GenrePeriodStats]
+        )
         if program is not None:
             airings = airings.filter(program=program)
             summaries = ProgramPeriodStats.objects.filter(program=program)
             if genre:
                 summaries = summaries.filter(program__genre=genre)
+            if channel:
+                summaries = summaries.filter(channel__code=channel)
+        elif period == Period.MONTH and genre and not channel:
+            # A genre's or a channel's months (or all): the month rollups, a row per genre or channel and
+            # month rather than a row per channel, genre and month (12x as many at 12 genres).
+            summaries = GenrePeriodStats.objects.filter(genre=genre)
+        elif period == Period.MONTH and not genre:
+            summaries = ChannelPeriodStats.objects.all()
+            if channel:
+                summaries = summaries.filter(channel__code=channel)
         else:
             summaries = SegmentPeriodStats.objects.all()
             if genre:
                 summaries = summaries.filter(genre=genre)
+            if channel:
+                summaries = summaries.filter(channel__code=channel)
         summaries = summaries.filter(period=period, **{f"{target}_count__gt": 0})
-        if channel:
-            summaries = summaries.filter(channel__code=channel)
         if split.first is not None:
             summaries = summaries.filter(period_start__gte=split.first)
         if split.end is not None:

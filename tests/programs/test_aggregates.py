@@ -233,6 +233,32 @@ def test_trends_from_summaries_equal_trends_from_airings(period: str, trunc: Any
     assert [p.mean for p in series.points] == [pytest.approx(m, rel=1e-12) for _, m, _ in expected]
 
 
+@pytest.mark.parametrize("genre", [None, "drama"])
+@pytest.mark.parametrize("on_channel", [False, True])
+@pytest.mark.parametrize(("start", "end"), [(None, None), (date(2024, 2, 10), date(2024, 5, 17))])
+def test_month_trends_of_all_a_channel_a_genre_or_both_equal_trends_from_airings(
+    genre: str | None, on_channel: bool, start: date | None, end: date | None
+) -> None:
+    """Each combination reads its own summary (the channel or genre month rollups, or the segments)."""
+    generate(SMALL_CONFIG)
+    channel = Airing.objects.order_by("pk").values_list("channel__code", flat=True).first() if on_channel else None
+    series = trend_series(target="revenue", period="month", genre=genre, channel=channel, start=start, end=end)
+    airings = Airing.objects.all()
+    if genre is not None:
+        airings = airings.filter(program__genre=genre)
+    if channel is not None:
+        airings = airings.filter(channel__code=channel)
+    if start is not None and end is not None:
+        airings = airings.filter(
+            start__gte=datetime.combine(start, time.min, tzinfo=TZ),
+            start__lt=datetime.combine(end + timedelta(days=1), time.min, tzinfo=TZ),
+        )
+    expected = _airing_means(airings, TruncMonth, "revenue")
+    assert len(expected) >= 4
+    assert [(p.period_start, p.count) for p in series.points] == [(d, n) for d, _, n in expected]
+    assert [p.mean for p in series.points] == [pytest.approx(m, rel=1e-12) for _, m, _ in expected]
+
+
 @pytest.mark.parametrize(
     ("period", "trunc", "start", "end"),
     [

@@ -23,6 +23,7 @@ from rest_framework.test import APIClient
 from programs import selectors
 from programs.generator import generate
 from programs.models import Airing, Program
+from tests.programs.factories import SMALL_CONFIG
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 AIRINGS = Airing._meta.db_table
@@ -116,3 +117,41 @@ def test_main_endpoints_never_scan_all_airings_and_the_check_catches_one(
     # And the check does catch what the pages did before the summaries (one seeding for both: it is slow).
     assert _full_scans(f"SELECT program_id, AVG(rating) FROM {AIRINGS} GROUP BY program_id") != []
     assert _full_scans(f"SELECT COUNT(*) FROM {AIRINGS}") != []
+
+
+def _airing_nodes_analyzed(sql: str, params: Any) -> list[dict[str, Any]]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+        raw = cursor.fetchone()[0]
+    return _airing_scans((json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"])
+
+
+@pytest.mark.django_db(transaction=True)  # VACUUM cannot run in the test's transaction
+def test_a_programs_weekly_trend_reads_only_the_covering_index() -> None:
+    """A program's weekly trend is the one series read from airings over the program's whole history: the
+    (program, start) index carries the targets, so once the table is vacuumed (autovacuum does it after a
+    bulk write) PostgreSQL answers from the index alone, without a heap page per airing."""
+    generate(SMALL_CONFIG)
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {AIRINGS}")
+    program = Program.objects.order_by("-stats__airing_count").first()
+    assert program is not None
+    assert program.stats.airing_count > 30
+    for target in ("rating", "engagement"):
+        with CaptureQueriesContext(connection) as queries:
+            series = selectors.trend_series(target=target, period="week", program=program)
+        assert (
+            sum(p.count for p in series.points)
+            == Airing.objects.filter(program=program, **{f"{target}__isnull": False}).count()
+        )
+        reads = [q["sql"] for q in queries.captured_queries if AIRINGS in q["sql"]]
+        assert len(reads) == 1
+        # The captured text has its parameters inlined; EXPLAIN it as sent.
+        nodes = _airing_nodes_analyzed(reads[0], None)
+        assert [(n["Node Type"], n["Index Name"], n["Heap Fetches"]) for n in nodes] == [
+            ("Index Only Scan", "airing_program_start_targets", 0)
+        ]
+    # A column the index does not carry needs the heap: the check tells the two apart.
+    nodes = _airing_nodes_analyzed(f"SELECT SUM(duration_minutes) FROM {AIRINGS} WHERE program_id = %s", [program.pk])
+    assert nodes
+    assert all(n["Node Type"] != "Index Only Scan" for n in nodes)
