@@ -29,7 +29,7 @@ from predictions.ab import CHALLENGER, CHAMPION, ab_arm
 from predictions.fastpath import RawRows
 from predictions.logbuffer import LogEntry, get_buffer
 from predictions.lookups import ProgramKey, get_lookups
-from predictions.predictor import ActiveABTest, ServingModel, get_predictor
+from predictions.predictor import ActiveABTest, Interval, ServingModel, get_predictor
 from programs.models import TARGETS, Channel, Program
 
 ALL_TARGETS = "all"
@@ -84,15 +84,6 @@ class ModelRef:
     id: int
     algorithm: str
     version: int
-
-
-@dataclass(frozen=True, slots=True)
-class Interval:
-    """A prediction interval at ``level`` (0.8 = 80%); ``low`` >= 0 and ``high`` inside the sane range."""
-
-    low: float
-    high: float
-    level: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -544,11 +535,7 @@ def _group(rows: list[_Row], served: list[_Served]) -> list[Answer]:
 
 def _target_prediction(row: _Row, served: _Served) -> TargetPrediction:
     m = served.model
-    # Intervals stay inside the sane range too (the low end is clipped at 0 by the predictor).
-    intervals = [
-        Interval(low=min(i["low"], m.range_high), high=min(i["high"], m.range_high), level=i["level"])
-        for i in m.intervals(served.prediction)
-    ]
+    intervals = m.intervals(served.prediction)
     clipped = served.raw is not None
     return TargetPrediction(
         prediction=served.prediction,
@@ -564,3 +551,23 @@ def _target_prediction(row: _Row, served: _Served) -> TargetPrediction:
         sane_range=SaneRange(low=m.range_low, high=m.range_high) if clipped else None,
         ab_test=served.ab,
     )
+
+
+__all__ = [
+    "ALL_TARGETS",
+    "TARGET_CHOICES",
+    "ABAssignment",
+    "Answer",
+    "Interval",  # predictions.predictor's, here with the other parts of an answer
+    "ModelRef",
+    "PredictItem",
+    "SaneRange",
+    "SlotFeatures",
+    "TargetPrediction",
+    "parse_features",
+    "predict",
+    "predict_batch",
+    "predict_matrix",
+    "prediction_log_flush",
+    "targets_of",
+]

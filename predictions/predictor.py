@@ -49,6 +49,15 @@ class ModelUnavailableError(ApplicationError):
     code = "model_unavailable"
 
 
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A prediction interval at ``level`` (0.8 = 80%): ``low`` >= 0, ``high`` inside the sane range."""
+
+    low: float
+    high: float
+    level: float
+
+
 class ConformalCalibration(TypedDict):
     """``metrics["conformal"]`` of a version (registry.intervals.fit_conformal)."""
 
@@ -84,23 +93,27 @@ class ServingModel:
     # Split-conformal calibration stored by the registry (registry.intervals); None for older versions.
     conformal: ConformalCalibration | None = None
 
-    def intervals(self, prediction: float) -> list[dict[str, float]]:
-        """[the interval at PREDICT_INTERVAL_LEVEL, then one per calibrated level], low clipped at 0.
+    def intervals(self, prediction: float) -> list[Interval]:
+        """[the interval at PREDICT_INTERVAL_LEVEL, then one per calibrated level], low clipped at 0 and both
+        ends at the top of the sane range.
 
         Conformal half-widths by segment of the prediction; versions without a calibration give their
         residual-quantile interval at ``level`` only.
         """
+        top = self.range_high
         if self.conformal is None:
             low = max(0.0, prediction + self.interval_low)
-            one = {"low": low, "high": max(low, prediction + self.interval_high), "level": self.level}
+            high = max(low, prediction + self.interval_high)
+            one = Interval(low=min(low, top), high=min(high, top), level=self.level)
             return [one, one]
         segment = bisect_right(self.conformal.get("edges") or [], prediction)
         out = []
         for key, widths in self.conformal["half_widths"].items():
             half = float(widths[segment])
             low = max(0.0, prediction - half)
-            out.append({"low": low, "high": max(low, prediction + half), "level": float(key)})
-        wanted = min(out, key=lambda i: abs(i["level"] - self.level))
+            high = max(low, prediction + half)
+            out.append(Interval(low=min(low, top), high=min(high, top), level=float(key)))
+        wanted = min(out, key=lambda i: abs(i.level - self.level))
         return [wanted, *out]
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
