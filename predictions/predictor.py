@@ -49,7 +49,7 @@ class ModelUnavailableError(ApplicationError):
     code = "model_unavailable"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: cheaper to build (see predictions.predict)
 class Interval:
     """A prediction interval at ``level`` (0.8 = 80%): ``low`` >= 0, ``high`` inside the sane range."""
 
