@@ -113,7 +113,12 @@ def _prepare() -> dict[str, Any]:
     from programs.models import TARGETS, Airing, Program
     from registry.models import ModelVersion
     from registry.selectors import production_models
-    from registry.services import model_version_promote, training_run_execute_inline, training_run_start
+    from registry.services import (
+        TrainingOptions,
+        model_version_promote,
+        training_run_execute_inline,
+        training_run_start,
+    )
 
     call_command("migrate", verbosity=0)
     if not Program.objects.exists():
@@ -121,7 +126,9 @@ def _prepare() -> dict[str, Any]:
         generate(seed=42, channels=2, programs=80, days=90)
     if not ModelVersion.objects.exists():
         print("training 4 small models (once) ...", flush=True)
-        run = training_run_start(trigger="manual", algorithms=["elasticnet"], options={"cv_splits": 0}, dispatch=False)
+        run = training_run_start(
+            trigger="manual", algorithms=["elasticnet"], options=TrainingOptions(cv_splits=0), dispatch=False
+        )
         training_run_execute_inline(run=run)
     production = production_models()
     for target in TARGETS:

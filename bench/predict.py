@@ -100,7 +100,12 @@ def _prepare() -> dict[str, Any]:
     from programs.models import TARGETS, Program
     from registry.models import ModelVersion
     from registry.selectors import production_models
-    from registry.services import model_version_promote, training_run_execute_inline, training_run_start
+    from registry.services import (
+        TrainingOptions,
+        model_version_promote,
+        training_run_execute_inline,
+        training_run_start,
+    )
 
     call_command("migrate", verbosity=0)
     if not Program.objects.exists():
@@ -109,7 +114,7 @@ def _prepare() -> dict[str, Any]:
     if not ModelVersion.objects.exists():
         print("training 24 models (once) ...", flush=True)
         started = time.perf_counter()
-        run = training_run_start(trigger="manual", options={"cv_splits": 0}, dispatch=False)
+        run = training_run_start(trigger="manual", options=TrainingOptions(cv_splits=0), dispatch=False)
         training_run_execute_inline(run=run)
         print(f"  trained in {time.perf_counter() - started:.0f} s", flush=True)
     production = production_models()

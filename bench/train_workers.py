@@ -112,7 +112,9 @@ def cpu_seconds(workers: list[subprocess.Popen[bytes]]) -> float:
     return total
 
 
-def run_once(workers: int, *, kill_one: bool = False, options: dict[str, int]) -> tuple[float, float, TrainingRun, int]:
+def run_once(
+    workers: int, *, kill_one: bool = False, options: services.TrainingOptions
+) -> tuple[float, float, TrainingRun, int]:
     redis.Redis.from_url(str(settings.CELERY_BROKER_URL)).flushdb()  # no message of an earlier case
     procs = start_workers(workers)
     time.sleep(8)  # let them connect before the fan-out
@@ -148,7 +150,7 @@ def main() -> int:
         print("bench/train_workers.py needs DATABASE_URL (PostgreSQL) and REDIS_URL.")
         return 1
     # --no-cv: skip the 3 cross-validation refits per model (4x less work; the fan-out is what is measured).
-    options = {"cv_splits": 0} if "--no-cv" in sys.argv else {}
+    options = services.TrainingOptions(cv_splits=0) if "--no-cv" in sys.argv else services.TrainingOptions()
     call_command("migrate", verbosity=0)
     days = int(next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--days=")), "730"))
     generate(replace_existing=True, days=days)  # the demo schedule (730 days by default)
@@ -176,7 +178,7 @@ def main() -> int:
         "## Training on real Celery workers (`bench/train_workers.py`, PostgreSQL + Redis)\n\n"
         f"`.venv/bin/python bench/train_workers.py {' '.join(a for a in sys.argv[1:] if a != '--no-write')}`: "
         f"The 24 models (6 algorithms x 4 targets) on the demo schedule over {days} days ({rows:,} airings), one Celery task per "
-        f"model, `TRAINING_N_JOBS=1`, run options {options or 'default (3-fold CV per model)'}, each worker process "
+        f"model, `TRAINING_N_JOBS=1`, run options {options.as_json() or 'default (3-fold CV per model)'}, each worker process "
         "trains one model at a time (prefork, concurrency 1). "
         "Wall time from `training_run_start` to the run leaving RUNNING; CPU: the worker processes' own (the same "
         "work either way, so a wall ratio far from the CPU ratio is the machine's load). Target: 2 processes "

@@ -16,7 +16,7 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,10 @@ from bms.errors import ApplicationError, ConflictError
 from bms.metrics import MODEL_AVAILABLE
 from predictions.fastpath import RawRows, compile_model
 from programs.models import TARGETS
+
+if TYPE_CHECKING:
+    from registry.artifacts import LoadedModel
+    from registry.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +49,22 @@ class ModelUnavailableError(ApplicationError):
     code = "model_unavailable"
 
 
+@dataclass(slots=True)  # not frozen: cheaper to build (see predictions.predict)
+class Interval:
+    """A prediction interval at ``level`` (0.8 = 80%): ``low`` >= 0, ``high`` inside the sane range."""
+
+    low: float
+    high: float
+    level: float
+
+
+class ConformalCalibration(TypedDict):
+    """``metrics["conformal"]`` of a version (registry.intervals.fit_conformal)."""
+
+    edges: list[float]  # segment edges on the predicted value
+    half_widths: dict[str, list[float]]  # level ("0.9") -> half-width per segment
+
+
 @dataclass(frozen=True)
 class ServingModel:
     """A loaded model version plus what an answer needs about it."""
@@ -53,7 +73,7 @@ class ServingModel:
     target: str
     algorithm: str
     version: int
-    model: Any  # registry.artifacts.LoadedModel
+    model: LoadedModel
     interval_low: float  # offsets added to the prediction (residual quantiles)
     interval_high: float
     level: float
@@ -71,25 +91,29 @@ class ServingModel:
         return clipped, outside
 
     # Split-conformal calibration stored by the registry (registry.intervals); None for older versions.
-    conformal: dict[str, Any] | None = None
+    conformal: ConformalCalibration | None = None
 
-    def intervals(self, prediction: float) -> list[dict[str, float]]:
-        """[the interval at PREDICT_INTERVAL_LEVEL, then one per calibrated level], low clipped at 0.
+    def intervals(self, prediction: float) -> list[Interval]:
+        """[the interval at PREDICT_INTERVAL_LEVEL, then one per calibrated level], low clipped at 0 and both
+        ends at the top of the sane range.
 
         Conformal half-widths by segment of the prediction; versions without a calibration give their
         residual-quantile interval at ``level`` only.
         """
+        top = self.range_high
         if self.conformal is None:
             low = max(0.0, prediction + self.interval_low)
-            one = {"low": low, "high": max(low, prediction + self.interval_high), "level": self.level}
+            high = max(low, prediction + self.interval_high)
+            one = Interval(low=min(low, top), high=min(high, top), level=self.level)
             return [one, one]
         segment = bisect_right(self.conformal.get("edges") or [], prediction)
         out = []
         for key, widths in self.conformal["half_widths"].items():
             half = float(widths[segment])
             low = max(0.0, prediction - half)
-            out.append({"low": low, "high": max(low, prediction + half), "level": float(key)})
-        wanted = min(out, key=lambda i: abs(i["level"] - self.level))
+            high = max(low, prediction + half)
+            out.append(Interval(low=min(low, top), high=min(high, top), level=float(key)))
+        wanted = min(out, key=lambda i: abs(i.level - self.level))
         return [wanted, *out]
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
@@ -102,9 +126,6 @@ class ServingModel:
         if self.fast is not None:
             return self.fast(rows)
         return np.asarray(self.model.predict(rows.to_frame()), dtype=float).reshape(-1)
-
-    def describe(self) -> dict[str, Any]:
-        return {"id": self.version_id, "algorithm": self.algorithm, "version": self.version}
 
 
 @dataclass(frozen=True)
@@ -151,7 +172,7 @@ _RESIDUAL_ROWS = 5000
 
 
 def holdout_residual_offsets(
-    version: Any, predict: Callable[[pd.DataFrame], np.ndarray], level: float
+    version: ModelVersion, predict: Callable[[pd.DataFrame], np.ndarray], level: float
 ) -> tuple[float, float] | None:
     """(low, high) residual quantiles of ``version`` on its holdout period (airings since
     ``metrics["holdout_start"]`` with an actual value, the latest ``_RESIDUAL_ROWS``), cached per version.
@@ -196,7 +217,7 @@ def sample_frame(n: int = 64) -> pd.DataFrame:
     return airings_frame(Airing.objects.filter(pk__in=ids))
 
 
-def _serving_model(version: Any, sample: pd.DataFrame | None = None) -> ServingModel:
+def _serving_model(version: ModelVersion, sample: pd.DataFrame | None = None) -> ServingModel:
     from registry.artifacts import load_model
     from registry.features import with_history
     from registry.guards import sane_range
@@ -248,7 +269,7 @@ class Predictor:
         self._generation: int | None = None
         self._checked_at = 0.0
         self._ab_tests: dict[str, ActiveABTest] = {}
-        self._ab_generation: Any = object()
+        self._ab_generation: object = object()  # never equal to a cached generation: the first call loads
         self._ab_loaded_at = 0.0
         self._unavailable: dict[str, str] = {}  # target -> why its production model is not served
         self._loaded_at = 0.0
@@ -317,7 +338,7 @@ class Predictor:
             (time.perf_counter() - started) * 1000,
         )
 
-    def _load_ab_tests(self, ab_generation: Any, now: float) -> None:
+    def _load_ab_tests(self, ab_generation: object, now: float) -> None:
         from predictions.selectors import ab_test_active_list
 
         tests = {}

@@ -10,8 +10,8 @@ import hashlib
 import logging
 import platform
 import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import metadata
@@ -60,6 +60,90 @@ class RetryableTrainingError(Exception):
 
 class DataChangedError(ApplicationError):
     code = "data_changed"
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """What a run changes about its jobs (tests and benches use tiny models); None: the default.
+
+    Stored with the run (``TrainingRun.options``) so that its jobs, on any worker, train the same way.
+    """
+
+    hyperparameters: Mapping[str, Mapping[str, object]] | None = None  # algorithm -> overrides of its defaults
+    cv_splits: int | None = None  # rolling-origin folds (registry.training.CV_SPLITS); 0 = none
+
+    def as_json(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        if self.hyperparameters is not None:
+            out["hyperparameters"] = {a: dict(p) for a, p in self.hyperparameters.items()}
+        if self.cv_splits is not None:
+            out["cv_splits"] = self.cv_splits
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> TrainingOptions:
+        data = data or {}
+        splits = data.get("cv_splits")
+        return cls(hyperparameters=data.get("hyperparameters"), cv_splits=None if splits is None else int(splits))
+
+
+@dataclass(frozen=True)
+class SelectedCandidate:
+    """The run's best eligible version of a target, with the figures it was judged on."""
+
+    id: int
+    algorithm: str
+    val_r2: float | None
+    r2: float  # on the untouched test part
+    rmse: float
+
+
+@dataclass(frozen=True)
+class BaselineScore:
+    name: str
+    rmse: float
+
+
+@dataclass(frozen=True)
+class ProductionScore:
+    id: int
+    r2: float | None  # None: it could not be scored on the same test part
+
+
+@dataclass(frozen=True)
+class TargetSelection:
+    """What the selection after a run decided for one target, and why (stored as ``TrainingRun.selection``)."""
+
+    reason: str
+    promoted: int | None = None  # the version promoted, if any
+    best: SelectedCandidate | None = None  # None: no model was trained, or every one was rejected
+    rejected: Mapping[str, str] | None = None  # algorithm -> why it was not eligible
+    best_baseline: BaselineScore | None = None
+    production: ProductionScore | None = None
+
+    def as_json(self) -> dict[str, object]:
+        """The stored (and served) form: ``best``'s figures flat, absent parts left out."""
+        out: dict[str, object] = {}
+        if self.best is not None:
+            best = self.best
+            out.update(best=best.id, algorithm=best.algorithm, val_r2=best.val_r2, r2=best.r2, rmse=best.rmse)
+        out["promoted"] = self.promoted
+        if self.rejected is not None:
+            out["rejected"] = dict(self.rejected)
+        if self.best_baseline is not None:
+            out["best_baseline"] = {"name": self.best_baseline.name, "rmse": self.best_baseline.rmse}
+        if self.production is not None:
+            out.update(production=self.production.id, production_r2=self.production.r2)
+        out["reason"] = self.reason
+        return out
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Runs the sweep finished (selection and promotion, as the lost callback would) or failed."""
+
+    finished: list[int]
+    failed: list[int]
 
 
 def library_versions() -> dict[str, str]:
@@ -131,12 +215,12 @@ def training_run_start(
     actor: RequestUser | None = None,
     targets: Sequence[str] | None = None,
     algorithms: Sequence[str] | None = None,
-    options: dict[str, Any] | None = None,
+    options: TrainingOptions | None = None,
     dispatch: bool = True,
 ) -> TrainingRun:
     """Create a QUEUED run with one job per (target, algorithm) and, after commit, enqueue it.
 
-    ``options``: ``{"hyperparameters": {algorithm: {...}}, "cv_splits": int}`` (tests use tiny models).
+    ``options``: hyperparameter overrides and CV folds (tests use tiny models), stored with the run.
     ``dispatch=False`` leaves execution to the caller (the in-process ``train_models`` command).
     """
     if trigger not in TrainingRun.Trigger.values:
@@ -150,7 +234,7 @@ def training_run_start(
         actor=_user(actor),
         targets=chosen_targets,
         algorithms=chosen_algorithms,
-        options=options or {},
+        options=(options or TrainingOptions()).as_json(),
         seed=settings.TRAINING_SEED,
         code_version=code_version(),
         library_versions=library_versions(),
@@ -318,17 +402,17 @@ def training_job_execute(
 
 def _train_and_register(*, job: TrainingJob, token: str, dataset: Dataset) -> ModelVersion | None:
     run = job.run
-    options = run.options or {}
+    options = TrainingOptions.from_json(run.options)
+    overrides = None if options.hyperparameters is None else {a: dict(p) for a, p in options.hyperparameters.items()}
     spec = ModelSpec(
         algorithm=job.algorithm,
         target=job.target,
-        hyperparameters=hyperparameters_for(job.algorithm, options.get("hyperparameters")),
+        hyperparameters=hyperparameters_for(job.algorithm, overrides),
         seed=run.seed,
     )
     split = time_split(dataset.frame)
-    trained = fit_and_evaluate(
-        spec, split, n_jobs=settings.TRAINING_N_JOBS, cv_splits=int(options.get("cv_splits", CV_SPLITS))
-    )
+    cv_splits = CV_SPLITS if options.cv_splits is None else options.cv_splits
+    trained = fit_and_evaluate(spec, split, n_jobs=settings.TRAINING_N_JOBS, cv_splits=cv_splits)
     metrics = dict(trained.metrics)
     baselines = (run.baselines or {}).get(job.target) or {}
     if baselines:
@@ -455,7 +539,7 @@ def training_run_finish(*, run: TrainingRun, frame: pd.DataFrame | None = None) 
         TrainingRun.objects.filter(pk=run.pk).update(
             models_done=F("models_done") + 1, models_failed=F("models_failed") + 1
         )
-    selection = select_after_run(run=run, frame=frame)
+    selection = {target: chosen.as_json() for target, chosen in select_after_run(run=run, frame=frame).items()}
     run.refresh_from_db()
     succeeded = run.models_done - run.models_failed
     if succeeded == run.models_total:
@@ -474,7 +558,7 @@ def training_run_finish(*, run: TrainingRun, frame: pd.DataFrame | None = None) 
     return run
 
 
-def training_runs_sweep(*, now: datetime | None = None) -> dict[str, list[int]]:
+def training_runs_sweep(*, now: datetime | None = None) -> SweepResult:
     """Finish or fail the runs that nothing will move on any more (a periodic task, ``TRAINING_SWEEP_CRON``).
 
     - RUNNING, every job done, the last one longer ago than ``TRAINING_SWEEP_GRACE_MINUTES``: the chord
@@ -486,7 +570,7 @@ def training_runs_sweep(*, now: datetime | None = None) -> dict[str, list[int]]:
     now = now or timezone.now()
     grace = timedelta(minutes=settings.TRAINING_SWEEP_GRACE_MINUTES)
     stale = timedelta(minutes=settings.TRAINING_RUN_STALE_MINUTES)
-    out: dict[str, list[int]] = {"finished": [], "failed": []}
+    out = SweepResult(finished=[], failed=[])
     for run in TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, started_at__lt=now - grace):
         jobs = run.jobs.aggregate(
             open=Count("id", filter=Q(status__in=[TrainingJob.Status.QUEUED, TrainingJob.Status.RUNNING])),
@@ -502,14 +586,14 @@ def training_runs_sweep(*, now: datetime | None = None) -> dict[str, list[int]]:
                 training_run_finish(run=run)
             except InvalidStateError:  # finished by its callback meanwhile
                 continue
-            out["finished"].append(run.pk)
+            out.finished.append(run.pk)
     for run in TrainingRun.objects.filter(status=TrainingRun.Status.QUEUED, created_at__lt=now - stale):
         training_run_fail(run=run, error=f"never started within {settings.TRAINING_RUN_STALE_MINUTES} minutes")
-        out["failed"].append(run.pk)
+        out.failed.append(run.pk)
     return out
 
 
-def select_after_run(*, run: TrainingRun, frame: pd.DataFrame | None = None) -> dict[str, Any]:
+def select_after_run(*, run: TrainingRun, frame: pd.DataFrame | None = None) -> dict[str, TargetSelection]:
     """Per target: choose the run's best eligible candidate on its rolling-origin CV error over train +
     validation (``registry.training.cross_validate``; validation R² for versions without one), then gate
     it on the untouched TEST part. Promoted when its test R² > PROMOTION_MIN_R2, its test RMSE beats the best baseline's, and
@@ -518,8 +602,14 @@ def select_after_run(*, run: TrainingRun, frame: pd.DataFrame | None = None) -> 
     range (``metrics["rejected"]``). Baselines are never candidates.
     """
     threshold = float(settings.PROMOTION_MIN_R2)
-    result: dict[str, Any] = {}
-    full: pd.DataFrame | None = frame
+    result: dict[str, TargetSelection] = {}
+    loaded = [] if frame is None else [frame]
+
+    def training_frame() -> pd.DataFrame:  # read once, and only when a production model is compared
+        if not loaded:
+            loaded.append(airings_frame(training_airings()))
+        return loaded[0]
+
     for target in run.targets:
         candidates = [
             v
@@ -527,73 +617,79 @@ def select_after_run(*, run: TrainingRun, frame: pd.DataFrame | None = None) -> 
             if v.r2 is not None
         ]
         if not candidates:
-            result[target] = {"promoted": None, "reason": "no model was trained for this target"}
+            result[target] = TargetSelection(reason="no model was trained for this target")
             continue
         rejected = {v.algorithm: str(v.metrics["rejected"]) for v in candidates if v.metrics.get("rejected")}
         eligible = [v for v in candidates if v.algorithm not in rejected]
         if not eligible:
             reasons = "; ".join(f"{a}: {r}" for a, r in sorted(rejected.items()))
-            result[target] = {"promoted": None, "rejected": rejected, "reason": f"every model was rejected ({reasons})"}
+            result[target] = TargetSelection(reason=f"every model was rejected ({reasons})", rejected=rejected)
             continue
-        best = min(eligible, key=lambda v: (*_selection_key(v, eligible), v.pk))
-        r2 = float(best.r2 or 0.0)
-        rmse = float(best.metrics.get("rmse", float("inf")))
-        entry: dict[str, Any] = {
-            "best": best.pk,
-            "algorithm": best.algorithm,
-            "val_r2": best.metrics.get("val_r2"),
-            "r2": r2,
-            "rmse": rmse,
-            "promoted": None,
-            "rejected": rejected,
-        }
-        if r2 <= threshold:
-            entry["reason"] = f"best model's test R² {r2:.4f} is not above the threshold {threshold:.2f}"
-            result[target] = entry
-            continue
-        baselines = (run.baselines or {}).get(target) or {}
-        if baselines:
-            name = baselines["best"]
-            baseline_rmse = float(baselines[name]["rmse"])
-            entry["best_baseline"] = {"name": name, "rmse": baseline_rmse}
-            if rmse >= baseline_rmse:
-                entry["reason"] = (
-                    f"best model's test RMSE {rmse:.4g} does not beat the best baseline {name} ({baseline_rmse:.4g})"
-                )
-                result[target] = entry
-                continue
-        champion = ModelVersion.objects.filter(target=target, status=ModelVersion.Status.PRODUCTION).first()
-        if champion is not None:
-            if full is None:
-                full = airings_frame(training_airings())
-            champion_r2, note = _score_on_test(champion, target=target, frame=full)
-            entry["production"] = champion.pk
-            entry["production_r2"] = champion_r2
-            if champion_r2 is None:
-                # Not "the candidate beats it": nothing was compared. A person decides (hand promotion).
-                entry["reason"] = (
-                    f"production {champion.label} could not be scored ({note}); not promoted automatically: "
-                    "restore its artifact or promote a version by hand"
-                )
-                result[target] = entry
-                continue
-            if r2 <= champion_r2:
-                entry["reason"] = (
-                    f"best test R² {r2:.4f} does not beat production {champion.label} ({champion_r2:.4f}) "
-                    "on the same test part"
-                )
-                result[target] = entry
-                continue
-            reason = (
-                f"test R² {r2:.4f} > {threshold:.2f}, beats the baselines and production {champion.label} "
-                f"({champion_r2:.4f})"
-            )
-        else:
-            reason = f"test R² {r2:.4f} > {threshold:.2f} and beats the baselines; no production model yet"
-        model_version_promote(version=best, actor=None, reason=f"run {run.pk}: {reason}", run=run)
-        entry.update({"promoted": best.pk, "reason": reason})
-        result[target] = entry
+        version = min(eligible, key=lambda v: (*_selection_key(v, eligible), v.pk))
+        val_r2 = version.metrics.get("val_r2")
+        best = SelectedCandidate(
+            id=version.pk,
+            algorithm=version.algorithm,
+            val_r2=None if val_r2 is None else float(val_r2),
+            r2=float(version.r2 or 0.0),
+            rmse=float(version.metrics.get("rmse", float("inf"))),
+        )
+        result[target] = _judge(
+            run=run, target=target, best=best, rejected=rejected, frame=training_frame, threshold=threshold
+        )
+        if result[target].promoted is not None:
+            model_version_promote(version=version, actor=None, reason=f"run {run.pk}: {result[target].reason}", run=run)
     return result
+
+
+def _judge(
+    *,
+    run: TrainingRun,
+    target: str,
+    best: SelectedCandidate,
+    rejected: dict[str, str],
+    frame: Callable[[], pd.DataFrame],
+    threshold: float,
+) -> TargetSelection:
+    """Whether the run's best candidate of ``target`` goes to production: the R² threshold, then the best
+    baseline's RMSE, then production's R² on the same test part (of ``frame()``)."""
+    chosen = TargetSelection(reason="", best=best, rejected=rejected)
+    r2, rmse = best.r2, best.rmse
+    if r2 <= threshold:
+        return replace(chosen, reason=f"best model's test R² {r2:.4f} is not above the threshold {threshold:.2f}")
+    baselines = (run.baselines or {}).get(target) or {}
+    if baselines:
+        name = baselines["best"]
+        baseline = BaselineScore(name=name, rmse=float(baselines[name]["rmse"]))
+        chosen = replace(chosen, best_baseline=baseline)
+        if rmse >= baseline.rmse:
+            return replace(
+                chosen,
+                reason=f"best model's test RMSE {rmse:.4g} does not beat the best baseline {name} ({baseline.rmse:.4g})",
+            )
+    champion = ModelVersion.objects.filter(target=target, status=ModelVersion.Status.PRODUCTION).first()
+    if champion is None:
+        reason = f"test R² {r2:.4f} > {threshold:.2f} and beats the baselines; no production model yet"
+        return replace(chosen, promoted=best.id, reason=reason)
+    champion_r2, note = _score_on_test(champion, target=target, frame=frame())
+    chosen = replace(chosen, production=ProductionScore(id=champion.pk, r2=champion_r2))
+    if champion_r2 is None:
+        # Not "the candidate beats it": nothing was compared. A person decides (hand promotion).
+        return replace(
+            chosen,
+            reason=f"production {champion.label} could not be scored ({note}); not promoted automatically: "
+            "restore its artifact or promote a version by hand",
+        )
+    if r2 <= champion_r2:
+        return replace(
+            chosen,
+            reason=f"best test R² {r2:.4f} does not beat production {champion.label} ({champion_r2:.4f}) "
+            "on the same test part",
+        )
+    reason = (
+        f"test R² {r2:.4f} > {threshold:.2f}, beats the baselines and production {champion.label} ({champion_r2:.4f})"
+    )
+    return replace(chosen, promoted=best.id, reason=reason)
 
 
 def _selection_key(version: ModelVersion, eligible: list[ModelVersion]) -> tuple[float, float]:

@@ -83,7 +83,8 @@ def training_run_complete(self: Any, run_id: int) -> dict[str, Any]:
 @shared_task(name="registry.training_runs_sweep")
 def training_runs_sweep() -> dict[str, list[int]]:
     """Scheduled every few minutes: finish or fail runs whose callback or worker was lost."""
-    return services.training_runs_sweep()
+    swept = services.training_runs_sweep()
+    return {"finished": swept.finished, "failed": swept.failed}  # the task's result: JSON
 
 
 @shared_task(name="registry.training_run_nightly")

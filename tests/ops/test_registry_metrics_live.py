@@ -15,12 +15,12 @@ _ELSEWHERE = """
 from programs.generator import generate
 from programs.models import Airing
 from registry.models import ModelVersion
-from registry.services import model_version_promote, training_run_execute_inline, training_run_start
+from registry.services import TrainingOptions, model_version_promote, training_run_execute_inline, training_run_start
 from predictions.drift import drift_check
 if not Airing.objects.exists():  # the stack's other tests may have made data already
     generate(seed=4, channels=1, programs=20, days=30)
 run = training_run_start(trigger="manual", targets=["revenue"], algorithms=["elasticnet"],
-                         options={"cv_splits": 0}, dispatch=False)
+                         options=TrainingOptions(cv_splits=0), dispatch=False)
 training_run_execute_inline(run=run)
 version = ModelVersion.objects.get(run=run)
 if version.status != "production":

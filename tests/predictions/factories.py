@@ -17,9 +17,9 @@ from predictions.predict import Answer, Interval, ModelRef, TargetPrediction
 from programs.generator import generate
 from programs.models import TARGETS, Airing, Channel, DataVersion, GenrePeriodStats, Program
 from registry.models import ModelVersion, PromotionEvent, TrainingJob, TrainingRun
-from registry.services import model_version_promote, training_run_execute_inline, training_run_start
+from registry.services import TrainingOptions, model_version_promote, training_run_execute_inline, training_run_start
 
-TINY = {
+TINY: dict[str, dict[str, object]] = {
     "random_forest": {"n_estimators": 8, "max_depth": 8},
     "xgboost": {"n_estimators": 25, "max_depth": 4},
     "catboost": {"iterations": 25, "depth": 4},
@@ -48,7 +48,7 @@ def train(
             trigger="manual",
             targets=list(targets),
             algorithms=list(algorithms),
-            options={"hyperparameters": {a: TINY[a] for a in algorithms}, "cv_splits": 0},
+            options=TrainingOptions(hyperparameters={a: TINY[a] for a in algorithms}, cv_splits=0),
             dispatch=False,
         )
         return training_run_execute_inline(run=run)

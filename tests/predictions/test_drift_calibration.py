@@ -24,7 +24,7 @@ from programs.generator import generate
 from programs.models import TARGETS, Airing
 from registry.models import ModelVersion
 from registry.selectors import production_models
-from registry.services import model_version_promote, training_run_execute_inline, training_run_start
+from registry.services import TrainingOptions, model_version_promote, training_run_execute_inline, training_run_start
 from registry.training import daily_errors
 from tests.predictions.factories import TINY, clear_world
 
@@ -72,7 +72,7 @@ def untouched(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: An
             run = training_run_start(
                 trigger="manual",
                 algorithms=["random_forest"],
-                options={"hyperparameters": {"random_forest": TINY["random_forest"]}, "cv_splits": 0},
+                options=TrainingOptions(hyperparameters={"random_forest": TINY["random_forest"]}, cv_splits=0),
                 dispatch=False,
             )
             training_run_execute_inline(run=run)

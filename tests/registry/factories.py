@@ -13,6 +13,7 @@ from programs.generator import GeneratorConfig, generate
 from registry import artifacts
 from registry.algorithms import ModelSpec, build_model, hyperparameters_for
 from registry.models import ModelVersion, TrainingRun
+from registry.services import TrainingOptions
 
 # Small enough that a full 24-model run takes a few seconds.
 TINY_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
@@ -23,7 +24,7 @@ TINY_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
     "mlp": {"hidden_layer_sizes": [8], "max_iter": 40, "early_stopping": False},
     "elasticnet": {"max_iter": 2000},
 }
-TINY_OPTIONS: dict[str, Any] = {"hyperparameters": TINY_HYPERPARAMETERS, "cv_splits": 2}
+TINY_OPTIONS = TrainingOptions(hyperparameters=TINY_HYPERPARAMETERS, cv_splits=2)
 
 
 def small_data(*, seed: int = 7, days: int = 28, channels: int = 2, programs: int = 90) -> Any:

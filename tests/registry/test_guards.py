@@ -154,12 +154,12 @@ def test_automatic_promotion_does_not_read_an_unloadable_champion_as_beaten(sett
     candidate = version_factory(algorithm="mlp", r2=0.9, run=run)
     selection = services.select_after_run(run=run)
     assert _statuses() == {champion.pk: P.PRODUCTION, candidate.pk: P.CANDIDATE}
-    assert selection["audience"]["promoted"] is None
-    assert selection["audience"]["production_r2"] is None
-    assert selection["audience"]["reason"].startswith(
+    assert selection["audience"].promoted is None
+    assert selection["audience"].production == services.ProductionScore(id=champion.pk, r2=None)
+    assert selection["audience"].reason.startswith(
         f"production {champion.label} could not be scored (its artifact cannot be loaded: Artifact file cannot be read"
     )
-    assert selection["audience"]["reason"].endswith(
+    assert selection["audience"].reason.endswith(
         "not promoted automatically: restore its artifact or promote a version by hand"
     )
     assert PromotionEvent.objects.count() == 0

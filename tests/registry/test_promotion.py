@@ -28,8 +28,8 @@ def test_the_best_candidate_above_the_threshold_is_promoted_when_there_is_no_pro
     best = version_factory(algorithm="mlp", r2=0.74, run=run)
     selection = services.select_after_run(run=run)
     assert _statuses() == {low.pk: P.CANDIDATE, best.pk: P.PRODUCTION}
-    assert selection["audience"]["promoted"] == best.pk
-    assert "no production model yet" in selection["audience"]["reason"]
+    assert selection["audience"].promoted == best.pk
+    assert "no production model yet" in selection["audience"].reason
     event = PromotionEvent.objects.get()
     assert (event.version_id, event.from_status, event.to_status, event.actor_name) == (
         best.pk,
@@ -46,8 +46,8 @@ def test_a_candidate_at_or_below_the_threshold_stays_candidate_and_the_run_says_
     version = version_factory(r2=0.7, run=run)
     selection = services.select_after_run(run=run)
     assert _statuses() == {version.pk: P.CANDIDATE}
-    assert selection["audience"]["promoted"] is None
-    assert selection["audience"]["reason"] == "best model's test R² 0.7000 is not above the threshold 0.70"
+    assert selection["audience"].promoted is None
+    assert selection["audience"].reason == "best model's test R² 0.7000 is not above the threshold 0.70"
     assert PromotionEvent.objects.count() == 0
 
 
@@ -67,12 +67,12 @@ def test_a_candidate_must_beat_production_on_the_same_test_part(monkeypatch, cha
     monkeypatch.setattr(services, "_score_on_test", score_on_test)
     selection = services.select_after_run(run=run)
     assert scored == [champion.pk]
-    assert selection["audience"]["production_r2"] == champion_r2
+    assert selection["audience"].production == services.ProductionScore(id=champion.pk, r2=champion_r2)
     if promoted:
         assert _statuses() == {champion.pk: P.ARCHIVED, challenger.pk: P.PRODUCTION}
     else:
         assert _statuses() == {champion.pk: P.PRODUCTION, challenger.pk: P.CANDIDATE}
-        assert "does not beat production" in selection["audience"]["reason"]
+        assert "does not beat production" in selection["audience"].reason
 
 
 @pytest.mark.django_db
@@ -83,7 +83,9 @@ def test_the_choice_is_made_on_validation_and_the_gate_on_test():
     peeking = version_factory(algorithm="mlp", r2=0.90, val_r2=0.70, run=run)
     selection = services.select_after_run(run=run)
     assert _statuses() == {chosen.pk: P.PRODUCTION, peeking.pk: P.CANDIDATE}
-    assert (selection["audience"]["best"], selection["audience"]["r2"]) == (chosen.pk, 0.75)
+    best = selection["audience"].best
+    assert best is not None
+    assert (best.id, best.r2) == (chosen.pk, 0.75)
 
 
 @pytest.mark.django_db
@@ -95,7 +97,7 @@ def test_a_rejected_model_is_never_chosen_and_the_run_says_why():
     )
     selection = services.select_after_run(run=run)
     assert _statuses() == {ok.pk: P.PRODUCTION, wild.pk: P.CANDIDATE}
-    assert selection["audience"]["rejected"] == {"mlp": "3 predictions outside the sane range 0 ... 30"}
+    assert selection["audience"].rejected == {"mlp": "3 predictions outside the sane range 0 ... 30"}
 
 
 @pytest.mark.django_db
@@ -104,7 +106,12 @@ def test_every_model_rejected_promotes_nothing():
     version = version_factory(r2=0.9, run=run, metrics={"rejected": "time-series CV R² -0.500 is below 0"})
     selection = services.select_after_run(run=run)
     assert _statuses() == {version.pk: P.CANDIDATE}
-    assert selection["audience"] == {
+    assert selection["audience"] == services.TargetSelection(
+        promoted=None,
+        rejected={"elasticnet": "time-series CV R² -0.500 is below 0"},
+        reason="every model was rejected (elasticnet: time-series CV R² -0.500 is below 0)",
+    )
+    assert selection["audience"].as_json() == {
         "promoted": None,
         "rejected": {"elasticnet": "time-series CV R² -0.500 is below 0"},
         "reason": "every model was rejected (elasticnet: time-series CV R² -0.500 is below 0)",
@@ -124,9 +131,9 @@ def test_a_candidate_must_beat_the_best_baseline_test_rmse(baseline_rmse, promot
     version = version_factory(r2=0.8, run=run)  # test RMSE 1.0
     selection = services.select_after_run(run=run)
     assert _statuses() == {version.pk: P.PRODUCTION if promoted else P.CANDIDATE}
-    assert selection["audience"]["best_baseline"] == {"name": "previous_airing", "rmse": baseline_rmse}
+    assert selection["audience"].best_baseline == services.BaselineScore(name="previous_airing", rmse=baseline_rmse)
     if not promoted:
-        assert selection["audience"]["reason"] == (
+        assert selection["audience"].reason == (
             f"best model's test RMSE 1 does not beat the best baseline previous_airing ({baseline_rmse:.4g})"
         )
 
@@ -266,3 +273,32 @@ def test_best_model_is_production_else_the_best_candidate():
     assert selectors.best_model(target="audience") == high
     services.model_version_promote(version=low, actor=None, reason="manual")
     assert selectors.best_model(target="audience") == low
+
+
+def test_a_selection_is_stored_with_best_figures_flat_and_absent_parts_left_out():
+    chosen = services.TargetSelection(
+        reason="test R² 0.8000 > 0.70, beats the baselines and production audience/xgboost v1 (0.7500)",
+        promoted=12,
+        best=services.SelectedCandidate(id=12, algorithm="mlp", val_r2=0.81, r2=0.8, rmse=1.25),
+        rejected={},
+        best_baseline=services.BaselineScore(name="previous_airing", rmse=1.5),
+        production=services.ProductionScore(id=3, r2=0.75),
+    )
+    stored = chosen.as_json()
+    assert list(stored) == [
+        "best", "algorithm", "val_r2", "r2", "rmse", "promoted", "rejected", "best_baseline", "production",
+        "production_r2", "reason",
+    ]  # fmt: skip
+    assert stored["best_baseline"] == {"name": "previous_airing", "rmse": 1.5}
+    assert (stored["best"], stored["promoted"], stored["production"], stored["production_r2"]) == (12, 12, 3, 0.75)
+    nothing = services.TargetSelection(reason="no model was trained for this target").as_json()
+    assert nothing == {"promoted": None, "reason": "no model was trained for this target"}
+
+
+def test_training_options_store_only_what_was_set_and_read_back_equal():
+    assert services.TrainingOptions().as_json() == {}
+    options = services.TrainingOptions(hyperparameters={"mlp": {"max_iter": 40}}, cv_splits=0)
+    stored = options.as_json()
+    assert stored == {"hyperparameters": {"mlp": {"max_iter": 40}}, "cv_splits": 0}
+    assert services.TrainingOptions.from_json(stored) == options
+    assert services.TrainingOptions.from_json(None) == services.TrainingOptions()

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from registry.models import TrainingJob, TrainingRun
-from registry.services import training_run_start, training_runs_sweep
+from registry.services import SweepResult, training_run_start, training_runs_sweep
 from registry.tasks import training_runs_sweep as sweep_task
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +29,7 @@ def _run(status: str, *, started_minutes_ago: float, job_status: str, job_minute
 
 def test_a_run_whose_jobs_all_ended_long_ago_is_finished(settings) -> None:
     run = _run("running", started_minutes_ago=60, job_status="failed", job_minutes_ago=30)
-    assert training_runs_sweep() == {"finished": [run.pk], "failed": []}
+    assert training_runs_sweep() == SweepResult(finished=[run.pk], failed=[])
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.FAILED  # finished: its only job had failed, so no model
     assert run.selection["rating"]["reason"] == "no model was trained for this target"
@@ -39,7 +39,7 @@ def test_a_run_whose_jobs_all_ended_long_ago_is_finished(settings) -> None:
 def test_a_run_idle_past_the_stale_limit_is_finished_and_its_open_job_failed(settings) -> None:
     settings.TRAINING_RUN_STALE_MINUTES = 120
     run = _run("running", started_minutes_ago=200, job_status="running", job_minutes_ago=150)
-    assert training_runs_sweep()["finished"] == [run.pk]
+    assert training_runs_sweep().finished == [run.pk]
     job = run.jobs.get()
     assert (job.status, job.error) == (TrainingJob.Status.FAILED, "did not finish (worker lost?)")
 
@@ -60,7 +60,7 @@ def test_runs_still_working_are_left_alone(settings) -> None:
 def test_a_run_queued_past_the_stale_limit_is_failed(settings) -> None:
     settings.TRAINING_RUN_STALE_MINUTES = 120
     run = training_run_start(trigger="manual", targets=["rating"], algorithms=["elasticnet"], dispatch=False)
-    assert training_runs_sweep(now=timezone.now() + timedelta(minutes=121)) == {"finished": [], "failed": [run.pk]}
+    assert training_runs_sweep(now=timezone.now() + timedelta(minutes=121)) == SweepResult(finished=[], failed=[run.pk])
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.FAILED
     assert run.error == "never started within 120 minutes"

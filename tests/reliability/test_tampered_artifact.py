@@ -21,7 +21,7 @@ from predictions.predictor import reset_predictor
 from programs.generator import generate
 from programs.models import TARGETS, Program
 from registry.models import ModelVersion, PromotionEvent
-from registry.services import model_version_promote, training_run_execute_inline, training_run_start
+from registry.services import TrainingOptions, model_version_promote, training_run_execute_inline, training_run_start
 
 pytestmark = pytest.mark.django_db
 TAMPERED = "revenue"
@@ -36,7 +36,9 @@ def production(settings: Any, tmp_path: Path) -> Iterator[dict[str, ModelVersion
         run = training_run_start(
             trigger="manual",
             algorithms=["random_forest"],
-            options={"hyperparameters": {"random_forest": {"n_estimators": 4, "max_depth": 5}}, "cv_splits": 0},
+            options=TrainingOptions(
+                hyperparameters={"random_forest": {"n_estimators": 4, "max_depth": 5}}, cv_splits=0
+            ),
             dispatch=False,
         )
         training_run_execute_inline(run=run)

@@ -25,13 +25,17 @@ from django.db import transaction  # noqa: E402
 from programs.generator import GeneratorConfig, generate  # noqa: E402
 from programs.models import TARGETS  # noqa: E402
 from registry.selectors import model_version_list, production_models  # noqa: E402
-from registry.services import model_version_promote, training_run_execute_inline, training_run_start  # noqa: E402
+from registry.services import (  # noqa: E402
+    TrainingOptions,
+    model_version_promote,
+    training_run_execute_inline,
+    training_run_start,
+)
 
 ALGORITHMS = ["elasticnet", "gradient_boosting"]
-TINY_OPTIONS = {
-    "hyperparameters": {"gradient_boosting": {"max_iter": 25}, "elasticnet": {"max_iter": 2000}},
-    "cv_splits": 2,
-}
+TINY_OPTIONS = TrainingOptions(
+    hyperparameters={"gradient_boosting": {"max_iter": 25}, "elasticnet": {"max_iter": 2000}}, cv_splits=2
+)
 PASSWORDS = {"admin": "admin-demo", "analyst": "analyst-demo", "viewer": "viewer-demo"}
 
 
