@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils.text import slugify
 from psycopg import errors as psycopg_errors
 
@@ -1481,8 +1481,12 @@ class _BulkWriter:
                 "CREATE TEMP TABLE _import_keys (program_id integer NOT NULL, channel_id integer NOT NULL,"
                 " start timestamptz NOT NULL, idx bigint NOT NULL)"
             )
-            if rebuild:
-                self._drop_for_load(cursor)
+        if rebuild:
+            try:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    self._drop_for_load(cursor)
+            except OperationalError:  # the caller's transaction has trigger events pending on the table
+                self.indexes, self.foreign_keys = [], []  # load with them then
 
     @classmethod
     def open(cls, job: _Import) -> _BulkWriter | None:
@@ -1499,6 +1503,7 @@ class _BulkWriter:
         return cls(job, rebuild=job.path.stat().st_size >= BULK_REBUILD_BYTES)
 
     def _drop_for_load(self, cursor: Any) -> None:
+        """Drop the secondary indexes and foreign keys of the airings table, noting how to re-create them."""
         cursor.execute(
             "SELECT pg_get_indexdef(i.indexrelid), i.indexrelid::regclass::text FROM pg_index i"
             " WHERE i.indrelid = %s::regclass AND NOT i.indisunique AND NOT i.indisprimary"
