@@ -270,20 +270,26 @@ _UNREADABLE = re.compile("[\x00\udc80-\udcff]")
 
 
 class _FrameRows:
-    """The raw rows of a block read by pandas (``_fast_block``), each as a list of its fields on demand:
-    only rejected rows are ever looked at one by one."""
+    """The raw rows of a block read by ``_fast_block``, parsed again (as text, nothing missing) only when a
+    row is looked at one by one: for a rejected row's values, which most blocks never need."""
 
-    def __init__(self, table: pd.DataFrame) -> None:
-        self.table = table
+    def __init__(self, block: bytes, width: int, delimiter: str, count: int) -> None:
+        self.block, self.width, self.delimiter, self.count = block, width, delimiter, count
+        self._table: pd.DataFrame | None = None
+
+    def _parsed(self) -> pd.DataFrame:
+        if self._table is None:
+            self._table = _parse_block(self.block, self.width, self.delimiter, None)
+        return self._table
 
     def __len__(self) -> int:
-        return len(self.table)
+        return self.count
 
     def __getitem__(self, i: int) -> list[str]:
-        return [str(v) for v in self.table.iloc[i].tolist()]
+        return [str(v) for v in self._parsed().iloc[i].tolist()]
 
     def __iter__(self) -> Iterator[list[str]]:
-        return (list(r) for r in self.table.itertuples(index=False, name=None))
+        return (list(r) for r in self._parsed().itertuples(index=False, name=None))
 
 
 @dataclass
@@ -291,9 +297,10 @@ class _Chunk:
     rows: list[list[str]] | _FrameRows
     lines: list[int]  # the physical line each row starts on (quoted newlines respected)
     offset: int  # index of the chunk's first row in the file
-    # A block read by ``_fast_block``: its source frame (header names, missing values as None), and the
+    # A block read by ``_fast_block``: its source frame (header names, missing values None or NaN), and the
     # guarantee that every row decodes, has no NUL byte and has the header's field count.
     src: pd.DataFrame | None = None
+    plain: bool = False  # no field of the block begins or ends with anything strip() removes
 
 
 def _unreadable_reason(row: list[str], encoding: str) -> str | None:
@@ -435,19 +442,38 @@ def _fast_chunks(path: Path, mapping: ColumnMapping) -> tuple[tuple[str, ...], I
                     text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
                     yield from _row_chunks(_csv_rows(text, delimiter, line), offset, produced)
                     return
-                table, src, positions = read
+                rows, src, positions, plain = read
                 src.columns = pd.Index(list(header))
-                yield _Chunk(rows=_FrameRows(table), lines=(positions + line).tolist(), offset=offset, src=src)
-                produced, offset, line, position = True, offset + len(table), line + len(physical), handle.tell()
+                yield _Chunk(rows=rows, lines=(positions + line).tolist(), offset=offset, src=src, plain=plain)
+                produced, offset, line, position = True, offset + len(rows), line + len(physical), handle.tell()
 
     return header, chunks()
 
 
+def _parse_block(block: bytes, width: int, delimiter: str, na_values: list[str] | None) -> pd.DataFrame:
+    """pandas' C parser on a block ``_fast_block`` checked: text fields, the ``na_values`` spellings as NaN."""
+    return pd.read_csv(
+        io.BytesIO(block),
+        header=None,
+        names=list(range(width)),
+        index_col=False,
+        dtype=object,
+        na_filter=na_values is not None,
+        keep_default_na=False,
+        na_values=na_values,
+        sep=delimiter,
+        quoting=csv.QUOTE_NONE,
+        skip_blank_lines=True,
+        encoding="utf-8",
+        engine="c",
+    )
+
+
 def _fast_block(
     block: bytes, width: int, delimiter: str, na_values: tuple[str, ...]
-) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray] | None:
-    """A block of whole lines as (raw fields, source frame, line of each row within the block), or None
-    when ``csv.reader`` could read it differently."""
+) -> tuple[_FrameRows, pd.DataFrame, np.ndarray, bool] | None:
+    """A block of whole lines as (raw rows, source frame, line of each row within the block, plain), or
+    None when ``csv.reader`` could read it differently. Plain: nothing in it has anything to strip."""
     if b'"' in block or b"\x00" in block:
         return None
     returns = block.count(b"\r")
@@ -464,36 +490,26 @@ def _fast_block(
     starts = np.concatenate(([0], ends[:-1] + 1))
     stops = ends - ((ends > starts) & (data[np.maximum(ends - 1, 0)] == 13))  # "\r\n": the "\r" ends it too
     filled = stops > starts
-    separators = data == ord(delimiter)
-    before = np.concatenate(([0], np.cumsum(separators)))
-    if not np.all((before[stops] - before[starts])[filled] == width - 1):
+    cuts = np.flatnonzero(data == ord(delimiter))
+    per_line = np.searchsorted(cuts, stops[filled]) - np.searchsorted(cuts, starts[filled])
+    if not np.all(per_line == width - 1):
         return None
-    table = pd.read_csv(
-        io.BytesIO(block),
-        header=None,
-        names=list(range(width)),
-        index_col=False,
-        dtype=object,
-        na_filter=False,
-        sep=delimiter,
-        quoting=csv.QUOTE_NONE,
-        skip_blank_lines=True,
-        encoding="utf-8",
-        engine="c",
-    )
-    if len(table) != int(filled.sum()):
+    # A value is missing when its stripped text is a missing-value spelling. pandas matches the text as
+    # it is, so that is the same only when no field begins or ends with anything strip() removes: check
+    # the first and last byte of every field (separators and line ends there are empty fields).
+    padded = np.append(data, np.uint8(10))
+    last = np.concatenate((stops[filled], cuts)) - 1
+    edges = np.concatenate((padded[np.concatenate((starts[filled], cuts + 1))], padded[last[last >= 0]]))
+    empty = (edges == ord(delimiter)) | (edges == 10) | (edges == 13)
+    plain = bool(np.all(empty | ((edges > 32) & (edges < 127))))
+    if plain:
+        src = _parse_block(block, width, delimiter, list(na_values))
+    else:
+        table = _parse_block(block, width, delimiter, None)
+        src = table.mask(table.apply(lambda c: c.str.strip()).isin(list(na_values)), None)
+    if len(src) != int(filled.sum()):
         return None
-    # A value is missing when its stripped text is a missing-value spelling. Strip only when a field
-    # of the block begins or ends with anything but printable ASCII (strip() removes Unicode spaces).
-    cuts = np.flatnonzero(separators)
-    field_starts = np.sort(np.concatenate((starts[filled], cuts + 1)))
-    field_stops = np.sort(np.concatenate((stops[filled], cuts)))
-    some = field_stops > field_starts
-    edges = np.concatenate((data[field_starts[some]], data[field_stops[some] - 1]))
-    plain = bool(np.all((edges > 32) & (edges < 127)))
-    compared = table if plain else table.apply(lambda c: c.str.strip())
-    src = table.mask(compared.isin(list(na_values)), None)
-    return table, src, np.flatnonzero(filled)
+    return _FrameRows(block, width, delimiter, len(src)), src, np.flatnonzero(filled), plain
 
 
 def _source_frame(header: tuple[str, ...], rows: Iterable[list[str]], mapping: ColumnMapping) -> pd.DataFrame:
@@ -941,7 +957,8 @@ def _checked(header: tuple[str, ...], chunk: _Chunk, mapping: ColumnMapping) -> 
     """The database-free part of a chunk's validation: its canonical frame and the column checks."""
     frame = _canonical_frame(header, chunk.rows, mapping, chunk.src)
     _check_columns(frame, mapping)
-    fast, left = valid_by_column(frame, chunk.lines, chunk.offset)
+    as_read = not (mapping.columns or mapping.constants or mapping.templates or mapping.transforms)
+    fast, left = valid_by_column(frame, chunk.lines, chunk.offset, stripped=chunk.plain and as_read)
     return frame, fast, left
 
 
