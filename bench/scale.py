@@ -34,6 +34,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bms.settings")
 # In process over plain HTTP: with DATABASE_URL set the settings default to production's HTTPS redirect
 # (TLS ends at the proxy), which would answer every measured request with a 301.
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+# The canonical CSV of 5M airings is about 630 MB, above the default upload cap (512 MB).
+os.environ.setdefault("IMPORT_MAX_BYTES", str(1024**3))
 
 import django  # noqa: E402
 
