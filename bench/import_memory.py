@@ -75,7 +75,8 @@ def child(path: str) -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 "TRUNCATE programs_airing, programs_program, programs_channel, programs_programstats,"
-                " programs_programperiodstats, programs_segmentperiodstats CASCADE"
+                " programs_programperiodstats, programs_segmentperiodstats, programs_channelperiodstats,"
+                " programs_genreperiodstats CASCADE"
             )
     before = _rss_bytes()
     result = airings_import(path=path)
