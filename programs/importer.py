@@ -19,10 +19,11 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache, partial
-from itertools import islice
+from itertools import islice, repeat
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -1463,6 +1464,32 @@ class _PostgresWriter:
 BULK_REBUILD_BYTES = 48 * 1024 * 1024
 
 
+# The server memory one sort or hash may take while the bulk writer builds indexes and summaries over
+# the whole table (PostgreSQL's defaults, 4 MB and 64 MB, spill a 5M-row GROUP BY to disk).
+BULK_SORT_MEMORY = "256MB"
+
+
+@contextmanager
+def _memory_for_sorts() -> Iterator[None]:
+    """``work_mem`` and ``maintenance_work_mem`` raised for the block, then set back (``SET LOCAL``:
+    this transaction only, whatever happens)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('work_mem'), current_setting('maintenance_work_mem')")
+        work, maintenance = cursor.fetchone()
+        cursor.execute(
+            "SELECT set_config('work_mem', %s, true), set_config('maintenance_work_mem', %s, true)",
+            [BULK_SORT_MEMORY, BULK_SORT_MEMORY],
+        )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('work_mem', %s, true), set_config('maintenance_work_mem', %s, true)",
+                [work, maintenance],
+            )
+
+
 class _BulkWriter:
     """PostgreSQL, into an empty airings table: every row is new, so each chunk is COPYed straight into
     ``programs_airing`` (no staging table, no upsert, no delta rows) and the summaries are computed
@@ -1566,8 +1593,8 @@ class _BulkWriter:
     def _copy(self, frame: pd.DataFrame, version: int) -> None:
         names = ", ".join((*_STAGED, "data_version"))
         with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {self.table} ({names}) FROM STDIN") as copy:
-            for row in _staged_rows(frame):
-                copy.write_row((*row, version))
+            for row in zip(*(_python_column(frame[c]) for c in _STAGED), repeat(version, len(frame)), strict=True):
+                copy.write_row(row)
 
     def _earlier(self, frame: pd.DataFrame) -> dict[int, int]:
         """{index: line} of the chunk's rows whose key an earlier chunk wrote."""
@@ -1585,8 +1612,9 @@ class _BulkWriter:
         keys back. ``doomed``: the import is refused and rolls back, so none of that is needed."""
         with connection.cursor() as cursor:
             if not doomed:
-                for definition in self.indexes:
-                    cursor.execute(definition)
+                with _memory_for_sorts():
+                    for definition in self.indexes:
+                        cursor.execute(definition)
                 for name, definition in self.foreign_keys:
                     cursor.execute(
                         f"ALTER TABLE {self.table} ADD CONSTRAINT {connection.ops.quote_name(name)} {definition}"
@@ -1598,7 +1626,8 @@ class _BulkWriter:
             cursor.execute("DROP TABLE IF EXISTS _import_lines")
             cursor.execute("DROP TABLE IF EXISTS _import_keys")
         if not doomed:
-            airings_aggregate_staged(table="_import_all")
+            with _memory_for_sorts():
+                airings_aggregate_staged(table="_import_all")
             with connection.cursor() as cursor:
                 cursor.execute("DROP VIEW _import_all")
                 if self.indexes:

@@ -154,6 +154,13 @@ def _schema() -> tuple[list[str], list[tuple[str, str]]]:
         return indexes, [(str(n), str(d)) for n, d in cursor.fetchall()]
 
 
+def _sort_memory() -> tuple[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('work_mem'), current_setting('maintenance_work_mem')")
+        work, maintenance = cursor.fetchone()
+    return str(work), str(maintenance)
+
+
 def _bulk_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("programs.importer._BulkWriter.open", classmethod(lambda cls, job: None))
 
@@ -224,7 +231,9 @@ def test_a_large_import_into_an_empty_table_puts_indexes_keys_and_summaries_back
         real_finish(self, doomed=doomed)
 
     monkeypatch.setattr("programs.importer._BulkWriter.finish", finish)
+    memory = _sort_memory()
     result = airings_import(path=path)
+    assert _sort_memory() == memory  # raised for the indexes and summaries only
     # With the deletes' checks pending in the caller's transaction the table cannot be altered: it is loaded as it is.
     secondary = [i for i in schema[0] if " UNIQUE " not in i] + [c for c in schema[1] if "FOREIGN KEY" in c[1]]
     assert len(secondary) >= 5  # the model's indexes and foreign keys
