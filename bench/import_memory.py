@@ -75,7 +75,8 @@ def child(path: str) -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 "TRUNCATE programs_airing, programs_program, programs_channel, programs_programstats,"
-                " programs_programperiodstats, programs_segmentperiodstats CASCADE"
+                " programs_programperiodstats, programs_segmentperiodstats, programs_channelperiodstats,"
+                " programs_genreperiodstats CASCADE"
             )
     before = _rss_bytes()
     result = airings_import(path=path)
@@ -155,7 +156,8 @@ def main() -> None:
         "the row parser only for rows a column check refuses) and written `CHUNK_ROWS` (20,000) at a time inside "
         "one transaction; what the import keeps between chunks is the channel and program ids, the rejects, and "
         "the wall-clock rows of DST nights (placed at the end); duplicate natural keys across chunks are found "
-        "in a temporary table. Compare the growth column across sizes: flat means bounded by the chunk. The last "
+        "in a temporary table (into an empty PostgreSQL table: by its natural-key constraint, as each chunk is "
+        "COPYed into it). Quote-free UTF-8 files are read by pandas' C parser a block of lines at a time. Compare the growth column across sizes: flat means bounded by the chunk. The last "
         "column is what this bench used to report: a child started with fork/vfork + exec inherits the parent's "
         "high-water mark in `ru_maxrss`, and the parent holds the generated file as a pandas frame, so it grew "
         "with the file (the 0.3 KB per row reported before was the parent's frame, not the import).",

@@ -90,14 +90,14 @@ def derived_id(channel: str, title: str) -> str:
 
 
 # --- the column checks -------------------------------------------------------------------------
-def _text(frame: pd.DataFrame, name: str, default: str = "") -> pd.Series:
+def _text(frame: pd.DataFrame, name: str, default: str = "", *, stripped: bool = False) -> pd.Series:
     """A column as stripped text, missing values (and a missing column) as ``default``, as in
-    ``(rec.get(name) or default).strip()``."""
+    ``(rec.get(name) or default).strip()``. ``stripped``: no value has anything to strip."""
     if name not in frame.columns:
         return pd.Series([default.strip()] * len(frame), index=frame.index, dtype="object")
     column = frame[name].astype("object")
     filled = column.where(column.notna() & (column != ""), default)
-    return filled.str.strip().astype("object")
+    return (filled if stripped else filled.str.strip()).astype("object")
 
 
 def _mapped(values: pd.Series, lookup: Any) -> pd.Series:
@@ -105,14 +105,16 @@ def _mapped(values: pd.Series, lookup: Any) -> pd.Series:
     return values.map({v: lookup(v) for v in values.unique().tolist()})
 
 
-def _whole(frame: pd.DataFrame, name: str, pattern: str, lo: int, hi: int) -> tuple[pd.Series, np.ndarray]:
+def _whole(
+    frame: pd.DataFrame, name: str, pattern: str, lo: int, hi: int, *, stripped: bool = False
+) -> tuple[pd.Series, np.ndarray]:
     """A whole-number column: values (None where missing) and where the column check accepts it."""
     if name not in frame.columns:
         return pd.Series([None] * len(frame), index=frame.index, dtype="object"), np.ones(len(frame), bool)
     raw = frame[name].astype("object")
     present = raw.notna().to_numpy()
     digits = raw.where(raw.str.fullmatch(pattern).fillna(False).astype(bool))
-    numbers = pd.to_numeric(digits.str.strip(), errors="coerce")
+    numbers = pd.to_numeric(digits if stripped else digits.str.strip(), errors="coerce")
     ok = (~present) | (numbers.between(lo, hi).to_numpy() & numbers.notna().to_numpy())
     values = pd.Series([None if v != v else int(v) for v in numbers.tolist()], index=frame.index, dtype="object").where(
         present, None
@@ -120,16 +122,17 @@ def _whole(frame: pd.DataFrame, name: str, pattern: str, lo: int, hi: int) -> tu
     return values, ok
 
 
-def _starts(frame: pd.DataFrame) -> tuple[pd.Series, np.ndarray]:
+def _starts(frame: pd.DataFrame, *, stripped: bool = False) -> tuple[pd.Series, np.ndarray]:
     raw = frame["start"].astype("object")
     found = raw.str.extract(f"^{_AWARE_START}$", expand=False)
     year = pd.to_numeric(found if isinstance(found, pd.Series) else found.iloc[:, 0], errors="coerce")
     ok = year.between(MIN_YEAR, MAX_YEAR).to_numpy()
-    starts = pd.to_datetime(raw.where(ok).str.strip(), format="ISO8601", utc=True, errors="coerce")
+    taken = raw.where(ok)
+    starts = pd.to_datetime(taken if stripped else taken.str.strip(), format="ISO8601", utc=True, errors="coerce")
     return starts, ok & starts.notna().to_numpy()
 
 
-def _zones_ok(frame: pd.DataFrame) -> np.ndarray:
+def _zones_ok(frame: pd.DataFrame, *, stripped: bool = False) -> np.ndarray:
     """A row's own time_zone must name a zone (it does not move an aware start)."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -142,14 +145,16 @@ def _zones_ok(frame: pd.DataFrame) -> np.ndarray:
             return False
         return True
 
-    return _mapped(_text(frame, "time_zone"), known).to_numpy(dtype=bool)
+    return _mapped(_text(frame, "time_zone", stripped=stripped), known).to_numpy(dtype=bool)
 
 
-def _programs(frame: pd.DataFrame, channel: pd.Series) -> tuple[pd.Series, pd.Series, np.ndarray]:
+def _programs(
+    frame: pd.DataFrame, channel: pd.Series, *, stripped: bool = False
+) -> tuple[pd.Series, pd.Series, np.ndarray]:
     """external_id (derived from the series, else channel and title, when missing), title, accepted."""
-    external_id = _text(frame, "external_id")
-    series = _text(frame, "series")
-    title = _text(frame, "title")
+    external_id = _text(frame, "external_id", stripped=stripped)
+    series = _text(frame, "series", stripped=stripped)
+    title = _text(frame, "title", stripped=stripped)
     title = title.where(title != "", series)
     ok = ((external_id != "") | (title != "")).to_numpy(copy=True)
     missing = (external_id == "").to_numpy() & ok
@@ -184,26 +189,31 @@ def _targets(frame: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:
     return values, ok
 
 
-def valid_by_column(frame: pd.DataFrame, lines: list[int], offset: int) -> tuple[pd.DataFrame, np.ndarray]:
+def valid_by_column(
+    frame: pd.DataFrame, lines: list[int], offset: int, *, stripped: bool = False
+) -> tuple[pd.DataFrame, np.ndarray]:
     """The rows every column check accepts, as a frame of ``VALID_COLUMNS`` (``index`` = ``offset`` +
     position in the chunk), and a mask of the rows left to the row parser.
 
-    ``frame`` is a chunk's canonical frame with a ``start`` column (other layouts: every row is left)."""
+    ``frame`` is a chunk's canonical frame with a ``start`` column (other layouts: every row is left).
+    ``stripped``: no value begins or ends with whitespace (the block reader checked), so nothing is stripped."""
     n = len(frame)
     if "start" not in frame.columns or n == 0:
         return pd.DataFrame(columns=list(VALID_COLUMNS)), np.ones(n, bool)
-    starts, ok = _starts(frame)
-    ok &= _zones_ok(frame)
-    channel = _text(frame, "channel")
+    starts, ok = _starts(frame, stripped=stripped)
+    ok &= _zones_ok(frame, stripped=stripped)
+    channel = _text(frame, "channel", stripped=stripped)
     ok &= (channel != "").to_numpy() & _mapped(channel, lambda c: bool(slugify(c))).to_numpy(dtype=bool)
-    external_id, title, programs_ok = _programs(frame, channel)
+    external_id, title, programs_ok = _programs(frame, channel, stripped=stripped)
     ok &= programs_ok
     genres = genre_lookup()
-    genre = _mapped(_text(frame, "genre", "other").str.lower(), genres.get)
+    genre = _mapped(_text(frame, "genre", "other", stripped=stripped), lambda g: genres.get(g.lower()))
     ok &= genre.notna().to_numpy()
-    rating = _mapped(_text(frame, "content_rating", "PG").str.upper(), lambda r: RATING_ALIASES.get(r, r))
+    rating = _mapped(
+        _text(frame, "content_rating", "PG", stripped=stripped), lambda r: RATING_ALIASES.get(r.upper(), r.upper())
+    )
     ok &= rating.isin(ContentRating.values).to_numpy()
-    duration, duration_ok = _whole(frame, "duration_minutes", _SMALL_WHOLE, 1, 1440)
+    duration, duration_ok = _whole(frame, "duration_minutes", _SMALL_WHOLE, 1, 1440, stripped=stripped)
     ok &= duration_ok & duration.notna().to_numpy()
     flags: dict[str, pd.Series] = {}
     for flag in FLAGS:
@@ -211,14 +221,14 @@ def valid_by_column(frame: pd.DataFrame, lines: list[int], offset: int) -> tuple
         parsed = _mapped(column.fillna(""), parse_bool)
         ok &= parsed.notna().to_numpy()
         flags[flag] = parsed
-    season, season_ok = _whole(frame, "season", _SMALL_WHOLE, 0, 32767)
-    episode, episode_ok = _whole(frame, "episode", _SMALL_WHOLE, 0, 32767)
-    universe, universe_ok = _whole(frame, "channel_universe", _WHOLE, 1, 10**15)
+    season, season_ok = _whole(frame, "season", _SMALL_WHOLE, 0, 32767, stripped=stripped)
+    episode, episode_ok = _whole(frame, "episode", _SMALL_WHOLE, 0, 32767, stripped=stripped)
+    universe, universe_ok = _whole(frame, "channel_universe", _WHOLE, 1, 10**15, stripped=stripped)
     targets, targets_ok = _targets(frame)
     ok &= season_ok & episode_ok & universe_ok & targets_ok
 
     keep = np.flatnonzero(ok)
-    zone = _text(frame, "time_zone")
+    zone = _text(frame, "time_zone", stripped=stripped)
     valid = pd.DataFrame(
         {
             "index": keep + offset,
@@ -234,7 +244,7 @@ def valid_by_column(frame: pd.DataFrame, lines: list[int], offset: int) -> tuple
             "season": pd.Series(season.to_numpy()[keep], dtype="object"),
             "episode": pd.Series(episode.to_numpy()[keep], dtype="object"),
             **{t: targets[t][keep] for t in TARGETS},
-            "description": _text(frame, "description").to_numpy()[keep],
+            "description": _text(frame, "description", stripped=stripped).to_numpy()[keep],
             "universe": pd.Series(universe.to_numpy()[keep], dtype="object"),
             "time_zone": pd.Series(zone.where(zone != "", None).to_numpy()[keep], dtype="object"),
         },

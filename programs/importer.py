@@ -9,27 +9,31 @@ is updated only when a value differs. ``DataVersion`` is bumped only when rows c
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
 import math
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache, partial
-from itertools import islice
+from itertools import islice, repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils.text import slugify
+from psycopg import errors as psycopg_errors
 
 from bms.db import rows_insert
 from bms.errors import ApplicationError
@@ -266,11 +270,38 @@ CHUNK_ROWS = 20_000
 _UNREADABLE = re.compile("[\x00\udc80-\udcff]")
 
 
+class _FrameRows:
+    """The raw rows of a block read by ``_fast_block``, parsed again (as text, nothing missing) only when a
+    row is looked at one by one: for a rejected row's values, which most blocks never need."""
+
+    def __init__(self, block: bytes, width: int, delimiter: str, count: int) -> None:
+        self.block, self.width, self.delimiter, self.count = block, width, delimiter, count
+        self._table: pd.DataFrame | None = None
+
+    def _parsed(self) -> pd.DataFrame:
+        if self._table is None:
+            self._table = _parse_block(self.block, self.width, self.delimiter, None)
+        return self._table
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int) -> list[str]:
+        return [str(v) for v in self._parsed().iloc[i].tolist()]
+
+    def __iter__(self) -> Iterator[list[str]]:
+        return (list(r) for r in self._parsed().itertuples(index=False, name=None))
+
+
 @dataclass
 class _Chunk:
-    rows: list[list[str]]
+    rows: list[list[str]] | _FrameRows
     lines: list[int]  # the physical line each row starts on (quoted newlines respected)
     offset: int  # index of the chunk's first row in the file
+    # A block read by ``_fast_block``: its source frame (header names, missing values None or NaN), and the
+    # guarantee that every row decodes, has no NUL byte and has the header's field count.
+    src: pd.DataFrame | None = None
+    plain: bool = False  # no field of the block begins or ends with anything strip() removes
 
 
 def _unreadable_reason(row: list[str], encoding: str) -> str | None:
@@ -281,6 +312,28 @@ def _unreadable_reason(row: list[str], encoding: str) -> str | None:
     if found.group() == "\x00":
         return "contains a NUL byte"
     return f"not valid {encoding} text (byte 0x{ord(found.group()) - 0xDC00:02x})"
+
+
+def _csv_rows(handle: TextIO, delimiter: str, first_line: int) -> Iterator[tuple[int, list[str]]]:
+    """(physical line, row) of each non-empty row, lines counted from ``first_line``."""
+    reader = csv.reader(handle, delimiter=delimiter)
+    next_line = first_line
+    try:
+        for row in reader:
+            line, next_line = next_line, first_line + reader.line_num
+            if row:
+                yield line, row
+    except (csv.Error, UnicodeDecodeError) as exc:  # a codec that cannot escape (e.g. a cut UTF-16 pair)
+        raise ImportValidationError(f"line {next_line}: unreadable CSV ({exc}).") from exc
+
+
+def _row_chunks(stream: Iterator[tuple[int, list[str]]], offset: int, produced: bool) -> Iterator[_Chunk]:
+    while True:
+        batch = list(islice(stream, CHUNK_ROWS))
+        if not batch and produced:
+            return
+        yield _Chunk(rows=[r for _, r in batch], lines=[n for n, _ in batch], offset=offset)
+        produced, offset = True, offset + len(batch)
 
 
 def _read_chunks(path: Path, mapping: ColumnMapping) -> tuple[tuple[str, ...], Iterator[_Chunk]]:
@@ -296,20 +349,11 @@ def _read_chunks(path: Path, mapping: ColumnMapping) -> tuple[tuple[str, ...], I
             f"{path.name} is {size:,} bytes; imports are limited to {settings.IMPORT_MAX_BYTES:,} (IMPORT_MAX_BYTES).",
             details={"bytes": size, "max_bytes": settings.IMPORT_MAX_BYTES},
         )
-    reader = csv.reader(handle, delimiter=mapping.delimiter)
-    state = {"next_line": 1}
-
-    def rows() -> Iterator[tuple[int, list[str]]]:
-        try:
-            for row in reader:
-                line = state["next_line"]
-                state["next_line"] = reader.line_num + 1
-                if row:
-                    yield line, row
-        except (csv.Error, UnicodeDecodeError) as exc:  # a codec that cannot escape (e.g. a cut UTF-16 pair)
-            raise ImportValidationError(f"line {state['next_line']}: unreadable CSV ({exc}).") from exc
-
-    stream = rows()
+    fast = _fast_chunks(path, mapping)
+    if fast is not None:
+        handle.close()
+        return fast
+    stream = _csv_rows(handle, mapping.delimiter, 1)
     if mapping.header:
         first = next(stream, None)
         if first is None:
@@ -328,18 +372,149 @@ def _read_chunks(path: Path, mapping: ColumnMapping) -> tuple[tuple[str, ...], I
 
     def chunks() -> Iterator[_Chunk]:
         with handle:
-            offset, produced = 0, False
-            while True:
-                batch = list(islice(stream, CHUNK_ROWS))
-                if not batch and produced:
-                    return
-                yield _Chunk(rows=[r for _, r in batch], lines=[n for n, _ in batch], offset=offset)
-                produced, offset = True, offset + len(batch)
+            yield from _row_chunks(stream, 0, False)
 
     return header, chunks()
 
 
-def _canonical_frame(header: tuple[str, ...], rows: list[list[str]], mapping: ColumnMapping) -> pd.DataFrame:
+# --- reading in blocks ----------------------------------------------------------------------------
+# A UTF-8 file without quotes is read CHUNK_ROWS lines at a time by pandas' C parser, with its
+# physical lines, field counts and values checked on the bytes (numpy) so that a block is taken only
+# where ``csv.reader`` would give the same rows: no quote character, no NUL, valid UTF-8, line ends
+# "\n" or "\r\n", the header's field count on every non-empty line. The first block that is not so
+# (a quoted field, a malformed row) and everything after it goes to the row reader, from that
+# block's first byte: no quote was open there, since none came before.
+_BLOCK_CODECS = ("utf-8", "utf-8-sig")
+_BOM = b"\xef\xbb\xbf"
+
+
+def _fast_chunks(path: Path, mapping: ColumnMapping) -> tuple[tuple[str, ...], Iterator[_Chunk]] | None:
+    """The header and chunks read in blocks, or None when the file's header or options need the row reader."""
+    codec = codecs.lookup(mapping.encoding).name
+    delimiter = mapping.delimiter
+    if codec not in _BLOCK_CODECS or len(delimiter) != 1 or delimiter in '"\r\n' or not delimiter.isascii():
+        return None
+    handle = path.open("rb")
+    line = 1
+    header: tuple[str, ...]
+    if mapping.header:
+        while True:
+            raw = handle.readline()
+            if line == 1 and codec == "utf-8-sig" and raw.startswith(_BOM):
+                raw = raw[len(_BOM) :]
+            text = raw.rstrip(b"\r\n")
+            line += 1
+            if text or not raw:
+                break
+        if not text or b'"' in text or b"\x00" in text or b"\r" in text:
+            handle.close()
+            return None  # no header, or one the row reader reads (and reports)
+        try:
+            header = tuple(h.strip() for h in next(csv.reader([text.decode("utf-8")], delimiter=delimiter)))
+        except UnicodeDecodeError:
+            handle.close()
+            return None
+    else:
+        header = mapping.names
+        if not header:
+            handle.close()
+            return None
+        if codec == "utf-8-sig" and handle.read(len(_BOM)) != _BOM:
+            handle.seek(0)
+    width = len(header)
+    if width < 2:
+        handle.close()
+        return None
+
+    def chunks() -> Iterator[_Chunk]:
+        nonlocal line
+        with handle:
+            offset, produced, position = 0, False, handle.tell()
+            while True:
+                physical = list(islice(handle, CHUNK_ROWS))
+                if not physical:
+                    if not produced:
+                        yield _Chunk(rows=[], lines=[], offset=offset)
+                    return
+                block = b"".join(physical)
+                read = _fast_block(block, width, delimiter, mapping.na_values)
+                if read is None:
+                    handle.seek(position)
+                    text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
+                    yield from _row_chunks(_csv_rows(text, delimiter, line), offset, produced)
+                    return
+                rows, src, positions, plain = read
+                src.columns = pd.Index(list(header))
+                yield _Chunk(rows=rows, lines=(positions + line).tolist(), offset=offset, src=src, plain=plain)
+                produced, offset, line, position = True, offset + len(rows), line + len(physical), handle.tell()
+
+    return header, chunks()
+
+
+def _parse_block(block: bytes, width: int, delimiter: str, na_values: list[str] | None) -> pd.DataFrame:
+    """pandas' C parser on a block ``_fast_block`` checked: text fields, the ``na_values`` spellings as NaN."""
+    return pd.read_csv(
+        io.BytesIO(block),
+        header=None,
+        names=list(range(width)),
+        index_col=False,
+        dtype=object,
+        na_filter=na_values is not None,
+        keep_default_na=False,
+        na_values=na_values,
+        sep=delimiter,
+        quoting=csv.QUOTE_NONE,
+        skip_blank_lines=True,
+        encoding="utf-8",
+        engine="c",
+    )
+
+
+def _fast_block(
+    block: bytes, width: int, delimiter: str, na_values: tuple[str, ...]
+) -> tuple[_FrameRows, pd.DataFrame, np.ndarray, bool] | None:
+    """A block of whole lines as (raw rows, source frame, line of each row within the block, plain), or
+    None when ``csv.reader`` could read it differently. Plain: nothing in it has anything to strip."""
+    if b'"' in block or b"\x00" in block:
+        return None
+    returns = block.count(b"\r")
+    if returns and returns != block.count(b"\r\n"):
+        return None
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    data = np.frombuffer(block, dtype=np.uint8)
+    ends = np.flatnonzero(data == 10)
+    if not block.endswith(b"\n"):
+        ends = np.append(ends, len(data))
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    stops = ends - ((ends > starts) & (data[np.maximum(ends - 1, 0)] == 13))  # "\r\n": the "\r" ends it too
+    filled = stops > starts
+    cuts = np.flatnonzero(data == ord(delimiter))
+    per_line = np.searchsorted(cuts, stops[filled]) - np.searchsorted(cuts, starts[filled])
+    if not np.all(per_line == width - 1):
+        return None
+    # A value is missing when its stripped text is a missing-value spelling. pandas matches the text as
+    # it is, so that is the same only when no field begins or ends with anything strip() removes: check
+    # the first and last byte of every field (separators and line ends there are empty fields).
+    padded = np.append(data, np.uint8(10))
+    last = np.concatenate((stops[filled], cuts)) - 1
+    edges = np.concatenate((padded[np.concatenate((starts[filled], cuts + 1))], padded[last[last >= 0]]))
+    empty = (edges == ord(delimiter)) | (edges == 10) | (edges == 13)
+    plain = bool(np.all(empty | ((edges > 32) & (edges < 127))))
+    if plain:
+        src = _parse_block(block, width, delimiter, list(na_values))
+    else:
+        table = _parse_block(block, width, delimiter, None)
+        src = table.mask(table.apply(lambda c: c.str.strip()).isin(list(na_values)), None)
+    if len(src) != int(filled.sum()):
+        return None
+    return _FrameRows(block, width, delimiter, len(src)), src, np.flatnonzero(filled), plain
+
+
+def _source_frame(header: tuple[str, ...], rows: Iterable[list[str]], mapping: ColumnMapping) -> pd.DataFrame:
+    """Rows as a frame of the header's columns (short rows padded, long ones cut), missing values None."""
     width = len(header)
     padded = [r if len(r) == width else (r + [""] * width)[:width] for r in rows]
     na = frozenset(mapping.na_values)
@@ -353,6 +528,17 @@ def _canonical_frame(header: tuple[str, ...], rows: list[list[str]], mapping: Co
         index=pd.RangeIndex(len(padded)),
     )
     src.columns = pd.Index(list(header))
+    return src
+
+
+def _canonical_frame(
+    header: tuple[str, ...],
+    rows: Iterable[list[str]],
+    mapping: ColumnMapping,
+    src: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The chunk's values under canonical column names (``src``: its source frame, when already made)."""
+    src = src if src is not None else _source_frame(header, rows, mapping)
 
     identity = not (mapping.columns or mapping.constants or mapping.templates)
     out = pd.DataFrame(index=src.index)
@@ -770,9 +956,10 @@ _Checked = tuple[pd.DataFrame, pd.DataFrame, np.ndarray]  # canonical frame, row
 
 def _checked(header: tuple[str, ...], chunk: _Chunk, mapping: ColumnMapping) -> _Checked:
     """The database-free part of a chunk's validation: its canonical frame and the column checks."""
-    frame = _canonical_frame(header, chunk.rows, mapping)
+    frame = _canonical_frame(header, chunk.rows, mapping, chunk.src)
     _check_columns(frame, mapping)
-    fast, left = valid_by_column(frame, chunk.lines, chunk.offset)
+    as_read = not (mapping.columns or mapping.constants or mapping.templates or mapping.transforms)
+    fast, left = valid_by_column(frame, chunk.lines, chunk.offset, stripped=chunk.plain and as_read)
     return frame, fast, left
 
 
@@ -804,7 +991,7 @@ def _in_file_order(*frames: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True).sort_values("index", kind="stable").reset_index(drop=True)
 
 
-def _malformed(header: tuple[str, ...], rows: list[list[str]], encoding: str) -> dict[int, str]:
+def _malformed(header: tuple[str, ...], rows: Iterable[list[str]], encoding: str) -> dict[int, str]:
     """{position: reason} for rows with bytes that do not decode, a NUL byte, or the wrong field count."""
     bad: dict[int, str] = {}
     width = len(header)
@@ -924,10 +1111,14 @@ class _Import:
             self.channel_ids.setdefault(name.lower(), pk)
         self.channel_of: dict[str, int] = {}  # a row's channel value, lower-cased -> id
         self.program_of: dict[str, int] = {}  # external_id -> id
-        self.seen = _Seen()
-        self.writer: _PostgresWriter | _OrmWriter = (
-            _PostgresWriter(self) if connection.vendor == "postgresql" else _OrmWriter(self)
-        )
+        self.writer: _BulkWriter | _PostgresWriter | _OrmWriter
+        self.seen: _Seen | None
+        bulk = _BulkWriter.open(self) if connection.vendor == "postgresql" and not mapping.stack_same_start else None
+        if bulk is not None:
+            self.writer, self.seen = bulk, None  # the writer finds keys an earlier chunk holds
+        else:
+            self.writer = _PostgresWriter(self) if connection.vendor == "postgresql" else _OrmWriter(self)
+            self.seen = _Seen()
 
     # -- per chunk ---------------------------------------------------------------------------------
     def chunk(self, header: tuple[str, ...], chunk: _Chunk, checked: _Checked | None = None) -> None:
@@ -937,7 +1128,8 @@ class _Import:
         self.result.rows_read += len(chunk.rows)
         good, bad = self._validate_rows(frame, left, chunk)
         del frame
-        bad.update(_malformed(header, chunk.rows, self.mapping.encoding))
+        if chunk.src is None:  # a block read by pandas has none (_fast_block checked)
+            bad.update(_malformed(header, chunk.rows, self.mapping.encoding))
         for i, reason in bad.items():
             self._reject(chunk.offset + i, reason, (chunk.lines[i], tuple(chunk.rows[i])))
         if bad:
@@ -987,8 +1179,9 @@ class _Import:
             self.held.sort(key=lambda r: r.index)
             self._place(_frame_of(self.held), raw_of=None)
             self.held = []
-        self.writer.finish()
-        self.seen.close()
+        self.writer.finish(doomed=bool(self.bad) and not self.skip_invalid)
+        if self.seen is not None:
+            self.seen.close()
         missing = {i for i in self.bad if i not in self.bad_rows}
         if missing:  # duplicates among the held rows: their raw rows went with their chunk (rare)
             for chunk in _read_chunks(self.path, self.mapping)[1]:
@@ -1097,14 +1290,16 @@ class _Import:
                 for index, line in zip(frame.loc[dup, "index"].tolist(), first_line[dup].tolist(), strict=True):
                     self._duplicate(index, line, raw_of)
                 frame = frame[~dup]
-            earlier = self.seen.check_and_add(frame)
+            earlier = self.seen.check_and_add(frame) if self.seen is not None else {}
             if earlier:
                 for index, line in earlier.items():
                     self._duplicate(index, line, raw_of)
                 frame = frame[~frame["index"].isin(list(earlier))]
         if self.bad and not self.skip_invalid:
             return  # the import will be refused: validation goes on, writing stops
-        self.writer.write(frame.reset_index(drop=True))
+        # The bulk writer finds the keys an earlier chunk wrote as it writes (the others found none left).
+        for index, line in self.writer.write(frame.reset_index(drop=True)).items():
+            self._duplicate(index, line, raw_of)
 
     def _duplicate(self, index: int, line: int, raw_of: Callable[[int], tuple[int, tuple[str, ...]]] | None) -> None:
         self._reject(
@@ -1114,6 +1309,8 @@ class _Import:
     def _stacked(self, frame: pd.DataFrame) -> pd.DataFrame:
         """stack_same_start: a second airing of a program at the same start begins when the first ends
         (row by row: mappings that stack are small files with dates only)."""
+        if self.seen is None:  # stacking imports never take the bulk writer
+            raise RuntimeError("stack_same_start needs the keys table")
         starts = frame["start"].dt.to_pydatetime().tolist()
         for pos, (pid, cid) in enumerate(zip(frame["program_id"].tolist(), frame["channel_id"].tolist(), strict=True)):
             while (held := self.seen.holder(pid, cid, starts[pos])) is not None:
@@ -1129,9 +1326,9 @@ class _OrmWriter:
     def __init__(self, job: _Import) -> None:
         self.job = job
 
-    def write(self, frame: pd.DataFrame) -> None:
+    def write(self, frame: pd.DataFrame) -> dict[int, int]:
         if frame.empty:
-            return
+            return {}
         result = self.job.result
         rows = _staged_rows(frame)
         existing: dict[tuple[int, int, int], tuple[Any, ...]] = {}
@@ -1155,7 +1352,7 @@ class _OrmWriter:
             else:
                 result.unchanged += 1
         if not to_create and not to_update:
-            return
+            return {}
         version = self.job.version_for_writes()
         result.created += len(to_create)
         result.updated += len(to_update)
@@ -1167,8 +1364,9 @@ class _OrmWriter:
         added = to_create + [r for r in rows if (r[0], r[1], r[2]) in changed_keys]
         airings_aggregate(added=frame_of(added, _STAGED), removed=frame_of(removed, _STAGED))
         self.job.program_ids.update(r[0] for r in added)
+        return {}
 
-    def finish(self) -> None:
+    def finish(self, *, doomed: bool) -> None:
         return
 
 
@@ -1192,9 +1390,9 @@ class _PostgresWriter:
             )
             cursor.execute(f"CREATE TEMP TABLE _import_delta ({', '.join(f'{c} {t}' for c, t in _DELTA_COLUMNS)})")
 
-    def write(self, frame: pd.DataFrame) -> None:
+    def write(self, frame: pd.DataFrame) -> dict[int, int]:
         if frame.empty:
-            return
+            return {}
         result = self.job.result
         rows = _staged_rows(frame)
         names = ", ".join(_STAGED)
@@ -1211,7 +1409,7 @@ class _PostgresWriter:
                 cursor.execute(exists)
                 if not cursor.fetchone()[0]:
                     result.unchanged += len(rows)
-                    return
+                    return {}
             version = self.job.version_for_writes()
             delta = ", ".join(c for c, _ in _DELTA_COLUMNS)
             aggregate = ", ".join(TARGETS)
@@ -1251,13 +1449,189 @@ class _PostgresWriter:
         airings_aggregate_staged(table="_import_delta")
         with connection.cursor() as cursor:
             cursor.execute("TRUNCATE _import_delta")
+        return {}
 
-    def finish(self) -> None:
+    def finish(self, *, doomed: bool) -> None:
         if self.removed_programs:
             aggregates_refresh_extremes(program_ids=sorted(self.removed_programs))
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS _import_stage")
             cursor.execute("DROP TABLE IF EXISTS _import_delta")
+
+
+# A file this large (about 400k canonical rows) into an empty airings table is loaded without the table's
+# secondary indexes and foreign keys, which are rebuilt once at the end (see ``_BulkWriter``).
+BULK_REBUILD_BYTES = 48 * 1024 * 1024
+
+
+# The server memory one sort or hash may take while the bulk writer builds indexes and summaries over
+# the whole table (PostgreSQL's defaults, 4 MB and 64 MB, spill a 5M-row GROUP BY to disk).
+BULK_SORT_MEMORY = "256MB"
+
+
+@contextmanager
+def _memory_for_sorts() -> Iterator[None]:
+    """``work_mem`` and ``maintenance_work_mem`` raised for the block, then set back (``SET LOCAL``:
+    this transaction only, whatever happens)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('work_mem'), current_setting('maintenance_work_mem')")
+        work, maintenance = cursor.fetchone()
+        cursor.execute(
+            "SELECT set_config('work_mem', %s, true), set_config('maintenance_work_mem', %s, true)",
+            [BULK_SORT_MEMORY, BULK_SORT_MEMORY],
+        )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('work_mem', %s, true), set_config('maintenance_work_mem', %s, true)",
+                [work, maintenance],
+            )
+
+
+class _BulkWriter:
+    """PostgreSQL, into an empty airings table: every row is new, so each chunk is COPYed straight into
+    ``programs_airing`` (no staging table, no upsert, no delta rows) and the summaries are computed
+    once at the end from the airings, set-based.
+
+    The table is locked against other writers (``SHARE ROW EXCLUSIVE``: readers go on) from the check
+    that finds it empty until the import commits, so every row in it is this import's. A key an
+    earlier chunk wrote makes a chunk's COPY fail on the natural-key constraint inside a savepoint;
+    the chunk's keys are then looked up and those rows rejected as duplicates (the earlier line comes
+    from ``_import_lines``, the keys and lines written so far), and the rest is written again.
+
+    A large file (``BULK_REBUILD_BYTES``) also drops the table's secondary indexes and its foreign
+    keys first and re-creates them at the end (in the same transaction: a failure rolls the drop back
+    too). Building an index once is several times cheaper than maintaining it row by row, and adding a
+    foreign key checks every row with one join instead of a deferred per-row trigger at commit. That
+    takes ``ACCESS EXCLUSIVE`` locks (the airings, programs and channels tables) until the commit:
+    readers of those tables wait for the import, which is why small imports do not do it.
+    """
+
+    def __init__(self, job: _Import, *, rebuild: bool) -> None:
+        self.job = job
+        self.table = connection.ops.quote_name(Airing._meta.db_table)
+        self.indexes: list[str] = []  # CREATE INDEX statements of the indexes dropped for the load
+        self.foreign_keys: list[tuple[str, str]] = []  # (name, definition) of the constraints dropped
+        with connection.cursor() as cursor:
+            cursor.execute("DROP VIEW IF EXISTS _import_all")
+            cursor.execute("DROP TABLE IF EXISTS _import_lines, _import_keys")
+            cursor.execute(
+                "CREATE TEMP TABLE _import_lines (program_id integer NOT NULL, channel_id integer NOT NULL,"
+                " start timestamptz NOT NULL, line integer NOT NULL)"
+            )
+            cursor.execute(
+                "CREATE TEMP TABLE _import_keys (program_id integer NOT NULL, channel_id integer NOT NULL,"
+                " start timestamptz NOT NULL, idx bigint NOT NULL)"
+            )
+        if rebuild:
+            try:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    self._drop_for_load(cursor)
+            except OperationalError:  # the caller's transaction has trigger events pending on the table
+                self.indexes, self.foreign_keys = [], []  # load with them then
+
+    @classmethod
+    def open(cls, job: _Import) -> _BulkWriter | None:
+        """The bulk writer when the airings table is empty (checked again under the lock), else None."""
+        table = connection.ops.quote_name(Airing._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table})")  # noqa: S608  # nosec B608 - the model's table
+            if cursor.fetchone()[0]:
+                return None
+            cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table})")  # noqa: S608  # nosec B608 - the model's table
+            if cursor.fetchone()[0]:
+                return None
+        return cls(job, rebuild=job.path.stat().st_size >= BULK_REBUILD_BYTES)
+
+    def _drop_for_load(self, cursor: Any) -> None:
+        """Drop the secondary indexes and foreign keys of the airings table, noting how to re-create them."""
+        cursor.execute(
+            "SELECT pg_get_indexdef(i.indexrelid), i.indexrelid::regclass::text FROM pg_index i"
+            " WHERE i.indrelid = %s::regclass AND NOT i.indisunique AND NOT i.indisprimary"
+            " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
+            [Airing._meta.db_table],
+        )
+        found = cursor.fetchall()
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'",
+            [Airing._meta.db_table],
+        )
+        self.foreign_keys = [(str(name), str(definition)) for name, definition in cursor.fetchall()]
+        for name, _ in self.foreign_keys:
+            cursor.execute(f"ALTER TABLE {self.table} DROP CONSTRAINT {connection.ops.quote_name(name)}")
+        for definition, name in found:
+            cursor.execute(f"DROP INDEX {name}")  # regclass text: already quoted where it needs to be
+            self.indexes.append(str(definition))
+
+    def write(self, frame: pd.DataFrame) -> dict[int, int]:
+        """Write the chunk's rows; return {index: line of the earlier holder} for the rows refused."""
+        if frame.empty:
+            return {}
+        version = self.job.version_for_writes()
+        earlier: dict[int, int] = {}
+        try:
+            with transaction.atomic():  # a savepoint: a key an earlier chunk wrote fails this chunk only
+                self._copy(frame, version)
+        except psycopg_errors.UniqueViolation:  # the driver's own error: COPY goes past Django's wrapper
+            earlier = self._earlier(frame)
+            frame = frame[~frame["index"].isin(list(earlier))]
+            if not frame.empty:
+                self._copy(frame, version)
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy("COPY _import_lines (program_id, channel_id, start, line) FROM STDIN") as copy,
+        ):
+            for row in zip(*(_python_column(frame[c]) for c in (*_KEY, "line")), strict=True):
+                copy.write_row(row)
+        self.job.result.created += len(frame)
+        self.job.program_ids.update(int(p) for p in frame["program_id"].unique().tolist())
+        return earlier
+
+    def _copy(self, frame: pd.DataFrame, version: int) -> None:
+        names = ", ".join((*_STAGED, "data_version"))
+        with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {self.table} ({names}) FROM STDIN") as copy:
+            for row in zip(*(_python_column(frame[c]) for c in _STAGED), repeat(version, len(frame)), strict=True):
+                copy.write_row(row)
+
+    def _earlier(self, frame: pd.DataFrame) -> dict[int, int]:
+        """{index: line} of the chunk's rows whose key an earlier chunk wrote."""
+        key = " AND ".join(f"l.{c} = k.{c}" for c in _KEY)
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE _import_keys")
+            with cursor.cursor.copy("COPY _import_keys (program_id, channel_id, start, idx) FROM STDIN") as copy:
+                for row in zip(*(_python_column(frame[c]) for c in (*_KEY, "index")), strict=True):
+                    copy.write_row(row)
+            cursor.execute(f"SELECT k.idx, l.line FROM _import_keys k JOIN _import_lines l ON {key}")  # noqa: S608  # nosec B608 - fixed names
+            return {int(i): int(line) for i, line in cursor.fetchall()}
+
+    def finish(self, *, doomed: bool) -> None:
+        """The summaries from the airings (every one is this import's), the dropped indexes and foreign
+        keys back. ``doomed``: the import is refused and rolls back, so none of that is needed."""
+        with connection.cursor() as cursor:
+            if not doomed:
+                with _memory_for_sorts():
+                    for definition in self.indexes:
+                        cursor.execute(definition)
+                for name, definition in self.foreign_keys:
+                    cursor.execute(
+                        f"ALTER TABLE {self.table} ADD CONSTRAINT {connection.ops.quote_name(name)} {definition}"
+                    )
+                cursor.execute(
+                    "CREATE TEMP VIEW _import_all AS SELECT program_id, channel_id, start, 1 AS sign, "  # noqa: S608  # nosec B608 - the model's names
+                    f"{', '.join(TARGETS)} FROM {self.table}"
+                )
+            cursor.execute("DROP TABLE IF EXISTS _import_lines")
+            cursor.execute("DROP TABLE IF EXISTS _import_keys")
+        if not doomed:
+            with _memory_for_sorts():
+                airings_aggregate_staged(table="_import_all")
+            with connection.cursor() as cursor:
+                cursor.execute("DROP VIEW _import_all")
+                if self.indexes:
+                    cursor.execute(f"ANALYZE {self.table}")  # the planner's figures for the loaded table
 
 
 def airings_import(

@@ -98,7 +98,9 @@ def _state(path: Path, mapping: ColumnMapping | None = None) -> tuple[Any, ...]:
     return state
 
 
-def _rows_only(frame: pd.DataFrame, lines: list[int], offset: int) -> tuple[pd.DataFrame, np.ndarray]:
+def _rows_only(
+    frame: pd.DataFrame, lines: list[int], offset: int, *, stripped: bool = False
+) -> tuple[pd.DataFrame, np.ndarray]:
     empty, _ = valid_by_column(frame.iloc[:0], [], offset)
     return empty, np.ones(len(frame), bool)
 
