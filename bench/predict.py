@@ -4,11 +4,13 @@
    (``ServingModel.predict_rows``: compiled fast path) and through the registry's own
    ``LoadedModel.predict(frame)``; the whole ``predictions.predict.predict`` / ``predict_batch``
    (validation, cached lookups, model, log buffer) for each target's production model.
-2. HTTP: two uvicorn workers on 127.0.0.1 (``bench/_serve.py``), wrk (``apt-get install wrk``; an
-   async httpx client without it) at several connection counts (``--levels``), ``--runs`` runs each:
-   ``POST /api/v1/predict`` next to ``POST /api/v1/bench/echo`` (same authentication, same body
-   validation, no prediction). Throughput and p50/p99; then the same at ``--concurrency`` with
-   ``uvicorn --workers 2``.
+2. HTTP: two worker processes on 127.0.0.1, wrk (``apt-get install wrk``; an async httpx client
+   without it) at several connection counts (``--levels``), ``--runs`` runs each: ``POST /api/v1/predict``
+   next to ``POST /api/v1/bench/echo`` (same authentication, same body validation, no prediction).
+   Throughput, p50/p99 and the server processes' CPU per request, for each of ``--servers``: the custom
+   ASGI handler under uvicorn (``bench/_serve.py``: a SO_REUSEPORT socket per worker) and gunicorn's
+   gthread workers (WSGI, ``bench/gunicorn_conf.py``) at every level; ``uvicorn --workers 2`` and
+   gunicorn's sync workers at ``--concurrency``.
 
 Runs on its own SQLite database and artifacts under ``--var`` (default /tmp/bms-bench-predict): the
 first run generates data and trains the six algorithms x four targets there (a few minutes), later
@@ -47,6 +49,12 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3, help="wrk runs per level and endpoint")
     parser.add_argument("--repeats", type=int, default=300, help="in-process timing repeats")
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument(
+        "--servers",
+        default="uvicorn,gunicorn-gthread,uvicorn-shared,gunicorn-sync",
+        help=f"servers to measure, of {', '.join(SERVERS)} (the first two at every level, the others at --concurrency)",
+    )
+    parser.add_argument("--gunicorn-threads", type=int, default=0, help="threads per gunicorn worker (0: the config's)")
     return parser.parse_args()
 
 
@@ -298,10 +306,32 @@ async def _httpx_load(
             "n": len(latencies), "errors": errors}  # fmt: skip
 
 
-def _start_workers(var: Path, port: int, workers: int, shared_socket: bool) -> list[subprocess.Popen[bytes]]:
-    if shared_socket:  # uvicorn's own --workers: one listening socket for all
-        cmd = [str(ROOT / ".venv" / "bin" / "uvicorn"), "bms.asgi:application", "--host", "127.0.0.1",
-               "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]  # fmt: skip
+SERVERS = {
+    "uvicorn": "two uvicorn workers, a socket each (SO_REUSEPORT; the custom ASGI handler)",
+    "uvicorn-shared": "uvicorn --workers 2 (one shared socket; the custom ASGI handler)",
+    "gunicorn-gthread": "gunicorn, 2 gthread workers (WSGI; Django's own handler)",
+    "gunicorn-sync": "gunicorn, 2 sync workers (WSGI; Django's own handler; a connection per request)",
+}
+
+
+def _config_threads() -> int:
+    """``threads`` of bench/gunicorn_conf.py (sync workers need 1: with more gunicorn runs gthread instead)."""
+    import runpy
+
+    return int(runpy.run_path(str(ROOT / "bench" / "gunicorn_conf.py"))["threads"])
+
+
+def _start_workers(var: Path, port: int, workers: int, server: str, threads: int = 0) -> list[subprocess.Popen[bytes]]:
+    bind = ["--host", "127.0.0.1", "--port", str(port)]
+    if server == "uvicorn-shared":  # uvicorn's own --workers: one listening socket for all
+        cmd = [str(ROOT / ".venv" / "bin" / "uvicorn"), "bms.asgi:application", *bind, "--workers", str(workers),
+               "--no-access-log", "--log-level", "warning"]  # fmt: skip
+        return [subprocess.Popen(cmd, cwd=ROOT, env=_env(var), start_new_session=True)]
+    if server.startswith("gunicorn"):  # a standard WSGI setup (bench/gunicorn_conf.py)
+        cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", str(ROOT / "bench" / "gunicorn_conf.py"),
+               "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", server.split("-")[1],
+               "--threads", str(1 if server == "gunicorn-sync" else threads or _config_threads()),
+               "--log-level", "warning"]  # fmt: skip
         return [subprocess.Popen(cmd, cwd=ROOT, env=_env(var), start_new_session=True)]
     serve = [sys.executable, str(ROOT / "bench" / "_serve.py"), "127.0.0.1", str(port)]
     return [subprocess.Popen(serve, cwd=ROOT, env=_env(var), start_new_session=True) for _ in range(workers)]
@@ -320,8 +350,24 @@ def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
     return {**mid, "n": sum(r["n"] for r in runs), "errors": sum(r["errors"] for r in runs)}
 
 
+def _cpu_seconds(procs: list[subprocess.Popen[bytes]]) -> float:
+    """User + system CPU of the server processes and their children (gunicorn's workers) so far."""
+    import psutil
+
+    total = 0.0
+    for proc in procs:
+        try:
+            parent = psutil.Process(proc.pid)
+            for p in [parent, *parent.children(recursive=True)]:
+                times = p.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
 def _http(
-    var: Path, api_key: str, seconds: float, levels: list[int], target_level: int, runs: int
+    var: Path, api_key: str, seconds: float, plans: dict[str, list[int]], target_level: int, runs: int, threads: int
 ) -> tuple[list[str], dict[str, float]]:
     import httpx
 
@@ -338,9 +384,9 @@ def _http(
         encoded = [b.encode() for b in bodies]
         return asyncio.run(_httpx_load(base + path, encoded, headers, secs, concurrency))
 
-    def serve(shared_socket: bool, plan: list[int]) -> dict[tuple[str, int], dict[str, float]]:
+    def serve(server: str, plan: list[int]) -> dict[tuple[str, int], dict[str, float]]:
         port = _free_port()
-        procs = _start_workers(var, port, 2, shared_socket)
+        procs = _start_workers(var, port, 2, server, threads)
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.time() + 90
@@ -359,52 +405,64 @@ def _http(
             out = {}
             for concurrency in plan:
                 for name, path in endpoints:
-                    out[(name, concurrency)] = _median_run(
-                        [measure(base, path, concurrency, seconds) for _ in range(runs)]
+                    cpu = _cpu_seconds(procs)
+                    measured = [measure(base, path, concurrency, seconds) for _ in range(runs)]
+                    cpu = _cpu_seconds(procs) - cpu
+                    r = out[(name, concurrency)] = _median_run(measured)
+                    r["cpu_ms"] = 1000.0 * cpu / max(1, sum(m["n"] for m in measured))
+                    print(
+                        f"  c={concurrency} {name}: {r['rps']:.0f} req/s p50 {r['p50']:.1f} ms p99 {r['p99']:.1f} ms"
+                        f" server CPU {r['cpu_ms']:.2f} ms/request",
+                        flush=True,
                     )
-                    r = out[(name, concurrency)]
-                    print(f"  c={concurrency} {name}: {r['rps']:.0f} req/s p50 {r['p50']:.1f} ms p99 {r['p99']:.1f} ms")
             return out
         finally:
             _stop_workers(procs)
 
-    print("  2 workers, a socket each (SO_REUSEPORT):", flush=True)
-    results = serve(False, levels)
-    print("  uvicorn --workers 2 (one shared socket):", flush=True)
-    shared = serve(True, [target_level])
-    load = os.getloadavg()[0]
+    results: dict[str, dict[tuple[str, int], dict[str, float]]] = {}
+    for server, plan in plans.items():
+        print(f"  {SERVERS[server]}:", flush=True)
+        results[server] = serve(server, plan)
+    load = os.getloadavg()
     client = "wrk (1 thread)" if use_wrk else "an async httpx client (wrk not installed)"
     lines = [
-        f"Two uvicorn workers on 127.0.0.1 (`bench/_serve.py`: one process each, each on its own SO_REUSEPORT "
-        f"socket of the same port); client {client}, on the same 2 cores; `X-API-Key` authentication; 500 "
-        f"different bodies (random program, target, slot). Each row: {runs} runs of {seconds:.0f} s, each "
-        "with new connections, after a warm-up; the row is the run with the median p99 (requests and errors "
-        f"summed over the runs). 1-minute load average at the end: {load:.1f}.",
+        f"Each server with two worker processes on 127.0.0.1; client {client}, on the same 2 cores; `X-API-Key` "
+        f"authentication; 500 different bodies (random program, target, slot). Each row: {runs} runs of "
+        f"{seconds:.0f} s, each with new connections, after a warm-up; the row is the run with the median p99 "
+        "(requests and errors summed over the runs); server CPU: user + system CPU time of the server's "
+        "processes over those runs divided by the requests answered (the figure least moved by other load). "
+        f"Load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min).",
         "",
-        "| connections | endpoint | requests/s | p50 (ms) | p99 (ms) | requests | errors |",
-        "|---|---|---|---|---|---|---|",
+        "| server | connections | endpoint | requests/s | p50 (ms) | p99 (ms) | server CPU (ms/request) | requests | errors |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for concurrency in levels:
-        for name, _ in endpoints:
-            r = results[(name, concurrency)]
-            lines.append(
-                f"| {concurrency} | {name} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['n']} | "
-                f"{r['errors']} |"
-            )
-    bare, pred = results[("bare (validate only)", target_level)], results[("predict", target_level)]
-    ratio = pred["rps"] / bare["rps"]
-    sb, sp = shared[("bare (validate only)", target_level)], shared[("predict", target_level)]
+    for server, plan in plans.items():
+        for concurrency in plan:
+            for name, _ in endpoints:
+                r = results[server][(name, concurrency)]
+                lines.append(
+                    f"| {server} | {concurrency} | {name} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | "
+                    f"{r['cpu_ms']:.2f} | {r['n']} | {r['errors']} |"
+                )
+    lines += ["", *(f"- {server}: {SERVERS[server]}" for server in plans), ""]
+    figures: dict[str, float] = {}
+    for server, measured in results.items():
+        if ("predict", target_level) not in measured:
+            continue
+        bare, pred = measured[("bare (validate only)", target_level)], measured[("predict", target_level)]
+        ratio = pred["rps"] / bare["rps"]
+        met = "met" if ratio >= 0.40 and pred["p99"] <= 50.0 else "**missed**"
+        lines.append(
+            f"{server} at {target_level} connections: predict / bare throughput **{ratio:.0%}** (target >= 40%); "
+            f"predict p99 **{pred['p99']:.1f} ms** (target <= 50 ms): {met}."
+        )
+        figures |= {f"{server}/ratio": ratio, f"{server}/p99": pred["p99"], f"{server}/rps": pred["rps"]}
     lines += [
         "",
-        f"At {target_level} connections: predict / bare throughput **{ratio:.0%}** (target >= 40%); predict p99 "
-        f"**{pred['p99']:.1f} ms** (target <= 50 ms).",
-        "",
-        f"The same at {target_level} connections with `uvicorn --workers 2` (one listening socket shared by the "
-        f"workers): bare {sb['rps']:.0f} req/s, p99 {sb['p99']:.1f} ms; predict {sp['rps']:.0f} req/s, p50 "
-        f"{sp['p50']:.1f} ms, p99 {sp['p99']:.1f} ms. There the first worker to wake accepts every connection "
-        "the client opens at once, so a run may leave one worker idle: the median hides what single runs show.",
+        "uvicorn-shared: the first worker to wake accepts every connection the client opens at once, so a run may "
+        "leave one worker idle: the median hides what single runs show.",
     ]
-    return lines, {"ratio": ratio, "p99": pred["p99"], "rps": pred["rps"], "bare_rps": bare["rps"]}
+    return lines, figures
 
 
 def main() -> int:
@@ -442,7 +500,13 @@ def main() -> int:
     if not args.skip_http:
         print("HTTP ...", flush=True)
         levels = sorted({int(x) for x in args.levels.split(",")} | {args.concurrency})
-        http_lines, _ = _http(var, setup["api_key"], args.seconds, levels, args.concurrency, args.runs)
+        plans = {
+            server: levels if server in {"uvicorn", "gunicorn-gthread"} else [args.concurrency]
+            for server in args.servers.split(",")
+        }
+        http_lines, _ = _http(
+            var, setup["api_key"], args.seconds, plans, args.concurrency, args.runs, args.gunicorn_threads
+        )
         body += ["", "### HTTP", "", *http_lines]
     write_section("predict", "## Predictions\n\n" + "\n".join(body))
     print("written to docs/benchmarks.md (section predict)")

@@ -8,6 +8,8 @@ import pytest
 
 from bench._http import HttpError, RawClient, encode_request
 
+pytestmark = pytest.mark.loopback  # the bench client against small servers of its own on 127.0.0.1
+
 CONTENT_LENGTH = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
 CHUNKED = b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"
 

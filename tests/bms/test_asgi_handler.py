@@ -31,7 +31,7 @@ NY = ZoneInfo("America/New_York")
 
 
 @pytest.fixture
-def server() -> Iterator[str]:
+def server(loopback: None) -> Iterator[str]:
     with asgi_server() as url:
         yield url
 

@@ -21,7 +21,7 @@ from registry.models import TrainingRun
 from scheduling.models import OptimizationJob
 from tests.live import free_port
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.loopback]  # a Redis URL where nothing listens
 
 
 @pytest.fixture

@@ -93,6 +93,7 @@ def test_counters_are_added_in_one_call_from_missing_or_existing(db: Any) -> Non
     assert cache.get_many(["chat:test:a", "chat:test:b"]) == {"chat:test:a": 7, "chat:test:b": 7}
 
 
+@pytest.mark.loopback  # a Redis URL where nothing listens
 def test_counters_go_to_the_process_while_redis_is_down(db: Any) -> None:
     from django.core.cache import caches
     from django.test import override_settings

@@ -51,7 +51,7 @@ class HangingLLM:
 
 
 @pytest.fixture
-def hanging(settings: Any) -> Iterator[HangingLLM]:
+def hanging(settings: Any, loopback: None) -> Iterator[HangingLLM]:
     llm = HangingLLM()
     thread = threading.Thread(target=llm.server.serve_forever, daemon=True)
     thread.start()

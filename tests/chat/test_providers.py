@@ -15,7 +15,7 @@ ANSWER = "Night Watch (NWT001) has the best average rating, 4.50."
 
 
 @pytest.fixture
-def stub(settings: Any) -> Iterator[StubLLM]:
+def stub(settings: Any, loopback: None) -> Iterator[StubLLM]:
     with running_stub(StubLLM()) as server:
         settings.GROQ_API_KEY, settings.GROQ_BASE_URL = "test-groq", server.base_url("groq")
         settings.GEMINI_API_KEY, settings.GEMINI_BASE_URL = "test-gemini", server.base_url("gemini")

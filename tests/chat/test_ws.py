@@ -131,6 +131,7 @@ async def test_bad_messages_get_an_error_event_and_write_nothing() -> None:
 
 
 @pytest.mark.live_server
+@pytest.mark.loopback
 def test_a_real_server_and_a_real_client() -> None:
     import websockets
 

@@ -11,7 +11,7 @@ from tests.ops.live import LiveStack
 
 
 @pytest.fixture(scope="package")
-def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+def live_stack(tmp_path_factory: pytest.TempPathFactory, loopback: None) -> Iterator[LiveStack]:
     stack = LiveStack.prepare(Path(tmp_path_factory.mktemp("live")))
     try:
         stack.start_web()

@@ -81,6 +81,7 @@ def test_queue_depths_is_empty_for_a_non_redis_broker() -> None:
     assert celery_metrics.queue_depths(broker_url="amqp://guest@127.0.0.1//", queues=["celery"]) == {}
 
 
+@pytest.mark.loopback  # a Redis URL where nothing listens
 def test_queue_depths_is_empty_when_redis_does_not_answer() -> None:
     # Port 1 on loopback: connection refused at once; the scrape must not fail or hang.
     assert celery_metrics.queue_depths(broker_url="redis://127.0.0.1:1/0", queues=["celery"]) == {}

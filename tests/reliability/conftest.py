@@ -160,7 +160,7 @@ NORMAL = [
 
 
 @pytest.fixture(scope="package")
-def reliability(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reliability]:
+def reliability(tmp_path_factory: pytest.TempPathFactory, loopback: None) -> Iterator[Reliability]:
     from django.conf import settings
 
     if shutil.which("redis-server") is None:

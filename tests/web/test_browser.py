@@ -57,7 +57,7 @@ def _postgres_database(url: str, name: str, *, create: bool) -> str:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def site(tmp_path_factory: pytest.TempPathFactory, loopback: None) -> Iterator[str]:
     if not CHROMIUM.exists():
         message = "needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
         if os.environ.get("BMS_REQUIRE_SERVICES") == "1":
