@@ -30,7 +30,17 @@ import pandas as pd
 from scipy.optimize import nnls
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 
-HISTORY_LEVELS: tuple[str, ...] = ("h_last", "h_mean3", "h_ewm", "h_mean8", "h_mean_all", "s_last", "s_mean4")
+HISTORY_LEVELS: tuple[str, ...] = (
+    "h_last",
+    "h_mean3",
+    "h_ewm",
+    "h_mean8",
+    "h_mean_all",
+    "s_last",
+    "s_mean4",
+    "ps_last",
+    "ps_mean4",
+)
 # The levels the anchor blends: the history levels and the program's mean over the rows ``fit`` saw
 # (the analyst's "program mean"; the long-run level of a noisy, stable series).
 ANCHOR_COLUMNS: tuple[str, ...] = (*HISTORY_LEVELS, "p_mean")
