@@ -868,7 +868,15 @@ class HistoryState:
         slot_values, _, _ = self._windows(self.slot_keys, self.slot_end, self.slot_values, s_at, day, SLOT_WINDOW)
         lead_at = np.array([self.program_index.get(int(p), -1) for p in lead_in_program_id], dtype="int64")
         lead, _, _ = self._windows(self.program_keys, self.program_end, self.values, lead_at, utc_min, 1)
-        q_at = np.array([self.pair_index.get(str(k), -1) for k in pair_keys(program_id, keys)], dtype="int64")
+        # The keys ``pair_keys`` makes, built in Python: a few rows per request, where np.char costs more.
+        pair_index = self.pair_index
+        q_at = np.array(
+            [
+                pair_index.get(f"{p}@{k}", -1)
+                for p, k in zip(np.asarray(program_id, dtype="int64").tolist(), keys.tolist(), strict=True)
+            ],
+            dtype="int64",
+        )
         pairs, _, _ = self._windows(self.pair_keys, self.pair_end, self.pair_values, q_at, utc_min, SLOT_WINDOW)
         total = np.where(has, self.older_sum[first] if len(self.values) else 0.0, 0.0)
         columns = history_from_windows(
