@@ -9,6 +9,7 @@ baseline's test RMSE by at least 5%.
 
     .venv/bin/python bench/real_data.py [--data-dir ../shared/data/real]
     .venv/bin/python bench/real_data.py --csv other.csv --mapping other.json [--name Other]   # any dataset, printed
+    .venv/bin/python bench/real_data.py --keep 0.8   # held-out check: only the earliest 80% of airings, printed
 
 Nothing here is tuned per dataset: the same import, pipeline and baselines run on every file.
 """
@@ -57,8 +58,12 @@ def _slug(name: str) -> str:
 
 
 # --- one dataset, in its own process and database -------------------------------------------------
-def run_one(name: str, csv: Path, mapping: Path) -> dict[str, object]:
-    """Import, train and score one dataset (called in a child process with its own BMS_VAR_DIR)."""
+def run_one(name: str, csv: Path, mapping: Path, keep: float = 1.0) -> dict[str, object]:
+    """Import, train and score one dataset (called in a child process with its own BMS_VAR_DIR).
+
+    ``keep`` < 1: only the earliest ``keep`` share of the airings (by start) is kept after the import, so
+    the test part is an earlier period than the one the full run reports on (a held-out check that the
+    method was not shaped on the full run's test part)."""
     import django
 
     django.setup()
@@ -69,8 +74,12 @@ def run_one(name: str, csv: Path, mapping: Path) -> dict[str, object]:
 
     call_command("migrate", verbosity=0)
     result = airings_import(path=str(csv), mapping=ColumnMapping.load(str(mapping)), skip_invalid=True)
+    if keep < 1.0:
+        starts = sorted(Airing.objects.values_list("start", flat=True))
+        if starts:
+            Airing.objects.filter(start__gte=starts[int(len(starts) * keep)]).delete()
     out: dict[str, object] = {
-        "name": name,
+        "name": name if keep >= 1.0 else f"{name} (earliest {keep:.0%} of airings)",
         "csv": csv.name,
         "mapping": mapping.name,
         "rows_read": result.rows_read,
@@ -124,7 +133,7 @@ def _score_target(target: str) -> dict[str, object]:
 
 
 # --- the parent: one child per dataset, then the report -------------------------------------------
-def _child(name: str, csv: Path, mapping: Path) -> dict[str, object]:
+def _child(name: str, csv: Path, mapping: Path, keep: float = 1.0) -> dict[str, object]:
     var = ROOT / "var" / "bench-real" / _slug(name)
     shutil.rmtree(var, ignore_errors=True)
     var.mkdir(parents=True)
@@ -138,7 +147,7 @@ def _child(name: str, csv: Path, mapping: Path) -> dict[str, object]:
         }
     )
     out = var / "result.json"
-    cmd = [sys.executable, str(Path(__file__)), "--one", name, str(csv), str(mapping), str(out)]
+    cmd = [sys.executable, str(Path(__file__)), "--one", name, str(csv), str(mapping), str(out), str(keep)]
     subprocess.run(cmd, cwd=ROOT, env=env, check=True)
     return json.loads(out.read_text())
 
@@ -219,17 +228,22 @@ def main() -> int:
     parser.add_argument("--csv", type=Path, help="a dataset outside the repository (printed, not written)")
     parser.add_argument("--mapping", type=Path)
     parser.add_argument("--name", default="other dataset")
-    parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--keep", type=float, default=1.0, help="held-out check: keep the earliest share of airings (printed)"
+    )
+    parser.add_argument("--one", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         sys.path.insert(0, str(ROOT))
-        name, csv, mapping, out = args.one
-        Path(out).write_text(json.dumps(run_one(name, Path(csv), Path(mapping))))
+        name, csv, mapping, out, keep = args.one
+        Path(out).write_text(json.dumps(run_one(name, Path(csv), Path(mapping), float(keep))))
         return 0
+    if not 0.1 <= args.keep <= 1.0:
+        parser.error("--keep must be between 0.1 and 1")
     if args.csv:
         if args.mapping is None:
             parser.error("--csv needs --mapping")
-        results = [_child(args.name, args.csv.resolve(), args.mapping.resolve())]
+        results = [_child(args.name, args.csv.resolve(), args.mapping.resolve(), args.keep)]
         print(report(results))
         return 0 if all(ok for *_, ok in verdicts(results[0])) else 1
     results = []
@@ -239,11 +253,13 @@ def main() -> int:
             print(f"skipped {dataset.name}: {csv} not found (the real datasets live outside the repository)")
             continue
         print(f"== {dataset.name}", flush=True)
-        results.append(_child(dataset.name, csv, MAPPINGS / dataset.mapping))
+        results.append(_child(dataset.name, csv, MAPPINGS / dataset.mapping, args.keep))
     if not results:
         return 0
     body = report(results)
     print(body)
+    if args.keep < 1.0:
+        return 0  # a held-out check is printed, not written
     sys.path.insert(0, str(ROOT))
     from bench._report import write_section
 

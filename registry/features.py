@@ -334,6 +334,8 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "s_last",  # the slot's (channel x local weekday x hour) value on its latest earlier day: a week before
     "s_mean4",  # mean of the slot's last 4 earlier days
     "li_last",  # the lead-in program's last actual
+    "ps_last",  # the program's last actual in this slot (program x channel x local weekday x hour)
+    "ps_mean4",  # mean of its last 4 actuals in this slot
 )
 # Level features that linear models also get on the log scale (the multiplicative targets).
 HISTORY_LEVELS: tuple[str, ...] = (
@@ -345,6 +347,8 @@ HISTORY_LEVELS: tuple[str, ...] = (
     "s_last",
     "s_mean4",
     "li_last",
+    "ps_last",
+    "ps_mean4",
 )
 HISTORY_WINDOW = 8
 SLOT_WINDOW = 4
@@ -375,14 +379,17 @@ def history_from_windows(
     episode: np.ndarray,
     slot_values: np.ndarray,
     lead_in_last: np.ndarray,
+    pair_values: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """The history columns from windows of earlier actuals (most recent first, NaN = none).
 
     ``values``: (n, HISTORY_WINDOW) the program's last actuals; ``slot_values``: (n, SLOT_WINDOW) the
-    slot's means on its latest earlier days; ``count`` / ``total``: how many actuals the program had
+    slot's means on its latest earlier days; ``pair_values``: (n, SLOT_WINDOW) the program's last actuals
+    in the row's slot; ``count`` / ``total``: how many actuals the program had
     before and their sum. The one formula behind training and serving.
     """
     values = np.asarray(values, dtype="float64").reshape(-1, HISTORY_WINDOW)
+    pairs = np.asarray(pair_values, dtype="float64").reshape(-1, SLOT_WINDOW)
     known = ~np.isnan(values)
     weights = (1.0 - EWM_ALPHA) ** np.arange(HISTORY_WINDOW, dtype="float64")
     w = np.where(known, weights, 0.0)
@@ -410,6 +417,8 @@ def history_from_windows(
         "s_last": np.asarray(slot_values, dtype="float64").reshape(-1, SLOT_WINDOW)[:, 0].copy(),
         "s_mean4": _masked_mean(np.asarray(slot_values, dtype="float64").reshape(-1, SLOT_WINDOW)),
         "li_last": np.asarray(lead_in_last, dtype="float64"),
+        "ps_last": pairs[:, 0].copy(),
+        "ps_mean4": _masked_mean(pairs),
     }
 
 
@@ -432,6 +441,11 @@ def slot_keys(channel: np.ndarray, local_min: np.ndarray) -> tuple[np.ndarray, n
         np.char.add("|", hour.astype(str)),
     )
     return keys, day
+
+
+def pair_keys(program_id: np.ndarray, slot: np.ndarray) -> np.ndarray:
+    """The program x slot key "program@channel|weekday|hour" of each row (``slot_keys``' slot)."""
+    return np.char.add(np.char.add(np.asarray(program_id, dtype="int64").astype(str), "@"), np.asarray(slot, dtype=str))
 
 
 @dataclass
@@ -553,6 +567,7 @@ def history_columns(frame: pd.DataFrame, target: str) -> pd.DataFrame:
     lead_has = ~np.isnan(lead_pos)
     lead_last = np.full(n, np.nan)
     lead_last[lead_has] = obs.y[lead_pos[lead_has].astype("int64")]
+    pair_values = _pair_windows(obs, pair_keys(rows_pid, rows_slot), rows_utc)
     cols = history_from_windows(
         values=values,
         count=row_count,
@@ -561,8 +576,27 @@ def history_columns(frame: pd.DataFrame, target: str) -> pd.DataFrame:
         episode=row_episode,
         slot_values=slot_values,
         lead_in_last=lead_last,
+        pair_values=pair_values,
     )
     return pd.DataFrame(cols, index=frame.index)[list(HISTORY_COLUMNS)]
+
+
+def _pair_windows(obs: _Observed, row_keys: np.ndarray, row_utc: np.ndarray) -> np.ndarray:
+    """(n, SLOT_WINDOW) each row's program's last actuals in its slot from airings strictly before it."""
+    n = len(row_keys)
+    out = np.full((n, SLOT_WINDOW), np.nan)
+    if not len(obs.y) or not n:
+        return out
+    keys = pair_keys(obs.program_id, obs.slot)
+    g = pd.Series(obs.y).groupby(keys, sort=False)
+    window = np.column_stack([obs.y] + [g.shift(k).to_numpy(dtype="float64") for k in range(1, SLOT_WINDOW)])
+    table = pd.DataFrame({"key": keys, "t": obs.utc_min, "pos": np.arange(len(obs.y))})
+    left = pd.DataFrame({"key": row_keys, "t": row_utc, "row": np.arange(n)}).sort_values("t", kind="stable")
+    matched = pd.merge_asof(left, table, on="t", by="key", allow_exact_matches=False, direction="backward")
+    prev = matched.sort_values("row")["pos"].to_numpy(dtype="float64")
+    has = ~np.isnan(prev)
+    out[has] = window[prev[has].astype("int64")]
+    return out
 
 
 def with_history(frame: pd.DataFrame, target: str, *, source: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -642,6 +676,11 @@ class HistoryState:
     slot_end: np.ndarray
     slot_values: np.ndarray  # slot-day means, flat
     through: np.datetime64 | None  # the latest start with an actual
+    # program x slot (``pair_keys``): every actual, flat, sorted by (pair, newest first) like the programs
+    pair_index: dict[str, int]
+    pair_keys: np.ndarray
+    pair_end: np.ndarray
+    pair_values: np.ndarray
 
     @classmethod
     def build(cls, frame: pd.DataFrame, target: str) -> HistoryState:
@@ -657,6 +696,10 @@ class HistoryState:
         s_at = np.searchsorted(slots, days["slot"].to_numpy())
         day = days["day"].to_numpy(dtype="int64")
         s_order = np.lexsort((-day, s_at))
+        names = pair_keys(obs.program_id, obs.slot)
+        pairs = np.unique(names) if len(names) else np.array([], dtype=str)
+        q_at = np.searchsorted(pairs, names)
+        q_order = np.lexsort((-obs.utc_min, q_at))
         return cls(
             target=target,
             program_index={int(p): i for i, p in enumerate(pids)},
@@ -671,6 +714,10 @@ class HistoryState:
             slot_end=np.searchsorted(s_at[s_order], np.arange(len(slots)), side="right"),
             slot_values=days["y"].to_numpy(dtype="float64")[s_order],
             through=np.datetime64(int(obs.utc_min.max()), "m") if len(obs.y) else None,
+            pair_index={str(v): i for i, v in enumerate(pairs)},
+            pair_keys=q_at[q_order] * _KEY_SHIFT + (_KEY_SHIFT - 1 - obs.utc_min[q_order]),
+            pair_end=np.searchsorted(q_at[q_order], np.arange(len(pairs)), side="right"),
+            pair_values=obs.y[q_order],
         )
 
     def appended(self, frame: pd.DataFrame) -> HistoryState | None:
@@ -693,7 +740,27 @@ class HistoryState:
         slots = self._slots_appended(new)
         if slots is None:
             return None
-        return self._programs_appended(new, slots)
+        return self._programs_appended(new, {**slots, **self._pairs_appended(new)})
+
+    def _pairs_appended(self, new: _Observed) -> dict[str, Any]:
+        """The program x slot entries with ``new``'s actuals at the front of their segments (all newer)."""
+        old_names = np.array(list(self.pair_index), dtype=str)
+        old_times = _KEY_SHIFT - 1 - self.pair_keys % _KEY_SHIFT
+        merged, keys, ends, (values,) = _splice(
+            old_names,
+            self.pair_end,
+            old_times,
+            [self.pair_values],
+            pair_keys(new.program_id, new.slot),
+            new.utc_min,
+            [new.y],
+        )
+        return {
+            "pair_index": {str(v): i for i, v in enumerate(merged.tolist())},
+            "pair_keys": keys,
+            "pair_end": ends,
+            "pair_values": values,
+        }
 
     @staticmethod
     def _newest(index: dict[Any, int], ends: np.ndarray, names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -801,6 +868,16 @@ class HistoryState:
         slot_values, _, _ = self._windows(self.slot_keys, self.slot_end, self.slot_values, s_at, day, SLOT_WINDOW)
         lead_at = np.array([self.program_index.get(int(p), -1) for p in lead_in_program_id], dtype="int64")
         lead, _, _ = self._windows(self.program_keys, self.program_end, self.values, lead_at, utc_min, 1)
+        # The keys ``pair_keys`` makes, built in Python: a few rows per request, where np.char costs more.
+        pair_index = self.pair_index
+        q_at = np.array(
+            [
+                pair_index.get(f"{p}@{k}", -1)
+                for p, k in zip(np.asarray(program_id, dtype="int64").tolist(), keys.tolist(), strict=True)
+            ],
+            dtype="int64",
+        )
+        pairs, _, _ = self._windows(self.pair_keys, self.pair_end, self.pair_values, q_at, utc_min, SLOT_WINDOW)
         total = np.where(has, self.older_sum[first] if len(self.values) else 0.0, 0.0)
         columns = history_from_windows(
             values=values,
@@ -810,6 +887,7 @@ class HistoryState:
             episode=episode,
             slot_values=slot_values,
             lead_in_last=lead[:, 0],
+            pair_values=pairs,
         )
         return columns, np.where(has, prev_time, -1)
 

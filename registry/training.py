@@ -15,8 +15,9 @@ What a model version's ``metrics`` hold (the registry, its API and the benches r
 - ``r2``, ``rmse``, ``mse``, ``mae``: on the TEST part (what promotion gates on and pages show);
   ``test_r2``/``test_rmse`` are the same two numbers under explicit names;
 - ``val_r2``, ``val_rmse``, ``val_mae``: on the validation part (out-of-fold predictions);
-- ``cv_r2_mean``, ``cv_r2_std``, ``cv_splits``, ``cv_rmse``, ``cv_anchor_rmse``, ``cv_relative_mse`` (what
-  selection compares), ``shrink``, ``scale``: rolling-origin folds over train + validation;
+- ``cv_r2_mean``, ``cv_r2_std``, ``cv_splits``, ``cv_rmse``, ``cv_anchor_rmse``, ``cv_relative_mse`` (the
+  folds' mean MSE relative to the anchor's: what selection compares), ``cv_relative_mse_worst`` (the worst
+  fold's, what chose the shrink), ``shrink``, ``scale``: rolling-origin folds over train + validation;
 - ``anchor`` ``{"name", "weights"}``, ``fitted_on`` ("train+validation", or "train" without folds);
 - ``sane_range`` ``{"low", "high"}`` (0 ... 3 x the largest training value), ``out_of_range``: how many
   validation/test predictions left it; ``rejected``: why the model may not be chosen ("" = eligible);
@@ -52,7 +53,7 @@ from threadpoolctl import threadpool_limits
 
 from programs.models import TARGETS, Airing
 from registry.algorithms import TREE_ALGORITHMS, ModelSpec, build_model, set_serving_threads, unwrap
-from registry.anchor import AnchoredRegressor, choose_shrink, mean_scale, relative_error
+from registry.anchor import AnchoredRegressor, choose_shrink, mean_scale, relative_error, worst_relative_error
 from registry.features import (
     HISTORY_COLUMNS,
     MODEL_INPUT_COLUMNS,
@@ -305,9 +306,9 @@ def cross_validate(spec: ModelSpec, frame: pd.DataFrame, *, n_jobs: int, splits:
 
     Each of ``splits`` expanding folds fits the model with its full correction and keeps, for the later
     rows, the anchor and the correction apart; the correction's weight (``shrink``, registry.anchor) is
-    the one with the least ``relative_error`` over the folds. Metrics: the folds' R² with that weight
-    (``cv_r2_mean``/``cv_r2_std``), their mean squared error relative to the anchor's
-    (``cv_relative_mse``, what selection compares), pooled RMSE (``cv_rmse``) and the anchor's alone
+    the one whose worst fold is best (``registry.anchor.choose_shrink``). Metrics: the folds' R² with that
+    weight (``cv_r2_mean``/``cv_r2_std``), their mean squared error relative to the anchor's
+    (``cv_relative_mse``, what selection compares; ``cv_relative_mse_worst`` the worst fold's), pooled RMSE (``cv_rmse``) and the anchor's alone
     (``cv_anchor_rmse``). Folds hold at least ``last`` rows, so the last fold covers the validation part.
     Never sees the test part.
     """
@@ -345,6 +346,9 @@ def cross_validate(spec: ModelSpec, frame: pd.DataFrame, *, n_jobs: int, splits:
         "cv_r2_std": float(np.std(scores)),
         "cv_splits": splits,
         "cv_relative_mse": relative_error(
+            y=truths, anchor=anchors, correction=corrections, inverse=inverse, shrink=shrink
+        ),
+        "cv_relative_mse_worst": worst_relative_error(
             y=truths, anchor=anchors, correction=corrections, inverse=inverse, shrink=shrink
         ),
         "cv_rmse": float(np.sqrt(np.mean((np.concatenate(preds) - truth) ** 2))),

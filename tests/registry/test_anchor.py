@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 from sklearn.dummy import DummyRegressor
 
-from registry.anchor import ANCHOR_COLUMNS, AnchoredRegressor, choose_shrink, mean_scale, relative_error
+from registry.anchor import (
+    ANCHOR_COLUMNS,
+    AnchoredRegressor,
+    choose_shrink,
+    mean_scale,
+    relative_error,
+    worst_relative_error,
+)
 
 
 def _declining(n: int = 400, seed: int = 3) -> tuple[pd.DataFrame, np.ndarray]:
@@ -55,6 +62,23 @@ def test_shrink_is_zero_for_a_noise_correction_and_one_for_the_true_residual():
     assert choose_shrink(y=truth, anchor=anchor, correction=exact, inverse=identity) == 1.0
     assert relative_error(y=truth, anchor=anchor, correction=exact, inverse=identity, shrink=1.0) == 0.0
     assert relative_error(y=truth, anchor=anchor, correction=noise, inverse=identity, shrink=0.0) == 1.0
+
+
+def test_a_correction_that_helps_on_average_but_hurts_in_one_period_is_not_used():
+    """Minimax over the periods: exact in the first, orthogonal noise in the second (hurts at any weight)."""
+
+    def identity(z: np.ndarray) -> np.ndarray:
+        return z
+
+    anchor = [np.zeros(4), np.zeros(4)]
+    residual = np.array([1.0, 2.0, -1.0, 0.5])
+    truth = [residual, np.array([1.0, -1.0, 1.0, -1.0])]
+    correction = [residual, np.sqrt(0.5) * np.array([1.0, 1.0, -1.0, -1.0])]
+    mean = relative_error(y=truth, anchor=anchor, correction=correction, inverse=identity, shrink=0.75)
+    worst = worst_relative_error(y=truth, anchor=anchor, correction=correction, inverse=identity, shrink=0.75)
+    assert mean < 1.0  # the mean over the periods would use it ...
+    assert worst > 1.0  # ... but it hurts in the second period
+    assert choose_shrink(y=truth, anchor=anchor, correction=correction, inverse=identity) == 0.0
 
 
 def test_mean_scale_is_the_least_squares_factor_within_its_bounds():

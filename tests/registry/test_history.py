@@ -137,9 +137,10 @@ def _assert_same_state(got: HistoryState, expected: HistoryState) -> None:
     assert got.program_index == expected.program_index
     assert got.slot_index == expected.slot_index
     assert got.through == expected.through
-    for name in ("program_keys", "program_end", "utc_min", "slot_keys", "slot_end"):
+    assert got.pair_index == expected.pair_index
+    for name in ("program_keys", "program_end", "utc_min", "slot_keys", "slot_end", "pair_keys", "pair_end"):
         np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)
-    for name in ("values", "older_sum", "episode", "slot_values"):  # bit for bit, NaN where NaN
+    for name in ("values", "older_sum", "episode", "slot_values", "pair_values"):  # bit for bit, NaN where NaN
         np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)
 
 
@@ -171,7 +172,8 @@ def test_an_append_only_import_folds_into_the_state_as_a_full_rebuild_would(stor
         later = stored[stored["start"] > both["start"].max() - pd.Timedelta(days=3)].iloc[:200]
         trained = with_history(later, target, source=both)
         served_later = _served(folded, later)
-        for column in HISTORY_COLUMNS[:9]:  # the program columns: later rows' own day is not in ``both``
+        # The program and program x slot columns (later rows' own day is not in ``both``: the slot ones differ).
+        for column in (*HISTORY_COLUMNS[:9], "ps_last", "ps_mean4"):
             np.testing.assert_array_equal(served_later[column], trained[column].to_numpy(), err_msg=column)
 
 
@@ -198,3 +200,29 @@ def test_an_import_touching_an_earlier_airing_or_a_held_slot_day_is_not_folded(s
     latest = old.loc[[old["start"].idxmax()]]
     assert state.appended(latest.assign(start=latest["start"] + pd.Timedelta(minutes=1))) is None
     assert state.appended(new.iloc[:0]) is state
+
+
+def test_program_x_slot_history_reads_only_the_same_program_in_the_same_slot() -> None:
+    """ps_last / ps_mean4: the program's earlier actuals in this channel x local weekday x hour, no others."""
+    monday = pd.Timestamp("2024-01-01 20:00", tz="America/New_York")
+    rows = []
+    for week in range(6):
+        at = monday + pd.Timedelta(weeks=week)
+        rows.append((1, at, 10.0 + week))  # program 1, Monday 20:00
+        rows.append((1, at + pd.Timedelta(days=1, hours=1), 100.0 + week))  # program 1, Tuesday 21:00
+        rows.append((2, at + pd.Timedelta(minutes=30), 1000.0 + week))  # program 2, same Monday hour
+    frame = pd.DataFrame(rows, columns=["program_id", "start", "audience"]).assign(channel="X", lead_in_program_id=-1)
+    got = history_columns(frame, "audience")
+    monday_1 = (frame["program_id"] == 1) & (frame["start"].dt.day_of_week == 0)
+    tuesday_1 = (frame["program_id"] == 1) & (frame["start"].dt.day_of_week == 1)
+    program_2 = frame["program_id"] == 2
+    for mask, base in ((monday_1, 10.0), (tuesday_1, 100.0), (program_2, 1000.0)):
+        last = got.loc[mask, "ps_last"].to_numpy()
+        mean4 = got.loc[mask, "ps_mean4"].to_numpy()
+        assert np.isnan(last[0])
+        assert np.isnan(mean4[0])
+        np.testing.assert_array_equal(last[1:], base + np.arange(5))
+        assert mean4[5] == pytest.approx(base + np.mean([1, 2, 3, 4]))  # the last 4 of weeks 0..4
+    # The program's own history mixes its two slots; the slot's mixes the two programs.
+    assert got.loc[monday_1, "h_last"].iloc[1] == 100.0
+    assert got.loc[monday_1, "s_last"].iloc[1] == pytest.approx((10.0 + 1000.0) / 2)
