@@ -8,7 +8,7 @@ go through the provider fallback chain, emit ``tool_call`` events to the WebSock
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,11 +16,10 @@ from django.conf import settings
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from bms.users import User
+from chat.events import EventSink
 from chat.providers import invoke_with_fallback, provider_chain
 from chat.tools import TOOLS, ToolCall, run_tool, tool_schemas
 from chat.understanding import asks_for
-
-EventSink = Callable[[str, dict[str, Any]], None]
 
 SYSTEM_PROMPT = """You are the analytics assistant of a TV broadcaster's analytics platform (BMS).
 Rules:
