@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -32,7 +32,7 @@ def validated_request(form: ScheduleForm) -> tuple[ScheduleRequest | None, str]:
         return None, _first_error(exc.detail)
 
 
-def _first_error(errors: Any) -> str:
+def _first_error(errors: object) -> str:
     if isinstance(errors, dict):
         for key, value in errors.items():
             inner = _first_error(value)
@@ -49,7 +49,17 @@ def get_job(request: HttpRequest, pk: int) -> OptimizationJob:
         raise Http404(exc.message) from exc
 
 
-def job_state(job: Any) -> dict[str, Any]:
+class JobState(TypedDict):
+    id: int
+    status: str
+    finished: bool
+    done: int
+    total: int
+    percent: int
+    error: str
+
+
+def job_state(job: OptimizationJob) -> JobState:
     status = str(job.status).lower()
     done = int(job.progress_generation or 0)
     total = int(job.progress_max or 0)
@@ -62,7 +72,7 @@ def job_state(job: Any) -> dict[str, Any]:
         "done": done,
         "total": total,
         "percent": round(100 * done / total) if total else 0,
-        "error": str(getattr(job, "error", "") or ""),
+        "error": str(job.error or ""),
     }
 
 
