@@ -8,19 +8,17 @@ go through the provider fallback chain, emit ``tool_call`` events to the WebSock
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.conf import settings
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from bms.users import User
-from chat.providers import invoke_with_fallback, provider_chain
+from chat.events import EventSink
+from chat.providers import ModelEntry, invoke_with_fallback, provider_chain
 from chat.tools import TOOLS, ToolCall, run_tool, tool_schemas
 from chat.understanding import asks_for
-
-EventSink = Callable[[str, dict[str, Any]], None]
 
 SYSTEM_PROMPT = """You are the analytics assistant of a TV broadcaster's analytics platform (BMS).
 Rules:
@@ -59,7 +57,7 @@ def _text(message: AIMessage) -> str:
     return "".join(parts)
 
 
-def default_models() -> list[tuple[str, str, Any]]:
+def default_models() -> list[ModelEntry]:
     return [(p.name, p.model, p.client()) for p in provider_chain()]
 
 
@@ -67,7 +65,7 @@ def run_agent(
     *,
     user: User,
     question: str,
-    models: Sequence[tuple[str, str, Any]] | None = None,
+    models: Sequence[ModelEntry] | None = None,
     on_event: EventSink | None = None,
     max_tool_calls: int | None = None,
     deadline: float | None = None,

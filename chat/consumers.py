@@ -18,6 +18,7 @@ from rest_framework.settings import api_settings
 from bms.errors import ApplicationError, NotFoundError
 from bms.roles import Role, user_role
 from bms.users import User
+from chat.events import ChatEvent
 from chat.history import get_store
 from chat.services import chat_answer
 
@@ -74,7 +75,7 @@ class ChatConsumer(JsonWebsocketConsumer):
         self.user = user
         self.accept()
 
-    def _event(self, kind: str, data: dict[str, Any]) -> None:
+    def _event(self, kind: str, data: ChatEvent) -> None:
         self.send_json({"type": kind, **data})
 
     def receive_json(self, content: Any, **kwargs: Any) -> None:

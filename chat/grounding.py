@@ -19,9 +19,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from number_parser import parse_number
+
+if TYPE_CHECKING:
+    from chat.tools import ToolCall
 
 _NUMBER = re.compile(
     r"(?<![\w.])([-+\u2212])?\$?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(\s*(?:k|m|mn|thousand|million|bn|billion)\b)?(\s*%|\s*percent\b)?",
@@ -127,10 +130,10 @@ def answer_numbers(text: str) -> list[AnswerNumber]:
     return sorted(out, key=lambda n: n.start)
 
 
-def source_numbers(values: Iterable[Any]) -> list[float]:
+def source_numbers(values: Iterable[object]) -> list[float]:
     found: list[float] = []
 
-    def walk(v: Any) -> None:
+    def walk(v: object) -> None:
         if isinstance(v, bool) or v is None:
             return
         if isinstance(v, (int, float)):
@@ -168,7 +171,7 @@ def _matches(n: AnswerNumber, source: float, *, signed: bool = False, strict: bo
     return False
 
 
-def ungrounded_numbers(answer: str, sources: Iterable[Any]) -> list[str]:
+def ungrounded_numbers(answer: str, sources: Iterable[object]) -> list[str]:
     """The numbers in ``answer`` that no source supports (empty list = grounded)."""
     pool = source_numbers(list(sources))
     return [n.text for n in answer_numbers(answer) if not any(_matches(n, s) for s in pool)]
@@ -192,10 +195,10 @@ def _measure_of(key: str) -> str | None:
     return name if name in TARGETS else None
 
 
-def facts_of(values: Iterable[Any]) -> list[Fact]:
+def facts_of(values: Iterable[object]) -> list[Fact]:
     facts: list[Fact] = []
 
-    def walk(v: Any, entities: frozenset[str], measure: str | None) -> None:
+    def walk(v: object, entities: frozenset[str], measure: str | None) -> None:
         if isinstance(v, bool) or v is None:
             return
         if isinstance(v, (int, float)):
@@ -259,13 +262,13 @@ def _measure_near(sentence: str, n: AnswerNumber, offset: int) -> str | None:
     return words[-1][1] if words else None
 
 
-def claim_problems(answer: str, calls: Sequence[Any], question: str = "") -> list[str]:
+def claim_problems(answer: str, calls: Sequence[ToolCall], question: str = "") -> list[str]:
     """What is wrong with an LLM answer's claims (empty list: every claim holds)."""
     problems: list[str] = []
-    failed = [c for c in calls if getattr(c, "error", None) is not None]
+    failed = [c for c in calls if c.error is not None]
     if failed and _SUCCESS.search(answer) and not _ADMITS_ERROR.search(answer):
         problems.append(f"claims success although {failed[0].name} failed")
-    sources: list[Any] = [question]
+    sources: list[object] = [question]
     for c in calls:
         sources += [c.arguments, c.result if c.error is None else c.error]
     facts = facts_of(sources)

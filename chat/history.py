@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Protocol, TypeAlias, TypedDict, cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -20,6 +20,54 @@ from django.db.models import Field
 from django.utils import timezone
 
 from bms.errors import NotFoundError
+from bms.jsontypes import JSONObject
+
+if TYPE_CHECKING:
+    from pymongo import MongoClient
+    from pymongo.collection import Collection
+
+    from chat.models import ChatSession
+
+SessionKey: TypeAlias = str | uuid.UUID
+"""A session id as callers hold it: the URL's or the request's text, or the model's UUID. Anything
+that does not parse as a UUID is "not found"."""
+
+
+class Grounding(TypedDict):
+    replaced: bool
+    problems: list[str]
+
+
+class Fallback(TypedDict):
+    reason: str
+    failures: list[str]
+
+
+class AnswerMeta(TypedDict, total=False):
+    """An answer's metadata, as returned to the caller and stored with the assistant's message (the
+    user's message stores an empty one). Every key is optional: older rows and cached answers may
+    lack the newer ones."""
+
+    provider: str
+    model_used: str
+    cache_hit: bool
+    tokens_used: int
+    tokens_saved: int
+    input_tokens: int
+    output_tokens: int
+    latency_ms: float
+    tool_calls: list[JSONObject]  # ``ToolCall.as_dict()``
+    usage: dict[str, list[int]]  # provider -> [input, output] tokens
+    tool_calls_capped: bool
+    provider_failures: list[str]
+    refused_tools: list[str]
+    refused: str
+    fallback: Fallback
+    grounding: Grounding
+    clarification: bool
+    question: str
+    follow_up: bool
+    unavailable: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -35,9 +83,9 @@ class MessageRecord:
     role: str
     content: str
     created_at: datetime
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: AnswerMeta = field(default_factory=lambda: AnswerMeta())
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "role": self.role,
             "content": self.content,
@@ -49,7 +97,7 @@ class MessageRecord:
 ROLES = ("user", "assistant")
 
 
-def _session_uuid(session_id: Any) -> str:
+def _session_uuid(session_id: SessionKey) -> str:
     try:
         return str(uuid.UUID(str(session_id)))
     except (TypeError, ValueError, AttributeError):
@@ -61,9 +109,9 @@ class HistoryStore(Protocol):
 
     def session_create(self, *, owner_id: int, title: str = "") -> SessionRecord: ...
 
-    def session_get(self, *, session_id: Any, owner_id: int) -> SessionRecord: ...
+    def session_get(self, *, session_id: SessionKey, owner_id: int) -> SessionRecord: ...
 
-    def session_title(self, *, session_id: Any, owner_id: int) -> tuple[str, str]:
+    def session_title(self, *, session_id: SessionKey, owner_id: int) -> tuple[str, str]:
         """``(session id, title)`` of the owner's session: ``session_get`` for the chat's hot path
         (the one lookup every question pays), which needs no more than that."""
         ...
@@ -72,12 +120,14 @@ class HistoryStore(Protocol):
         """The owner's sessions, newest first."""
         ...
 
-    def message_add(self, *, session_id: Any, role: str, content: str, metadata: dict[str, Any]) -> MessageRecord: ...
+    def message_add(
+        self, *, session_id: SessionKey, role: str, content: str, metadata: AnswerMeta
+    ) -> MessageRecord: ...
 
-    def message_list(self, *, session_id: Any, limit: int | None = None) -> list[MessageRecord]: ...
+    def message_list(self, *, session_id: SessionKey, limit: int | None = None) -> list[MessageRecord]: ...
 
     def exchange_add(
-        self, *, session_id: Any, question: str, answer: str, metadata: dict[str, Any], titled: bool = False
+        self, *, session_id: SessionKey, question: str, answer: str, metadata: AnswerMeta, titled: bool = False
     ) -> None:
         """A user message and the assistant's answer, written together (one round trip).
 
@@ -103,7 +153,10 @@ def title_from(question: str) -> str:
 _MESSAGE_FIELDS = ("session", "role", "content", "metadata", "created_at")
 
 
-def _messages_insert(rows: list[tuple[uuid.UUID, str, str, dict[str, Any], datetime]]) -> None:
+_MessageRow: TypeAlias = tuple[uuid.UUID, str, str, AnswerMeta, datetime]
+
+
+def _messages_insert(rows: list[_MessageRow]) -> None:
     """Insert chat messages ``(session id, role, content, metadata, created_at)`` in one statement.
 
     Every question pays this write, so it is a single INSERT (``bulk_create`` inside ``atomic`` cost
@@ -116,7 +169,7 @@ def _messages_insert(rows: list[tuple[uuid.UUID, str, str, dict[str, Any], datet
     """
     from chat.models import ChatMessage
 
-    fields = [cast("Field[Any, Any]", ChatMessage._meta.get_field(name)) for name in _MESSAGE_FIELDS]
+    fields = [cast("Field[object, object]", ChatMessage._meta.get_field(name)) for name in _MESSAGE_FIELDS]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(str(f.column)) for f in fields)
     row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
@@ -138,7 +191,7 @@ class DjangoHistoryStore:
     name = "django"
 
     @staticmethod
-    def _record(row: Any) -> SessionRecord:
+    def _record(row: ChatSession) -> SessionRecord:
         return SessionRecord(id=str(row.id), owner_id=row.owner_id, title=row.title, created_at=row.created_at)
 
     def session_create(self, *, owner_id: int, title: str = "") -> SessionRecord:
@@ -147,7 +200,7 @@ class DjangoHistoryStore:
         row = ChatSession.objects.create(owner_id=owner_id, title=title[:200])
         return self._record(row)
 
-    def session_get(self, *, session_id: Any, owner_id: int) -> SessionRecord:
+    def session_get(self, *, session_id: SessionKey, owner_id: int) -> SessionRecord:
         from chat.models import ChatSession
 
         row = ChatSession.objects.filter(pk=_session_uuid(session_id), owner_id=owner_id).first()
@@ -155,7 +208,7 @@ class DjangoHistoryStore:
             raise NotFoundError("Chat session not found.")
         return self._record(row)
 
-    def session_title(self, *, session_id: Any, owner_id: int) -> tuple[str, str]:
+    def session_title(self, *, session_id: SessionKey, owner_id: int) -> tuple[str, str]:
         from chat.models import ChatSession
 
         # One indexed lookup paid by every question: plain SQL (the ORM spends more building this
@@ -178,7 +231,7 @@ class DjangoHistoryStore:
         rows = ChatSession.objects.filter(owner_id=owner_id).order_by("-created_at")[:limit]
         return [self._record(r) for r in rows]
 
-    def message_add(self, *, session_id: Any, role: str, content: str, metadata: dict[str, Any]) -> MessageRecord:
+    def message_add(self, *, session_id: SessionKey, role: str, content: str, metadata: AnswerMeta) -> MessageRecord:
         from chat.models import ChatMessage
 
         if role not in ROLES:
@@ -189,13 +242,13 @@ class DjangoHistoryStore:
         return MessageRecord(role=role, content=content, created_at=row.created_at, metadata=metadata)
 
     def exchange_add(
-        self, *, session_id: Any, question: str, answer: str, metadata: dict[str, Any], titled: bool = False
+        self, *, session_id: SessionKey, question: str, answer: str, metadata: AnswerMeta, titled: bool = False
     ) -> None:
         from chat.models import ChatSession
 
         sid = uuid.UUID(_session_uuid(session_id))
         now = timezone.now()
-        rows = [(sid, "user", question, {}, now), (sid, "assistant", answer, metadata, now)]
+        rows: list[_MessageRow] = [(sid, "user", question, {}, now), (sid, "assistant", answer, metadata, now)]
         if titled:
             _messages_insert(rows)  # one statement, atomic on its own: one round trip
             return
@@ -203,16 +256,40 @@ class DjangoHistoryStore:
             _messages_insert(rows)
             ChatSession.objects.filter(pk=sid, title="").update(title=title_from(question))
 
-    def message_list(self, *, session_id: Any, limit: int | None = None) -> list[MessageRecord]:
+    def message_list(self, *, session_id: SessionKey, limit: int | None = None) -> list[MessageRecord]:
         from chat.models import ChatMessage
 
         qs = ChatMessage.objects.filter(session_id=uuid.UUID(_session_uuid(session_id))).order_by("-created_at", "-id")
         rows = list(qs[:limit] if limit else qs)
         rows.reverse()
         return [
-            MessageRecord(role=r.role, content=r.content, created_at=r.created_at, metadata=r.metadata or {})
+            # the JSON column holds what this store wrote: an answer's metadata
+            MessageRecord(
+                role=r.role, content=r.content, created_at=r.created_at, metadata=cast(AnswerMeta, r.metadata or {})
+            )
             for r in rows
         ]
+
+
+class _SessionDoc(TypedDict):
+    _id: str
+    owner_id: int
+    title: str
+    created_at: datetime
+    order: int  # breaks ties between sessions created within the same millisecond
+    seq: int  # the session's message counter
+
+
+class _MessageDoc(TypedDict):
+    session_id: str
+    seq: int
+    role: str
+    content: str
+    metadata: AnswerMeta
+    created_at: datetime
+
+
+MongoDoc: TypeAlias = dict[str, object]
 
 
 class MongoHistoryStore:
@@ -220,15 +297,16 @@ class MongoHistoryStore:
 
     name = "mongo"
 
-    def __init__(self, *, client: Any, db_name: str) -> None:
+    def __init__(self, *, client: MongoClient[MongoDoc], db_name: str) -> None:
         self.db = client[db_name]
-        self.sessions = self.db["chat_sessions"]
-        self.messages = self.db["chat_messages"]
+        # The documents' shapes are this store's own (it alone writes these collections).
+        self.sessions = cast("Collection[_SessionDoc]", self.db["chat_sessions"])
+        self.messages = cast("Collection[_MessageDoc]", self.db["chat_messages"])
         self.messages.create_index([("session_id", 1), ("seq", 1)])
         self.sessions.create_index([("owner_id", 1), ("created_at", -1), ("order", -1)])
 
     @classmethod
-    def _record(cls, doc: dict[str, Any]) -> SessionRecord:
+    def _record(cls, doc: _SessionDoc) -> SessionRecord:
         return SessionRecord(
             id=doc["_id"], owner_id=doc["owner_id"], title=doc["title"], created_at=cls._aware(doc["created_at"])
         )
@@ -253,13 +331,13 @@ class MongoHistoryStore:
         )
         return SessionRecord(id=sid, owner_id=owner_id, title=title, created_at=now)
 
-    def session_get(self, *, session_id: Any, owner_id: int) -> SessionRecord:
+    def session_get(self, *, session_id: SessionKey, owner_id: int) -> SessionRecord:
         doc = self.sessions.find_one({"_id": _session_uuid(session_id), "owner_id": owner_id})
         if doc is None:
             raise NotFoundError("Chat session not found.")
         return self._record(doc)
 
-    def session_title(self, *, session_id: Any, owner_id: int) -> tuple[str, str]:
+    def session_title(self, *, session_id: SessionKey, owner_id: int) -> tuple[str, str]:
         sid = _session_uuid(session_id)
         doc = self.sessions.find_one({"_id": sid, "owner_id": owner_id}, {"title": 1})
         if doc is None:
@@ -270,7 +348,7 @@ class MongoHistoryStore:
         docs = self.sessions.find({"owner_id": owner_id}).sort([("created_at", -1), ("order", -1)]).limit(limit)
         return [self._record(d) for d in docs]
 
-    def message_add(self, *, session_id: Any, role: str, content: str, metadata: dict[str, Any]) -> MessageRecord:
+    def message_add(self, *, session_id: SessionKey, role: str, content: str, metadata: AnswerMeta) -> MessageRecord:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
         sid = _session_uuid(session_id)
@@ -292,24 +370,32 @@ class MongoHistoryStore:
         return MessageRecord(role=role, content=content, created_at=now, metadata=metadata)
 
     def exchange_add(
-        self, *, session_id: Any, question: str, answer: str, metadata: dict[str, Any], titled: bool = False
+        self, *, session_id: SessionKey, question: str, answer: str, metadata: AnswerMeta, titled: bool = False
     ) -> None:
         sid = _session_uuid(session_id)
         counter = self.sessions.find_one_and_update({"_id": sid}, {"$inc": {"seq": 2}}, return_document=True)
         if counter is None:
             raise NotFoundError("Chat session not found.")
         now = self._now()
-        base = {"session_id": sid, "created_at": now}
         self.messages.insert_many(
             [
-                {**base, "seq": counter["seq"] - 1, "role": "user", "content": question, "metadata": {}},
-                {**base, "seq": counter["seq"], "role": "assistant", "content": answer, "metadata": metadata},
+                _MessageDoc(
+                    session_id=sid, seq=counter["seq"] - 1, role="user", content=question, metadata={}, created_at=now
+                ),
+                _MessageDoc(
+                    session_id=sid,
+                    seq=counter["seq"],
+                    role="assistant",
+                    content=answer,
+                    metadata=metadata,
+                    created_at=now,
+                ),
             ]
         )
         if not titled:
             self.sessions.update_one({"_id": sid, "title": ""}, {"$set": {"title": title_from(question)}})
 
-    def message_list(self, *, session_id: Any, limit: int | None = None) -> list[MessageRecord]:
+    def message_list(self, *, session_id: SessionKey, limit: int | None = None) -> list[MessageRecord]:
         cursor = self.messages.find({"session_id": _session_uuid(session_id)}).sort("seq", -1)
         if limit:
             cursor = cursor.limit(limit)
@@ -327,17 +413,18 @@ class MongoHistoryStore:
 
 
 @lru_cache(maxsize=1)
-def mongo_client() -> Any:
+def mongo_client() -> MongoClient[MongoDoc]:
     """The one MongoDB client of the process, with explicit timeouts."""
     import pymongo
 
-    return pymongo.MongoClient(
+    client: MongoClient[MongoDoc] = pymongo.MongoClient(
         settings.MONGO_URL,
         serverSelectionTimeoutMS=2000,
         connectTimeoutMS=2000,
         socketTimeoutMS=5000,
         tz_aware=True,
     )
+    return client
 
 
 def mongo_ping() -> None:

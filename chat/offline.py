@@ -13,13 +13,14 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils import timezone
 
+from bms.jsontypes import JSONObject, JSONValue, json_object, json_objects
 from bms.users import User
+from chat.events import EventSink
 from chat.tools import TARGETS, ToolCall, run_tool
 from chat.understanding import (
     DAYPART_HOURS,
@@ -31,8 +32,6 @@ from chat.understanding import (
     load_catalogue,
     understand,
 )
-
-EventSink = Callable[[str, dict[str, Any]], None]
 
 CANT_CHANGE = (
     "I can't change data: I only read it, predict, export it and propose schedules. Programs, airings and "
@@ -57,7 +56,7 @@ class OfflineAnswer:
 
 @dataclass
 class Planned:
-    calls: list[tuple[str, dict[str, Any]]]
+    calls: list[tuple[str, JSONObject]]
     compare: bool = False
 
 
@@ -110,8 +109,8 @@ def _zone(catalogue: Catalogue, channel: str) -> ZoneInfo:
     return ZoneInfo(catalogue.time_zones.get(channel) or settings.TIME_ZONE)
 
 
-def _period_args(scope: Scope, first: str, last: str) -> dict[str, Any]:
-    args: dict[str, Any] = {}
+def _period_args(scope: Scope, first: str, last: str) -> JSONObject:
+    args: JSONObject = {}
     if scope.since:
         args[first] = scope.since.isoformat()
     if scope.until:
@@ -125,7 +124,7 @@ def _plan_step(step: Step, *, now: dt.datetime, catalogue: Catalogue) -> tuple[P
     programs = s.programs
     if len(s.genres) > 1 and intent in ("get_programs", "analyze_trends") and not programs:
         # one call per genre ("comedies and dramas"), the same question otherwise
-        calls: list[tuple[str, dict[str, Any]]] = []
+        calls: list[tuple[str, JSONObject]] = []
         for genre in s.genres:
             single = Step(intent, replace(s, genre=genre, genres=[genre]), step.text)
             planned, _ = _plan_step(single, now=now, catalogue=catalogue)
@@ -139,7 +138,7 @@ def _plan_step(step: Step, *, now: dt.datetime, catalogue: Catalogue) -> tuple[P
             if (not s.genre or p.genre == s.genre) and (not s.channel or p.channel == s.channel)
         ][:MAX_PROGRAMS]
     if intent == "get_programs":
-        args: dict[str, Any] = {}
+        args: JSONObject = {}
         ranking = (
             s.target
             or s.group_by
@@ -197,7 +196,7 @@ def _plan_step(step: Step, *, now: dt.datetime, catalogue: Catalogue) -> tuple[P
             return None, "Best model for which target: rating, revenue, audience or engagement?"
         return Planned([("get_best_model", {"target": target})]), None
     if intent == "analyze_trends":
-        base: dict[str, Any] = {"target": s.target or "rating", "period": s.granularity or "week"}
+        base: JSONObject = {"target": s.target or "rating", "period": s.granularity or "week"}
         base.update(_period_args(s, "start", "end"))
         if s.channel:
             base["channel"] = s.channel
@@ -209,7 +208,7 @@ def _plan_step(step: Step, *, now: dt.datetime, catalogue: Catalogue) -> tuple[P
             base["genre"] = s.genre
         return Planned([("analyze_trends", base)]), None
     if intent == "export_data":
-        filters: dict[str, Any] = {}
+        filters: JSONObject = {}
         for key in ("channel", "genre"):
             if getattr(s, key):
                 filters[key] = getattr(s, key)
@@ -356,7 +355,7 @@ _FIELD_NAMES = {
 _UNITS = {"rating": "rating points", "revenue": "USD", "audience": "thousand viewers", "engagement": "/100"}
 
 
-def fmt_value(target: str | None, value: Any) -> str:
+def fmt_value(target: str | None, value: object) -> str:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return "n/a"
     if target == "revenue":
@@ -370,31 +369,38 @@ def fmt_value(target: str | None, value: Any) -> str:
     return f"{value:,.2f}"
 
 
-def _value_of(row: dict[str, Any], target: str | None) -> Any:
+def _text(value: JSONValue) -> str | None:
+    """A name read from a result (a target, a group kind): its text, or None when absent."""
+    return None if value is None else str(value)
+
+
+def _value_of(row: JSONObject, target: str | None) -> int | float | None:
     keys = [target, f"avg_{target}", f"mean_{target}", f"{target}_mean", f"{target}_avg"] if target else []
     for key in [*keys, "value", "mean", "avg", "average", "score", "prediction"]:
-        if key and isinstance(row.get(key), (int, float)) and not isinstance(row.get(key), bool):
-            return row[key]
+        value = row.get(key) if key else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
     return None
 
 
-def _name(row: dict[str, Any]) -> str:
+def _name(row: JSONObject) -> str:
+    program = row.get("program")
     title = row.get("title") or row.get("program_title") or row.get("program__title") or row.get("name")
-    if isinstance(row.get("program"), dict):
-        title = title or row["program"].get("title")
+    if isinstance(program, dict):
+        title = title or program.get("title")
     ext = row.get("external_id") or row.get("program__external_id") or row.get("program_external_id")
-    if isinstance(row.get("program"), dict):
-        ext = ext or row["program"].get("external_id")
+    if isinstance(program, dict):
+        ext = ext or program.get("external_id")
     if title and ext:
         return f"{title} ({ext})"
     return str(title or ext or row.get("id") or "?")
 
 
-def _render_programs(r: dict[str, Any]) -> str:
+def _render_programs(r: JSONObject) -> str:
     if r.get("group_by"):
         return _render_groups(r)
-    rows = r.get("programs") or []
-    target = r.get("ranked_by")
+    rows = json_objects(r.get("programs"))
+    target = _text(r.get("ranked_by"))
     if not rows:
         if r.get("data_ends"):
             return f"There is no data in that period: the data ends on {r['data_ends']}."
@@ -410,13 +416,13 @@ def _render_programs(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _plural(count: Any, noun: str) -> str:
+def _plural(count: JSONValue, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def _render_groups(r: dict[str, Any]) -> str:
-    rows = r.get("groups") or []
-    target, kind = r.get("ranked_by"), r.get("group_by")
+def _render_groups(r: JSONObject) -> str:
+    rows = json_objects(r.get("groups"))
+    target, kind = _text(r.get("ranked_by")), r.get("group_by")
     if not rows:
         if r.get("data_ends"):
             return f"There is no data in that period: the data ends on {r['data_ends']}."
@@ -434,7 +440,7 @@ def _render_groups(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _target_stats(detail: Any, target: str) -> dict[str, Any] | None:
+def _target_stats(detail: JSONValue, target: str) -> JSONObject | None:
     """Find the per-target aggregate dict (mean/min/max) wherever the selector put it."""
     if isinstance(detail, dict):
         value = detail.get(target)
@@ -447,9 +453,9 @@ def _target_stats(detail: Any, target: str) -> dict[str, Any] | None:
     return None
 
 
-def _render_details(r: dict[str, Any]) -> str:
-    program = r.get("program") or {}
-    detail = r.get("detail") or {}
+def _render_details(r: JSONObject) -> str:
+    program = json_object(r.get("program"))
+    detail = json_object(r.get("detail"))
     head = f"{_name(program)}"
     extra = [str(program[k]) for k in ("genre", "channel") if program.get(k)]
     lines = [head + (f" — {', '.join(extra)}" if extra else "")]
@@ -461,19 +467,20 @@ def _render_details(r: dict[str, Any]) -> str:
         if stats:
             mean = stats.get("mean", stats.get("avg", stats.get("average")))
             parts = [f"average {fmt_value(target, mean)}"]
-            if isinstance(stats.get("min"), (int, float)) and isinstance(stats.get("max"), (int, float)):
-                parts.append(f"range {fmt_value(target, stats['min'])} to {fmt_value(target, stats['max'])}")
+            low, high = stats.get("min"), stats.get("max")
+            if isinstance(low, (int, float)) and isinstance(high, (int, float)):
+                parts.append(f"range {fmt_value(target, low)} to {fmt_value(target, high)}")
             lines.append(f"{target.capitalize()}: " + ", ".join(parts))
     if len(lines) == 1 + isinstance(count, int):
         lines.append("There is no airing data with measured targets for this program yet.")
     return "\n".join(lines)
 
 
-def _render_predictions(r: dict[str, Any]) -> str:
-    name = _name(r.get("program") or {})
+def _render_predictions(r: JSONObject) -> str:
+    name = _name(json_object(r.get("program")))
     lines = [f"Predictions for {name}:"]
-    for p in r.get("predictions") or []:
-        target = p.get("target")
+    for p in json_objects(r.get("predictions")):
+        target = _text(p.get("target"))
         if "error" in p:
             lines.append(f"- {target}: not available ({p['error']})")
             continue
@@ -488,12 +495,12 @@ def _render_predictions(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _render_best_model(r: dict[str, Any]) -> str:
+def _render_best_model(r: JSONObject) -> str:
     target = r.get("target")
-    model = r.get("model")
+    model = json_object(r.get("model"))
     if not model:
         return f"There is no trained model for {target} yet, so I cannot say which is best."
-    metrics = model.get("metrics") or {}
+    metrics = json_object(model.get("metrics"))
     shown = [
         f"{k.upper() if len(k) <= 4 else k} {v:.3f}"
         for k, v in metrics.items()
@@ -504,29 +511,31 @@ def _render_best_model(r: dict[str, Any]) -> str:
         text += f" (version {model['version']})"
     if shown:
         text += " — " + ", ".join(shown)
-    factors = r.get("top_factors") or []
+    factors = json_objects(r.get("top_factors"))
     if factors:
-        names = [f"{f['feature']} ({f['importance']:.3f})" for f in factors[:5] if isinstance(f, dict)]
+        names = [f"{f['feature']} ({f['importance']:.3f})" for f in factors[:5]]
         text += f".\nFactors that affect {target} most: " + ", ".join(names)
     return text + "."
 
 
-def _points(series: dict[str, Any]) -> list[tuple[str, float | None]]:
-    out = []
-    for p in series.get("points") or []:
+def _points(series: JSONObject) -> list[tuple[str, float | None]]:
+    out: list[tuple[str, float | None]] = []
+    points = series.get("points")
+    for p in points if isinstance(points, list) else []:
         if isinstance(p, dict):
             out.append((str(p.get("period_start") or p.get("period") or p.get("start")), _value_of(p, None)))
-        elif isinstance(p, (list, tuple)) and len(p) >= 2:
-            out.append((str(p[0]), p[1] if isinstance(p[1], (int, float)) else None))
+        elif isinstance(p, list) and len(p) >= 2:
+            value = p[1]
+            out.append((str(p[0]), value if isinstance(value, (int, float)) else None))
     return out
 
 
-def _render_trends(r: dict[str, Any]) -> str:
-    target = r.get("target")
-    series = r.get("series") or {}
-    subject = r.get("subject") or {}
+def _render_trends(r: JSONObject) -> str:
+    target = _text(r.get("target"))
+    series = json_object(r.get("series"))
+    subject = json_object(r.get("subject"))
     what = (
-        _name(subject["program"])
+        _name(json_object(subject["program"]))
         if subject.get("program")
         else f"{subject['genre']} programs"
         if subject.get("genre")
@@ -552,21 +561,21 @@ def _render_trends(r: dict[str, Any]) -> str:
     return text + "."
 
 
-def _render_export(r: dict[str, Any]) -> str:
-    link = r.get("download") or {}
+def _render_export(r: JSONObject) -> str:
+    link = json_object(r.get("download"))
     return (
-        f"Your {r.get('format', '').upper()} export of {r.get('dataset')} is ready: {link.get('url')} "
+        f"Your {str(r.get('format', '')).upper()} export of {r.get('dataset')} is ready: {link.get('url')} "
         f"(file {link.get('filename')}, link valid until {link.get('expires_at')}, only for you)."
     )
 
 
-def _render_optimize(r: dict[str, Any]) -> str:
-    params = r.get("params") or {}
+def _render_optimize(r: JSONObject) -> str:
+    params = json_object(r.get("params"))
     head = (
         f"Schedule optimisation job {r.get('job_id')} for {params.get('channel')} on {params.get('date')} "
         f"({str(params.get('daypart', '')).replace('_', ' ')}): status {r.get('status')}."
     )
-    proposal = r.get("proposal") or {}
+    proposal = json_object(r.get("proposal"))
     totals = proposal.get("totals")
     if isinstance(totals, dict):
         parts = [
@@ -587,7 +596,7 @@ def _render_optimize(r: dict[str, Any]) -> str:
     return head + "\nNothing was saved: the current schedule is unchanged."
 
 
-_RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+_RENDERERS: dict[str, Callable[[JSONObject], str]] = {
     "get_programs": _render_programs,
     "get_program_details": _render_details,
     "predict_values": _render_predictions,
@@ -598,7 +607,7 @@ _RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
 }
 
 
-def _slot(value: Any, zone: Any) -> str:
+def _slot(value: JSONValue, zone: JSONValue) -> str:
     """A slot start in the channel's time zone ("Fri 2025-03-14 21:00 EDT, America/New_York")."""
     try:
         when = dt.datetime.fromisoformat(str(value))
@@ -613,13 +622,13 @@ def scope_line(call: ToolCall) -> str:
     """What a call answered, read back from its arguments and result."""
     a, r = call.arguments, call.result or {}
     parts: list[str] = []
-    subject: dict[str, Any] = r["subject"] if isinstance(r.get("subject"), dict) else {}
+    subject = json_object(r.get("subject"))
     program = next((p for p in (r.get("program"), subject.get("program")) if isinstance(p, dict)), None)
     if program:
         parts.append(f"program {program.get('title')} ({program.get('external_id')}, id {program.get('id')})")
     elif a.get("program"):
         parts.append(f"program {a['program']}")
-    filters: dict[str, Any] = a["filters"] if isinstance(a.get("filters"), dict) else {}
+    filters = json_object(a.get("filters"))
     if call.name == "get_programs" and a.get("group_by", "program") != "program":
         parts.append(f"{a['group_by']}s ranked")
     if a.get("target"):
@@ -677,25 +686,25 @@ def _render_one(call: ToolCall) -> str:
 def _side_by_side(calls: list[ToolCall]) -> str:
     """Two or more programs' details or predictions as one line per measure."""
     ok = [c for c in calls if c.ok and c.result]
-    names = [_name(c.result.get("program") or {}) for c in ok if c.result]
+    names = [_name(json_object(c.result.get("program"))) for c in ok if c.result]
     lines = [" vs ".join(names) + ":"]
     if ok and ok[0].name == "get_program_details":
         counts = []
         for c in ok:
-            detail = (c.result or {}).get("detail") or {}
+            detail = json_object((c.result or {}).get("detail"))
             counts.append(str(detail.get("airing_count", "?")))
         lines.append("- Airings: " + " vs ".join(counts))
         for target in TARGETS:
             values = []
             for c in ok:
-                stats = _target_stats((c.result or {}).get("detail") or {}, target)
+                stats = _target_stats(json_object((c.result or {}).get("detail")), target)
                 values.append(fmt_value(target, stats.get("mean")) if stats else "n/a")
             lines.append(f"- {target.capitalize()} (average): " + " vs ".join(values))
     elif ok and ok[0].name == "predict_values":
         per_target: dict[str, list[str]] = {}
         for c in ok:
-            for p in (c.result or {}).get("predictions") or []:
-                value = "not available" if "error" in p else fmt_value(p.get("target"), p.get("prediction"))
+            for p in json_objects((c.result or {}).get("predictions")):
+                value = "not available" if "error" in p else fmt_value(_text(p.get("target")), p.get("prediction"))
                 per_target.setdefault(str(p.get("target")), []).append(value)
         for target, values in per_target.items():
             lines.append(f"- Predicted {target}: " + " vs ".join(values))

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol, TypeAlias, TypedDict
 
 import httpx
 import openai
@@ -33,6 +33,16 @@ from bms.metrics import LLM_CIRCUIT_STATE, LLM_REQUESTS
 from chat import cache as chat_cache
 
 logger = logging.getLogger(__name__)
+
+
+class ChatRunnable(Protocol):
+    """What the fallback chain calls: a chat model, or one with tools bound (``bind_tools``)."""
+
+    def invoke(self, input: list[BaseMessage]) -> BaseMessage: ...
+
+
+ModelEntry: TypeAlias = tuple[str, str, BaseChatModel]
+"""``(provider, model, client)``: one link of the chain, before its tools are bound."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +123,12 @@ _STATE_VALUES = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybrea
 
 
 class _StateGauge(pybreaker.CircuitBreakerListener):
-    def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
+    def state_change(
+        self,
+        cb: pybreaker.CircuitBreaker,
+        old_state: pybreaker.CircuitBreakerState | None,
+        new_state: pybreaker.CircuitBreakerState,
+    ) -> None:
         LLM_CIRCUIT_STATE.labels(provider=cb.name).set(_STATE_VALUES.get(new_state.name, 0))
         logger.warning(
             "LLM circuit breaker of %s: %s -> %s", cb.name, getattr(old_state, "name", old_state), new_state.name
@@ -142,7 +157,12 @@ def breaker(provider: str) -> pybreaker.CircuitBreaker:
         return cb
 
 
-def breaker_states() -> dict[str, dict[str, Any]]:
+class BreakerState(TypedDict):
+    state: str  # closed, open or half-open
+    failures: int  # consecutive failures
+
+
+def breaker_states() -> dict[str, BreakerState]:
     """State of every provider's breaker this process has used: for /health/deep."""
     with _breakers_lock:
         items = list(_breakers.items())
@@ -155,30 +175,33 @@ def breakers_reset() -> None:
         _breakers.clear()
 
 
-def _bounded_invoke(runnable: Any, messages: list[BaseMessage], seconds: float) -> Any:
+def _bounded_invoke(runnable: ChatRunnable, messages: list[BaseMessage], seconds: float) -> BaseMessage:
     """``runnable.invoke`` in a daemon thread; stop waiting after ``seconds`` (the thread ends by its
     client timeout, which is capped at the budget)."""
-    box: dict[str, Any] = {}
+    answers: list[BaseMessage] = []
+    errors: list[Exception] = []
 
     def work() -> None:
         try:
-            box["message"] = runnable.invoke(messages)
+            answers.append(runnable.invoke(messages))
         except Exception as exc:  # re-raised in the caller's thread
-            box["error"] = exc
+            errors.append(exc)
 
     worker = threading.Thread(target=work, name="llm-call", daemon=True)
     worker.start()
     worker.join(max(0.0, seconds))
     if worker.is_alive():
         raise BudgetSpentError(f"no answer within {seconds:.1f} s")
-    if "error" in box:
-        raise box["error"]
-    return box["message"]
+    if errors:
+        raise errors[0]
+    return answers[0]
 
 
 def _usage(message: AIMessage) -> tuple[int, int]:
-    meta: dict[str, Any] = dict(message.usage_metadata or {})
-    return int(meta.get("input_tokens") or 0), int(meta.get("output_tokens") or 0)
+    usage = message.usage_metadata
+    if usage is None:
+        return 0, 0
+    return int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)
 
 
 @dataclass
@@ -192,7 +215,7 @@ class CallOutcome:
 
 
 def invoke_with_fallback(
-    chain: Sequence[tuple[str, str, Any]],
+    chain: Sequence[tuple[str, str, ChatRunnable]],
     messages: list[BaseMessage],
     *,
     max_retries: int | None = None,

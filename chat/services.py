@@ -4,27 +4,28 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict, cast
 
 from django.conf import settings
 from django.core.cache import cache
 
 from bms.cache import shared_cache_unavailable
 from bms.errors import ApplicationError
+from bms.jsontypes import json_object
 from bms.roles import user_role
 from bms.users import User
 from chat import cache as chat_cache
 from chat import offline
 from chat.agent import default_models, run_agent
+from chat.events import EventSink
 from chat.grounding import claim_problems
-from chat.history import MessageRecord, SessionRecord, get_store
-from chat.providers import AllProvidersFailedError
+from chat.history import AnswerMeta, MessageRecord, SessionKey, SessionRecord, get_store
+from chat.providers import AllProvidersFailedError, ModelEntry
 from chat.tools import TOOLS, ToolCall
 from chat.understanding import Scope, is_write_request, looks_like_follow_up
 
-EventSink = Callable[[str, dict[str, Any]], None]
 _PENDING = "chat:pending-clarification:"
 _SCOPE = "chat:last-scope:"
 _TOKEN = re.compile(r"\S+\s*|\s+")
@@ -34,9 +35,9 @@ _TOKEN = re.compile(r"\S+\s*|\s+")
 class ChatAnswer:
     response: str
     session_id: str
-    metadata: dict[str, Any]
+    metadata: AnswerMeta
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {"response": self.response, "session_id": self.session_id, "metadata": self.metadata}
 
 
@@ -49,14 +50,14 @@ def chat_session_list(*, user: User, limit: int = 30) -> list[SessionRecord]:
     return get_store().session_list(owner_id=user.pk, limit=limit)
 
 
-def chat_history(*, user: User, session_id: Any) -> tuple[SessionRecord, list[MessageRecord]]:
+def chat_history(*, user: User, session_id: SessionKey) -> tuple[SessionRecord, list[MessageRecord]]:
     """A session's messages, oldest first. Another user's (or an unknown) session is not found."""
     store = get_store()
     session = store.session_get(session_id=session_id, owner_id=user.pk)
     return session, store.message_list(session_id=session.id)
 
 
-def _validate(message: Any) -> str:
+def _validate(message: object) -> str:
     if not isinstance(message, str) or not message.strip():
         raise ApplicationError("The message is empty.", code="empty_message")
     text = message.strip()
@@ -69,11 +70,29 @@ def _validate(message: Any) -> str:
     return text
 
 
-def _scope_from(saved: Any) -> tuple[Scope | None, str | None]:
+def _scope_from(saved: object) -> tuple[Scope | None, str | None]:
     """The scope and intent of the session's last answered question (what a follow-up may inherit)."""
     if not isinstance(saved, dict):
         return None, None
     return Scope.from_dict(saved["scope"]), saved.get("intent")
+
+
+class SavedScope(TypedDict):
+    scope: dict[str, object]  # ``Scope.as_dict()``
+    intent: str | None
+
+
+class CachedAnswer(TypedDict):
+    """An answer in the response cache (``chat.cache.answer_set``)."""
+
+    response: str
+    metadata: AnswerMeta
+    scope: SavedScope | None
+
+
+def _cached(value: dict[str, object] | None) -> CachedAnswer | None:
+    # the cache returns what ``chat_answer`` stored there: a CachedAnswer
+    return cast(CachedAnswer | None, value)
 
 
 @dataclass(frozen=True)
@@ -82,7 +101,7 @@ class _Lookup:
     previous: Scope | None  # the scope a follow-up inherits
     previous_intent: str | None
     key: str
-    cached: dict[str, Any] | None
+    cached: CachedAnswer | None
 
 
 def _look_up(*, session_id: str, text: str, role: str) -> _Lookup:
@@ -104,15 +123,15 @@ def _look_up(*, session_id: str, text: str, role: str) -> _Lookup:
         cache.delete(pending_key)
         question = f"{pending} {text}" if len(text) <= 200 else text
         key = chat_cache.cache_key(question=question, role=role, versions=versions)
-        return _Lookup(question, None, None, key, chat_cache.answer_get(key))
+        return _Lookup(question, None, None, key, _cached(chat_cache.answer_get(key)))
     if not follow_up:
-        return _Lookup(text, None, None, plain_key, chat_cache.answer_from(found.get(plain_key)))
+        return _Lookup(text, None, None, plain_key, _cached(chat_cache.answer_from(found.get(plain_key))))
     previous, intent = _scope_from(found.get(_SCOPE + session_id))
     key = plain_key
     if previous is not None:
         params = {"ctx": previous.as_dict(), "intent": intent}
         key = chat_cache.cache_key(question=text, role=role, params=params, versions=versions)
-    return _Lookup(text, previous, intent, key, chat_cache.answer_get(key))
+    return _Lookup(text, previous, intent, key, _cached(chat_cache.answer_get(key)))
 
 
 def _stream(on_event: EventSink | None, text: str) -> None:
@@ -125,7 +144,7 @@ def _stream(on_event: EventSink | None, text: str) -> None:
 @dataclass
 class _Uncached:
     text: str
-    meta: dict[str, Any]
+    meta: AnswerMeta
     calls: list[ToolCall]
     scope: Scope | None
     intent: str | None
@@ -151,13 +170,13 @@ def _answer_uncached(
     user: User,
     question: str,
     on_event: EventSink | None,
-    models: Sequence[tuple[str, str, Any]] | None,
+    models: Sequence[ModelEntry] | None,
     previous: Scope | None,
     previous_intent: str | None,
 ) -> _Uncached:
     deadline = time.monotonic() + settings.CHAT_TIME_BUDGET_SECONDS  # building the clients counts too
     chain = list(models) if models is not None else default_models()
-    meta: dict[str, Any] = {"input_tokens": 0, "output_tokens": 0, "provider": "offline", "model_used": "offline"}
+    meta: AnswerMeta = {"input_tokens": 0, "output_tokens": 0, "provider": "offline", "model_used": "offline"}
     if chain:
         try:
             result = run_agent(
@@ -172,12 +191,14 @@ def _answer_uncached(
             meta["fallback"] = {"reason": "all providers failed", "failures": exc.failures}
         else:
             meta.update(
-                provider=result.provider,
-                model_used=f"{result.provider}:{result.model}",
-                input_tokens=result.input_tokens,
-                output_tokens=result.output_tokens,
-                usage=result.usage,
-                tool_calls_capped=result.capped,
+                {
+                    "provider": result.provider,
+                    "model_used": f"{result.provider}:{result.model}",
+                    "input_tokens": result.input_tokens,
+                    "output_tokens": result.output_tokens,
+                    "usage": result.usage,
+                    "tool_calls_capped": result.capped,
+                }
             )
             if result.failures:
                 meta["provider_failures"] = result.failures
@@ -216,10 +237,10 @@ def _answer_uncached(
 def chat_answer(
     *,
     user: User,
-    session_id: Any,
-    message: Any,
+    session_id: SessionKey,
+    message: object,
     on_event: EventSink | None = None,
-    models: Sequence[tuple[str, str, Any]] | None = None,
+    models: Sequence[ModelEntry] | None = None,
 ) -> ChatAnswer:
     """Answer one message in one of the user's sessions.
 
@@ -238,7 +259,7 @@ def chat_answer(
     sid, title = store.session_title(session_id=session_id, owner_id=user.pk)
     if is_write_request(text):
         cache.delete(_PENDING + sid)
-        meta: dict[str, Any] = {
+        meta: AnswerMeta = {
             "provider": "offline",
             "model_used": "offline",
             "cache_hit": False,
@@ -253,15 +274,18 @@ def chat_answer(
     question, key, cached = lookup.question, lookup.key, lookup.cached
     if cached is not None:
         response = cached["response"]
-        meta = dict(cached["metadata"])
+        meta = cached["metadata"].copy()
         for call in meta.get("tool_calls", []):
             if on_event:
-                on_event("tool_call", {"name": call["name"], "arguments": call["arguments"], "cached": True})
+                on_event(
+                    "tool_call",
+                    {"name": str(call["name"]), "arguments": json_object(call["arguments"]), "cached": True},
+                )
         _stream(on_event, response)
         latency_ms = (time.perf_counter() - started) * 1000
         usage = {p: (int(t[0]), int(t[1])) for p, t in (meta.get("usage") or {}).items()}
         saved = sum(i + o for i, o in usage.values())
-        meta.update(cache_hit=True, tokens_used=0, tokens_saved=saved, latency_ms=round(latency_ms, 2))
+        meta.update({"cache_hit": True, "tokens_used": 0, "tokens_saved": saved, "latency_ms": round(latency_ms, 2)})
         chat_cache.request_record(hit=True, latency_ms=latency_ms, usage=usage)
         if cached.get("scope"):
             cache.set(_SCOPE + sid, cached["scope"], timeout=settings.CHAT_CACHE_TTL_SECONDS)

@@ -10,11 +10,11 @@ import datetime as dt
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, TypeAlias, TypedDict
 
 from django.conf import settings
 from django.core import signing
@@ -24,15 +24,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rest_framework import serializers
 
 from bms.errors import ApplicationError, NotFoundError
+from bms.jsontypes import JSONObject, JSONValue, json_object, json_objects
 from bms.roles import Role, user_role
 from bms.users import User
 from predictions import predict as prediction
 from programs import export as program_export
 from programs import selectors as program_selectors
-from programs.models import Channel
+from programs.models import Channel, Program
 from registry import selectors as registry_selectors
 from scheduling import services as scheduling_services
+from scheduling.models import OptimizationJob
 from scheduling.requests import ScheduleRequest, schedule_request_parse
+
+ToolResult: TypeAlias = JSONObject
+"""What a tool returns: plain JSON (its selector's result made plain), which the LLM reads as it is and
+the offline agent renders; it is also cached and stored with the answer."""
 
 Target = Literal["rating", "revenue", "audience", "engagement"]
 TARGETS: tuple[str, ...] = ("rating", "revenue", "audience", "engagement")
@@ -122,11 +128,11 @@ class ToolSpec:
     description: str
     args: type[_Args]
     role: Role
-    func: Callable[..., dict[str, Any]]
+    func: Callable[..., ToolResult]
     cacheable: bool = True  # False: the result is tied to the caller (a link) or starts work
 
 
-def plain(value: Any) -> Any:
+def plain(value: object) -> JSONValue:
     """JSON-able copy of a selector's result (dataclasses, models, numpy, dates)."""
     if value is None or isinstance(value, (bool, str, int)):
         return value
@@ -137,7 +143,8 @@ def plain(value: Any) -> Any:
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()
     if isinstance(value, Enum):
-        return value.value
+        member: object = value.value
+        return plain(member)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
@@ -147,14 +154,15 @@ def plain(value: Any) -> Any:
     if isinstance(value, models.Model):
         return _model_dict(value)
     if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return plain(value.tolist())
+        listed: object = value.tolist()
+        return plain(listed)
     if isinstance(value, Path):
         return value.name
     return str(value)
 
 
-def _model_dict(obj: models.Model) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": obj.pk}
+def _model_dict(obj: models.Model) -> JSONObject:
+    out: JSONObject = {"id": obj.pk}
     for name in ("external_id", "title", "code", "name", "genre", "algorithm", "target", "version", "status"):
         if hasattr(obj, name):
             out[name] = plain(getattr(obj, name))
@@ -168,30 +176,28 @@ def _model_dict(obj: models.Model) -> dict[str, Any]:
 # test replaces one by patching the module attribute.
 
 
-def _program(key: str) -> Any:
+def _program(key: str) -> Program:
     try:
         return program_selectors.program_get(key=key)
     except NotFoundError:
         raise ToolError("not_found", f"No program matches {key!r}.") from None
 
 
-def _channel(code: str | None) -> Any:
-    if code is None:
-        return None
+def _channel_get(code: str) -> Channel:
     channel = Channel.objects.filter(code__iexact=code).first()
     if channel is None:
         raise ToolError("not_found", f"No channel with code {code!r}.")
     return channel
 
 
-def _round(value: Any, digits: int = 2) -> Any:
-    return round(float(value), digits) if isinstance(value, (int, float, Decimal)) and value is not None else value
+def _channel(code: str | None) -> Channel | None:
+    return None if code is None else _channel_get(code)
 
 
 # --- the tools -----------------------------------------------------------------------------------
 
 
-def _data_end(result: dict[str, Any], *, since: dt.date | None, empty: bool) -> dict[str, Any]:
+def _data_end(result: ToolResult, *, since: dt.date | None, empty: bool) -> ToolResult:
     """Name the date the data ends when a period found nothing (or starts after it), instead of a bare
     "nothing matches"."""
     last = program_selectors.data_last_airing()
@@ -203,7 +209,7 @@ def _data_end(result: dict[str, Any], *, since: dt.date | None, empty: bool) -> 
     return result
 
 
-def get_programs(*, user: User, args: GetProgramsArgs) -> dict[str, Any]:
+def get_programs(*, user: User, args: GetProgramsArgs) -> ToolResult:
     period = {"since": args.since, "until": args.until}
     ascending = bool(args.ascending)
     if args.group_by in ("channel", "genre"):
@@ -217,22 +223,27 @@ def get_programs(*, user: User, args: GetProgramsArgs) -> dict[str, Any]:
             ascending=ascending,
             **period,
         )
-        result = {"ranked_by": target, "group_by": args.group_by, "ascending": ascending, "groups": plain(groups)}
+        result: ToolResult = {
+            "ranked_by": target,
+            "group_by": args.group_by,
+            "ascending": ascending,
+            "groups": plain(groups),
+        }
         return _data_end(result, since=args.since, empty=not groups) if args.since or args.until else result
     if args.target:
         rows = program_selectors.top_programs(
             target=args.target, n=args.n, channel=args.channel, genre=args.genre, ascending=ascending, **period
         )
-        result = {"ranked_by": args.target, "programs": plain(list(rows))[: args.n]}
+        ranked: ToolResult = {"ranked_by": args.target, "programs": plain(list(rows)[: args.n])}
         if ascending:
-            result["ascending"] = True
-        return _data_end(result, since=args.since, empty=not rows) if args.since or args.until else result
+            ranked["ascending"] = True
+        return _data_end(ranked, since=args.since, empty=not rows) if args.since or args.until else ranked
     qs = program_selectors.program_list(search=args.search, channel=args.channel, genre=args.genre)
     total = qs.count()
     return {"total": total, "programs": [_model_dict(p) for p in qs[: args.n]]}
 
 
-def get_program_details(*, user: User, args: GetProgramDetailsArgs) -> dict[str, Any]:
+def get_program_details(*, user: User, args: GetProgramDetailsArgs) -> ToolResult:
     program = _program(args.program)
     detail = program_selectors.program_detail(program=program, start=args.start, end=args.end)
     data = plain(detail)
@@ -241,21 +252,21 @@ def get_program_details(*, user: User, args: GetProgramDetailsArgs) -> dict[str,
         recent = data.get("recent_airings")
         if isinstance(recent, list):  # keep what an answer can use; the page shows the rest
             data["recent_airings"] = recent[:5]
-    result = {"program": _model_dict(program), "detail": data}
+    result: ToolResult = {"program": _model_dict(program), "detail": data}
     if args.start or args.end:
         result = _data_end(result, since=args.start, empty=not detail.airing_count)
     return result
 
 
-def predict_values(*, user: User, args: PredictValuesArgs) -> dict[str, Any]:
+def predict_values(*, user: User, args: PredictValuesArgs) -> ToolResult:
     program = _program(args.program)
-    features: dict[str, Any] = {}
+    features: dict[str, str] = {}
     if args.start:
         features["start"] = args.start.isoformat()
     if args.channel:
         features["channel"] = args.channel
     targets = TARGETS if args.target == "all" else (args.target,)
-    results = []
+    results: list[JSONValue] = []
     for target in targets:
         try:
             answer = prediction.predict(program=program, target=target, features=features, user_key=f"chat:{user.pk}")
@@ -263,17 +274,17 @@ def predict_values(*, user: User, args: PredictValuesArgs) -> dict[str, Any]:
             results.append({"target": target, "error": exc.message})
             continue
         results.append(plain(answer.predictions[0]))  # one target asked: its one prediction
-    channel = _channel(args.channel) if args.channel else program.channel
+    channel = _channel_get(args.channel) if args.channel else program.channel
     # the zone the slot is read in (the channel's), so an answer can state the slot as the channel airs it
     return {"program": _model_dict(program), "predictions": results, "time_zone": channel.time_zone}
 
 
-def get_best_model(*, user: User, args: GetBestModelArgs) -> dict[str, Any]:
+def get_best_model(*, user: User, args: GetBestModelArgs) -> ToolResult:
     version = registry_selectors.best_model(target=args.target)
     if version is None:
         return {"target": args.target, "model": None}
     top = sorted(((k, float(v)) for k, v in version.feature_importance.items()), key=lambda kv: -abs(kv[1]))[:8]
-    factors = [{"feature": k, "importance": round(v, 4)} for k, v in top]
+    factors: list[JSONValue] = [{"feature": k, "importance": round(v, 4)} for k, v in top]
     return {
         "target": args.target,
         "model": {
@@ -289,7 +300,7 @@ def get_best_model(*, user: User, args: GetBestModelArgs) -> dict[str, Any]:
     }
 
 
-def analyze_trends(*, user: User, args: AnalyzeTrendsArgs) -> dict[str, Any]:
+def analyze_trends(*, user: User, args: AnalyzeTrendsArgs) -> ToolResult:
     program = _program(args.program) if args.program else None
     channel = _channel(args.channel)
     series = program_selectors.trend_series(
@@ -302,7 +313,7 @@ def analyze_trends(*, user: User, args: AnalyzeTrendsArgs) -> dict[str, Any]:
         end=args.end,
     )
     data = plain(series)
-    result = {
+    result: ToolResult = {
         "target": args.target,
         "period": args.period,
         "subject": {
@@ -317,7 +328,7 @@ def analyze_trends(*, user: User, args: AnalyzeTrendsArgs) -> dict[str, Any]:
     return result
 
 
-def export_link(*, user: User, path: Path) -> dict[str, Any]:
+def export_link(*, user: User, path: Path) -> ToolResult:
     root = Path(settings.EXPORT_ROOT).resolve()
     relative = str(path.resolve().relative_to(root))
     token = signing.dumps({"f": relative, "u": user.pk}, salt=EXPORT_SALT, compress=True)
@@ -342,7 +353,7 @@ def export_file_for(*, user: User, token: str) -> Path:
     return path
 
 
-def export_data(*, user: User, args: ExportDataArgs) -> dict[str, Any]:
+def export_data(*, user: User, args: ExportDataArgs) -> ToolResult:
     filters = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in args.filters.model_dump().items()}
     filters = {k: v for k, v in filters.items() if v is not None}
     path = program_export.export_to_file(user=user, dataset=args.dataset, fmt=args.format, filters=filters)
@@ -356,7 +367,7 @@ def export_data(*, user: User, args: ExportDataArgs) -> dict[str, Any]:
     }
 
 
-def _schedule_request(params: dict[str, Any]) -> ScheduleRequest:
+def _schedule_request(params: Mapping[str, object]) -> ScheduleRequest:
     """The request as the schedule API validates it (same types and defaults: one path)."""
     try:
         return schedule_request_parse(params)
@@ -367,7 +378,7 @@ def _schedule_request(params: dict[str, Any]) -> ScheduleRequest:
 OPTIMIZE_WAIT_SECONDS = 15.0  # a chat answer waits this long for the GA, then points at the job
 
 
-def _wait_for_job(job: Any) -> None:
+def _wait_for_job(job: OptimizationJob) -> None:
     """Embedded (eager) jobs are done already; with workers, poll briefly for the proposal."""
     deadline = time.monotonic() + min(OPTIMIZE_WAIT_SECONDS, float(settings.SCHEDULE_TIME_BUDGET_SECONDS) + 5)
     while True:
@@ -377,12 +388,12 @@ def _wait_for_job(job: Any) -> None:
         time.sleep(0.25)
 
 
-def optimize_schedule(*, user: User, args: OptimizeScheduleArgs) -> dict[str, Any]:
-    channel = _channel(args.channel) if args.channel else Channel.objects.order_by("code").first()
+def optimize_schedule(*, user: User, args: OptimizeScheduleArgs) -> ToolResult:
+    channel = _channel_get(args.channel) if args.channel else Channel.objects.order_by("code").first()
     if channel is None:
         raise ToolError("not_found", "There is no channel to schedule.")
     day = args.date or (timezone.localdate() + dt.timedelta(days=1))
-    params: dict[str, Any] = {"channel": channel.code, "date": day.isoformat()}
+    params: JSONObject = {"channel": channel.code, "date": day.isoformat()}
     if args.daypart:
         params["daypart"] = args.daypart
     if args.slot_minutes:
@@ -390,21 +401,22 @@ def optimize_schedule(*, user: User, args: OptimizeScheduleArgs) -> dict[str, An
     job = scheduling_services.optimization_job_create(user=user, request=_schedule_request(params))
     _wait_for_job(job)
     result = plain(job.result)
-    proposal: Any = None
+    proposal: JSONValue = None
     if isinstance(result, dict):
-        schedules = result.get("schedules") or []
-        best = schedules[0] if schedules else None
+        schedules = result.get("schedules")
+        best = schedules[0] if isinstance(schedules, list) and schedules else None
+        timeline: list[JSONValue] = [
+            f"{str(e.get('start', ''))[11:16]}-{str(e.get('end', ''))[11:16]} {e.get('title')} ({e.get('genre')})"
+            for e in json_objects(json_object(best).get("entries"))
+            if e.get("end")
+        ]
         proposal = {
             "best": best,
-            "totals": result.get("totals") if "totals" in result else (best or {}).get("totals"),
+            "totals": result.get("totals") if "totals" in result else json_object(best).get("totals"),
             "gap": result.get("gap"),
             # the day as airings of their own length, and what the channel really aired in that window
-            "timeline": [
-                f"{str(e.get('start', ''))[11:16]}-{str(e.get('end', ''))[11:16]} {e.get('title')} ({e.get('genre')})"
-                for e in (best or {}).get("entries") or []
-                if e.get("end")
-            ],
-            "vs_current_pct": ((result.get("baselines") or {}).get("current") or {}).get("improvement_pct"),
+            "timeline": timeline,
+            "vs_current_pct": json_object(json_object(result.get("baselines")).get("current")).get("improvement_pct"),
         }
     return {
         "job_id": plain(job.pk),
@@ -474,7 +486,7 @@ TOOLS: dict[str, ToolSpec] = {
 }
 
 
-def tool_schemas() -> list[dict[str, Any]]:
+def tool_schemas() -> list[JSONObject]:
     """OpenAI-style function specs for ``bind_tools``."""
     return [
         {
@@ -485,27 +497,32 @@ def tool_schemas() -> list[dict[str, Any]]:
     ]
 
 
+class ToolFailure(TypedDict):
+    code: str
+    message: str
+
+
 @dataclasses.dataclass
 class ToolCall:
     name: str
-    arguments: dict[str, Any]
-    result: dict[str, Any] | None = None
-    error: dict[str, str] | None = None
+    arguments: JSONObject
+    result: ToolResult | None = None
+    error: ToolFailure | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "arguments": self.arguments}
+    def as_dict(self) -> JSONObject:
+        out: JSONObject = {"name": self.name, "arguments": self.arguments}
         if self.error is not None:
-            out["error"] = self.error
+            out["error"] = {"code": self.error["code"], "message": self.error["message"]}
         else:
             out["result"] = self.result
         return out
 
 
-def run_tool(*, user: User, name: str, arguments: dict[str, Any]) -> ToolCall:
+def run_tool(*, user: User, name: str, arguments: Mapping[str, JSONValue]) -> ToolCall:
     """Validate, authorise and run one tool. Never raises for bad input: the error is in the call."""
     call = ToolCall(name=name, arguments=dict(arguments) if isinstance(arguments, dict) else {})
     spec = TOOLS.get(name)

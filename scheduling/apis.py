@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -47,7 +45,7 @@ class _JobOutput(serializers.Serializer[OptimizationJob]):
     started_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField()
 
-    def get_progress(self, job: Any) -> dict[str, int]:
+    def get_progress(self, job: OptimizationJob) -> dict[str, int]:
         return {"generation": job.progress_generation, "max": job.progress_max}
 
 

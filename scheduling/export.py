@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from collections.abc import Mapping
 
 from bms.errors import NotFoundError
+from bms.jsontypes import JSONObject, JSONValue, json_object, json_objects
 from programs.export import escape_formula
 from scheduling.models import OptimizationJob
 
@@ -25,12 +26,12 @@ SCHEDULE_CSV_COLUMNS = (
 )
 
 
-def schedule_entries(result: dict[str, Any], index: int = 0) -> list[dict[str, Any]]:
+def schedule_entries(result: Mapping[str, object], index: int = 0) -> list[JSONObject]:
     """The entries of the ``index``-th proposal of a job's result (0 = the best); [] if there is none."""
-    schedules = result.get("schedules") or []
-    if index < 0 or index >= len(schedules):
+    schedules = result.get("schedules")
+    if not isinstance(schedules, list) or index < 0 or index >= len(schedules):
         return []
-    return [dict(e) for e in schedules[index].get("entries") or []]
+    return [dict(e) for e in json_objects(json_object(schedules[index]).get("entries"))]
 
 
 def schedule_csv(*, job: OptimizationJob, index: int = 0) -> str:
@@ -49,5 +50,5 @@ def schedule_csv(*, job: OptimizationJob, index: int = 0) -> str:
     return buffer.getvalue()
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: JSONValue) -> JSONValue:
     return escape_formula(value) if isinstance(value, str) else value

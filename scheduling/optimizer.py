@@ -16,9 +16,9 @@ from __future__ import annotations
 import heapq
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 from deap import base, creator, tools
@@ -26,6 +26,7 @@ from scipy.optimize import linear_sum_assignment
 
 from scheduling.exact import assignment
 from scheduling.problem import (
+    BoolArray,
     FloatArray,
     IntArray,
     Problem,
@@ -36,6 +37,26 @@ from scheduling.problem import (
     linear_totals,
     totals,
 )
+
+
+class Fitness(Protocol):
+    values: tuple[float, ...]
+
+
+class Individual(Protocol):
+    """A DEAP ``creator.Schedule`` (or ``ParetoSchedule``): a list of program indices, one per slot,
+    with its fitness. DEAP is untyped; this is what the GA uses of one."""
+
+    fitness: Fitness
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[int]: ...
+
+    def __getitem__(self, index: int) -> int: ...
+
+    def __setitem__(self, index: slice, value: Iterable[int]) -> None: ...
+
 
 if not hasattr(creator, "ScheduleFitness"):
     creator.create("ScheduleFitness", base.Fitness, weights=(1.0,))
@@ -137,7 +158,7 @@ def greedy(problem: Problem) -> IntArray:
     return x
 
 
-def _holes(problem: Problem, X: IntArray) -> Any:
+def _holes(problem: Problem, X: IntArray) -> BoolArray:
     """Cells of each row (X: n x S, fixed slots already set) that break the mask or exceed the
     per-day airing limit; of the surplus airings the least valuable are the holes."""
     n, S = X.shape
@@ -177,7 +198,7 @@ def repair(problem: Problem, x: IntArray) -> IntArray:
     return repaired
 
 
-def _fill(problem: Problem, x: IntArray, hole: Any) -> IntArray:
+def _fill(problem: Problem, x: IntArray, hole: BoolArray) -> IntArray:
     used = np.zeros((problem.n_days, problem.n_programs), dtype=np.int64)
     keep = ~hole
     np.add.at(used, (problem.slot_day[keep], x[keep]), 1)
@@ -258,7 +279,7 @@ class LocalSearch:
             right = np.zeros((G, S), dtype=np.int64)
             right[:, :-1] = np.where(p.same_day_next[None, :], start_run[:, 1:], 0)
 
-            def f(r: Any) -> Any:
+            def f(r: IntArray) -> IntArray:
                 return np.maximum(r - K, 0)
 
             lo_, ro_ = left[g, idx], right[g, idx]
@@ -543,7 +564,7 @@ def _toolbox(problem: Problem, params: GAParams, rng: random.Random, nrng: np.ra
     toolbox = base.Toolbox()
     if params.selection == "roulette":
         # roulette needs positive fitness: select on the shifted score, not in place
-        def _roulette(pop: list[Any], k: int) -> list[Any]:
+        def _roulette(pop: list[Individual], k: int) -> list[Individual]:
             vals = np.array([ind.fitness.values[0] for ind in pop])
             w = vals - vals.min() + 1e-6
             idx = nrng.choice(len(pop), size=k, p=w / w.sum())
@@ -567,9 +588,9 @@ def _toolbox(problem: Problem, params: GAParams, rng: random.Random, nrng: np.ra
 
 @dataclass
 class _Evolution:
-    best: Any  # a creator.Schedule
+    best: Individual
     best_score: float
-    population: list[Any]
+    population: list[Individual]
     history: list[float]
     generations: int
     stopped: str
@@ -622,11 +643,11 @@ def _offspring(
     params: GAParams,
     toolbox: base.Toolbox,
     ls: LocalSearch,
-    population: list[Any],
+    population: list[Individual],
     rng: random.Random,
     nrng: np.random.Generator,
     deadline: float,
-) -> list[Any]:
+) -> list[Individual]:
     """Select, mate, mutate, repair (vectorised); polish the best few; ruin-and-recreate elite members
     into the worst offspring; score them."""
     offspring = [creator.Schedule(ind) for ind in toolbox.select(population, len(population))]
@@ -651,10 +672,10 @@ def _offspring(
 
 
 def _survivors(
-    problem: Problem, params: GAParams, ls: LocalSearch, pool: list[Any], nrng: np.random.Generator
-) -> list[Any]:
+    problem: Problem, params: GAParams, ls: LocalSearch, pool: list[Individual], nrng: np.random.Generator
+) -> list[Individual]:
     """Elitist (mu + lambda) survival without duplicates, topped up with random schedules."""
-    distinct: dict[tuple[int, ...], Any] = {}
+    distinct: dict[tuple[int, ...], Individual] = {}
     for ind in sorted(pool, key=lambda i: -i.fitness.values[0]):
         distinct.setdefault(tuple(ind), ind)
     population = list(distinct.values())[: params.population]

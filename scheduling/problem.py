@@ -19,15 +19,17 @@ its crossover and local search.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 RATINGS: tuple[str, ...] = ("G", "PG", "PG-13", "R")
 IntArray = npt.NDArray[np.int64]
+ScheduleLike: TypeAlias = Sequence[int] | IntArray
+"""A schedule as a program index per slot (or per cell): a list, an array or a GA individual."""
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
@@ -375,7 +377,7 @@ def slot_conflicts(problem: Problem) -> list[Conflict]:
 
 
 # ---- independent checker ------------------------------------------------------------------------
-def check_hard(problem: Problem, schedule: Any) -> list[str]:
+def check_hard(problem: Problem, schedule: ScheduleLike) -> list[str]:
     """Every hard-constraint violation of ``schedule`` (a program index per slot), in words.
 
     Written separately from the mask and the repair code on purpose: it re-derives each rule from the

@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from rest_framework import serializers
 
 from bms.errors import ApplicationError
+from bms.jsontypes import JSONObject
 from bms.serializers import StrictSerializer
 from programs.calendar import DAYPART_NAMES
 from programs.models import Genre
@@ -110,13 +110,13 @@ class ScheduleRequest:
     def is_timeline(self) -> bool:
         return not self.slots
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         """The request as stored on its job (unset optional fields left out)."""
-        data: dict[str, Any] = _ADAPTER.dump_python(self, mode="json", exclude_none=True)
+        data: JSONObject = _ADAPTER.dump_python(self, mode="json", exclude_none=True)
         return data
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ScheduleRequest:
+    def from_json(cls, data: Mapping[str, object]) -> ScheduleRequest:
         """A stored request (or any plain JSON with these fields) back into its types."""
         try:
             return _ADAPTER.validate_python(dict(data))
@@ -218,7 +218,7 @@ class ScheduleRequestSerializer(StrictSerializer):
     mutation = serializers.ChoiceField(choices=MUTATIONS, default=D.mutation)
     pareto = serializers.BooleanField(default=D.pareto)
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+    def validate(self, attrs: dict[str, object]) -> dict[str, object]:
         if not attrs.get("slots") and not attrs.get("date"):
             raise serializers.ValidationError("Give either a date or an explicit list of slots.")
         return attrs
@@ -228,7 +228,7 @@ class ScheduleRequestSerializer(StrictSerializer):
         return _ADAPTER.validate_python(dict(self.validated_data))
 
 
-def schedule_request_parse(data: Mapping[str, Any]) -> ScheduleRequest:
+def schedule_request_parse(data: Mapping[str, object]) -> ScheduleRequest:
     """Validate a request as the API does; raises ``serializers.ValidationError`` (its ``detail`` holds
     the field errors) on bad input."""
     serializer = ScheduleRequestSerializer(data=dict(data))

@@ -6,7 +6,6 @@ import logging
 import time
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -16,6 +15,7 @@ from django.utils import timezone
 
 from bms.broker import broker_require
 from bms.errors import ApplicationError, InvalidStateError, NotFoundError
+from bms.jsontypes import JSONObject, JSONValue
 from bms.metrics import SCHEDULE_GAP, SCHEDULE_JOB_DURATION, SCHEDULE_JOBS
 from bms.roles import Role, has_role
 from bms.users import RequestUser, User
@@ -45,9 +45,9 @@ def _user_or_none(user: RequestUser) -> User | None:
     return user if isinstance(user, User) else None
 
 
-def _conflicts_body(exc: InfeasibleProblemError, programs: list[Program] | None = None) -> list[dict[str, Any]]:
+def _conflicts_body(exc: InfeasibleProblemError, programs: list[Program] | None = None) -> list[JSONValue]:
     """The conflicts as JSON; timeline conflicts name their programs by external id."""
-    out = []
+    out: list[JSONValue] = []
     for c in exc.conflicts:
         body = asdict(c)
         if programs is not None:
@@ -171,20 +171,21 @@ def optimization_job_run(*, job_id: int, token: str = "") -> OptimizationJob | N
     return job
 
 
-def _finish(job: OptimizationJob, status: str, *, error: str, result: Any, started: float) -> None:
+def _finish(job: OptimizationJob, status: str, *, error: str, result: JSONObject | None, started: float) -> None:
     updated = OptimizationJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(
         status=status, error=error, result=result, finished_at=timezone.now()
     )
     if updated:
         SCHEDULE_JOBS.labels(status=status).inc()
         SCHEDULE_JOB_DURATION.observe(time.perf_counter() - started)
-        if status == Status.SUCCEEDED and result and result.get("gap") is not None:
-            SCHEDULE_GAP.set(result["gap"])
+        gap = result.get("gap") if result else None
+        if status == Status.SUCCEEDED and isinstance(gap, (int, float)):
+            SCHEDULE_GAP.set(gap)
     else:  # cancelled meanwhile
         SCHEDULE_JOBS.labels(status=Status.CANCELLED).inc()
 
 
-def _run(job: OptimizationJob) -> dict[str, Any]:
+def _run(job: OptimizationJob) -> JSONObject:
     req = ScheduleRequest.from_json(job.params)
     last_write = [0.0]
 
@@ -254,7 +255,7 @@ def optimization_stale_seconds() -> int:
 # ---- timeline results ---------------------------------------------------------------------------
 
 
-def _program_fields(program: Program) -> dict[str, Any]:
+def _program_fields(program: Program) -> JSONObject:
     """How a schedule row names its program (both models)."""
     return {
         "program_id": program.pk,
@@ -265,8 +266,8 @@ def _program_fields(program: Program) -> dict[str, Any]:
     }
 
 
-def _timeline_entries(spec: TimelineSpec, tl: Timeline, schedule: list[int]) -> list[dict[str, Any]]:
-    out = []
+def _timeline_entries(spec: TimelineSpec, tl: Timeline, schedule: list[int]) -> list[JSONValue]:
+    out: list[JSONValue] = []
     for n, (cell, p) in enumerate(airings_of(schedule)):
         program = spec.programs[p]
         start = spec.starts[cell]
@@ -284,7 +285,7 @@ def _timeline_entries(spec: TimelineSpec, tl: Timeline, schedule: list[int]) -> 
     return out
 
 
-def _timeline_current(spec: TimelineSpec, tl: Timeline, best: TimelineSolution) -> dict[str, Any]:
+def _timeline_current(spec: TimelineSpec, tl: Timeline, best: TimelineSolution) -> JSONObject:
     """The airings the channel actually had in the window, valued by the same models at their starts."""
     q = Q()
     for lo, hi in spec.segments:
@@ -296,7 +297,11 @@ def _timeline_current(spec: TimelineSpec, tl: Timeline, best: TimelineSolution) 
         .only("start", "duration_minutes", "program__id", "program__title", "program__genre", "program__external_id")
     )
     window_minutes = len(spec.starts) * spec.grid
-    best_totals = {"revenue": best.totals.revenue, "audience": best.totals.audience, "linear": best.totals.linear}
+    best_totals: JSONObject = {
+        "revenue": best.totals.revenue,
+        "audience": best.totals.audience,
+        "linear": best.totals.linear,
+    }
     if not airings:
         return {
             "airings": 0,
@@ -318,7 +323,7 @@ def _timeline_current(spec: TimelineSpec, tl: Timeline, best: TimelineSolution) 
     best_lin = (
         tl.weight_revenue * best.totals.revenue / tl.rev_ref + tl.weight_audience * best.totals.audience / tl.aud_ref
     )
-    entries = [
+    entries: list[JSONValue] = [
         {
             "start": a.start.astimezone(spec.starts[0].tzinfo).isoformat(),
             "end": (a.start + timedelta(minutes=a.duration_minutes)).astimezone(spec.starts[0].tzinfo).isoformat(),
@@ -342,16 +347,16 @@ def _timeline_current(spec: TimelineSpec, tl: Timeline, best: TimelineSolution) 
     }
 
 
-def _hard_report(checked: list[Solution] | list[TimelineSolution]) -> dict[str, Any]:
+def _hard_report(checked: list[Solution] | list[TimelineSolution]) -> JSONObject:
     """What the independent checker found in every returned schedule (the first 50 violations)."""
     return {
         "violations": sum(len(s.hard_violations) for s in checked),
         "schedules_checked": len(checked),
-        "details": [v for s in checked for v in s.hard_violations][:50],
+        "details": list([v for s in checked for v in s.hard_violations][:50]),
     }
 
 
-def _timeline_result_body(spec: TimelineSpec, tl: Timeline, result: TimelineResult) -> dict[str, Any]:
+def _timeline_result_body(spec: TimelineSpec, tl: Timeline, result: TimelineResult) -> JSONObject:
     schedules = [result.best, *result.alternatives[1:]]
     checked = [*schedules, *result.pareto]
     best = result.best
@@ -365,7 +370,7 @@ def _timeline_result_body(spec: TimelineSpec, tl: Timeline, result: TimelineResu
             {
                 "rank": i,
                 "totals": asdict(sol.totals),
-                "hard_violations": sol.hard_violations,
+                "hard_violations": list(sol.hard_violations),
                 "entries": _timeline_entries(spec, tl, sol.schedule),
             }
             for i, sol in enumerate(schedules)
@@ -387,7 +392,7 @@ def _timeline_result_body(spec: TimelineSpec, tl: Timeline, result: TimelineResu
                 "run_violations": best.totals.run_violations,
                 "min_genres_per_daypart": tl.min_genres_per_daypart,
                 "diversity_shortfall": best.totals.diversity_shortfall,
-                "goals_met": best.totals.goals_met,
+                "goals_met": dict(best.totals.goals_met),
                 "gap_minutes": best.totals.gap_minutes,
             },
         },
@@ -407,8 +412,8 @@ def _timeline_result_body(spec: TimelineSpec, tl: Timeline, result: TimelineResu
     }
 
 
-def _entries(spec: ProblemSpec, problem: Problem, schedule: list[int]) -> list[dict[str, Any]]:
-    out = []
+def _entries(spec: ProblemSpec, problem: Problem, schedule: list[int]) -> list[JSONValue]:
+    out: list[JSONValue] = []
     for s, p in enumerate(schedule):
         program = spec.programs[p]
         out.append(
@@ -424,11 +429,11 @@ def _entries(spec: ProblemSpec, problem: Problem, schedule: list[int]) -> list[d
     return out
 
 
-def _totals(sol: Solution) -> dict[str, Any]:
+def _totals(sol: Solution) -> JSONObject:
     return asdict(sol.totals)
 
 
-def _current(spec: ProblemSpec, problem: Problem, best: Solution) -> dict[str, Any]:
+def _current(spec: ProblemSpec, problem: Problem, best: Solution) -> JSONObject:
     """The channel's existing airings in these slots, valued by the same models."""
     airings = {
         a.start: a.program_id
@@ -462,7 +467,7 @@ def _current(spec: ProblemSpec, problem: Problem, best: Solution) -> dict[str, A
     }
 
 
-def _result_body(spec: ProblemSpec, problem: Problem, result: OptimizeResult) -> dict[str, Any]:
+def _result_body(spec: ProblemSpec, problem: Problem, result: OptimizeResult) -> JSONObject:
     schedules = [result.best, *result.alternatives[1:]]
     checked = [*schedules, *result.pareto]
     best = result.best
@@ -471,7 +476,7 @@ def _result_body(spec: ProblemSpec, problem: Problem, result: OptimizeResult) ->
             {
                 "rank": i,
                 "totals": _totals(sol),
-                "hard_violations": sol.hard_violations,
+                "hard_violations": list(sol.hard_violations),
                 "entries": _entries(spec, problem, sol.schedule),
             }
             for i, sol in enumerate(schedules)
@@ -493,7 +498,7 @@ def _result_body(spec: ProblemSpec, problem: Problem, result: OptimizeResult) ->
                 "run_violations": best.totals.run_violations,
                 "min_genres_per_daypart": problem.min_genres_per_daypart,
                 "diversity_shortfall": best.totals.diversity_shortfall,
-                "goals_met": best.totals.goals_met,
+                "goals_met": dict(best.totals.goals_met),
             },
         },
         "bound": result.bound,

@@ -26,7 +26,6 @@ A schedule is a start array ``y`` of one int per cell: the program index where a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -39,6 +38,7 @@ from scheduling.problem import (
     FloatArray,
     IntArray,
     RatingWindow,
+    ScheduleLike,
     linear_value,
     value_reference,
 )
@@ -237,11 +237,11 @@ class Timeline:
 
 
 # ---- schedules ----------------------------------------------------------------------------------
-def airings_of(y: Any) -> list[tuple[int, int]]:
+def airings_of(y: ScheduleLike) -> list[tuple[int, int]]:
     """(cell, program) of every airing of a start array."""
-    y = np.asarray(y)
-    cells = np.flatnonzero(y >= 0)
-    return list(zip(cells.tolist(), y[cells].tolist(), strict=True))
+    starts = np.asarray(y)
+    cells = np.flatnonzero(starts >= 0)
+    return list(zip(cells.tolist(), starts[cells].tolist(), strict=True))
 
 
 def start_array(tl: Timeline, airings: list[tuple[int, int]]) -> IntArray:
@@ -325,7 +325,7 @@ class TimelineTotals:
     goals_met: dict[str, int]
 
 
-def totals(tl: Timeline, y: Any) -> TimelineTotals:
+def totals(tl: Timeline, y: ScheduleLike) -> TimelineTotals:
     Y = np.asarray(y, dtype=np.int64)[None, :]
     S = Y[0] >= 0
     goals_met = {}
@@ -418,7 +418,7 @@ def cell_conflicts(tl: Timeline) -> list[Conflict]:
 
 
 # ---- independent checker ------------------------------------------------------------------------
-def check_timeline(tl: Timeline, y: Any) -> list[str]:
+def check_timeline(tl: Timeline, y: ScheduleLike) -> list[str]:
     """Every hard-constraint violation of the start array ``y``, in words.
 
     Written apart from the mask and the optimiser on purpose: it works on minutes from the raw

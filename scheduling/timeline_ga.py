@@ -24,12 +24,12 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from deap import base, creator, tools
 
-from scheduling.problem import FloatArray, IntArray, alternatives_from_population, goal_bonus
+from scheduling.optimizer import Individual
+from scheduling.problem import BoolArray, FloatArray, IntArray, alternatives_from_population, goal_bonus
 from scheduling.timeline import (
     CONT,
     GAP,
@@ -79,7 +79,7 @@ class GridDP:
         self.K = tl.max_consecutive_genre if tl.run_weight else 0
         self.R = self.K + 1 if self.K > 0 else 1
 
-    def best_per_group(self, value: FloatArray, allowed: Any, a: int, b: int) -> tuple[FloatArray, IntArray]:
+    def best_per_group(self, value: FloatArray, allowed: BoolArray, a: int, b: int) -> tuple[FloatArray, IntArray]:
         """(group x window values, group x window program indices) of the best allowed program."""
         tl = self.tl
         ok = tl.start_ok[:, a:b] & np.asarray(allowed, dtype=bool)[:, None]
@@ -94,7 +94,7 @@ class GridDP:
     def solve(
         self,
         value: FloatArray,
-        allowed: Any,
+        allowed: BoolArray,
         a: int,
         b: int,
         *,
@@ -638,7 +638,7 @@ def optimize_timeline(
         for k in np.argsort(-cs)[: params.local_search_per_generation]:
             C[k] = kit.local_search(C[k], ga_deadline, window=6)
         cs = evaluate(tl, C)
-        pool: dict[tuple[int, ...], Any] = {tuple(i): i for i in pop}
+        pool: dict[tuple[int, ...], Individual] = {tuple(i): i for i in pop}
         for row, sc in zip(C, cs, strict=True):
             ind = creator.TimelineIndividual(row.tolist())
             ind.fitness.values = (float(sc),)
@@ -757,7 +757,7 @@ def pareto_front(tl: Timeline, kit: Kit, params: TimelineParams, *, deadline: fl
     while len(pop_y) < params.pareto_population:
         pop_y.append(kit.ruin_recreate(seeds[int(kit.rng.integers(len(seeds)))], noise=0.5))
 
-    def individuals(rows: list[IntArray]) -> list[Any]:
+    def individuals(rows: list[IntArray]) -> list[Individual]:
         X = np.array(rows, dtype=np.int64)
         out = []
         for row, pt in zip(X, _points(tl, X), strict=True):

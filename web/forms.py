@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from django import forms
 from django.utils import timezone
 
+from bms.jsontypes import JSONObject
 from programs.models import TARGETS, Channel, Genre
 
 TARGET_CHOICES = [(t, t.capitalize()) for t in TARGETS]
@@ -44,6 +45,15 @@ class ProgramFilterForm(forms.Form):
         set_choices(self, "channel", [("", "All channels"), *channels])
 
 
+class SlotFeatures(TypedDict):
+    """The slot a page prediction is for, as ``predictions.predict`` reads its features."""
+
+    start: str  # ISO 8601, aware
+    channel: str
+    is_premiere: bool
+    is_live: bool
+
+
 class PredictForm(forms.Form):
     target = forms.ChoiceField(choices=[*TARGET_CHOICES, ("all", "All four")], initial="all")
     start = forms.DateTimeField(
@@ -59,7 +69,7 @@ class PredictForm(forms.Form):
         super().__init__(*args, **kwargs)
         set_choices(self, "channel", channel_choices())
 
-    def features(self) -> dict[str, Any]:
+    def features(self) -> SlotFeatures:
         start = self.cleaned_data["start"]
         if timezone.is_naive(start):
             start = timezone.make_aware(start)
@@ -121,10 +131,10 @@ class ScheduleForm(forms.Form):
             raise forms.ValidationError("At least one objective weight must be above zero.")
         return data
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self) -> JSONObject:
         """The request body POST /api/v1/schedules/optimize would receive for these values."""
         data = self.cleaned_data
-        body: dict[str, Any] = {
+        body: JSONObject = {
             "channel": data["channel"],
             "date": data["date"].isoformat(),
             "slot_minutes": data["slot_minutes"],

@@ -9,6 +9,8 @@ from langchain_core.language_models.fake_chat_models import FakeMessagesListChat
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatResult
 
+from chat.tools import ToolCall
+
 
 class ScriptedChatModel(FakeMessagesListChatModel):
     """Answers with ``responses`` in order; records what it was sent and which tools were bound."""
@@ -47,3 +49,9 @@ def final(text: str, tokens: tuple[int, int] = (700, 180)) -> AIMessage:
 
 def scripted(*responses: AIMessage, fail_with: Exception | None = None) -> ScriptedChatModel:
     return ScriptedChatModel(responses=list(responses), seen=[], bound_tools=[], fail_with=fail_with)
+
+
+def result_of(call: ToolCall) -> Any:
+    """A successful tool call's JSON result, for a test to index into (its shape is what the test asserts)."""
+    assert call.result is not None, call.error
+    return call.result

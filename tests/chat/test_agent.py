@@ -13,7 +13,7 @@ from chat import services
 from chat.agent import SYSTEM_PROMPT, run_agent
 from chat.services import chat_answer, chat_session_create
 from tests.chat.factories import INJECTION_TITLE
-from tests.chat.fakes import final, scripted, tool_call
+from tests.chat.fakes import final, result_of, scripted, tool_call
 
 TOP3_TEXT = "The top program by rating is Night Watch (NWT001) at 4.50 points, then City Lights at 3.00."
 
@@ -30,7 +30,7 @@ def test_the_agent_runs_the_tools_the_model_asks_for(world: Any, analyst: Any) -
     assert result.text == TOP3_TEXT
     assert [c.name for c in result.tool_calls] == ["get_programs"]
     assert result.tool_calls[0].result is not None
-    assert result.tool_calls[0].result["programs"][0]["external_id"] == "NWT001"
+    assert result_of(result.tool_calls[0])["programs"][0]["external_id"] == "NWT001"
     assert (result.provider, result.model) == ("groq", "llama")
     assert (result.input_tokens, result.output_tokens) == (1000, 200)
     assert events == [("tool_call", {"name": "get_programs", "arguments": {"target": "rating", "n": 3}})]

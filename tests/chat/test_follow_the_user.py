@@ -11,6 +11,7 @@ import pytest
 import time_machine
 
 from bms.errors import ApplicationError
+from bms.jsontypes import json_object
 from chat import services
 from chat.offline import CANT_CHANGE
 from chat.services import chat_answer, chat_session_create
@@ -135,6 +136,6 @@ def test_a_slot_is_read_and_stated_in_the_channels_time_zone(world: Any, analyst
     with time_machine.travel(datetime(2025, 3, 12, 10, 0, tzinfo=ZoneInfo("America/New_York")), tick=False):
         session = chat_session_create(user=analyst)
         answer = chat_answer(user=analyst, session_id=session.id, message="predict revenue for Night Watch friday 9pm")
-    assert answer.metadata["tool_calls"][0]["arguments"]["start"] == "2025-03-14T21:00:00-07:00"
+    assert json_object(answer.metadata["tool_calls"][0]["arguments"])["start"] == "2025-03-14T21:00:00-07:00"
     assert answer.response.startswith("Scope: program Night Watch (NWT001, id ")
     assert "slot Fri 2025-03-14 21:00 PDT, America/Los_Angeles." in answer.response

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from chat import offline
+from chat.events import ChatEvent
 from chat.grounding import ungrounded_numbers
 from chat.offline import fmt_value
 from programs import selectors
@@ -161,7 +162,7 @@ def test_the_table_covers_every_tool_with_at_least_40_phrasings() -> None:
 def test_offline_agent_answers_from_the_api_numbers(
     case: Case, world: Any, best_models: Any, fake_predict: Any, fake_optimizer: Any, analyst: Any, analyst_client: Any
 ) -> None:
-    events: list[tuple[str, dict[str, Any]]] = []
+    events: list[tuple[str, ChatEvent]] = []
     result = offline.answer(user=analyst, question=case.question, now=NOW, on_event=lambda k, d: events.append((k, d)))
     if case.tool is None:
         assert result.clarification

@@ -16,6 +16,7 @@ from programs.generator import generate
 from programs.models import Program
 from registry.models import ModelVersion
 from registry.services import model_version_promote
+from tests.chat.fakes import result_of
 from tests.predictions.factories import train
 
 
@@ -44,6 +45,6 @@ def test_predicted_revenue_equals_the_predict_api(trained: Program, analyst: Any
         "/api/v1/predict", {"program_id": trained.external_id, "target": "revenue"}, format="json"
     ).json()
     assert call.result is not None
-    assert call.result["predictions"][0]["prediction"] == pytest.approx(api["prediction"])
+    assert result_of(call)["predictions"][0]["prediction"] == pytest.approx(api["prediction"])
     assert fmt_value("revenue", api["prediction"]) in answer.text
     assert "random_forest" in answer.text

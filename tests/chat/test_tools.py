@@ -13,6 +13,7 @@ from bms.errors import ApplicationError, NotFoundError
 from chat.tools import TOOLS, export_file_for, export_link, run_tool, tool_schemas
 from programs import selectors
 from tests.chat.factories import user_factory
+from tests.chat.fakes import result_of
 
 
 def test_there_are_seven_tools_with_json_schemas() -> None:
@@ -27,7 +28,8 @@ def test_there_are_seven_tools_with_json_schemas() -> None:
             "optimize_schedule",
         ]
     )
-    schemas = {s["function"]["name"]: s["function"]["parameters"] for s in tool_schemas()}
+    specs: list[dict[str, Any]] = tool_schemas()
+    schemas = {s["function"]["name"]: s["function"]["parameters"] for s in specs}
     assert schemas["get_best_model"]["required"] == ["target"]
     assert schemas["get_programs"]["properties"]["n"]["maximum"] == 50
 
@@ -36,24 +38,24 @@ def test_top_programs_equal_the_selector(world: Any, analyst: Any) -> None:
     call = run_tool(user=analyst, name="get_programs", arguments={"target": "rating", "n": 3})
     assert call.ok
     assert call.result == {"ranked_by": "rating", "programs": selectors.top_programs(target="rating", n=3)}
-    assert [p["external_id"] for p in call.result["programs"]] == ["NWT001", "CTL005", "LTR003"]
-    assert [p["mean"] for p in call.result["programs"]] == [4.5, 3.0, 2.5]
+    assert [p["external_id"] for p in result_of(call)["programs"]] == ["NWT001", "CTL005", "LTR003"]
+    assert [p["mean"] for p in result_of(call)["programs"]] == [4.5, 3.0, 2.5]
 
 
 def test_program_list_filters_by_genre_and_channel(world: Any, viewer: Any) -> None:
     call = run_tool(user=viewer, name="get_programs", arguments={"genre": "drama", "channel": "wtv"})
     assert call.result is not None
-    assert call.result["total"] == 1
-    assert call.result["programs"][0]["external_id"] == "CTL005"
+    assert result_of(call)["total"] == 1
+    assert result_of(call)["programs"][0]["external_id"] == "CTL005"
 
 
 def test_program_details_carry_the_selector_aggregates(world: Any, viewer: Any) -> None:
     call = run_tool(user=viewer, name="get_program_details", arguments={"program": "NWT001"})
     assert call.result is not None
-    targets = call.result["detail"]["targets"]
+    targets = result_of(call)["detail"]["targets"]
     assert targets["revenue"] == {"mean": 56500.0, "min": 52000.0, "max": 61000.0, "count": 2}
-    assert call.result["detail"]["airing_count"] == 2
-    assert call.result["program"]["title"] == "Night Watch"
+    assert result_of(call)["detail"]["airing_count"] == 2
+    assert result_of(call)["program"]["title"] == "Night Watch"
 
 
 def test_an_unknown_program_is_a_tool_error_not_an_exception(world: Any, viewer: Any) -> None:
@@ -102,9 +104,9 @@ def test_viewer_cannot_run_analyst_tools(world: Any, viewer: Any, name: str, fak
 def test_best_model_lists_metrics_and_top_factors(best_models: Any, viewer: Any) -> None:
     call = run_tool(user=viewer, name="get_best_model", arguments={"target": "audience"})
     assert call.result is not None
-    assert call.result["model"]["algorithm"] == "xgboost"
-    assert call.result["model"]["metrics"]["r2"] == 0.873
-    assert [f["feature"] for f in call.result["top_factors"]] == ["daypart", "lead_in", "genre", "is_holiday"]
+    assert result_of(call)["model"]["algorithm"] == "xgboost"
+    assert result_of(call)["model"]["metrics"]["r2"] == 0.873
+    assert [f["feature"] for f in result_of(call)["top_factors"]] == ["daypart", "lead_in", "genre", "is_holiday"]
 
 
 def test_best_model_without_any_model_says_none(db: Any, viewer: Any) -> None:
@@ -116,37 +118,37 @@ def test_trends_equal_the_selector(world: Any, viewer: Any) -> None:
     call = run_tool(user=viewer, name="analyze_trends", arguments={"target": "revenue", "genre": "drama"})
     series = selectors.trend_series(target="revenue", period="week", genre="drama")
     assert call.result is not None
-    assert call.result["series"]["change_pct"] == series.change_pct
-    assert [p["mean"] for p in call.result["series"]["points"]] == [p.mean for p in series.points]
-    assert call.result["series"]["direction"] == "up"
+    assert result_of(call)["series"]["change_pct"] == series.change_pct
+    assert [p["mean"] for p in result_of(call)["series"]["points"]] == [p.mean for p in series.points]
+    assert result_of(call)["series"]["direction"] == "up"
 
 
 def test_predict_values_calls_the_prediction_service(world: Any, analyst: Any, fake_predict: Any) -> None:
     call = run_tool(user=analyst, name="predict_values", arguments={"program": "LTR003", "target": "revenue"})
     assert call.result is not None
-    assert [p["target"] for p in call.result["predictions"]] == ["revenue"]
+    assert [p["target"] for p in result_of(call)["predictions"]] == ["revenue"]
     assert fake_predict == [{"program": "LTR003", "target": "revenue", "features": {}}]
 
 
 def test_optimize_returns_a_proposal_and_saves_nothing(world: Any, analyst: Any, fake_optimizer: Any) -> None:
     call = run_tool(user=analyst, name="optimize_schedule", arguments={"channel": "kbs", "date": "2025-03-03"})
     assert call.result is not None
-    assert call.result["job_id"] == 41
-    assert call.result["proposal"]["totals"] == {"revenue": 97000.0, "audience": 740.0}
+    assert result_of(call)["job_id"] == 41
+    assert result_of(call)["proposal"]["totals"] == {"revenue": 97000.0, "audience": 740.0}
     assert len(fake_optimizer) == 1
     request = fake_optimizer[0]["request"]
     # validated exactly as POST /api/v1/schedules/optimize validates (types and defaults)
     assert (request.channel, request.date, request.daypart) == ("kbs", date(2025, 3, 3), "prime_time")
     assert request.slot_minutes == 30
     assert call.result is not None
-    assert call.result["note"].startswith("A proposal only")
+    assert result_of(call)["note"].startswith("A proposal only")
 
 
 def test_export_makes_a_file_and_a_link_only_its_owner_can_use(world: Any, analyst_client: Any, analyst: Any) -> None:
     call = run_tool(user=analyst, name="export_data", arguments={"format": "csv", "filters": {"channel": "kbs"}})
     assert call.ok, call.error
     assert call.result is not None
-    url = call.result["download"]["url"]
+    url = result_of(call)["download"]["url"]
     response = analyst_client.get(url)
     assert response.status_code == 200
     body = b"".join(response.streaming_content).decode()
@@ -162,8 +164,8 @@ def test_export_makes_a_file_and_a_link_only_its_owner_can_use(world: Any, analy
 def test_an_expired_or_forged_link_is_refused(world: Any, analyst: Any, settings: Any) -> None:
     call = run_tool(user=analyst, name="export_data", arguments={"format": "json"})
     assert call.result is not None
-    token = call.result["download"]["url"].rsplit("/", 1)[1]
-    assert export_file_for(user=analyst, token=token).name == call.result["download"]["filename"]
+    token = result_of(call)["download"]["url"].rsplit("/", 1)[1]
+    assert export_file_for(user=analyst, token=token).name == result_of(call)["download"]["filename"]
     settings.EXPORT_LINK_TTL_SECONDS = -1
     with pytest.raises(ApplicationError) as expired:
         export_file_for(user=analyst, token=token)
@@ -179,7 +181,7 @@ def test_a_link_cannot_escape_the_export_root(analyst: Any, settings: Any, tmp_p
     settings.EXPORT_ROOT = tmp_path
     inside = tmp_path / "a.csv"
     inside.write_text("x")
-    link = export_link(user=analyst, path=inside)
+    link: dict[str, Any] = export_link(user=analyst, path=inside)
     assert link["url"].startswith("/api/v1/exports/")
     assert datetime.fromisoformat(link["expires_at"]) > timezone.now()
     token = signing.dumps({"f": "../outside.csv", "u": analyst.pk}, salt="chat.export-link", compress=True)
@@ -210,12 +212,12 @@ def test_optimize_runs_the_real_scheduling_job_and_changes_no_schedule(
     assert call.ok, call.error
     job = OptimizationJob.objects.get()
     assert call.result is not None
-    assert call.result["job_id"] == job.pk
-    assert call.result["status"] == "succeeded"
-    best = call.result["proposal"]["best"]
+    assert result_of(call)["job_id"] == job.pk
+    assert result_of(call)["status"] == "succeeded"
+    best = result_of(call)["proposal"]["best"]
     assert len(best["entries"]) == 3  # 20:00-23:00 in 60-minute slots
     assert job.result is not None
-    assert call.result["proposal"]["totals"]["revenue"] == job.result["totals"]["revenue"]
+    assert result_of(call)["proposal"]["totals"]["revenue"] == job.result["totals"]["revenue"]
     assert Schedule.objects.count() == 0
 
 
@@ -240,5 +242,5 @@ def test_best_model_comes_with_the_baselines_it_had_to_beat(world: Any, viewer: 
     call = run_tool(user=viewer, name="get_best_model", arguments={"target": "engagement"})
     assert call.ok
     assert call.result is not None
-    assert call.result["baselines"] == baselines
-    assert call.result["model"]["algorithm"] == "catboost"
+    assert result_of(call)["baselines"] == baselines
+    assert result_of(call)["model"]["algorithm"] == "catboost"

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from scheduling.models import OptimizationJob, Schedule, ScheduleEntry
 from scheduling.services import optimization_job_run
+from tests.chat.fakes import result_of
 from tests.conftest import client_for, make_user
 from tests.scheduling.factories import (
     airing_factory,
@@ -349,14 +350,14 @@ def test_the_chat_tool_answers_a_whole_day_with_its_timeline(
     assert call.ok, call.error
     job = OptimizationJob.objects.get()
     assert call.result is not None
-    assert call.result["status"] == "succeeded", (job.error, job.result)
-    lines = call.result["proposal"]["timeline"]
+    assert result_of(call)["status"] == "succeeded", (job.error, job.result)
+    lines = result_of(call)["proposal"]["timeline"]
     assert lines[0].startswith("06:00-")
     assert lines[-1][6:11] == "02:00"
     # consecutive: each airing starts where the one before it ended
     assert all(a[6:11] == b[:5] for a, b in pairwise(lines))
-    assert call.result["proposal"]["vs_current_pct"] is not None
-    job = OptimizationJob.objects.get(pk=call.result["job_id"])
+    assert result_of(call)["proposal"]["vs_current_pct"] is not None
+    job = OptimizationJob.objects.get(pk=result_of(call)["job_id"])
     assert "daypart" not in job.params
 
 

@@ -72,6 +72,7 @@ def test_with_soft_constraints_the_ga_is_within_one_percent_of_the_proven_optimu
     problem = instance(40, seed=11)
     milp = milp_optimum(problem, time_limit=60)
     assert milp.proven
+    assert milp.schedule is not None
     assert check_hard(problem, milp.schedule) == []
     result = optimize(problem, params(seed=1, pareto=False))
     assert result.best.totals.objective <= milp.objective + 1e-6

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import SupportsFloat, SupportsIndex, TypedDict, TypeVar
 
 from django import template
 from django.http import HttpRequest
+from django.template import Context
 
 from bms.roles import Role, user_role
 
@@ -25,19 +26,32 @@ NAV_ITEMS: tuple[tuple[str, str, Role, str], ...] = (
 )
 
 
-def _missing(value: Any) -> bool:
+T = TypeVar("T")
+
+
+class NavItem(TypedDict):
+    label: str
+    url: str
+    current: bool
+
+
+class Nav(TypedDict):
+    items: list[NavItem]
+
+
+def _missing(value: object) -> bool:
     if value is None or value == "":
         return True
     return isinstance(value, float) and (math.isnan(value) or math.isinf(value))
 
 
 @register.inclusion_tag("web/_nav.html", takes_context=True)
-def main_nav(context: dict[str, Any]) -> dict[str, Any]:
+def main_nav(context: Context) -> Nav:
     """The navigation shows only what the user's role may open."""
     request: HttpRequest = context["request"]
     role = user_role(request.user)
     path = request.path
-    items = []
+    items: list[NavItem] = []
     for label, url, min_role, prefix in NAV_ITEMS:
         if role < min_role:
             continue
@@ -47,51 +61,55 @@ def main_nav(context: dict[str, Any]) -> dict[str, Any]:
 
 
 @register.simple_tag(takes_context=True)
-def role_name(context: dict[str, Any]) -> str:
+def role_name(context: Context) -> str:
     return user_role(context["request"].user).label
 
 
 @register.filter
-def dash(value: Any) -> Any:
+def dash(value: T) -> T | str:
     """The value, or an em dash when there is nothing to show."""
     return DASH if _missing(value) else value
 
 
 @register.filter
-def num(value: Any, digits: int = 0) -> str:
-    """A number with thousands separators and ``digits`` decimals; "—" when missing."""
-    if _missing(value):
-        return DASH
+def _float(value: object) -> float | None:
+    """``float(value)``, or None for a value that is not a number (nor its text)."""
+    if not isinstance(value, (str, bytes, SupportsFloat, SupportsIndex)):
+        return None
     try:
-        number = float(value)
+        return float(value)
     except (TypeError, ValueError):
+        return None
+
+
+@register.filter
+def num(value: object, digits: int = 0) -> str:
+    """A number with thousands separators and ``digits`` decimals; "—" when missing."""
+    number = None if _missing(value) else _float(value)
+    if number is None:
         return DASH
     return f"{number:,.{int(digits)}f}"
 
 
 @register.filter
-def pct(value: Any, digits: int = 1) -> str:
+def pct(value: object, digits: int = 1) -> str:
     """A ratio (0.42) as a percentage (42.0%)."""
-    if _missing(value):
+    number = None if _missing(value) else _float(value)
+    if number is None:
         return DASH
-    try:
-        return f"{float(value) * 100:.{int(digits)}f}%"
-    except (TypeError, ValueError):
-        return DASH
+    return f"{number * 100:.{int(digits)}f}%"
 
 
 @register.filter
-def money(value: Any, digits: int = 0) -> str:
-    if _missing(value):
+def money(value: object, digits: int = 0) -> str:
+    number = None if _missing(value) else _float(value)
+    if number is None:
         return DASH
-    try:
-        return f"${float(value):,.{int(digits)}f}"
-    except (TypeError, ValueError):
-        return DASH
+    return f"${number:,.{int(digits)}f}"
 
 
 @register.filter
-def get_item(mapping: Any, key: Any) -> Any:
+def get_item(mapping: object, key: object) -> object:
     """``mapping[key]`` for dicts in templates (None when absent)."""
     if isinstance(mapping, dict):
         return mapping.get(key)
@@ -99,7 +117,7 @@ def get_item(mapping: Any, key: Any) -> Any:
 
 
 @register.simple_tag(takes_context=True)
-def can(context: dict[str, Any], role: str) -> bool:
+def can(context: Context, role: str) -> bool:
     """``{% can "admin" as is_admin %}``: whether the signed-in user holds ``role`` (or higher)."""
     wanted = Role[role.upper()]
     return user_role(context["request"].user) >= wanted

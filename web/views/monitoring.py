@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -22,22 +22,43 @@ WORKER_PING_TIMEOUT_SECONDS = 1.0
 PAGE_CHECKS = ("database", "redis", "disk", "memory", "llm", "mongo")
 
 
-def health_checks() -> dict[str, dict[str, Any]]:
+def health_checks() -> dict[str, dict[str, object]]:
     return {name: health._timed(health.CHECKS[name]) for name in PAGE_CHECKS if name in health.CHECKS}
 
 
-def llm_providers() -> list[dict[str, Any]]:
+class ProviderRow(TypedDict):
+    name: str
+    configured: bool
+    model: str
+
+
+class WorkerStatus(TypedDict):
+    ok: bool
+    mode: str  # eager (in-process) or broker
+    workers: list[str]
+    detail: str
+
+
+class RecentFailures(TypedDict):
+    audit: list[AuditEvent]
+    training: list[TrainingRun]
+    schedules: list[OptimizationJob]
+
+
+def llm_providers() -> list[ProviderRow]:
     configured = {
         "groq": (bool(settings.GROQ_API_KEY), settings.GROQ_MODEL),
         "gemini": (bool(settings.GEMINI_API_KEY), settings.GEMINI_MODEL),
         "openrouter": (bool(settings.OPENROUTER_API_KEY), settings.OPENROUTER_MODEL),
     }
-    rows = [{"name": name, "configured": ok, "model": model} for name, (ok, model) in configured.items()]
+    rows: list[ProviderRow] = [
+        {"name": name, "configured": ok, "model": model} for name, (ok, model) in configured.items()
+    ]
     rows.append({"name": "offline agent", "configured": True, "model": "offline"})
     return rows
 
 
-def worker_status() -> dict[str, Any]:
+def worker_status() -> WorkerStatus:
     """Ping the Celery workers (embedded mode runs tasks in-process, so there is nothing to ping)."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return {"ok": True, "mode": "eager", "workers": [], "detail": "tasks run in-process (embedded mode)"}
@@ -56,16 +77,16 @@ def worker_status() -> dict[str, Any]:
     }
 
 
-def recent_failures() -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {"audit": [], "training": [], "schedules": []}
-    out["audit"] = list(
-        AuditEvent.objects.filter(action=AuditEvent.Action.LOGIN_FAILED).order_by("-created_at")[:RECENT_LIMIT]
-    )
-    out["training"] = list(TrainingRun.objects.filter(status=TrainingRun.Status.FAILED).order_by("-id")[:RECENT_LIMIT])
-    out["schedules"] = list(
-        OptimizationJob.objects.filter(status=OptimizationJob.Status.FAILED).order_by("-id")[:RECENT_LIMIT]
-    )
-    return out
+def recent_failures() -> RecentFailures:
+    return {
+        "audit": list(
+            AuditEvent.objects.filter(action=AuditEvent.Action.LOGIN_FAILED).order_by("-created_at")[:RECENT_LIMIT]
+        ),
+        "training": list(TrainingRun.objects.filter(status=TrainingRun.Status.FAILED).order_by("-id")[:RECENT_LIMIT]),
+        "schedules": list(
+            OptimizationJob.objects.filter(status=OptimizationJob.Status.FAILED).order_by("-id")[:RECENT_LIMIT]
+        ),
+    }
 
 
 class MonitoringPage(PageView):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TypedDict
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -12,6 +13,7 @@ from django.urls import reverse
 from rest_framework.exceptions import ValidationError
 
 from bms.errors import ApplicationError, NotFoundError
+from bms.jsontypes import JSONObject, JSONValue, json_object, json_objects
 from bms.roles import Role
 from scheduling import services as scheduling_services
 from scheduling.export import schedule_csv, schedule_entries
@@ -32,7 +34,7 @@ def validated_request(form: ScheduleForm) -> tuple[ScheduleRequest | None, str]:
         return None, _first_error(exc.detail)
 
 
-def _first_error(errors: Any) -> str:
+def _first_error(errors: object) -> str:
     if isinstance(errors, dict):
         for key, value in errors.items():
             inner = _first_error(value)
@@ -49,7 +51,17 @@ def get_job(request: HttpRequest, pk: int) -> OptimizationJob:
         raise Http404(exc.message) from exc
 
 
-def job_state(job: Any) -> dict[str, Any]:
+class JobState(TypedDict):
+    id: int
+    status: str
+    finished: bool
+    done: int
+    total: int
+    percent: int
+    error: str
+
+
+def job_state(job: OptimizationJob) -> JobState:
     status = str(job.status).lower()
     done = int(job.progress_generation or 0)
     total = int(job.progress_max or 0)
@@ -62,7 +74,7 @@ def job_state(job: Any) -> dict[str, Any]:
         "done": done,
         "total": total,
         "percent": round(100 * done / total) if total else 0,
-        "error": str(getattr(job, "error", "") or ""),
+        "error": str(job.error or ""),
     }
 
 
@@ -85,12 +97,62 @@ GENRE_HUES = {
 PX_PER_MINUTE = 1.2
 
 
-def _block(entry: dict[str, Any], origin: datetime) -> dict[str, Any]:
-    start = datetime.fromisoformat(entry["start"])
+class Block(TypedDict):
+    """An airing drawn on the day's timeline (px from the window's start)."""
+
+    top: float
+    height: float
+    start: str
+    end: str
+    minutes: int
+    title: JSONValue
+    genre: JSONValue
+    rating: JSONValue
+    hue: int
+
+
+class HourMark(TypedDict):
+    top: float
+    label: str
+
+
+class TimelineDay(TypedDict):
+    label: str
+    span: str
+    height: float
+    hours: list[HourMark]
+    proposal: list[Block]
+    current: list[Block]
+
+
+class ChartPoint(TypedDict):
+    x: float
+    y: float
+
+
+class ChartDataset(TypedDict):
+    label: str
+    data: list[ChartPoint]
+
+
+class ParetoChart(TypedDict):
+    labels: list[str]
+    datasets: list[ChartDataset]
+
+
+def _float(value: JSONValue) -> float:
+    """A stored number (the optimiser writes numbers; anything else is not a result of it)."""
+    if isinstance(value, (int, float, str)):
+        return float(value)
+    raise TypeError(f"not a number: {value!r}")
+
+
+def _block(entry: JSONObject, origin: datetime) -> Block:
+    start = datetime.fromisoformat(str(entry["start"]))
     end = (
-        datetime.fromisoformat(entry["end"])
+        datetime.fromisoformat(str(entry["end"]))
         if entry.get("end")
-        else start + timedelta(minutes=int(entry["length_minutes"]))
+        else start + timedelta(minutes=int(_float(entry["length_minutes"])))
     )
     top = (start - origin).total_seconds() / 60
     minutes = (end - start).total_seconds() / 60
@@ -107,20 +169,20 @@ def _block(entry: dict[str, Any], origin: datetime) -> dict[str, Any]:
     }
 
 
-def timeline_days(result: dict[str, Any], index: int = 0) -> list[dict[str, Any]]:
+def timeline_days(result: Mapping[str, object], index: int = 0) -> list[TimelineDay]:
     """Per on-air window: the proposal's and the current airings as blocks as long as the airings."""
-    segments = (result.get("window") or {}).get("segments") or []
+    segments = json_objects(json_object(result.get("window")).get("segments"))
     proposal = schedule_entries(result, index)
-    current = ((result.get("baselines") or {}).get("current") or {}).get("entries") or []
-    days = []
+    current = json_objects(json_object(json_object(result.get("baselines")).get("current")).get("entries"))
+    days: list[TimelineDay] = []
     for seg in segments:
-        lo, hi = datetime.fromisoformat(seg["start"]), datetime.fromisoformat(seg["end"])
+        lo, hi = datetime.fromisoformat(str(seg["start"])), datetime.fromisoformat(str(seg["end"]))
 
-        def inside(e: dict[str, Any], lo: datetime = lo, hi: datetime = hi) -> bool:
-            return lo <= datetime.fromisoformat(e["start"]) < hi
+        def inside(e: JSONObject, lo: datetime = lo, hi: datetime = hi) -> bool:
+            return lo <= datetime.fromisoformat(str(e["start"])) < hi
 
         minutes = (hi - lo).total_seconds() / 60
-        hours = [
+        hours: list[HourMark] = [
             {"top": round(m * PX_PER_MINUTE, 1), "label": (lo + timedelta(minutes=m)).strftime("%H:%M")}
             for m in range(0, int(minutes), 60)
         ]
@@ -137,8 +199,10 @@ def timeline_days(result: dict[str, Any], index: int = 0) -> list[dict[str, Any]
     return days
 
 
-def pareto_chart(result: dict[str, Any]) -> dict[str, Any] | None:
-    points = [{"x": float(p["audience"]), "y": float(p["revenue"])} for p in result.get("pareto") or []]
+def pareto_chart(result: Mapping[str, object]) -> ParetoChart | None:
+    points: list[ChartPoint] = [
+        {"x": _float(p["audience"]), "y": _float(p["revenue"])} for p in json_objects(result.get("pareto"))
+    ]
     if not points:
         return None
     return {"labels": [], "datasets": [{"label": "Pareto front", "data": points}]}
@@ -152,7 +216,7 @@ class SchedulePage(PageView):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = ScheduleForm(request.POST)
-        context: dict[str, Any] = {"form": form}
+        context: dict[str, object] = {"form": form}
         if not form.is_valid():
             return render(request, "web/schedule/form.html", context, status=400)
         schedule_request, error = validated_request(form)

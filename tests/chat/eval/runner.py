@@ -117,7 +117,7 @@ def run_item(item: Item, user: Any) -> Outcome:
     for earlier in item.before:
         chat_answer(user=user, session_id=session.id, message=earlier)
     answer = chat_answer(user=user, session_id=session.id, message=item.question)
-    calls = answer.metadata.get("tool_calls", [])
+    calls: list[dict[str, Any]] = list(answer.metadata.get("tool_calls", []))
     why = ""
     tools_ok = len(calls) == len(item.tools)
     if not tools_ok:
