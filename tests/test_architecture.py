@@ -27,6 +27,7 @@ KERNEL = {
     "bms.health",
     "bms.jobs",
     "bms.lockout",
+    "bms.jsontypes",  # JSON value types and narrowing helpers: imports only typing
     "bms.logging",
     "bms.metrics",
     "bms.middleware",
