@@ -14,7 +14,7 @@ from celery import chord, group, shared_task
 from celery.exceptions import MaxRetriesExceededError
 from django.conf import settings
 
-from registry import services
+from registry import run_data, services
 from registry.models import TrainingJob, TrainingRun
 
 logger = logging.getLogger(__name__)
@@ -60,6 +60,8 @@ def training_job_run(self: Any, job_id: int) -> dict[str, Any]:
         except MaxRetriesExceededError:
             services.training_job_fail(job=job, token=token, error=f"gave up after retries: {exc}")
             return {"job_id": job_id, "status": TrainingJob.Status.FAILED, "error": str(exc)}
+    if not job.run.jobs.filter(status=TrainingJob.Status.QUEUED).exists():
+        run_data.release(job.run)  # no job of the run is left to take: free this process's copy
     return {"job_id": job_id, "status": outcome.status, "version_id": outcome.version_id, "error": outcome.error}
 
 
