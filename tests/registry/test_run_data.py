@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from programs.models import Airing
-from registry import run_data, services, training
+from registry import features, run_data, services, training
 from registry.models import ModelVersion, TrainingJob, TrainingRun
 from tests.registry.factories import TINY_OPTIONS, small_data
 
@@ -22,7 +22,7 @@ def _run(targets: list[str], algorithms: list[str], *, dispatch: bool = False) -
 
 def _counting(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     calls = {"frames": 0, "datasets": 0}
-    read, build = run_data.airings_frame, run_data.training_dataset
+    read, build = features.airings_frame, training.training_dataset
 
     def frame(*args: Any, **kwargs: Any) -> Any:
         calls["frames"] += 1
