@@ -1,0 +1,241 @@
+"""Benchmark: the 24-model training run on a large database, then prediction latency there.
+
+Runs against the configured ``DATABASE_URL`` as it is (e.g. a copy of the 5M-airing ``bms_scale`` made
+with ``CREATE DATABASE bms_scale5 TEMPLATE bms_scale``; the airings are only read, the run writes the
+registry tables and artifacts). Without ``REDIS_URL`` Celery runs eagerly, so
+``registry.services.training_run_start`` (the path of ``POST /api/v1/training-runs``) trains the whole
+run in this process: wall time, CPU time and peak RSS are this process's, with the phases read from the
+run's rows (preparation = reading the window and building the datasets and baselines; the jobs; the
+selection). Then in-process prediction latency with the production models, measured by
+``bench/predict.py``'s in-process part; with ``--demo-database-url`` the same measurement is repeated
+in a subprocess against a demo-sized database (same code, same engine) for the comparison.
+
+Rewrites the ``scale-training-5m`` section of docs/benchmarks.md.
+Usage: ``DATABASE_URL=postgres://.../bms_scale5 .venv/bin/python bench/train_scale.py
+[--demo-database-url postgres://.../bms_train5m] [--no-cv] [--no-write]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bms.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("TRAINING_N_JOBS", "1")
+os.environ.setdefault("ARTIFACT_ROOT", "/tmp/bms-bench-train-scale/artifacts")
+for _name in ("REDIS_URL", "CELERY_BROKER_URL", "MONGO_URL"):  # eager: the whole run in this process
+    os.environ.pop(_name, None)
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+
+SECTION = "scale-training-5m"
+
+
+def rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mib() -> float:
+    import psutil
+
+    return float(psutil.Process().memory_info().rss) / 2**20
+
+
+def ensure_production() -> list[str]:
+    """Every target with a model gets a production one (the run's gate may have kept some back)."""
+    from programs.models import TARGETS
+    from registry.models import ModelVersion
+    from registry.services import model_version_promote
+
+    forced = []
+    for target in TARGETS:
+        if ModelVersion.objects.filter(target=target, status=ModelVersion.Status.PRODUCTION).exists():
+            continue
+        versions = [v for v in ModelVersion.objects.filter(target=target) if v.r2 is not None]
+        if versions:
+            best = max(versions, key=lambda v: float(v.r2 or 0.0))
+            model_version_promote(version=best, actor=None, reason="bench: best available", force=True)
+            forced.append(target)
+    return forced
+
+
+def latency(repeats: int) -> dict[str, Any]:
+    """Predictor warm-up (history state from every airing) and bench/predict.py's in-process figures."""
+    from bench.predict import _in_process
+    from predictions.lookups import get_lookups
+    from programs.models import TARGETS
+
+    forced = ensure_production()
+    before = current_rss_mib()
+    started, cpu = time.perf_counter(), time.process_time()
+    lookups = get_lookups()
+    for target in TARGETS:
+        lookups.history(target)
+    warm = {"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu}
+    warm["rss_growth_mib"] = current_rss_mib() - before
+    lines, figures = _in_process(repeats)
+    return {"lines": lines, "figures": figures, "warm": warm, "forced": forced}
+
+
+def train(options: dict[str, Any]) -> dict[str, Any]:
+    from programs.models import Airing
+    from registry import services
+    from registry.features import airings_frame  # noqa: F401 - imported before timing
+    from registry.models import ModelVersion, TrainingRun
+    from registry.training import training_airings
+
+    total = Airing.objects.count()
+    window = training_airings().count()
+    print(f"{total:,} airings, {window:,} in the training window ({settings.TRAINING_WINDOW_DAYS} days)", flush=True)
+    rss_before = current_rss_mib()
+    started, cpu = time.perf_counter(), time.process_time()
+    run = services.training_run_start(trigger=TrainingRun.Trigger.MANUAL, actor=None, options=options)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    run.refresh_from_db()
+    jobs = list(run.jobs.order_by("started_at"))
+    first_job = min((j.started_at for j in jobs if j.started_at), default=None)
+    last_job = max((j.finished_at for j in jobs if j.finished_at), default=None)
+    phases = {
+        "prepare": (first_job - run.started_at).total_seconds() if first_job and run.started_at else None,
+        "jobs": (last_job - first_job).total_seconds() if first_job and last_job else None,
+        "select": (run.finished_at - last_job).total_seconds() if last_job and run.finished_at else None,
+    }
+    per_algorithm: dict[str, float] = {}
+    for v in ModelVersion.objects.filter(run=run):
+        per_algorithm[v.algorithm] = per_algorithm.get(v.algorithm, 0.0) + float(v.training_seconds or 0.0)
+    print(f"run {run.pk} {run.status} in {wall:.0f} s wall, {cpu:.0f} s CPU, peak RSS {rss_mib():.0f} MiB", flush=True)
+    return {
+        "run": run,
+        "total": total,
+        "window": window,
+        "wall": wall,
+        "cpu": cpu,
+        "rss_before": rss_before,
+        "rss_peak": rss_mib(),
+        "phases": phases,
+        "per_algorithm": per_algorithm,
+        "versions": ModelVersion.objects.filter(run=run).count(),
+    }
+
+
+def demo_latency(url: str, repeats: int) -> dict[str, Any]:
+    """The same latency measurement in a subprocess on another database (its own production models)."""
+    env = {**os.environ, "DATABASE_URL": url}
+    out = subprocess.run(
+        [sys.executable, __file__, "--latency-only", "--json", "--repeats", str(repeats)],
+        env=env, cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    line = next(x for x in out.splitlines() if x.startswith("BENCH "))
+    result: dict[str, Any] = json.loads(line[len("BENCH ") :])
+    return result
+
+
+def summary(figures: dict[str, float]) -> dict[str, float]:
+    service = [v for k, v in figures.items() if k.startswith("service/") and k.endswith("single_p50")]
+    batch = [v for k, v in figures.items() if k.startswith("service/") and k.endswith("batch_p50")]
+    model = [v for k, v in figures.items() if not k.startswith("service/") and k.endswith("single_p50")]
+    return {
+        "service_single_worst": max(service),
+        "service_batch_worst": max(batch),
+        "model_single_worst": max(model),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--demo-database-url", default="")
+    parser.add_argument("--no-cv", action="store_true")
+    parser.add_argument("--repeats", type=int, default=300)
+    parser.add_argument("--latency-only", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    if "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
+        print("bench/train_scale.py needs DATABASE_URL (PostgreSQL).")
+        return 1
+    call_command("migrate", verbosity=0)
+    if args.latency_only:
+        from programs.models import Airing
+
+        result = latency(args.repeats)
+        result["airings"] = Airing.objects.count()
+        if args.json:
+            print("BENCH " + json.dumps({k: v for k, v in result.items() if k != "lines"}))
+        else:
+            print("\n".join(result["lines"]))
+        return 0
+    options = {"cv_splits": 0} if args.no_cv else {}
+    trained = train(options)
+    big = latency(args.repeats)
+    demo = demo_latency(args.demo_database_url, args.repeats) if args.demo_database_url else None
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    run = trained["run"]
+    phases = trained["phases"]
+    algo = ", ".join(f"{a} {s:.0f}" for a, s in sorted(trained["per_algorithm"].items(), key=lambda kv: -kv[1]))
+    b = summary(big["figures"])
+    lines = [
+        "## Training at 5M airings (`bench/train_scale.py`, PostgreSQL)",
+        "",
+        f"`DATABASE_URL=.../bms_scale5 .venv/bin/python bench/train_scale.py {' '.join(sys.argv[1:])}` on a copy "
+        f"of the `bench/scale.py` database: {trained['total']:,} airings, of which {trained['window']:,} in the "
+        f"training window (`TRAINING_WINDOW_DAYS={settings.TRAINING_WINDOW_DAYS}`). The 24 models through "
+        "`training_run_start` (the API's path) with Celery eager, so the whole run is this one process, "
+        f"`TRAINING_N_JOBS={settings.TRAINING_N_JOBS}`, run options {options or 'default (3-fold CV per model)'}.",
+        "",
+        "| run | wall s | CPU s | peak RSS MiB (before the run) | models | prepare s | jobs s | selection s |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {run.pk} {run.status} | {trained['wall']:.0f} | {trained['cpu']:.0f} | {trained['rss_peak']:.0f} "
+        f"({trained['rss_before']:.0f}) | {trained['versions']} | {phases['prepare'] or 0:.0f} | "
+        f"{phases['jobs'] or 0:.0f} | {phases['select'] or 0:.0f} |",
+        "",
+        f"Training seconds per algorithm (4 targets, wall, incl. CV): {algo}.",
+        "",
+        f"Predictions at this size: predictor warm-up (history state of every target from all airings) "
+        f"{big['warm']['seconds']:.1f} s ({big['warm']['cpu']:.1f} s CPU), RSS +{big['warm']['rss_growth_mib']:.0f} MiB; "
+        f"worst production `predict()` p50 {b['service_single_worst']:.3f} ms, worst `predict_batch(100)` p50 "
+        f"{b['service_batch_worst']:.2f} ms, worst single-row model call p50 {b['model_single_worst']:.3f} ms."
+        + (f" Forced to production for the measurement: {', '.join(big['forced'])}." if big["forced"] else ""),
+    ]
+    if demo is not None:
+        d = summary(demo["figures"])
+        lines += [
+            "",
+            f"| in-process p50 (ms) | demo size ({demo['airings']:,} airings) | {trained['total']:,} airings |",
+            "|---|---|---|",
+            f"| worst production predict() | {d['service_single_worst']:.3f} | {b['service_single_worst']:.3f} |",
+            f"| worst predict_batch(100) | {d['service_batch_worst']:.2f} | {b['service_batch_worst']:.2f} |",
+            f"| worst single-row model call | {d['model_single_worst']:.3f} | {b['model_single_worst']:.3f} |",
+            f"| predictor warm-up s | {demo['warm']['seconds']:.2f} | {big['warm']['seconds']:.2f} |",
+        ]
+    lines += ["", "Per model at this size:", "", *big["lines"]]
+    lines += [
+        "",
+        f"Load average at the end: {load} on 2 cores shared with other engineers: wall times overstate a quiet "
+        "machine; the CPU seconds are the work.",
+    ]
+    body = "\n".join(lines)
+    print(body)
+    if not args.no_write:
+        from bench._report import write_section
+
+        write_section(SECTION, body)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
