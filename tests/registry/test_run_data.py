@@ -109,3 +109,18 @@ def test_the_run_frame_is_the_training_window() -> None:
     small_data()
     run = _run(["rating"], ["elasticnet"])
     assert len(run_data.run_frame(run)) == training.training_airings().count()
+
+
+def test_jobs_are_queued_target_by_target_longest_algorithm_of_the_latest_run_first() -> None:
+    from registry.tasks import dispatch_order
+    from tests.registry.factories import run_factory, version_factory
+
+    earlier = run_factory(targets=["audience"], algorithms=["elasticnet", "random_forest", "mlp"])
+    for algorithm, seconds in (("elasticnet", 30.0), ("random_forest", 5.0), ("mlp", 12.0)):
+        version = version_factory(algorithm=algorithm, run=earlier)
+        ModelVersion.objects.filter(pk=version.pk).update(training_seconds=seconds)
+    run = _run(["rating", "engagement"], ["random_forest", "xgboost", "mlp", "elasticnet"])
+    order = [run.jobs.get(pk=pk) for pk in dispatch_order(run)]
+    # xgboost was never timed: first; then elasticnet (30 s), mlp (12 s), random_forest (5 s); per target.
+    expected = ["xgboost", "elasticnet", "mlp", "random_forest"]
+    assert [(j.target, j.algorithm) for j in order] == [(t, a) for t in ("rating", "engagement") for a in expected]
