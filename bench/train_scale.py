@@ -33,6 +33,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bms.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("TRAINING_N_JOBS", "1")
 os.environ.setdefault("ARTIFACT_ROOT", "/tmp/bms-bench-train-scale/artifacts")
+os.environ["JOBS_IN_BACKGROUND"] = "0"  # the eager run in the calling thread, not on a background one
 for _name in ("REDIS_URL", "CELERY_BROKER_URL", "MONGO_URL"):  # eager: the whole run in this process
     os.environ.pop(_name, None)
 
@@ -107,6 +108,8 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
     run = services.training_run_start(trigger=TrainingRun.Trigger.MANUAL, actor=None, options=options)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     run.refresh_from_db()
+    if run.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING):
+        raise SystemExit(f"run {run.pk} is still {run.status}: it did not run in this process")
     jobs = list(run.jobs.order_by("started_at"))
     first_job = min((j.started_at for j in jobs if j.started_at), default=None)
     last_job = max((j.finished_at for j in jobs if j.finished_at), default=None)
