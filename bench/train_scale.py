@@ -10,9 +10,11 @@ selection). Then in-process prediction latency with the production models, measu
 ``bench/predict.py``'s in-process part; with ``--demo-database-url`` the same measurement is repeated
 in a subprocess against a demo-sized database (same code, same engine) for the comparison.
 
-Rewrites the ``scale-training-5m`` section of docs/benchmarks.md.
+Rewrites the ``scale-training-5m`` section of docs/benchmarks.md. ``--latency-compare`` skips training
+(the configured database has production models from an earlier run) and writes only the comparison of
+prediction latency with the demo-sized database, section ``scale-predict-5m``.
 Usage: ``DATABASE_URL=postgres://.../bms_scale5 .venv/bin/python bench/train_scale.py
-[--demo-database-url postgres://.../bms_train5m] [--no-cv] [--no-write]``
+[--demo-database-url postgres://.../bms_train5m] [--latency-compare] [--no-cv] [--no-write]``
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 SECTION = "scale-training-5m"
+SECTION_PREDICT = "scale-predict-5m"
 
 
 def rss_mib() -> float:
@@ -136,9 +139,12 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def demo_latency(url: str, repeats: int) -> dict[str, Any]:
-    """The same latency measurement in a subprocess on another database (its own production models)."""
+def demo_latency(url: str, repeats: int, artifacts: str = "") -> dict[str, Any]:
+    """The same latency measurement in a subprocess on another database (its own production models,
+    whose files are under ``artifacts`` when given)."""
     env = {**os.environ, "DATABASE_URL": url}
+    if artifacts:
+        env["ARTIFACT_ROOT"] = artifacts
     out = subprocess.run(
         [sys.executable, __file__, "--latency-only", "--json", "--repeats", str(repeats)],
         env=env, cwd=ROOT, capture_output=True, text=True, check=True,
@@ -159,12 +165,60 @@ def summary(figures: dict[str, float]) -> dict[str, float]:
     }
 
 
+def comparison(big: dict[str, Any], demo: dict[str, Any], airings: int) -> list[str]:
+    b, d = summary(big["figures"]), summary(demo["figures"])
+    return [
+        f"| in-process p50 (ms) | demo size ({demo['airings']:,} airings) | {airings:,} airings |",
+        "|---|---|---|",
+        f"| worst production predict() | {d['service_single_worst']:.3f} | {b['service_single_worst']:.3f} |",
+        f"| worst predict_batch(100) | {d['service_batch_worst']:.2f} | {b['service_batch_worst']:.2f} |",
+        f"| worst single-row model call | {d['model_single_worst']:.3f} | {b['model_single_worst']:.3f} |",
+        f"| predictor warm-up s (CPU s) | {demo['warm']['seconds']:.2f} ({demo['warm']['cpu']:.2f}) | "
+        f"{big['warm']['seconds']:.2f} ({big['warm']['cpu']:.2f}) |",
+        f"| RSS growth of the warm-up MiB | {demo['warm']['rss_growth_mib']:.0f} | {big['warm']['rss_growth_mib']:.0f} |",
+    ]
+
+
+def latency_compare(args: argparse.Namespace) -> int:
+    from programs.models import Airing
+
+    if not args.demo_database_url:
+        print("--latency-compare needs --demo-database-url")
+        return 1
+    airings = Airing.objects.count()
+    big = latency(args.repeats)
+    demo = demo_latency(args.demo_database_url, args.repeats, args.demo_artifact_root)
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    body = "\n".join(
+        [
+            "## Prediction latency at 5M airings against the demo size (`bench/train_scale.py --latency-compare`)",
+            "",
+            "The in-process measurement of `bench/predict.py` (the serving fast path per model, and the whole "
+            "`predict()` / `predict_batch()` service with each target's production model) on the large database "
+            "and, in a subprocess with the same code, on a demo-sized one (both PostgreSQL); the warm-up is the "
+            "predictor's history state of every target, read from all airings once per process.",
+            "",
+            *comparison(big, demo, airings),
+            "",
+            f"Load average at the end: {load} (2 cores shared with other engineers).",
+        ]
+    )
+    print(body)
+    if not args.no_write:
+        from bench._report import write_section
+
+        write_section(SECTION_PREDICT, body)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--demo-database-url", default="")
+    parser.add_argument("--demo-artifact-root", default="", help="ARTIFACT_ROOT of the demo database's models")
     parser.add_argument("--no-cv", action="store_true")
     parser.add_argument("--repeats", type=int, default=300)
     parser.add_argument("--latency-only", action="store_true")
+    parser.add_argument("--latency-compare", action="store_true")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
@@ -182,10 +236,14 @@ def main() -> int:
         else:
             print("\n".join(result["lines"]))
         return 0
+    if args.latency_compare:
+        return latency_compare(args)
     options = {"cv_splits": 0} if args.no_cv else {}
     trained = train(options)
     big = latency(args.repeats)
-    demo = demo_latency(args.demo_database_url, args.repeats) if args.demo_database_url else None
+    demo = (
+        demo_latency(args.demo_database_url, args.repeats, args.demo_artifact_root) if args.demo_database_url else None
+    )
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     run = trained["run"]
     phases = trained["phases"]
@@ -215,16 +273,7 @@ def main() -> int:
         + (f" Forced to production for the measurement: {', '.join(big['forced'])}." if big["forced"] else ""),
     ]
     if demo is not None:
-        d = summary(demo["figures"])
-        lines += [
-            "",
-            f"| in-process p50 (ms) | demo size ({demo['airings']:,} airings) | {trained['total']:,} airings |",
-            "|---|---|---|",
-            f"| worst production predict() | {d['service_single_worst']:.3f} | {b['service_single_worst']:.3f} |",
-            f"| worst predict_batch(100) | {d['service_batch_worst']:.2f} | {b['service_batch_worst']:.2f} |",
-            f"| worst single-row model call | {d['model_single_worst']:.3f} | {b['model_single_worst']:.3f} |",
-            f"| predictor warm-up s | {demo['warm']['seconds']:.2f} | {big['warm']['seconds']:.2f} |",
-        ]
+        lines += ["", *comparison(big, demo, trained["total"])]
     lines += ["", "Per model at this size:", "", *big["lines"]]
     lines += [
         "",
