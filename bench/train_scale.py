@@ -15,6 +15,9 @@ Rewrites the ``scale-training-5m`` section of docs/benchmarks.md. ``--latency-co
 prediction latency with the demo-sized database, section ``scale-predict-5m``.
 Usage: ``DATABASE_URL=postgres://.../bms_scale5 .venv/bin/python bench/train_scale.py
 [--demo-database-url postgres://.../bms_train5m] [--latency-compare] [--no-cv] [--no-write]``
+
+``--workers=N`` (needs ``REDIS_URL``: a Redis db of its own, flushed) trains instead on N real Celery
+worker processes (``bench/train_workers.py``'s harness) and writes section ``scale-training-5m-workers``.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("TRAINING_N_JOBS", "1")
 os.environ.setdefault("ARTIFACT_ROOT", "/tmp/bms-bench-train-scale/artifacts")
 os.environ["JOBS_IN_BACKGROUND"] = "0"  # the eager run in the calling thread, not on a background one
-for _name in ("REDIS_URL", "CELERY_BROKER_URL", "MONGO_URL"):  # eager: the whole run in this process
-    os.environ.pop(_name, None)
+if not any(a.startswith("--workers") for a in sys.argv):  # eager: the whole run in this process
+    for _name in ("REDIS_URL", "CELERY_BROKER_URL", "MONGO_URL"):
+        os.environ.pop(_name, None)
 
 import django  # noqa: E402
 
@@ -48,6 +52,7 @@ from django.core.management import call_command  # noqa: E402
 
 SECTION = "scale-training-5m"
 SECTION_PREDICT = "scale-predict-5m"
+SECTION_WORKERS = "scale-training-5m-workers"
 
 
 def rss_mib() -> float:
@@ -211,6 +216,41 @@ def latency_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def on_workers(args: argparse.Namespace) -> int:
+    from bench.train_workers import phases, run_once
+    from programs.models import Airing
+    from registry.models import ModelVersion
+    from registry.training import training_airings
+
+    if not settings.REDIS_URL:
+        print("--workers needs REDIS_URL (a Redis database of its own: it is flushed)")
+        return 1
+    options = {"cv_splits": 0} if args.no_cv else {}
+    total, window = Airing.objects.count(), training_airings().count()
+    seconds, cpu, run, _ = run_once(args.workers, options=options)
+    parts = phases(run)
+    models = ModelVersion.objects.filter(run=run).count()
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    body = (
+        f"## Training at 5M airings on {args.workers} Celery worker processes (`bench/train_scale.py --workers`)\n\n"
+        f"`bench/train_scale.py {' '.join(a for a in sys.argv[1:] if a != '--no-write')}` on the same database "
+        f"({total:,} airings, {window:,} in the training window): `celery worker` processes (prefork, concurrency "
+        "1, `TRAINING_N_JOBS=1`) started by `bench/train_workers.py`'s harness, the run started by "
+        "`training_run_start`, timed until it leaves RUNNING.\n\n"
+        "| workers | wall s | CPU s of the workers | prepare / jobs / selection s | run | models |\n"
+        "|---|---|---|---|---|---|\n"
+        f"| {args.workers} | {seconds:.0f} | {cpu:.0f} | {parts.get('prepare', 0):.0f} / {parts.get('jobs', 0):.0f} / "
+        f"{parts.get('select', 0):.0f} | {run.status} | {models} |\n\n"
+        f"Load average at the end: {load} on 2 cores shared with other engineers.\n"
+    )
+    print(body)
+    if not args.no_write:
+        from bench._report import write_section
+
+        write_section(SECTION_WORKERS, body)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--demo-database-url", default="")
@@ -219,6 +259,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=300)
     parser.add_argument("--latency-only", action="store_true")
     parser.add_argument("--latency-compare", action="store_true")
+    parser.add_argument("--workers", type=int, default=0, help="train on N real Celery worker processes")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
@@ -238,6 +279,8 @@ def main() -> int:
         return 0
     if args.latency_compare:
         return latency_compare(args)
+    if args.workers:
+        return on_workers(args)
     options = {"cv_splits": 0} if args.no_cv else {}
     trained = train(options)
     big = latency(args.repeats)
