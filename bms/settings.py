@@ -367,6 +367,9 @@ TRAINING_N_JOBS = env_int("TRAINING_N_JOBS", 1)
 # Train on the latest this many days of airings when there are more (0 = all): training time grows with
 # rows, and a broadcaster's older seasons say little about next week (bench/scale.py reports the R² cost).
 TRAINING_WINDOW_DAYS = env_int("TRAINING_WINDOW_DAYS", 1095)
+# ... and on at most this many of the latest airings (0 = no cap): days do not bound the rows when channels
+# grow (three years of 50 channels are a million airings); bench/train_window.py reports the R² cost.
+TRAINING_MAX_AIRINGS = env_int("TRAINING_MAX_AIRINGS", 300_000)
 NIGHTLY_TRAINING_ENABLED = env_bool("NIGHTLY_TRAINING_ENABLED", True)
 NIGHTLY_TRAINING_CRON = env_str("NIGHTLY_TRAINING_CRON", "0 3 * * *")
 # registry.training_runs_sweep: a run left RUNNING (lost chord callback, dead worker) or QUEUED is moved on.

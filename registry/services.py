@@ -33,7 +33,7 @@ from bms.services import audit_event_record
 from bms.users import RequestUser, User
 from programs.models import TARGETS
 from programs.selectors import data_version_current
-from registry import artifacts, guards
+from registry import artifacts, guards, run_data
 from registry.algorithms import ALGORITHMS, ModelSpec, hyperparameters_for
 from registry.features import airings_frame
 from registry.models import ModelVersion, PromotionEvent, TrainingJob, TrainingRun
@@ -288,11 +288,11 @@ def training_run_prepare(*, run: TrainingRun, frame: pd.DataFrame | None = None,
             logger.warning("run %s: resuming a dispatch whose worker was lost", run.pk)
     if not claimed:
         return False
-    full = airings_frame(training_airings()) if frame is None else frame
+    full = run_data.run_frame(run) if frame is None else frame
     summaries: dict[str, Any] = {}
     baselines: dict[str, Any] = {}
     for target in run.targets:
-        dataset = training_dataset(target=target, frame=full)
+        dataset = run_data.run_dataset(run, target, frame=full)  # kept for this process's jobs
         summaries[target] = dataset.summary()
         if dataset.rows >= 10:
             split = time_split(dataset.frame)
@@ -379,10 +379,8 @@ def training_job_execute(
     run = job.run
     started = timezone.now()
     try:
-        if dataset is None:
-            dataset = training_dataset(
-                target=job.target, frame=airings_frame(training_airings()) if frame is None else frame
-            )
+        if dataset is None:  # built once per process for the run's jobs (registry.run_data)
+            dataset = run_data.run_dataset(run, job.target, frame=frame)
         expected = (run.dataset.get(job.target) or {}).get("fingerprint")
         if expected and expected != dataset.fingerprint:
             raise DataChangedError("The airings changed since the run started; the job cannot use the same data.")
@@ -554,6 +552,7 @@ def training_run_finish(*, run: TrainingRun, frame: pd.DataFrame | None = None) 
     )
     if run.started_at is not None:
         prom.TRAINING_DURATION.observe((finished - run.started_at).total_seconds())
+    run_data.release(run)
     run.refresh_from_db()
     return run
 
@@ -607,7 +606,7 @@ def select_after_run(*, run: TrainingRun, frame: pd.DataFrame | None = None) -> 
 
     def training_frame() -> pd.DataFrame:  # read once, and only when a production model is compared
         if not loaded:
-            loaded.append(airings_frame(training_airings()))
+            loaded.append(run_data.run_frame(run))
         return loaded[0]
 
     for target in run.targets:

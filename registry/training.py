@@ -170,18 +170,32 @@ WINDOW_MIN_AIRINGS = 20_000
 
 def training_airings() -> QuerySet[Airing]:
     """The airings training reads: all, or those of the latest ``TRAINING_WINDOW_DAYS`` when older ones
-    exist and the window still holds at least ``WINDOW_MIN_AIRINGS``.
+    exist and the window still holds at least ``WINDOW_MIN_AIRINGS``; then at most the latest
+    ``TRAINING_MAX_AIRINGS`` of those (0 = no cap).
 
-    The window ends at the latest airing (not today), so a historical import trains like a live one; the
+    Days alone do not bound the work: three years of 50 channels are a million airings, and fitting
+    time and memory grow with rows. The cap moves the window's start later until it holds that many
+    (airings that start together stay together, so it may hold a few more).
+
+    The window ends at the latest airing (not today), so a historical import trains like a live one; each
     cut is one indexed range on start.
     """
     airings = Airing.objects.all()
     window = settings.TRAINING_WINDOW_DAYS
     latest = airings.order_by("-start").values_list("start", flat=True).first()
-    if window <= 0 or latest is None:
+    if latest is None:
         return airings
-    windowed = airings.filter(start__gt=latest - timedelta(days=window))
-    return windowed if windowed.count() >= WINDOW_MIN_AIRINGS else airings
+    if window > 0:
+        windowed = airings.filter(start__gt=latest - timedelta(days=window))
+        if windowed.count() >= WINDOW_MIN_AIRINGS:
+            airings = windowed
+    cap = settings.TRAINING_MAX_AIRINGS
+    if cap > 0:
+        # The start of the cap-th latest airing: an index scan of ``cap`` entries, no sort of the table.
+        nth = airings.order_by("-start").values_list("start", flat=True)[cap - 1 : cap].first()
+        if nth is not None:
+            airings = airings.filter(start__gte=nth)
+    return airings
 
 
 def training_dataset(

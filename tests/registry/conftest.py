@@ -12,3 +12,13 @@ def _registry_settings(settings: Any, tmp_path: Path) -> None:
     settings.ARTIFACT_ROOT = tmp_path / "artifacts"
     settings.TRAINING_N_JOBS = 1
     settings.PROMOTION_MIN_R2 = 0.7
+
+
+@pytest.fixture(autouse=True)
+def _no_run_data_held() -> Any:
+    """No test sees a training run's data another test left in this process (registry.run_data)."""
+    from registry import run_data
+
+    run_data.forget()
+    yield
+    run_data.forget()
