@@ -280,22 +280,8 @@ def run(size: str, *, with_import: bool = True) -> SizeResult:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "airings.csv"
         canonical_csv(path)
-        empty_tables()
-        gc.collect()
-        with PeakRss() as rss:
-            started = time.perf_counter()
-            imported = airings_import(path=path)
-            result.import_s = time.perf_counter() - started
-        result.import_cpu_s = imported.cpu_seconds
-        result.import_rows = imported.created
-        result.import_peak_rss_mb = rss.peak / MB
-    assert imported.created == result.airings, (imported.created, result.airings)
-    print(
-        f"  import {imported.created:,} rows in {result.import_s:.1f} s (CPU {result.import_cpu_s:.1f} s, "
-        f"{imported.created / max(result.import_s, 1e-9):,.0f} rows/s, peak RSS {result.import_peak_rss_mb:.0f} MB)",
-        flush=True,
-    )
-    result.load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+        import_only(size, path, result)
+    assert result.import_rows == result.airings, (result.import_rows, result.airings)
     return result
 
 
@@ -313,6 +299,7 @@ def import_only(size: str, path: Path, result: SizeResult) -> SizeResult:
     result.load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(
         f"{size}: import {imported.created:,} rows in {result.import_s:.1f} s (CPU {result.import_cpu_s:.1f} s, "
+        f"{imported.created / max(result.import_s, 1e-9):,.0f} rows/s, "
         f"peak RSS {result.import_peak_rss_mb:.0f} MB, load {result.load})",
         flush=True,
     )
