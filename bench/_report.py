@@ -42,3 +42,18 @@ def write_section(name: str, body: str) -> None:
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     DOC.write_text(text)
+
+
+def process_tree_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process and all its children (0 for a process that has gone)."""
+    import psutil
+
+    total = 0.0
+    try:
+        parent = psutil.Process(pid)
+        for proc in [parent, *parent.children(recursive=True)]:
+            times = proc.cpu_times()
+            total += times.user + times.system
+    except psutil.Error:
+        pass
+    return total

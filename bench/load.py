@@ -197,20 +197,9 @@ class Stack:
 
     def cpu_seconds(self) -> dict[str, float]:
         """User + system CPU of the web processes (uvicorn and its workers) and of the Celery worker."""
-        import psutil
+        from bench._report import process_tree_cpu
 
-        out: dict[str, float] = {}
-        for name, proc in zip(("web", "worker"), self.procs, strict=True):
-            total = 0.0
-            try:
-                parent = psutil.Process(proc.pid)
-                for p in [parent, *parent.children(recursive=True)]:
-                    times = p.cpu_times()
-                    total += times.user + times.system
-            except psutil.Error:
-                pass
-            out[name] = total
-        return out
+        return {name: process_tree_cpu(proc.pid) for name, proc in zip(("web", "worker"), self.procs, strict=True)}
 
     def stop(self) -> None:
         for proc in self.procs:

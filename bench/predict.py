@@ -352,18 +352,9 @@ def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
 
 def _cpu_seconds(procs: list[subprocess.Popen[bytes]]) -> float:
     """User + system CPU of the server processes and their children (gunicorn's workers) so far."""
-    import psutil
+    from bench._report import process_tree_cpu
 
-    total = 0.0
-    for proc in procs:
-        try:
-            parent = psutil.Process(proc.pid)
-            for p in [parent, *parent.children(recursive=True)]:
-                times = p.cpu_times()
-                total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
+    return sum(process_tree_cpu(proc.pid) for proc in procs)
 
 
 def _http(
