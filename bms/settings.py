@@ -407,6 +407,9 @@ PREDICTION_LOG_MAX_PENDING = env_int("PREDICTION_LOG_MAX_PENDING", 100_000)
 # Exposes /api/v1/bench/echo (validates a predict body, nothing else) for bench/predict.py only.
 BENCH_ENDPOINTS = env_bool("BMS_BENCH_ENDPOINTS", False)
 SCHEDULE_TIME_BUDGET_SECONDS = env_float("SCHEDULE_TIME_BUDGET_SECONDS", 30.0)
+# The GA stops after this many generations without improvement (before its generation limit or budget):
+# higher searches longer for a small gain.
+SCHEDULE_GA_PLATEAU = env_int("SCHEDULE_GA_PLATEAU", 15)
 # An optimisation task's limits (the GA stops at its budget; the rest is building and scoring).
 SCHEDULE_TASK_SOFT_TIME_LIMIT = env_int("SCHEDULE_TASK_SOFT_TIME_LIMIT", int(SCHEDULE_TIME_BUDGET_SECONDS * 4 + 60))
 SCHEDULE_TASK_TIME_LIMIT = env_int("SCHEDULE_TASK_TIME_LIMIT", int(SCHEDULE_TIME_BUDGET_SECONDS * 4 + 120))

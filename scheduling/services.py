@@ -66,6 +66,7 @@ def _ga_params(req: ScheduleRequest) -> GAParams:
         time_budget=min(req.time_budget or cap, cap),
         generations=req.generations,
         population=req.population,
+        plateau=int(settings.SCHEDULE_GA_PLATEAU),
         top_k=req.top_k,
         selection=req.selection,
         crossover=req.crossover,
