@@ -87,8 +87,8 @@ def states_save(states: dict[str, HistoryState], *, key: str) -> Path | None:
 
 
 def states_load(*, key: str) -> dict[str, HistoryState] | None:
-    """The states written under ``key``, their arrays mapped read-only; None when there are none (or a
-    file is missing or unreadable: the caller builds them again)."""
+    """The states written under ``key``, their arrays mapped read-only; None when there are none, or when
+    they do not read (the directory is removed: the caller builds them again and writes them)."""
     root = store_root()
     if root is None:
         return None
@@ -113,8 +113,13 @@ def states_load(*, key: str) -> dict[str, HistoryState] | None:
             values["through"] = None if through is None else np.datetime64(int(through), "m")
             states[target] = HistoryState(**values)
         return states
+    except FileNotFoundError:
+        return None
     except (OSError, ValueError, KeyError, TypeError):
+        # A directory appears whole (renamed into place), so one that does not read is damaged: remove
+        # it, so the process that builds the states again can write them.
         logger.warning("history states %s: not readable, building them again", key, exc_info=True)
+        shutil.rmtree(path, ignore_errors=True)
         return None
 
 
