@@ -10,7 +10,9 @@ Usage: ``DATABASE_URL=postgres://.../bms_scale .venv/bin/python bench/scale.py 5
 (``--report-only``: rewrite the section from the stored results; ``--skip-import``: leave the import out;
 ``--existing 5m [--skip-export]``: measure the request paths on the data already in the database, generated
 earlier at that size, keeping the stored generation/import figures; ``--import-only FILE 5m``: the import
-alone, of a canonical CSV written earlier at that size, keeping the other stored figures.)
+alone, of a canonical CSV written earlier at that size, keeping the other stored figures; ``--warmup 5m``: the
+serving warm-up and predict() latency on the data already in the database, whose production models are
+promoted, each in a fresh process: without stored history states, then with them; section ``scale-warmup``.)
 Sizes already measured stay in the table (read back from ``var/bench-scale.json``).
 """
 
@@ -56,6 +58,7 @@ from programs.importer import airings_import  # noqa: E402
 from programs.models import Airing, Channel, Program  # noqa: E402
 
 SECTION = "scale"
+SECTION_WARMUP = "scale-warmup"
 RESULTS = ROOT / "var" / "bench-scale.json"
 RUNS = 15
 MB = 1024 * 1024
@@ -306,6 +309,99 @@ def import_only(size: str, path: Path, result: SizeResult) -> SizeResult:
     return result
 
 
+WARMUP_REPEATS = 300
+
+
+def warmup_child() -> dict[str, float]:
+    """In this (fresh) process: the production models loaded, then the serving warm-up timed with the RSS it
+    adds (and its peak), then ``predictions.predict.predict`` p50 per target (bench/predict.py's bodies:
+    recent slots of the first programs). Prints one ``WARMUP {json}`` line."""
+    from bench.predict import _bodies, _timed
+    from predictions import predict
+    from predictions.lookups import get_lookups
+    from predictions.predictor import get_predictor
+
+    targets = get_predictor().loaded_targets()
+    assert targets, "no production model: train and promote first"
+    gc.collect()
+    base = PROC.memory_info().rss
+    with PeakRss() as rss:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        get_lookups().history_warm()
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    out = {
+        "seconds": seconds,
+        "cpu_s": cpu,
+        "rss_growth_mb": (PROC.memory_info().rss - base) / MB,
+        "peak_growth_mb": (rss.peak - base) / MB,
+    }
+    bodies = _bodies(50)
+    for target in targets:
+        single = {**bodies[0], "target": target}
+        out[f"p50_ms/{target}"], _ = _timed(
+            lambda s=single: predict.predict(program=s["program_id"], target=s["target"], features=s["features"]),
+            WARMUP_REPEATS,
+        )
+    predict.prediction_log_flush()
+    print("WARMUP " + json.dumps(out), flush=True)
+    return out
+
+
+def measure_warmup(size: str) -> str:
+    """The serving warm-up at ``size`` (the data already in the database, its models promoted), each in a
+    fresh process: one that finds no stored history states (it builds and writes them), then one that
+    finds them. The body of the ``scale-warmup`` section."""
+    import subprocess
+
+    airings = Airing.objects.count()
+    figures: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as store:
+        env = {**os.environ, "HISTORY_STATE_ROOT": store, "PYTHONPATH": str(ROOT)}
+        for mode in ("build", "load"):
+            done = subprocess.run(
+                [sys.executable, str(Path(__file__).resolve()), "--warmup-child"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            line = next(x for x in done.stdout.splitlines() if x.startswith("WARMUP "))
+            figures[mode] = json.loads(line.removeprefix("WARMUP "))
+            print(f"{size}: warm-up ({mode}) {figures[mode]}", flush=True)
+    targets = sorted(k.removeprefix("p50_ms/") for k in figures["build"] if k.startswith("p50_ms/"))
+    lines = [
+        f"## Serving warm-up at {airings:,} airings (`bench/scale.py --warmup {size}`, PostgreSQL)",
+        "",
+        "A serving process's warm-up is every target's history state (`predictions.lookups`). Each column is a "
+        "fresh process with the production models loaded: **build** finds no stored states for the data version, "
+        "reads the airings with an actual in chunks, builds the states and writes them to the store "
+        "(`predictions.history_store`, `HISTORY_STATE_ROOT`); **load** is every later process (another worker, a "
+        "restart): it maps the stored arrays in. RSS growth is measured after the warm-up (peak: sampled every "
+        "0.2 s during it); `predict()` is bench/predict.py's single-row service call, "
+        f"{WARMUP_REPEATS} repeats after 5 warm ones. The demo-size figures to compare with are in the "
+        "`scale-predict-5m` section. The machine is shared (2 cores): read the wall times with the load average.",
+        "",
+        "| measure | build (no stored states) | load (stored states) |",
+        "|---|---|---|",
+        "| warm-up s (CPU s) | "
+        + " | ".join(f"{figures[m]['seconds']:.2f} ({figures[m]['cpu_s']:.2f})" for m in ("build", "load"))
+        + " |",
+        "| RSS growth after the warm-up / peak growth during it, MiB | "
+        + " | ".join(
+            f"{figures[m]['rss_growth_mb']:.0f} / {figures[m]['peak_growth_mb']:.0f}" for m in ("build", "load")
+        )
+        + " |",
+    ]
+    for target in targets:
+        lines.append(
+            f"| predict() p50 ms, {target} | "
+            + " | ".join(f"{figures[m][f'p50_ms/{target}']:.3f}" for m in ("build", "load"))
+            + " |"
+        )
+    lines += ["", f"Load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}."]
+    return "\n".join(lines) + "\n"
+
+
 def report(results: dict[str, SizeResult]) -> str:
     order = [s for s in SIZES if s in results]
     head = "| measure | " + " | ".join(f"{results[s].airings:,} airings" for s in order) + " | target at 5M |"
@@ -378,6 +474,9 @@ def report(results: dict[str, SizeResult]) -> str:
 
 
 def main() -> int:
+    if "--warmup-child" in sys.argv:
+        warmup_child()
+        return 0
     setup_test_environment()
     logging.getLogger("bms.access").setLevel(logging.WARNING)  # one line per request would be measured too
     if connection.vendor != "postgresql":
@@ -389,6 +488,12 @@ def main() -> int:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results = {k: SizeResult(**v) for k, v in stored.items()}
+    if "--warmup" in sys.argv:
+        body = measure_warmup(wanted[0])
+        print(body)
+        if "--no-write" not in sys.argv:
+            write_section(SECTION_WARMUP, body)
+        return 0
     for size in wanted:
         if "--import-only" in sys.argv:
             csv_path = Path(sys.argv[sys.argv.index("--import-only") + 1])

@@ -351,6 +351,10 @@ if (NODE_MODULES_DIR / "chart.js" / "dist").is_dir():
 # --- Domain settings --------------------------------------------------------------------------
 ARTIFACT_ROOT = Path(env_str("ARTIFACT_ROOT", str(VAR_DIR / "artifacts")))
 EXPORT_ROOT = Path(env_str("EXPORT_ROOT", str(VAR_DIR / "exports")))
+# The serving history states (predictions.history_store), one directory per broadcast data version: the
+# first process to need a version builds and writes them, every other one maps them in. "" = keep them
+# in memory only (every process builds its own).
+HISTORY_STATE_ROOT = env_str("HISTORY_STATE_ROOT", str(VAR_DIR / "history-states"))
 EXPORT_LINK_TTL_SECONDS = env_int("EXPORT_LINK_TTL_SECONDS", 3600)
 # CSV imports larger than this are refused before reading (programs.importer reads them in chunks).
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 512 * 1024 * 1024)

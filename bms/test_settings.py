@@ -15,6 +15,7 @@ from bms.settings import BASE_DIR, REST_FRAMEWORK
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ARTIFACT_ROOT = BASE_DIR / "var" / "test-artifacts"
 EXPORT_ROOT = BASE_DIR / "var" / "test-exports"
+HISTORY_STATE_ROOT = str(BASE_DIR / "var" / "test-history-states")
 # Throttles are exercised by their own test with a low rate; the rest of the suite must not trip them.
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,

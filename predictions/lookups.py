@@ -15,6 +15,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -23,6 +24,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from bms.events import AiringsImported
+from predictions import history_store
 from predictions.fastpath import RawRows
 from programs.models import TARGETS, Airing, Program
 from registry.features import HistoryState, local_wall_clock
@@ -143,9 +145,10 @@ class ServingLookups:
         self.history(TARGETS[0])
 
     def history(self, target: str) -> HistoryState:
-        """The history-feature state of ``target`` for the current data version (built on first use after
-        a generation/edit, or an import another process ran: one query over the airings with actuals,
-        then numpy; an import in this process brings it up to date at once: ``history_after_import``)."""
+        """The history-feature state of ``target`` for the current data version (taken on first use after
+        a generation/edit, or an import another process ran: mapped from ``predictions.history_store``
+        when a process wrote it, else built from the airings with actuals and written there; an import in
+        this process brings it up to date at once: ``history_after_import``)."""
         self._fresh()
         state = self._history.get(target)
         if state is not None:
@@ -154,7 +157,7 @@ class ServingLookups:
             states = self._history
             if target not in states:
                 states = dict(states)
-                states.update(_history_states())
+                states.update(_history_states_current())
                 self._history = states
             return states[target]
 
@@ -164,8 +167,9 @@ class ServingLookups:
         When the states are those of the version just before the import's, the airings the import wrote
         are read (by program and version) and folded into each state (``HistoryState.appended``: an
         import of airings later than the actuals held); otherwise (an earlier airing edited, another
-        change in between) every state is rebuilt here. A process that has built no state yet does
-        nothing: its first request builds one, as before.
+        change in between) every state is rebuilt here. Either way the result is written to the store
+        for the other processes. A process that has built no state yet does nothing: its first request
+        takes one, as before.
         """
         from programs.selectors import data_version_current, data_version_follows
 
@@ -178,6 +182,7 @@ class ServingLookups:
             if current == version_id and data_version_follows(previous=token, version=version_id):
                 folded = _history_states_appended(states, version_id=version_id, program_ids=program_ids)
             fresh = folded if folded is not None else _history_states()
+            fresh = _history_states_kept(fresh, version_id=current)
             now = time.monotonic()
             with self._lock:
                 self._token = current
@@ -207,13 +212,56 @@ class ServingLookups:
         return columns, [None if t < 0 else datetime.fromtimestamp(int(t) * 60, tz=UTC) for t in through.tolist()]
 
 
+# Rows fetched and turned into compact columns at a time when reading the actuals: memory holds the
+# columns (about 40 bytes per airing) and one chunk of tuples, never a tuple per airing.
+ACTUALS_CHUNK = 50_000
+
+
 def _actuals_frame(airings: QuerySet[Airing]) -> pd.DataFrame:
-    """program_id, channel (code), start and every target of ``airings``."""
-    rows = airings.order_by().values_list("program_id", "channel__code", "start", *TARGETS)
-    frame = pd.DataFrame.from_records(list(rows), columns=["program_id", "channel", "start", *TARGETS])
-    frame["start"] = pd.to_datetime(frame["start"], utc=True)
-    for target in TARGETS:
-        frame[target] = pd.to_numeric(frame[target], errors="coerce").astype("float64")
+    """program_id, channel (code), start and every target of ``airings``, read in chunks of
+    ``ACTUALS_CHUNK`` rows (a server-side cursor on PostgreSQL)."""
+    from programs.models import Channel
+
+    rows = airings.order_by().values_list("program_id", "channel_id", "start", *TARGETS)
+    programs: list[np.ndarray] = []
+    channels: list[np.ndarray] = []
+    starts: list[np.ndarray] = []
+    values: list[np.ndarray] = []
+    batch: list[tuple[Any, ...]] = []
+
+    def take() -> None:
+        programs.append(np.fromiter((r[0] for r in batch), dtype="int64", count=len(batch)))
+        channels.append(np.fromiter((r[1] for r in batch), dtype="int64", count=len(batch)))
+        starts.append(pd.to_datetime([r[2] for r in batch], utc=True).tz_convert(None).to_numpy())
+        values.append(np.array([r[3:] for r in batch], dtype="float64").reshape(len(batch), len(TARGETS)))
+        batch.clear()
+
+    for row in rows.iterator(chunk_size=ACTUALS_CHUNK):
+        batch.append(row)
+        if len(batch) == ACTUALS_CHUNK:
+            take()
+    if batch:
+        take()
+    if not programs:
+        frame = pd.DataFrame({"program_id": pd.Series(dtype="int64"), "channel": pd.Series(dtype=object)})
+        frame["start"] = pd.Series(dtype="datetime64[ns, UTC]")
+        for target in TARGETS:
+            frame[target] = pd.Series(dtype="float64")
+        return frame
+    channel_ids = np.concatenate(channels)
+    known = np.unique(channel_ids)
+    codes = dict(Channel.objects.filter(pk__in=known.tolist()).values_list("pk", "code"))
+    table = np.array([codes.get(int(c), "") for c in known], dtype=object)
+    frame = pd.DataFrame(
+        {
+            "program_id": np.concatenate(programs),
+            "channel": table[np.searchsorted(known, channel_ids)],
+            "start": pd.DatetimeIndex(np.concatenate(starts)).tz_localize("UTC"),
+        }
+    )
+    targets = np.concatenate(values)
+    for i, target in enumerate(TARGETS):
+        frame[target] = targets[:, i]
     return frame
 
 
@@ -226,6 +274,38 @@ def _history_states() -> dict[str, HistoryState]:
         has_any |= Q(**{f"{target}__isnull": False})
     frame = _actuals_frame(Airing.objects.filter(has_any))
     return {target: history_state(frame, target) for target in TARGETS}
+
+
+def _history_states_current() -> dict[str, HistoryState]:
+    """Every target's history state for the current data version: mapped from the store when a process
+    wrote them (``predictions.history_store``), otherwise built here and written there for the others."""
+    from programs.selectors import data_version_current, data_version_stamp
+
+    version = data_version_current()
+    stamp = data_version_stamp(version) if version else None
+    if stamp is not None and history_store.store_root() is not None:
+        stored = history_store.states_load(key=history_store.states_key(stamp))
+        if stored is not None:
+            return stored
+    return _history_states_kept(_history_states(), version_id=version)
+
+
+def _history_states_kept(states: dict[str, HistoryState], *, version_id: int) -> dict[str, HistoryState]:
+    """``states`` (of data version ``version_id``) written to the store and mapped back from it, so this
+    process holds file pages other processes share instead of its own copy; ``states`` as they are when
+    there is no store, no such version or the write fails."""
+    from programs.selectors import data_version_stamp
+
+    stamp = data_version_stamp(version_id) if version_id else None
+    if stamp is None or history_store.store_root() is None:
+        return states
+    key = history_store.states_key(stamp)
+    try:
+        history_store.states_save(states, key=key)
+    except OSError:
+        logger.exception("history states: could not write %s; this process keeps its own copy", key)
+        return states
+    return history_store.states_load(key=key) or states
 
 
 # Above this many programs the import's airings are found by their version alone (a scan), not by an

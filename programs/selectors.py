@@ -58,6 +58,13 @@ def data_version_current() -> int:
     return versions_read(DATA_VERSION)[0]
 
 
+def data_version_stamp(version_id: int) -> str | None:
+    """``version_id`` and the instant it was recorded ("12-1733212800123456"): names one state of the data
+    even across databases and recreated ones (where ids start again); None when the version does not exist."""
+    created = DataVersion.objects.filter(pk=version_id).values_list("created_at", flat=True).first()
+    return None if created is None else f"{version_id}-{int(created.timestamp() * 1_000_000)}"
+
+
 def data_version_follows(*, previous: int, version: int) -> bool:
     """Whether ``version`` is the next data version after ``previous`` (no change recorded in between)."""
     return previous < version and not DataVersion.objects.filter(pk__gt=previous, pk__lt=version).exists()
