@@ -133,7 +133,9 @@ def _estimator(spec: ModelSpec, n_jobs: int) -> BaseEstimator:
     raise ValueError(f"unknown algorithm {spec.algorithm!r}")
 
 
-def build_model(spec: ModelSpec, *, n_jobs: int, shrink: float | None = None, scale: float = 1.0) -> BaseEstimator:
+def build_model(
+    spec: ModelSpec, *, n_jobs: int, shrink: float | None = None, scale: float = 1.0, trend: bool = True
+) -> BaseEstimator:
     """An unfitted estimator that takes the RAW frame (features.RAW_COLUMNS) and predicts the target.
 
     Every algorithm is an ``AnchoredRegressor`` (``registry.anchor``): its pipeline learns a correction
@@ -141,15 +143,18 @@ def build_model(spec: ModelSpec, *, n_jobs: int, shrink: float | None = None, sc
     Tree algorithms: ``Pipeline([("prep", ...), ("model", estimator)])`` (the two halves are stored
     separately for XGBoost/CatBoost). The MLP's pipeline is wrapped in a standardised-target transform.
     ``shrink``: the correction's weight (None: chosen inside ``fit`` on the latest training rows);
-    ``scale``: the log-scale models' factor back to the mean (registry.anchor.mean_scale).
+    ``scale``: the log-scale models' factor back to the mean (registry.anchor.mean_scale); ``trend``: whether
+    the features include the trend (``registry.features.TREND_COLUMNS``).
     """
     estimator = _estimator(spec, n_jobs)
     log = spec.target in LOG_TARGETS
     inner: BaseEstimator
     if spec.algorithm in TREE_ALGORITHMS:
-        inner = Pipeline([("prep", build_preprocessor(kind="tree", seed=spec.seed)), ("model", estimator)])
+        inner = Pipeline([("prep", build_preprocessor(kind="tree", seed=spec.seed, trend=trend)), ("model", estimator)])
     else:
-        inner = Pipeline([("prep", build_preprocessor(kind="linear", seed=spec.seed)), ("model", estimator)])
+        inner = Pipeline(
+            [("prep", build_preprocessor(kind="linear", seed=spec.seed, trend=trend)), ("model", estimator)]
+        )
         if spec.algorithm == "mlp":
             inner = TransformedTargetRegressor(regressor=inner, transformer=StandardScaler(), check_inverse=False)
     return AnchoredRegressor(regressor=inner, log=log, shrink=shrink, scale=scale)

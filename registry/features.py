@@ -914,6 +914,9 @@ NUMERIC = (
     "is_finale",
     "has_lead_in",
 )
+# The feature set without these is the other one a model may choose on its validation folds
+# (registry.training.FEATURE_SETS): a trend lets a correction fit one period, which may not carry on.
+TREND_COLUMNS = ("trend_days",)
 DERIVED_COLUMNS: tuple[str, ...] = (*TARGET_ENCODED, *CATEGORICAL, *NUMERIC)
 _DAYPART_OF_HOUR = np.array([daypart_for_hour(h) for h in range(24)], dtype=str)
 _EPOCH_DAYS_OF_TREND = int(np.datetime64("2020-01-01", "D").astype("int64"))
@@ -1032,20 +1035,43 @@ def _smoothed_means(keys: np.ndarray, y: np.ndarray, smoothing: float, prior: fl
     return categories, (sums + smoothing * prior) / (counts + smoothing)
 
 
+def _earlier_means(keys: np.ndarray, y: np.ndarray, smoothing: float, prior: float) -> np.ndarray:
+    """Per row (rows in time order): the smoothed mean of ``y`` over the earlier rows with its key."""
+    n = len(y)
+    _, inverse = np.unique(keys, return_inverse=True)
+    by_key = np.argsort(inverse, kind="stable")  # grouped by key, time order kept inside each group
+    group = inverse[by_key]
+    values = y[by_key]
+    before = np.cumsum(values) - values  # sum of all earlier positions
+    first = np.r_[0, np.flatnonzero(np.diff(group)) + 1]  # where each key's rows begin
+    start = first[np.searchsorted(first, np.arange(n), side="right") - 1]
+    sums = before - before[start]
+    counts = np.arange(n) - start
+    out = np.empty(n)
+    out[by_key] = (sums + smoothing * prior) / (counts + smoothing)
+    return out
+
+
 class RawEncoder(TransformerMixin, BaseEstimator):
     """Raw frame -> float matrix. ``kind="tree"``: target encodings, ordinal codes, numbers.
     ``kind="linear"``: target encodings, one-hot indicators (incl. genre x daypart), numbers.
 
     Target encodings are smoothed means (``smoothing`` pseudo-rows of the prior). ``fit_transform`` returns
-    out-of-fold encodings (``cv`` folds) so a model never sees a row's own target through its encoding;
-    ``transform`` uses the encodings fitted on all rows given to ``fit``, i.e. the training split.
+    time-ordered encodings: each training row's is the smoothed mean of the rows of its category that
+    start before it (``_earlier_means``), so a model never sees a row's own target, nor a later one,
+    through its encoding: the same as serving, where a row's encoding comes from the (earlier) training
+    rows only. ``transform`` uses the encodings fitted on all rows given to ``fit``, i.e. the training split.
+    (``cv`` and ``seed`` are kept for stored artifacts and no longer change anything.)
     """
 
-    def __init__(self, kind: str = "tree", smoothing: float = 10.0, cv: int = 5, seed: int = 0) -> None:
+    def __init__(
+        self, kind: str = "tree", smoothing: float = 10.0, cv: int = 5, seed: int = 0, trend: bool = True
+    ) -> None:
         self.kind = kind
         self.smoothing = smoothing
         self.cv = cv
         self.seed = seed
+        self.trend = trend
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> RawEncoder:  # noqa: N803 - scikit-learn's signature
         self._fit(derive(X), np.asarray(y, dtype="float64"))
@@ -1065,7 +1091,8 @@ class RawEncoder(TransformerMixin, BaseEstimator):
         history = [name for name in HISTORY_COLUMNS if name in cols]
         if self.kind == "linear":
             history += [f"log_{name}" for name in HISTORY_LEVELS if name in cols]
-        self.numeric_ = (*NUMERIC, *history)
+        plain = NUMERIC if self.trend else tuple(c for c in NUMERIC if c not in TREND_COLUMNS)
+        self.numeric_ = (*plain, *history)
         numeric = np.column_stack([cols[name] for name in self.numeric_])
         with warnings.catch_warnings():  # a history column may have no value yet in a tiny split
             warnings.simplefilter("ignore", category=RuntimeWarning)
@@ -1084,15 +1111,11 @@ class RawEncoder(TransformerMixin, BaseEstimator):
         target = np.asarray(y, dtype="float64")
         self._fit(cols, target)
         out = self._transform(cols)
-        n = len(target)
-        if self.cv >= 2 and n >= 2 * self.cv:
-            folds = np.random.default_rng(self.seed).permutation(n) % self.cv
-            for i, name in enumerate(TARGET_ENCODED):
-                for fold in range(self.cv):
-                    held = folds == fold
-                    cats, values = _smoothed_means(cols[name][~held], target[~held], self.smoothing, self.prior_)
-                    pos = _lookup(cats, cols[name][held])
-                    out[held, i] = np.where(pos >= 0, values[np.maximum(pos, 0)], self.prior_)
+        # Random folds would give an early row an encoding from later rows of its program: a level the
+        # model can never have when it forecasts, so it learned to trust the encoding too much.
+        order = np.argsort(pd.to_datetime(X["start"], utc=True).to_numpy(), kind="stable")
+        for i, name in enumerate(TARGET_ENCODED):
+            out[order, i] = _earlier_means(cols[name][order], target[order], self.smoothing, self.prior_)
         return out
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
@@ -1124,9 +1147,10 @@ class RawEncoder(TransformerMixin, BaseEstimator):
         return self.feature_names_out_
 
 
-def build_preprocessor(*, kind: str, seed: int) -> Pipeline:
-    """The feature pipeline: ``kind="tree"`` (codes, raw scale) or ``"linear"`` (one-hot, standardised)."""
-    encoder = RawEncoder(kind=kind, seed=seed)
+def build_preprocessor(*, kind: str, seed: int, trend: bool = True) -> Pipeline:
+    """The feature pipeline: ``kind="tree"`` (codes, raw scale) or ``"linear"`` (one-hot, standardised);
+    ``trend=False`` leaves out ``TREND_COLUMNS``."""
+    encoder = RawEncoder(kind=kind, seed=seed, trend=trend)
     if kind == "tree":
         return Pipeline([("encode", encoder)])
     if kind == "linear":

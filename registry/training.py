@@ -53,7 +53,14 @@ from threadpoolctl import threadpool_limits
 
 from programs.models import TARGETS, Airing
 from registry.algorithms import TREE_ALGORITHMS, ModelSpec, build_model, set_serving_threads, unwrap
-from registry.anchor import AnchoredRegressor, choose_shrink, mean_scale, relative_error, worst_relative_error
+from registry.anchor import (
+    SHRINK_GRID,
+    AnchoredRegressor,
+    choose_shrink,
+    mean_scale,
+    relative_error,
+    worst_relative_error,
+)
 from registry.features import (
     HISTORY_COLUMNS,
     MODEL_INPUT_COLUMNS,
@@ -69,6 +76,8 @@ VALIDATION_FRACTION = 0.1
 TEST_FRACTION = 0.2
 SANE_RANGE_FACTOR = 3.0
 CV_SPLITS = 3
+# The two feature sets a model chooses between on its last fold: with the trend or without it.
+FEATURE_SETS: tuple[str, str] = ("all", "no_trend")
 PERMUTATION_REPEATS = 3
 PERMUTATION_MAX_ROWS = 3000
 
@@ -309,10 +318,16 @@ def _normalised(values: dict[str, float]) -> dict[str, float]:
 
 @dataclass
 class CrossValidation:
-    metrics: dict[str, float]
+    metrics: dict[str, Any]
     shrink: float | None
     predicted: np.ndarray  # out-of-fold prediction per row of the frame (NaN: a row no fold predicts)
     scale: float = 1.0  # registry.anchor.mean_scale of the out-of-fold predictions (log-scale models)
+    trend: bool = True  # the feature set: with the trend (registry.features.TREND_COLUMNS) or without
+
+
+def _best_weight_mse(y: np.ndarray, anchor: np.ndarray, correction: np.ndarray, inverse: Any) -> float:
+    """The least squared error of ``anchor + shrink * correction`` over ``SHRINK_GRID``."""
+    return min(float(np.mean((inverse(anchor + s * correction) - y) ** 2)) for s in SHRINK_GRID)
 
 
 def cross_validate(spec: ModelSpec, frame: pd.DataFrame, *, n_jobs: int, splits: int, last: int = 0) -> CrossValidation:
@@ -331,20 +346,35 @@ def cross_validate(spec: ModelSpec, frame: pd.DataFrame, *, n_jobs: int, splits:
         return CrossValidation({}, None, predicted)
     y = frame[spec.target].to_numpy(dtype="float64")
     size = max(len(frame) // (splits + 1), last)
+    folds = list(TimeSeriesSplit(n_splits=splits, test_size=size).split(frame))
+
+    def fold_parts(
+        fit_idx: np.ndarray, test_idx: np.ndarray, trend: bool
+    ) -> tuple[AnchoredRegressor, tuple[np.ndarray, np.ndarray]]:
+        model = _fit(build_model(spec, n_jobs=n_jobs, shrink=1.0, trend=trend), frame.iloc[fit_idx], y[fit_idx], n_jobs)
+        assert isinstance(model, AnchoredRegressor)
+        return model, model.parts(frame.iloc[test_idx])
+
+    # The feature set is chosen on the last fold (the latest rows, validation included, predicted by a
+    # model fitted on the earlier ones): each set at its best correction weight; a tie keeps the trend.
+    last_fit, last_test = folds[-1]
+    latest = {trend: fold_parts(last_fit, last_test, trend) for trend in (True, False)}
+    feature_mse = {
+        trend: _best_weight_mse(y[last_test], *parts, inverse=model._inverse)
+        for trend, (model, parts) in latest.items()
+    }
+    trend = feature_mse[True] <= feature_mse[False]
     truths: list[np.ndarray] = []
     anchors: list[np.ndarray] = []
     corrections: list[np.ndarray] = []
     positions: list[np.ndarray] = []
     fitted: AnchoredRegressor | None = None
-    for fit_idx, test_idx in TimeSeriesSplit(n_splits=splits, test_size=size).split(frame):
-        model = _fit(build_model(spec, n_jobs=n_jobs, shrink=1.0), frame.iloc[fit_idx], y[fit_idx], n_jobs)
-        assert isinstance(model, AnchoredRegressor)
-        anchor, correction = model.parts(frame.iloc[test_idx])
+    for fit_idx, test_idx in folds:
+        fitted, (anchor, correction) = latest[trend] if test_idx is last_test else fold_parts(fit_idx, test_idx, trend)
         truths.append(y[test_idx])
         anchors.append(anchor)
         corrections.append(correction)
         positions.append(test_idx)
-        fitted = model
     assert fitted is not None
     inverse = fitted._inverse
     shrink = choose_shrink(y=truths, anchor=anchors, correction=corrections, inverse=inverse)
@@ -368,8 +398,10 @@ def cross_validate(spec: ModelSpec, frame: pd.DataFrame, *, n_jobs: int, splits:
         "cv_rmse": float(np.sqrt(np.mean((np.concatenate(preds) - truth) ** 2))),
         "cv_anchor_rmse": float(np.sqrt(np.mean((inverse(np.concatenate(anchors)) - truth) ** 2))),
         "scale": scale,
+        "feature_set": FEATURE_SETS[0] if trend else FEATURE_SETS[1],
+        "feature_set_mse": {FEATURE_SETS[0]: feature_mse[True], FEATURE_SETS[1]: feature_mse[False]},
     }
-    return CrossValidation(metrics, shrink, predicted, scale)
+    return CrossValidation(metrics, shrink, predicted, scale, trend)
 
 
 def rejection(metrics: dict[str, Any]) -> str:
@@ -405,7 +437,7 @@ def _fit_and_evaluate(spec: ModelSpec, split: Split, *, n_jobs: int, cv_splits: 
     fit_frame = learned if refit else split.train
     fit_started = time.perf_counter()
     model = _fit(
-        build_model(spec, n_jobs=n_jobs, shrink=cv.shrink, scale=cv.scale),
+        build_model(spec, n_jobs=n_jobs, shrink=cv.shrink, scale=cv.scale, trend=cv.trend),
         fit_frame,
         fit_frame[target].to_numpy(dtype="float64"),
         n_jobs,

@@ -177,6 +177,27 @@ def test_training_encodings_are_out_of_fold():
     assert np.array_equal(in_fold[:, 4:], out_of_fold[:, 4:])  # everything else is identical
 
 
+def test_training_encodings_come_from_earlier_rows_only():
+    frame, y = raw_frame(300)
+    shuffled = frame.sample(frac=1.0, random_state=3)  # rows given out of time order
+    encoded = RawEncoder(kind="tree").fit_transform(shuffled, y[shuffled.index.to_numpy()])
+    encoder = RawEncoder(kind="tree").fit(frame, y)
+    programs = frame["program_id"].to_numpy()
+    at = {label: i for i, label in enumerate(shuffled.index)}
+    for row in (0, 1, 150, 299):
+        earlier = programs[:row] == programs[row]
+        expected = (y[:row][earlier].sum() + 10.0 * encoder.prior_) / (earlier.sum() + 10.0)
+        assert encoded[at[row], 0] == pytest.approx(expected)
+    later = y.copy()
+    later[200:] *= 50.0  # the later rows' targets change: no earlier row's encodings may
+    changed = RawEncoder(kind="tree").fit_transform(frame, later)
+    unchanged = RawEncoder(kind="tree").fit_transform(frame, y)
+    prior_shift = changed[:200, :4] - unchanged[:200, :4]  # only through the prior (the mean of all rows)
+    first = RawEncoder(kind="tree").fit(frame, later).prior_ - encoder.prior_
+    counts_before = np.array([(programs[:row] == programs[row]).sum() for row in range(200)])
+    assert prior_shift[:, 0] == pytest.approx(first * 10.0 / (counts_before + 10.0))
+
+
 def test_bad_target_values_are_counted_and_dropped():
     frame, _y = raw_frame(10)
     frame["audience"] = [1.0, np.nan, -2.0, np.inf, 5.0, 6.0, np.nan, 8.0, 9.0, 10.0]
