@@ -28,6 +28,7 @@ from bms import metrics as prom
 from bms.broker import broker_require
 from bms.errors import ApplicationError, ConflictError, InvalidStateError
 from bms.events import PRODUCTION_MODEL_CHANGED, ProductionModelChanged
+from bms.jsontypes import JSONObject
 from bms.models import AuditEvent
 from bms.services import audit_event_record
 from bms.users import RequestUser, User
@@ -826,9 +827,9 @@ def model_version_promote(
     return locked
 
 
-def _production_changing(*, target: str, reason: str) -> dict[str, Any]:
+def _production_changing(*, target: str, reason: str) -> JSONObject:
     """Tell the subscribers (bms/wiring.py) in this transaction; their notes for the ledger event."""
-    details: dict[str, Any] = {}
+    details: JSONObject = {}
     for notes in PRODUCTION_MODEL_CHANGED.send(ProductionModelChanged(target=target, reason=reason)):
         details.update(notes)
     return details
