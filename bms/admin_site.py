@@ -7,7 +7,7 @@ records those in the audit trail as well, so no app has to remember to do it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.contrib import admin
@@ -27,7 +27,7 @@ def _target(obj: Model) -> str:
     return f"{obj._meta.label}:{obj.pk}"
 
 
-def _audit(request: HttpRequest, *, target: str, details: dict[str, Any]) -> None:
+def _audit(request: HttpRequest, *, target: str, details: Mapping[str, object]) -> None:
     audit_event_record(
         action=AuditEvent.Action.ADMIN, actor=request.user, target=target, details=details, request=request
     )

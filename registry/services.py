@@ -291,7 +291,7 @@ def training_run_prepare(*, run: TrainingRun, frame: pd.DataFrame | None = None,
         return False
     full = run_data.run_frame(run) if frame is None else frame
     summaries: dict[str, Any] = {}
-    baselines: dict[str, Any] = {}
+    baselines: dict[str, object] = {}
     for target in run.targets:
         dataset = run_data.run_dataset(run, target, frame=full)  # kept for this process's jobs
         summaries[target] = dataset.summary()
@@ -726,7 +726,7 @@ def _move(
     run: TrainingRun | None = None,
     kind: str = PromotionEvent.Kind.PROMOTION,
     forced: bool = False,
-    details: dict[str, Any] | None = None,
+    details: Mapping[str, object] | None = None,
 ) -> None:
     """Change a locked version's status and append the ledger event for it (one path for every move)."""
     ModelVersion.objects.filter(pk=version.pk).update(status=to_status)
@@ -781,7 +781,7 @@ def model_version_promote(
     current = list(
         ModelVersion.objects.select_for_update().filter(target=locked.target, status=ModelVersion.Status.PRODUCTION)
     )
-    details: dict[str, Any] = {}
+    details: dict[str, object] = {}
     forced = False
     if run is None:
         comparison = guards.promotion_comparison(version=locked, frame=frame)
