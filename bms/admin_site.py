@@ -7,10 +7,12 @@ records those in the audit trail as well, so no app has to remember to do it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.models import LogEntry
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponseBase
 from django.template.response import TemplateResponse
@@ -25,62 +27,43 @@ def _target(obj: Model) -> str:
     return f"{obj._meta.label}:{obj.pk}"
 
 
+def _audit(request: HttpRequest, *, target: str, details: Mapping[str, object]) -> None:
+    audit_event_record(
+        action=AuditEvent.Action.ADMIN, actor=request.user, target=target, details=details, request=request
+    )
+
+
 class AuditedAdminMixin:
-    def log_addition(self, request: HttpRequest, obj: Model, message: Any) -> Any:
+    def log_addition(self, request: HttpRequest, obj: Model, message: object) -> LogEntry:
         # The mixin's super() is AdminSite, which mypy cannot see from a bare mixin.
-        entry = super().log_addition(request, obj, message)  # type: ignore[misc]
-        audit_event_record(
-            action=AuditEvent.Action.ADMIN,
-            actor=request.user,
-            target=_target(obj),
-            details={"op": "add"},
-            request=request,
-        )
+        entry: LogEntry = super().log_addition(request, obj, message)  # type: ignore[misc]
+        _audit(request, target=_target(obj), details={"op": "add"})
         return entry
 
-    def log_change(self, request: HttpRequest, obj: Model, message: Any) -> Any:
-        entry = super().log_change(request, obj, message)  # type: ignore[misc]
-        audit_event_record(
-            action=AuditEvent.Action.ADMIN,
-            actor=request.user,
-            target=_target(obj),
-            details={"op": "change", "message": message if isinstance(message, (list, str)) else str(message)},
-            request=request,
-        )
+    def log_change(self, request: HttpRequest, obj: Model, message: object) -> LogEntry:
+        entry: LogEntry = super().log_change(request, obj, message)  # type: ignore[misc]
+        text = message if isinstance(message, (list, str)) else str(message)
+        _audit(request, target=_target(obj), details={"op": "change", "message": text})
         return entry
 
-    def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
+    def log_deletions(self, request: HttpRequest, queryset: Iterable[Model]) -> list[LogEntry]:
         objects = list(queryset)
-        entries = super().log_deletions(request, objects)  # type: ignore[misc]
+        entries: list[LogEntry] = super().log_deletions(request, objects)  # type: ignore[misc]
         if objects:
-            audit_event_record(
-                action=AuditEvent.Action.ADMIN,
-                actor=request.user,
-                target=objects[0]._meta.label,
-                details={"op": "delete", "count": len(objects), "pks": [str(o.pk) for o in objects[:_MAX_PKS]]},
-                request=request,
-            )
+            pks = [str(o.pk) for o in objects[:_MAX_PKS]]
+            _audit(request, target=objects[0]._meta.label, details={"op": "delete", "count": len(objects), "pks": pks})
         return entries
 
-    def response_action(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponseBase | None:
+    def response_action(self, request: HttpRequest, queryset: QuerySet[Model]) -> HttpResponseBase | None:
         action = request.POST.get("action", "")
         selected = request.POST.getlist(ACTION_CHECKBOX_NAME)
         across = request.POST.get("select_across") == "1"
         response: HttpResponseBase | None = super().response_action(request, queryset)  # type: ignore[misc]
         # delete_selected answers first with a confirmation page; its deletions are logged above.
         if action and action != "delete_selected" and (selected or across):
-            audit_event_record(
-                action=AuditEvent.Action.ADMIN,
-                actor=request.user,
-                target=queryset.model._meta.label,
-                details={
-                    "op": "action",
-                    "name": action,
-                    "count": queryset.count() if across else len(selected),
-                    "pks": selected[:_MAX_PKS],
-                },
-                request=request,
-            )
+            count = queryset.count() if across else len(selected)
+            details = {"op": "action", "name": action, "count": count, "pks": selected[:_MAX_PKS]}
+            _audit(request, target=queryset.model._meta.label, details=details)
         return response
 
 

@@ -2,36 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView, TokenViewBase
 
 from bms.lockout import login_locked
 from bms.models import AuditEvent
 from bms.services import audit_event_record, refresh_token_revoke
 
 
+def _validated(view: TokenViewBase, request: Request) -> BaseSerializer[None]:
+    """The token view's serializer on the request's body, validated; a bad token is 401 ``InvalidToken`` (as
+    in simplejwt's own ``TokenViewBase.post``, which both views replace to record the audit event)."""
+    serializer = view.get_serializer(data=request.data)
+    try:
+        serializer.is_valid(raise_exception=True)
+    except TokenError as exc:
+        raise InvalidToken(exc.args[0]) from exc
+    return serializer
+
+
 class TokenObtainApi(TokenObtainPairView):
     """POST username + password -> ``{"access", "refresh"}``. Bad credentials -> 401; too many failed
     logins for the account or the client address -> 429 ``login_locked`` (bms.lockout)."""
 
-    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = self.get_serializer(data=request.data)
+    def post(self, request: Request, *args: object, **kwargs: object) -> Response:
         try:
-            serializer.is_valid(raise_exception=True)
-        except TokenError as exc:
-            raise InvalidToken(exc.args[0]) from exc
+            serializer = _validated(self, request)
         except AuthenticationFailed:
             # django-axes flags the request it was handed by authenticate(): this DRF request, which its
             # middleware (reading the Django request underneath) never sees.
@@ -51,12 +59,8 @@ class TokenRefreshApi(TokenRefreshView):
     """POST refresh -> a new access token and (rotation) a new refresh; the old refresh is blacklisted.
     A refresh token issued before the user's last password change is refused (bms.tokens)."""
 
-    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = self.get_serializer(data=request.data)
-        try:
-            serializer.is_valid(raise_exception=True)
-        except TokenError as exc:
-            raise InvalidToken(exc.args[0]) from exc
+    def post(self, request: Request, *args: object, **kwargs: object) -> Response:
+        serializer = _validated(self, request)
         user_id = AccessToken(serializer.validated_data["access"]).get(jwt_settings.USER_ID_CLAIM)
         user = get_user_model().objects.filter(**{jwt_settings.USER_ID_FIELD: user_id}).first()
         audit_event_record(action=AuditEvent.Action.TOKEN, actor=user, details={"grant": "refresh"}, request=request)
@@ -66,7 +70,7 @@ class TokenRefreshApi(TokenRefreshView):
 class LogoutApi(APIView):
     """POST refresh -> 204; the refresh token is blacklisted (holding it is the proof, no other auth)."""
 
-    authentication_classes: list[Any] = []
+    authentication_classes: list[type[BaseAuthentication]] = []
     permission_classes = [AllowAny]
 
     class InputSerializer(serializers.Serializer[None]):

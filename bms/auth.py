@@ -4,7 +4,7 @@ for logins."""
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Mapping
 
 from django.contrib.auth.models import User
 from django.contrib.auth.signals import user_logged_in, user_login_failed
@@ -36,7 +36,7 @@ def _lookup(key_hash: str) -> ApiKey | None:
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     header = "HTTP_X_API_KEY"
 
-    def authenticate(self, request: Request) -> tuple[Any, ApiKey] | None:
+    def authenticate(self, request: Request) -> tuple[User, ApiKey] | None:
         raw = request.META.get(self.header)
         if not raw:
             return None
@@ -65,7 +65,7 @@ def _audit_login(sender: type[User], request: HttpRequest | None, user: User, **
 
 @receiver(user_login_failed)
 def _audit_login_failed(
-    sender: str, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: object
+    sender: str, credentials: Mapping[str, object], request: HttpRequest | None = None, **kwargs: object
 ) -> None:
     audit_event_record(
         action=AuditEvent.Action.LOGIN_FAILED, target=str(credentials.get("username", "")), request=request

@@ -7,12 +7,14 @@ does not change an existing row; edit it in the admin (Periodic tasks) afterward
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
+from django.apps.registry import Apps
 from django.conf import settings
 
 
-def periodic_tasks_ensure(apps: Any, *, cron: str, tasks: Iterable[tuple[str, str, str]], enabled: bool = True) -> None:
+def periodic_tasks_ensure(
+    apps: Apps, *, cron: str, tasks: Iterable[tuple[str, str, str]], enabled: bool = True
+) -> None:
     """Create each ``(name, task, description)`` on the crontab ``cron`` ("m h dom mon dow", TIME_ZONE)."""
     crontab_model = apps.get_model("django_celery_beat", "CrontabSchedule")
     task_model = apps.get_model("django_celery_beat", "PeriodicTask")
@@ -31,5 +33,5 @@ def periodic_tasks_ensure(apps: Any, *, cron: str, tasks: Iterable[tuple[str, st
         )
 
 
-def periodic_tasks_remove(apps: Any, *, names: Iterable[str]) -> None:
+def periodic_tasks_remove(apps: Apps, *, names: Iterable[str]) -> None:
     apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name__in=list(names)).delete()

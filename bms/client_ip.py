@@ -12,7 +12,6 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -60,6 +59,6 @@ class ClientIpMiddleware:
         return self.get_response(request)
 
 
-def request_client_ip(request: Any) -> str:
+def request_client_ip(request: HttpRequest) -> str:
     """django-axes' ``AXES_CLIENT_IP_CALLABLE``: the address ClientIpMiddleware resolved (never a header)."""
     return str(request.META.get("REMOTE_ADDR", ""))

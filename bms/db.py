@@ -17,7 +17,7 @@ from django.db import connection, models
 BATCH_SIZE = 2000
 
 
-def _adapter(field: Any) -> Callable[[Any], Any] | None:
+def _adapter(field: object) -> Callable[[Any], Any] | None:
     if isinstance(field, models.DateTimeField):
         return connection.ops.adapt_datetimefield_value
     if isinstance(field, models.DateField):
@@ -27,7 +27,7 @@ def _adapter(field: Any) -> Callable[[Any], Any] | None:
     return None
 
 
-def rows_insert(model: type[models.Model], columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+def rows_insert(model: type[models.Model], columns: Sequence[str], rows: Sequence[tuple[object, ...]]) -> None:
     """Insert ``rows`` (tuples of ``columns``, by column name: ``program_id`` for a foreign key)."""
     if not rows:
         return
@@ -80,7 +80,7 @@ def rows_accumulate(
     add: Sequence[str] = (),
     least: Sequence[str] = (),
     greatest: Sequence[str] = (),
-    rows: Sequence[tuple[Any, ...]],
+    rows: Sequence[tuple[object, ...]],
 ) -> None:
     """Upsert ``rows`` (tuples of ``keys + add + least + greatest`` columns) into a summary table.
 

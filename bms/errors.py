@@ -71,11 +71,11 @@ def payload_too_large() -> PayloadTooLargeError:
     return PayloadTooLargeError(f"Request body is larger than {limit} bytes.", details={"max_bytes": limit})
 
 
-def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+def error_body(code: str, message: str, details: object = None) -> dict[str, dict[str, object]]:
     return {"error": {"code": code, "message": message, "details": details if details is not None else {}}}
 
 
-def _first_message(detail: Any) -> str:
+def _first_message(detail: object) -> str:
     if isinstance(detail, dict):
         for key, value in detail.items():
             inner = _first_message(value)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
+
+from bms.jsontypes import JSONObject
 
 E = TypeVar("E")
 R = TypeVar("R")
@@ -71,5 +73,5 @@ class Event(Generic[E, R]):
 
 
 BROADCAST_DATA_CHANGED: Event[BroadcastDataChanged, None] = Event("broadcast_data_changed")
-PRODUCTION_MODEL_CHANGED: Event[ProductionModelChanged, dict[str, Any]] = Event("production_model_changed")
+PRODUCTION_MODEL_CHANGED: Event[ProductionModelChanged, JSONObject] = Event("production_model_changed")
 AIRINGS_IMPORTED: Event[AiringsImported, None] = Event("airings_imported")

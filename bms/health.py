@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TypeAlias
 
 import psutil
 from django.conf import settings
@@ -20,9 +20,14 @@ from bms.cache import shared_cache_unavailable
 from bms.client_ip import address_in
 from bms.errors import error_body
 
+Details: TypeAlias = Mapping[str, object]
+"""What a deep check returns: details for the JSON page (it raises to fail)."""
+Check: TypeAlias = Callable[[], Details]
 
-def _timed(check: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+
+def _timed(check: Check) -> dict[str, object]:
     started = time.perf_counter()
+    result: dict[str, object]
     try:
         result = {"ok": True, **check()}
     except Exception as exc:  # a failing dependency is reported, never raised
@@ -31,10 +36,10 @@ def _timed(check: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _database() -> dict[str, Any]:
+def _database() -> Details:
     """``SELECT 1``; with the psycopg pool, its use too. An exhausted pool fails the check at once,
     without queueing for a connection (requests would get 503 ``database_unavailable`` meanwhile)."""
-    out: dict[str, Any] = {"vendor": connection.vendor}
+    out: dict[str, object] = {"vendor": connection.vendor}
     pool = getattr(connection, "pool", None)  # the postgresql backend's psycopg pool, None when unpooled
     if pool is not None:
         stats = pool.get_stats()
@@ -49,7 +54,7 @@ def _database() -> dict[str, Any]:
     return out
 
 
-def _redis() -> dict[str, Any]:
+def _redis() -> Details:
     """Asked directly: the cache itself would answer from memory while Redis is down (bms.cache)."""
     if not settings.REDIS_URL:
         return {"configured": False, "backend": "locmem"}
@@ -59,7 +64,7 @@ def _redis() -> dict[str, Any]:
     return {"configured": True, "cache_fallback_active": shared_cache_unavailable()}
 
 
-def _broker() -> dict[str, Any]:
+def _broker() -> Details:
     from bms.celery import app
 
     if app.conf.task_always_eager:
@@ -68,7 +73,7 @@ def _broker() -> dict[str, Any]:
     return {"configured": True}
 
 
-def _disk() -> dict[str, Any]:
+def _disk() -> Details:
     usage = shutil.disk_usage(settings.VAR_DIR if settings.VAR_DIR.exists() else settings.BASE_DIR)
     free_ratio = usage.free / usage.total
     if free_ratio < settings.HEALTH_DISK_MIN_FREE_RATIO:
@@ -76,7 +81,7 @@ def _disk() -> dict[str, Any]:
     return {"free_ratio": round(free_ratio, 4), "free_bytes": usage.free}
 
 
-def _memory() -> dict[str, Any]:
+def _memory() -> Details:
     mem = psutil.virtual_memory()
     used = mem.percent / 100
     if used > settings.HEALTH_MEMORY_MAX_USED_RATIO:
@@ -86,7 +91,7 @@ def _memory() -> dict[str, Any]:
 
 # The kernel's checks; the apps' (llm, mongo: chat; models: predictions) are added by the project wiring
 # (check_register in bms/wiring.py) and reported after these, in that order.
-CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
+CHECKS: dict[str, Check] = {
     "database": _database,
     "redis": _redis,
     "broker": _broker,
@@ -95,7 +100,7 @@ CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
 }
 
 
-def check_register(name: str, check: Callable[[], dict[str, Any]]) -> None:
+def check_register(name: str, check: Check) -> None:
     """Add an app's deep check. It returns details or raises (reported as failed, 503). A check that
     names something ``unavailable`` (the models check: a target whose artifact did not load) makes the
     status "degraded" without a 503: one broken artifact must not take the pod out of service."""

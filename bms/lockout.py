@@ -8,8 +8,6 @@ further attempts, right password included, for ``AXES_COOLOFF_TIME``. The client
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
@@ -36,7 +34,7 @@ def login_locked() -> LoginLockedError:
 
 
 def lockout_response(
-    request: HttpRequest, original_response: HttpResponse | None = None, credentials: Any = None
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: object = None
 ) -> HttpResponse:
     """``AXES_LOCKOUT_CALLABLE``: 429 with ``Retry-After``; JSON under /api/, the sign-in page elsewhere."""
     error = login_locked()

@@ -22,9 +22,9 @@ from rest_framework.parsers import JSONParser as _JSONParser
 from bms.errors import payload_too_large
 
 
-def json_depth_exceeds(value: Any, limit: int) -> bool:
+def json_depth_exceeds(value: object, limit: int) -> bool:
     """Whether ``value`` nests lists/objects more than ``limit`` deep (iterative: no recursion of its own)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from bms.roles import Role, has_role
 
+if TYPE_CHECKING:  # rest_framework.views reads the settings that name these classes: a runtime import is a cycle
+    from rest_framework.views import APIView
+
 
 class _RolePermission(BasePermission):
     role = Role.VIEWER
     message = "This action needs a higher role."
 
-    def has_permission(self, request: Request, view: Any) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         return has_role(request.user, self.role)
 
 

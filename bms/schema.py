@@ -13,7 +13,7 @@ view names in ``error_statuses`` (409 for a state conflict, 503 for a missing de
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -69,7 +69,7 @@ class AutoSchema(_AutoSchema):
         statuses |= set(getattr(view, "error_statuses", ()))
         return statuses
 
-    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+    def _get_response_bodies(self, direction: Literal["request", "response"] = "response") -> dict[str, Any]:
         responses: dict[str, Any] = super()._get_response_bodies(direction)
         if direction != "response":
             return responses
@@ -86,7 +86,7 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "bms.auth.ApiKeyAuthentication"
     name = "ApiKeyAuth"
 
-    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+    def get_security_definition(self, auto_schema: _AutoSchema) -> dict[str, str]:
         return {"type": "apiKey", "in": "header", "name": "X-API-Key"}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from typing import Any
+from collections.abc import Mapping
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
@@ -104,7 +104,7 @@ def audit_event_record(
     action: str,
     actor: RequestUser | None = None,
     target: str = "",
-    details: dict[str, Any] | None = None,
+    details: Mapping[str, object] | None = None,
     request: HttpRequest | None = None,
 ) -> AuditEvent:
     user = actor if actor is not None and not isinstance(actor, AnonymousUser) else None

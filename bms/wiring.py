@@ -24,12 +24,11 @@ The apps' deep health checks (``bms.health``, after the kernel's): llm and mongo
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 
 from bms.events import AIRINGS_IMPORTED, BROADCAST_DATA_CHANGED, PRODUCTION_MODEL_CHANGED, ProductionModelChanged
 from bms.health import check_register
+from bms.jsontypes import JSONObject
 from bms.metrics import collector_register
 from chat.health import llm_check, mongo_check
 from predictions.ab_tests import ab_tests_end_on_production_change, ab_tests_score_on_import
@@ -40,7 +39,7 @@ from predictions.predictor import invalidate_predictor
 from registry.metrics import RegistryCollector
 
 
-def predictor_reload_after_commit(change: ProductionModelChanged) -> dict[str, Any]:
+def predictor_reload_after_commit(change: ProductionModelChanged) -> JSONObject:
     transaction.on_commit(invalidate_predictor)
     return {}
 

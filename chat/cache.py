@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 from django.conf import settings
 from django.core.cache import cache
@@ -52,7 +52,7 @@ def current_versions() -> tuple[int, int]:
 
 
 def cache_key(
-    *, question: str, role: str, params: dict[str, Any] | None = None, versions: tuple[int, int] | None = None
+    *, question: str, role: str, params: Mapping[str, object] | None = None, versions: tuple[int, int] | None = None
 ) -> str:
     """The answer's key; ``versions``: ``current_versions()`` already read for this request."""
     data_version, generation = versions if versions is not None else current_versions()
@@ -70,16 +70,16 @@ def cache_key(
     return KEY_PREFIX + hashlib.sha256(material.encode()).hexdigest()
 
 
-def answer_get(key: str) -> dict[str, Any] | None:
+def answer_get(key: str) -> dict[str, object] | None:
     return answer_from(cache.get(key))
 
 
-def answer_from(value: Any) -> dict[str, Any] | None:
+def answer_from(value: object) -> dict[str, object] | None:
     """A cached answer as read from the cache (None: not there)."""
     return value if isinstance(value, dict) else None
 
 
-def answer_set(key: str, payload: dict[str, Any], *, timeout: int | None = None) -> None:
+def answer_set(key: str, payload: Mapping[str, object], *, timeout: int | None = None) -> None:
     cache.set(key, payload, timeout=timeout or settings.CHAT_CACHE_TTL_SECONDS)
 
 
@@ -165,8 +165,21 @@ def usage_record(*, provider: str, model: str, input_tokens: int, output_tokens:
         LLM_COST.labels(provider=provider, model=model).inc(cost)
 
 
-def usage() -> list[dict[str, Any]]:
-    rows = []
+class UsageRow(TypedDict):
+    """Tokens and requests of one provider's model, counted in the shared cache."""
+
+    provider: str
+    model: str
+    requests: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    estimated_cost_usd: float
+
+
+def usage() -> list[UsageRow]:
+    rows: list[UsageRow] = []
     for provider, model in cache.get(USAGE_INDEX) or []:
         names = _usage_names(provider, model)
         values = cache.get_many(list(names))

@@ -9,7 +9,6 @@ Close codes: 4401 not authenticated, 4403 role too low, 4404 unknown session.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from channels.generic.websocket import JsonWebsocketConsumer
 from django.core.cache import cache
@@ -78,7 +77,7 @@ class ChatConsumer(JsonWebsocketConsumer):
     def _event(self, kind: str, data: ChatEvent) -> None:
         self.send_json({"type": kind, **data})
 
-    def receive_json(self, content: Any, **kwargs: Any) -> None:
+    def receive_json(self, content: object, **kwargs: object) -> None:
         user = self.user
         if not isinstance(content, dict) or not isinstance(content.get("message"), str):
             self.send_json(
@@ -97,7 +96,7 @@ class ChatConsumer(JsonWebsocketConsumer):
             return
         self.send_json({"type": "final", **answer.as_dict()})
 
-    def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+    def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: object) -> None:
         try:
             super().receive(text_data=text_data, bytes_data=bytes_data, **kwargs)
         except ValueError:  # not JSON

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 
+from bms.health import Details
 from chat.history import mongo_ping
 from chat.providers import breaker_states
 
 
-def llm_check() -> dict[str, Any]:
+def llm_check() -> Details:
     providers = [
         name
         for name, key in (
@@ -25,7 +24,7 @@ def llm_check() -> dict[str, Any]:
     return {"providers": providers, "offline_agent": True, "circuits": breaker_states()}
 
 
-def mongo_check() -> dict[str, Any]:
+def mongo_check() -> Details:
     if not settings.MONGO_URL:
         return {"configured": False}
     mongo_ping()

@@ -301,7 +301,7 @@ class Scope:
     def target(self) -> str | None:
         return self.targets[0] if self.targets else None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         """JSON-able (kept in the cache between the questions of a session)."""
         return {
             "programs": [p.__dict__ for p in self.programs],
@@ -601,7 +601,7 @@ _WEEKDAY = (
 )
 
 
-def _parser_settings(now: dt.datetime, prefer: str) -> dict[str, Any]:
+def _parser_settings(now: dt.datetime, prefer: str) -> dict[str, object]:
     return {
         "RELATIVE_BASE": now.replace(tzinfo=None),
         "PREFER_DATES_FROM": prefer,

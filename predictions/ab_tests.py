@@ -19,6 +19,8 @@ from django.utils import timezone
 
 from bms.errors import ApplicationError, ConflictError
 from bms.events import BroadcastDataChanged, ProductionModelChanged
+from bms.jsontypes import JSONObject
+from bms.users import RequestUser, User
 from predictions.ab import CHALLENGER, CHAMPION, ab_score
 from predictions.models import ABTest, PredictionLog
 from predictions.predict import prediction_log_flush
@@ -84,7 +86,7 @@ def ab_test_create(
     mode: str = ABTest.Mode.SPLIT,
     starts_at: datetime | None = None,
     ends_at: datetime | None = None,
-    actor: Any = None,
+    actor: RequestUser | None = None,
 ) -> ABTest:
     """Start an A/B test of ``challenger`` (a ModelVersion) against its target's production model.
 
@@ -103,7 +105,7 @@ def ab_test_create(
         mode=mode,
         starts_at=starts_at,
         ends_at=ends_at,
-        created_by=actor if actor is not None and getattr(actor, "pk", None) else None,
+        created_by=actor if isinstance(actor, User) and actor.pk else None,
     )
     transaction.on_commit(_ab_changed)
     return test
@@ -174,7 +176,7 @@ def ab_tests_expire(*, now: datetime | None = None) -> list[ABTest]:
     return ended
 
 
-def ab_tests_end_on_production_change(change: ProductionModelChanged) -> dict[str, Any]:
+def ab_tests_end_on_production_change(change: ProductionModelChanged) -> JSONObject:
     """``PRODUCTION_MODEL_CHANGED`` subscriber: end the target's active test; the ledger event's note of it."""
     ended = ab_tests_end_for_target(target=change.target, reason=change.reason)
     if not ended:

@@ -9,7 +9,7 @@ the services take arrays and frames only (no database).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -144,7 +144,7 @@ def _accuracy_threshold(*, version: ModelVersion, model: ServingModel, target: s
 
 
 def _holdout_daily_errors(
-    *, metrics: dict[str, Any], model: ServingModel, target: str, before: datetime
+    *, metrics: Mapping[str, object], model: ServingModel, target: str, before: datetime
 ) -> dict[str, Any] | None:
     """What training stores as ``metrics["daily_errors"]`` (``registry.training.daily_errors``), for a
     version trained before it was stored: its holdout airings before ``before``, re-predicted now."""
@@ -197,11 +197,11 @@ class FeatureDrift:
     flagged: bool
     details: dict[str, float] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, str | float | bool]:
         return {"kind": self.kind, "score": self.score, "flagged": self.flagged, **self.details}
 
 
-def psi(reference: Iterable[Any], recent: Iterable[Any]) -> float:
+def psi(reference: Iterable[object], recent: Iterable[object]) -> float:
     """Population stability index of two samples of a categorical variable.
 
     sum((p_recent - p_ref) * ln(p_recent / p_ref)) over the union of categories; 0 when identical,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from bms.health import Details
 from predictions.predictor import get_predictor
 
 
-def models_check() -> dict[str, Any]:
+def models_check() -> Details:
     """The targets this process serves, and each one whose production artifact did not load, with why.
 
     An unavailable target makes the status "degraded" but not a 503: the readiness probe reads this

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery import shared_task
 
 
 @shared_task(name="predictions.drift_check", soft_time_limit=900, time_limit=1000)
-def drift_check_task() -> dict[str, Any]:
+def drift_check_task() -> dict[str, dict[str, int | bool]]:
     """One drift report per target (and a retraining run when flagged and DRIFT_RETRAIN_ENABLED)."""
     from predictions.drift import drift_check
 
@@ -17,7 +15,7 @@ def drift_check_task() -> dict[str, Any]:
 
 
 @shared_task(name="predictions.ab_tests_score", soft_time_limit=600, time_limit=700)
-def ab_tests_score_task() -> dict[str, Any]:
+def ab_tests_score_task() -> dict[str, object]:
     """Score every active A/B test on the actual values imported so far. Idempotent."""
     from predictions.ab_tests import ab_test_score, ab_tests_expire
     from predictions.selectors import ab_test_active_list

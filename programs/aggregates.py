@@ -18,12 +18,11 @@ Periods are local to ``TIME_ZONE`` (weeks start on Monday), as in ``programs.sel
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import pandas as pd
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Min, QuerySet
+from django.db.models import Max, Min, Model, QuerySet
 
 from bms.db import rows_accumulate
 from programs.models import (
@@ -62,7 +61,7 @@ def airings_aggregate(*, added: pd.DataFrame | None = None, removed: pd.DataFram
         _refresh_extremes(program_ids=sorted({int(p) for p in removed["program_id"]}))
 
 
-def frame_of(rows: Sequence[tuple[Any, ...]], columns: Sequence[str]) -> pd.DataFrame:
+def frame_of(rows: Sequence[tuple[object, ...]], columns: Sequence[str]) -> pd.DataFrame:
     """Tuples in ``columns`` order (the bulk writers' row format) as the frame ``airings_aggregate`` takes."""
     return pd.DataFrame.from_records(list(rows), columns=list(columns))
 
@@ -170,7 +169,7 @@ def _refresh_extremes(*, program_ids: list[int]) -> None:
     period rows a removal emptied dropped (a recomputation would not have them)."""
     extremes = {f"{t}_{k}": f(t) for t in TARGETS for k, f in (("min", Min), ("max", Max))}
     for chunk in _chunks(program_ids):
-        found: dict[int, dict[str, Any]] = {
+        found: dict[int, dict[str, object]] = {
             r["program_id"]: dict(r)
             for r in Airing.objects.filter(program_id__in=chunk)
             .values("program_id")
@@ -178,7 +177,7 @@ def _refresh_extremes(*, program_ids: list[int]) -> None:
         }
         stats = list(ProgramStats.objects.filter(program_id__in=chunk))
         for s in stats:
-            row: dict[str, Any] = found.get(s.program_id, {})
+            row: dict[str, object] = found.get(s.program_id, {})
             for name in (*_LEAST, *_GREATEST):
                 setattr(s, name, row.get(name))
         ProgramStats.objects.bulk_update(stats, [*_LEAST, *_GREATEST])
@@ -187,7 +186,7 @@ def _refresh_extremes(*, program_ids: list[int]) -> None:
         model.objects.filter(airing_count=0).delete()
 
 
-def _tuples(frame: pd.DataFrame, columns: Iterable[str]) -> list[tuple[Any, ...]]:
+def _tuples(frame: pd.DataFrame, columns: Iterable[str]) -> list[tuple[object, ...]]:
     """Plain Python values (the drivers take neither numpy scalars nor NaN/NaT as NULL)."""
     out = []
     for c in columns:
@@ -231,7 +230,7 @@ def airings_aggregate_staged(*, table: str) -> None:
     greatest = ["MAX(d.start) FILTER (WHERE d.sign > 0)", *(f"MAX(d.{t}) FILTER (WHERE d.sign > 0)" for t in TARGETS)]
     local = "(d.start AT TIME ZONE %s::text)"
 
-    def upsert(model: Any, keys: list[tuple[str, str]], source: str, *, extremes: bool = False) -> str:
+    def upsert(model: type[Model], keys: list[tuple[str, str]], source: str, *, extremes: bool = False) -> str:
         table_name = q(model._meta.db_table)
         columns = [k for k, _ in keys] + list(_SUMS) + (list(_LEAST) + list(_GREATEST) if extremes else [])
         values = [v for _, v in keys] + sums + (least + greatest if extremes else [])

@@ -19,7 +19,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -416,7 +416,7 @@ def _weekly_templates(
 ) -> tuple[pd.DataFrame, dict[tuple[int, int], np.ndarray]]:
     """Per channel and weekday, the day's (offset, minutes, series id) rows, and the series (a slot's show)."""
     series_rows: list[dict[str, Any]] = []
-    strip_sids: dict[tuple[Any, ...], int] = {}
+    strip_sids: dict[tuple[int, int | str, int, str, int], int] = {}  # (channel, weekday or strip, offset, slot)
     template: dict[tuple[int, int], np.ndarray] = {}
     for c in range(config.channels):
         strip_choice: dict[int, int] = {}
@@ -947,7 +947,19 @@ def _write_airings(frame: pd.DataFrame, *, data_version: int) -> None:
         airings_bulk_insert(list(zip(*columns, strict=True)))
 
 
-def simulation_summary(sim: Simulation) -> dict[str, Any]:
+class SimulationSummary(TypedDict):
+    channels: int
+    programs: int
+    airings: int
+    first_start: str | None
+    last_start: str | None
+    genres: int
+    premieres: int
+    finales: int
+    ceilings: dict[str, float]
+
+
+def simulation_summary(sim: Simulation) -> SimulationSummary:
     """Figures for ``--report`` and the docs: sizes, time range, ceilings."""
     a = sim.airings
     return {

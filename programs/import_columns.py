@@ -12,8 +12,8 @@ The field rules both paths share are here too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -68,7 +68,7 @@ def genre_lookup() -> dict[str, str]:
     return lookup
 
 
-def parse_bool(value: Any) -> bool | None:
+def parse_bool(value: object) -> bool | None:
     if value is None:
         return False
     return parse_bool_text(str(value))
@@ -100,7 +100,7 @@ def _text(frame: pd.DataFrame, name: str, default: str = "", *, stripped: bool =
     return (filled if stripped else filled.str.strip()).astype("object")
 
 
-def _mapped(values: pd.Series, lookup: Any) -> pd.Series:
+def _mapped(values: pd.Series, lookup: Callable[[str], object]) -> pd.Series:
     """``lookup`` applied once per distinct value (columns of codes have few)."""
     return values.map({v: lookup(v) for v in values.unique().tolist()})
 

@@ -17,7 +17,7 @@ import math
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.utils.text import slugify
 from psycopg import errors as psycopg_errors
 
@@ -821,7 +822,7 @@ _TARGET_UNITS = {
 }
 
 
-def _out_of_range(target: str, raw: Any, value: float, bounds: tuple[float, float], mapping: ColumnMapping) -> str:
+def _out_of_range(target: str, raw: object, value: float, bounds: tuple[float, float], mapping: ColumnMapping) -> str:
     """The reason for a target outside TARGET_RANGES, naming the transform (or the setting) that fixes it."""
     lo, hi = bounds
     side = f"above {hi:g}" if value > hi else f"below {lo:g}"
@@ -1546,7 +1547,7 @@ class _BulkWriter:
                 return None
         return cls(job, rebuild=job.path.stat().st_size >= BULK_REBUILD_BYTES)
 
-    def _drop_for_load(self, cursor: Any) -> None:
+    def _drop_for_load(self, cursor: CursorWrapper) -> None:
         """Drop the secondary indexes and foreign keys of the airings table, noting how to re-create them."""
         cursor.execute(
             "SELECT pg_get_indexdef(i.indexrelid), i.indexrelid::regclass::text FROM pg_index i"
@@ -1693,7 +1694,7 @@ AIRING_INSERT_COLUMNS = (
 )
 
 
-def airings_bulk_insert(rows: list[tuple[Any, ...]]) -> None:
+def airings_bulk_insert(rows: Sequence[tuple[object, ...]]) -> None:
     """Insert new airings, given as tuples in ``AIRING_INSERT_COLUMNS`` order (``bms.db.rows_insert``:
     COPY on PostgreSQL, executemany elsewhere; 5-10x faster than ``bulk_create`` for 50k-row imports)."""
     rows_insert(Airing, AIRING_INSERT_COLUMNS, rows)

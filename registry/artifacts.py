@@ -20,7 +20,7 @@ import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,9 @@ from xgboost import XGBRegressor
 
 from bms.errors import ApplicationError
 from registry.anchor import AnchoredRegressor, history_of
+
+if TYPE_CHECKING:
+    from registry.models import ModelVersion
 
 # The types our pipelines contain beyond skops's built-in safe set (scikit-learn estimators, numpy
 # arrays and dtypes, builtins). skops refuses a file holding any type outside both lists.
@@ -233,7 +236,7 @@ def _skops_loads(data: bytes) -> Any:
         raise ArtifactError(f"Artifact holds types that are not trusted: {exc}") from exc
 
 
-def load_model(version: Any) -> LoadedModel:
+def load_model(version: ModelVersion) -> LoadedModel:
     """Load a registered ``ModelVersion``'s artifact after checking its sha256."""
     data = read_verified(relative=version.artifact_path, sha256=version.artifact_sha256)
     return deserialize(algorithm=version.algorithm, target=version.target, fmt=version.artifact_format, data=data)

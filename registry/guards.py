@@ -134,7 +134,7 @@ def promotion_comparison(*, version: ModelVersion, frame: pd.DataFrame | None = 
     )
 
 
-def sane_range(*, version: Any) -> tuple[float, float]:
+def sane_range(*, version: ModelVersion) -> tuple[float, float]:
     """The version's ``metrics["sane_range"]`` (0 ... 3 x the largest training value, stored by training);
     for versions trained before it was stored: the same from the airings before ``metrics["holdout_start"]``
     (all airings when that is missing too), one aggregate query. (0, inf) when nothing is known.

@@ -19,7 +19,7 @@ and the coverage measured on the test part as ``metrics["interval_coverage"]`` (
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -42,7 +42,15 @@ def _conformal_quantile(abs_residuals: np.ndarray, level: float) -> float:
     return float(np.sort(abs_residuals)[rank - 1])
 
 
-def fit_conformal(*, predicted: np.ndarray, actual: np.ndarray, levels: tuple[float, ...] = LEVELS) -> dict[str, Any]:
+class Calibration(TypedDict):
+    """What ``fit_conformal`` stores as ``metrics["conformal"]``."""
+
+    edges: list[float]  # predicted-value cut points of the segments
+    half_widths: dict[str, list[float]]  # level ("0.9") -> half width per segment
+    n: int  # validation rows it was fitted on
+
+
+def fit_conformal(*, predicted: np.ndarray, actual: np.ndarray, levels: tuple[float, ...] = LEVELS) -> Calibration:
     """The calibration (see the module docstring) from validation predictions and actuals."""
     predicted = np.asarray(predicted, dtype="float64")
     abs_res = np.abs(np.asarray(actual, dtype="float64") - predicted)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from django.db.models import Count, QuerySet
 
@@ -117,10 +117,17 @@ def training_run_counts() -> dict[str, int]:
     return counts
 
 
-def latest_baselines() -> dict[str, dict[str, Any]]:
-    """Per target, the baselines of the newest run that scored them: ``{"run": id, "best": name,
-    "scores": {name: {"r2", "rmse", "mse", "mae"}}}`` (test part of that run)."""
-    out: dict[str, dict[str, Any]] = {}
+class LatestBaselines(TypedDict):
+    """A target's baselines in the newest run that scored them (on that run's test part)."""
+
+    run: int
+    best: str | None  # the baseline with the lowest RMSE
+    scores: dict[str, dict[str, float]]  # name -> {"r2", "rmse", "mse", "mae"}
+
+
+def latest_baselines() -> dict[str, LatestBaselines]:
+    """Per target, the baselines of the newest run that scored them (test part of that run)."""
+    out: dict[str, LatestBaselines] = {}
     for run in TrainingRun.objects.exclude(baselines={}).order_by("-id").only("id", "baselines")[:20]:
         for target, scores in (run.baselines or {}).items():
             if target not in out and scores:

@@ -28,6 +28,7 @@ from bms import metrics as prom
 from bms.broker import broker_require
 from bms.errors import ApplicationError, ConflictError, InvalidStateError
 from bms.events import PRODUCTION_MODEL_CHANGED, ProductionModelChanged
+from bms.jsontypes import JSONObject
 from bms.models import AuditEvent
 from bms.services import audit_event_record
 from bms.users import RequestUser, User
@@ -290,7 +291,7 @@ def training_run_prepare(*, run: TrainingRun, frame: pd.DataFrame | None = None,
         return False
     full = run_data.run_frame(run) if frame is None else frame
     summaries: dict[str, Any] = {}
-    baselines: dict[str, Any] = {}
+    baselines: dict[str, object] = {}
     for target in run.targets:
         dataset = run_data.run_dataset(run, target, frame=full)  # kept for this process's jobs
         summaries[target] = dataset.summary()
@@ -725,7 +726,7 @@ def _move(
     run: TrainingRun | None = None,
     kind: str = PromotionEvent.Kind.PROMOTION,
     forced: bool = False,
-    details: dict[str, Any] | None = None,
+    details: Mapping[str, object] | None = None,
 ) -> None:
     """Change a locked version's status and append the ledger event for it (one path for every move)."""
     ModelVersion.objects.filter(pk=version.pk).update(status=to_status)
@@ -780,7 +781,7 @@ def model_version_promote(
     current = list(
         ModelVersion.objects.select_for_update().filter(target=locked.target, status=ModelVersion.Status.PRODUCTION)
     )
-    details: dict[str, Any] = {}
+    details: dict[str, object] = {}
     forced = False
     if run is None:
         comparison = guards.promotion_comparison(version=locked, frame=frame)
@@ -826,9 +827,9 @@ def model_version_promote(
     return locked
 
 
-def _production_changing(*, target: str, reason: str) -> dict[str, Any]:
+def _production_changing(*, target: str, reason: str) -> JSONObject:
     """Tell the subscribers (bms/wiring.py) in this transaction; their notes for the ledger event."""
-    details: dict[str, Any] = {}
+    details: JSONObject = {}
     for notes in PRODUCTION_MODEL_CHANGED.send(ProductionModelChanged(target=target, reason=reason)):
         details.update(notes)
     return details

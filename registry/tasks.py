@@ -8,9 +8,8 @@ reject_on_worker_lost), so exactly that message may resume it, and registration 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from celery import chord, group, shared_task
+from celery import Task, chord, group, shared_task
 from celery.exceptions import MaxRetriesExceededError
 from django.conf import settings
 
@@ -23,7 +22,7 @@ JOB_MAX_RETRIES = 3
 
 
 @shared_task(bind=True, name="registry.training_run_dispatch", acks_late=True)
-def training_run_dispatch(self: Any, run_id: int) -> str:
+def training_run_dispatch(self: Task[[int], str], run_id: int) -> str:
     """Claim the run (QUEUED -> RUNNING), record its dataset, fan out one task per job.
 
     Redelivered after its worker died before the fan-out (same task id), it resumes the run.
@@ -65,7 +64,7 @@ def dispatch_order(run: TrainingRun) -> list[int]:
 
 
 @shared_task(bind=True, name="registry.training_job_run", acks_late=True, max_retries=JOB_MAX_RETRIES)
-def training_job_run(self: Any, job_id: int) -> dict[str, Any]:
+def training_job_run(self: Task[[int], dict[str, object]], job_id: int) -> dict[str, object]:
     """Train one model. Never raises (except to retry), so the chord's callback always runs."""
     token = str(self.request.id or f"job-{job_id}")
     job = services.training_job_claim(job_id=job_id, token=token)
@@ -85,7 +84,7 @@ def training_job_run(self: Any, job_id: int) -> dict[str, Any]:
 
 
 @shared_task(bind=True, name="registry.training_run_complete", acks_late=True)
-def training_run_complete(self: Any, run_id: int) -> dict[str, Any]:
+def training_run_complete(self: Task[[int], dict[str, object]], run_id: int) -> dict[str, object]:
     """The chord callback: selection and promotion, run -> SUCCEEDED/PARTIAL/FAILED.
 
     A job still open here belongs to another delivery (a per-model message redelivered after a worker

@@ -34,6 +34,7 @@ from scheduling.problem import (
     alternatives_from_population,
     check_hard,
     evaluate,
+    front_rows,
     linear_totals,
     totals,
 )
@@ -759,15 +760,6 @@ def top_k_alternatives(
 
 
 # ---- Pareto front (NSGA-II) ---------------------------------------------------------------------
-def _nondominated(points: FloatArray) -> IntArray:
-    keep = []
-    for i, pt in enumerate(points):
-        dominated = np.any(np.all(points >= pt, axis=1) & np.any(points > pt, axis=1))
-        if not dominated:
-            keep.append(i)
-    return np.array(keep, dtype=np.int64)
-
-
 def supported_points(problem: Problem, deadline: float, max_solves: int = 200) -> tuple[list[IntArray], bool]:
     """Exact weighted-sum optima of (revenue, audience) by dichotomic search, widest gap first: with
     enough solves, every vertex of the convex hull of the feasible objective vectors. Returns the
@@ -869,7 +861,4 @@ def pareto_front(problem: Problem, params: GAParams, *, deadline: float, seed_so
             archive.setdefault(tuple(ind), ind)
         pop = tools.selNSGA2(pop + offspring, params.pareto_population, nd="log")
     X = np.array(list(archive.values()), dtype=np.int64)
-    obj_u, first = np.unique(objective_points(problem, X), axis=0, return_index=True)
-    nd = _nondominated(obj_u)
-    order = np.argsort(-obj_u[nd, 0])
-    return [X[first[i]] for i in nd[order]]
+    return [X[i] for i in front_rows(objective_points(problem, X))]

@@ -109,8 +109,58 @@ def linear_value(model: _LinearTerms, weight_revenue: float, weight_audience: fl
     )
 
 
+class SoftWeights:
+    """The weights of the two soft penalties, the same rule for both models (slots and timeline): each is
+    ``weight_balance`` times its penalty, and 0 when its constraint is switched off."""
+
+    max_consecutive_genre: int
+    min_genres_per_daypart: int
+    run_penalty: float
+    diversity_penalty: float
+    weight_balance: float
+
+    @property
+    def run_weight(self) -> float:
+        return self.weight_balance * self.run_penalty if self.max_consecutive_genre > 0 else 0.0
+
+    @property
+    def diversity_weight(self) -> float:
+        return self.weight_balance * self.diversity_penalty if self.min_genres_per_daypart > 0 else 0.0
+
+
+def daypart_blocks(day: IntArray, daypart: IntArray, min_genres: int) -> tuple[IntArray, IntArray]:
+    """The (day, daypart) block id of each column (slot or cell), numbered in order, and per block the
+    distinct genres it must hold: ``min_genres``, capped by its size (n columns hold at most n airings)."""
+    n_dp = int(daypart.max()) + 1 if day.size else 1
+    _, block = np.unique(day * n_dp + daypart, return_inverse=True)
+    block = block.astype(np.int64)
+    sizes = np.bincount(block) if day.size else np.zeros(0, np.int64)
+    return block, np.minimum(sizes, min_genres).astype(np.int64)
+
+
+class _Weighted(Protocol):
+    weight_revenue: float
+    weight_audience: float
+    rev_ref: float
+    aud_ref: float
+
+
+def weighted_linear(model: _Weighted, revenue: float, audience: float) -> float:
+    """Revenue and audience totals in the objective's units: the weighted, normalised sum (no goal bonus)."""
+    return model.weight_revenue * revenue / model.rev_ref + model.weight_audience * audience / model.aud_ref
+
+
+def front_rows(points: FloatArray) -> list[int]:
+    """Rows of ``points`` (one per schedule: revenue, audience) that make the Pareto front: non-dominated,
+    one row per distinct point (its first), highest revenue first."""
+    unique, first = np.unique(points, axis=0, return_index=True)
+    keep = [i for i, pt in enumerate(unique) if not np.any(np.all(unique >= pt, axis=1) & np.any(unique > pt, axis=1))]
+    keep.sort(key=lambda i: -float(unique[i, 0]))
+    return [int(first[i]) for i in keep]
+
+
 @dataclass
-class Problem:
+class Problem(SoftWeights):
     """Slots x programs with value matrices and constraints. Slots must be ordered by start."""
 
     # slots
@@ -228,22 +278,9 @@ class Problem:
         return linear_value(self, weight_revenue, weight_audience)
 
     def _derive_structure(self) -> None:
-        n_dp = int(self.slot_daypart.max()) + 1 if self.n_slots else 1
-        raw = self.slot_day * n_dp + self.slot_daypart
-        _, self.block = np.unique(raw, return_inverse=True)
-        self.block = self.block.astype(np.int64)
-        sizes = np.bincount(self.block) if self.n_slots else np.zeros(0, np.int64)
-        self.block_need = np.minimum(sizes, self.min_genres_per_daypart).astype(np.int64)
+        self.block, self.block_need = daypart_blocks(self.slot_day, self.slot_daypart, self.min_genres_per_daypart)
         self.same_day_next = self.slot_day[1:] == self.slot_day[:-1] if self.n_slots else np.zeros(0, dtype=bool)
         self.day_slots = [np.flatnonzero(self.slot_day == d) for d in range(self.n_days)]
-
-    @property
-    def run_weight(self) -> float:
-        return self.weight_balance * self.run_penalty if self.max_consecutive_genre > 0 else 0.0
-
-    @property
-    def diversity_weight(self) -> float:
-        return self.weight_balance * self.diversity_penalty if self.min_genres_per_daypart > 0 else 0.0
 
     def with_weights(self, **changes: Any) -> Problem:
         """A copy with other objective weights / soft settings (matrices shared)."""

@@ -19,13 +19,13 @@ from bms.jsontypes import JSONObject, JSONValue
 from bms.metrics import SCHEDULE_GAP, SCHEDULE_JOB_DURATION, SCHEDULE_JOBS
 from bms.roles import Role, has_role
 from bms.users import RequestUser, User
-from programs.models import Airing, Program
+from programs.models import Airing, Channel, Program
 from scheduling import matrices
 from scheduling.build import ProblemSpec, TimelineSpec, spec_build, timeline_spec_build
 from scheduling.exact import assignment
 from scheduling.models import OptimizationJob, Schedule, ScheduleEntry
 from scheduling.optimizer import GAParams, OptimizeResult, Solution, optimize
-from scheduling.problem import InfeasibleProblemError, Problem
+from scheduling.problem import FloatArray, InfeasibleProblemError, IntArray, Problem, weighted_linear
 from scheduling.requests import ScheduleRequest
 from scheduling.timeline import Timeline, airings_of
 from scheduling.timeline_exact import timeline_conflicts
@@ -286,6 +286,21 @@ def _timeline_entries(spec: TimelineSpec, tl: Timeline, schedule: list[int]) -> 
     return out
 
 
+def _aired_values(
+    channel: Channel, programs: list[Program], *, starts: list[datetime], aired: list[int]
+) -> tuple[FloatArray, FloatArray, list[int], IntArray]:
+    """What the channel actually aired, valued by the job's models: the value matrices of ``programs`` at
+    ``starts`` and the (row, column) of each airing in them (``aired``: its program's id, one per start)."""
+    order = {p.pk: i for i, p in enumerate(programs)}
+    rev, aud = matrices.value_matrices(programs=programs, starts=starts, channel=channel)
+    return rev, aud, [order[pid] for pid in aired], np.arange(len(aired))
+
+
+def _improvement_pct(best: float, current: float) -> float | None:
+    """How much better the best schedule is than what aired, in % of the latter (None when that is 0)."""
+    return round(100 * (best - current) / abs(current), 4) if current else None
+
+
 def _timeline_current(spec: TimelineSpec, tl: Timeline, best: TimelineSolution) -> JSONObject:
     """The airings the channel actually had in the window, valued by the same models at their starts."""
     q = Q()
@@ -314,16 +329,12 @@ def _timeline_current(spec: TimelineSpec, tl: Timeline, best: TimelineSolution) 
             "improvement_pct": None,
         }
     programs = list({a.program_id: a.program for a in airings}.values())
-    order = {p.pk: i for i, p in enumerate(programs)}
-    starts = [a.start for a in airings]
-    rev, aud = matrices.value_matrices(programs=programs, starts=starts, channel=spec.channel)
-    rows = [order[a.program_id] for a in airings]
-    cols = np.arange(len(airings))
-    cur_rev, cur_aud = float(rev[rows, cols].sum()), float(aud[rows, cols].sum())
-    cur_lin = tl.weight_revenue * cur_rev / tl.rev_ref + tl.weight_audience * cur_aud / tl.aud_ref
-    best_lin = (
-        tl.weight_revenue * best.totals.revenue / tl.rev_ref + tl.weight_audience * best.totals.audience / tl.aud_ref
+    rev, aud, rows, cols = _aired_values(
+        spec.channel, programs, starts=[a.start for a in airings], aired=[a.program_id for a in airings]
     )
+    cur_rev, cur_aud = float(rev[rows, cols].sum()), float(aud[rows, cols].sum())
+    cur_lin = weighted_linear(tl, cur_rev, cur_aud)
+    best_lin = weighted_linear(tl, best.totals.revenue, best.totals.audience)
     entries: list[JSONValue] = [
         {
             "start": a.start.astimezone(spec.starts[0].tzinfo).isoformat(),
@@ -343,7 +354,7 @@ def _timeline_current(spec: TimelineSpec, tl: Timeline, best: TimelineSolution) 
         "window_minutes": window_minutes,
         "totals": {"revenue": cur_rev, "audience": cur_aud, "linear": cur_lin},
         "best": {**best_totals, "linear": best_lin},
-        "improvement_pct": round(100 * (best_lin - cur_lin) / abs(cur_lin), 4) if cur_lin else None,
+        "improvement_pct": _improvement_pct(best_lin, cur_lin),
         "entries": entries,
     }
 
@@ -445,26 +456,21 @@ def _current(spec: ProblemSpec, problem: Problem, best: Solution) -> JSONObject:
         return {"covered_slots": 0, "slots": len(spec.starts), "totals": None, "improvement_pct": None}
     program_ids = list(dict.fromkeys(pid for _, pid in covered))
     programs = list(Program.objects.filter(pk__in=program_ids))
-    order = {p.pk: i for i, p in enumerate(programs)}
     slots = [s for s, _ in covered]
-    rev, aud = matrices.value_matrices(programs=programs, starts=[spec.starts[s] for s in slots], channel=spec.channel)
-    rows = [order[pid] for _, pid in covered]
-    cols = np.arange(len(slots))
+    rev, aud, rows, cols = _aired_values(
+        spec.channel, programs, starts=[spec.starts[s] for s in slots], aired=[pid for _, pid in covered]
+    )
     cur_rev, cur_aud = float(rev[rows, cols].sum()), float(aud[rows, cols].sum())
     best_x = np.array(best.schedule)[slots]
     best_rev = float(problem.revenue[best_x, slots].sum())
     best_aud = float(problem.audience[best_x, slots].sum())
-
-    def linear(r: float, a: float) -> float:
-        return problem.weight_revenue * r / problem.rev_ref + problem.weight_audience * a / problem.aud_ref
-
-    cur_lin, best_lin = linear(cur_rev, cur_aud), linear(best_rev, best_aud)
+    cur_lin, best_lin = weighted_linear(problem, cur_rev, cur_aud), weighted_linear(problem, best_rev, best_aud)
     return {
         "covered_slots": len(slots),
         "slots": len(spec.starts),
         "totals": {"revenue": cur_rev, "audience": cur_aud, "linear": cur_lin},
         "best_on_same_slots": {"revenue": best_rev, "audience": best_aud, "linear": best_lin},
-        "improvement_pct": round(100 * (best_lin - cur_lin) / abs(cur_lin), 4) if cur_lin else None,
+        "improvement_pct": _improvement_pct(best_lin, cur_lin),
     }
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 
 
@@ -14,7 +12,7 @@ from django.conf import settings
     soft_time_limit=settings.SCHEDULE_TASK_SOFT_TIME_LIMIT,
     time_limit=settings.SCHEDULE_TASK_TIME_LIMIT,
 )
-def optimization_job_run_task(self: Any, job_id: int) -> str | None:
+def optimization_job_run_task(self: Task[[int], str | None], job_id: int) -> str | None:
     """Run one optimisation job; a job that is no longer QUEUED (duplicate delivery, cancelled) is skipped,
     unless this is the message that claimed it, redelivered after its worker died: it runs again."""
     from scheduling.services import optimization_job_run

@@ -39,6 +39,8 @@ from scheduling.problem import (
     IntArray,
     RatingWindow,
     ScheduleLike,
+    SoftWeights,
+    daypart_blocks,
     linear_value,
     value_reference,
 )
@@ -65,7 +67,7 @@ class Unavailable:
 
 
 @dataclass
-class Timeline:
+class Timeline(SoftWeights):
     """Cells x programs with per-airing values and constraints. Cells must be ordered by start."""
 
     grid: int  # minutes per cell
@@ -137,12 +139,7 @@ class Timeline:
             self.locked[pin.cell : min(pin.cell + int(self.length[pin.program]), T)] = True
         self.start_ok = self.compute_start_ok()
         self._derive_values()
-        n_dp = int(self.cell_daypart.max()) + 1 if T else 1
-        _, block = np.unique(self.cell_day * n_dp + self.cell_daypart, return_inverse=True)
-        self.block = block.astype(np.int64)
-        # a block of n cells holds at most n airings, so it cannot need more genres than that
-        sizes = np.bincount(self.block) if T else np.zeros(0, np.int64)
-        self.block_need = np.minimum(sizes, self.min_genres_per_daypart).astype(np.int64)
+        self.block, self.block_need = daypart_blocks(self.cell_day, self.cell_daypart, self.min_genres_per_daypart)
 
     # -- sizes ------------------------------------------------------------------------------------
     @property
@@ -160,14 +157,6 @@ class Timeline:
     @property
     def gaps_allowed(self) -> bool:
         return self.gap_penalty is not None
-
-    @property
-    def run_weight(self) -> float:
-        return self.weight_balance * self.run_penalty if self.max_consecutive_genre > 0 else 0.0
-
-    @property
-    def diversity_weight(self) -> float:
-        return self.weight_balance * self.diversity_penalty if self.min_genres_per_daypart > 0 else 0.0
 
     @property
     def gap_cost(self) -> float:

@@ -29,7 +29,14 @@ import numpy as np
 from deap import base, creator, tools
 
 from scheduling.optimizer import Individual
-from scheduling.problem import BoolArray, FloatArray, IntArray, alternatives_from_population, goal_bonus
+from scheduling.problem import (
+    BoolArray,
+    FloatArray,
+    IntArray,
+    alternatives_from_population,
+    front_rows,
+    goal_bonus,
+)
 from scheduling.timeline import (
     CONT,
     GAP,
@@ -37,6 +44,7 @@ from scheduling.timeline import (
     TimelineTotals,
     check_timeline,
     evaluate,
+    linear_totals,
     totals,
     usage,
 )
@@ -735,8 +743,6 @@ def top_k_alternatives(
 
 
 def _points(tl: Timeline, Y: IntArray) -> FloatArray:
-    from scheduling.timeline import linear_totals
-
     return np.stack([linear_totals(tl, Y, tl.revenue), linear_totals(tl, Y, tl.audience)], axis=1)
 
 
@@ -792,9 +798,4 @@ def pareto_front(tl: Timeline, kit: Kit, params: TimelineParams, *, deadline: fl
             archive.setdefault(tuple(ind), ind)
         pop = tools.selNSGA2(pop + offspring, params.pareto_population, nd="log")
     X = np.array(list(archive.values()), dtype=np.int64)
-    pts = _points(tl, X)
-    keep = [i for i in range(len(X)) if not np.any(np.all(pts >= pts[i], axis=1) & np.any(pts > pts[i], axis=1))]
-    _, first = np.unique(pts[keep], axis=0, return_index=True)
-    rows = [keep[i] for i in first]
-    rows.sort(key=lambda i: -pts[i, 0])
-    return [X[i] for i in rows]
+    return [X[i] for i in front_rows(_points(tl, X))]

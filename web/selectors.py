@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from datetime import date
+from typing import TypedDict
 
 import numpy as np
 from django.core.cache import cache
@@ -14,7 +16,22 @@ from programs.selectors import data_version_current
 CACHE_SECONDS = 24 * 3600
 
 
-def _datasets(rows: list[tuple[Any, ...]], labels: list[str], names: dict[str, str]) -> dict[str, Any]:
+class ChartDataset(TypedDict):
+    label: str
+    data: list[float | None]
+
+
+class ChartSeries(TypedDict):
+    """Chart.js-ready data: the x axis labels and one dataset per line."""
+
+    labels: list[str]
+    datasets: list[ChartDataset]
+
+
+MonthRow = tuple[object, date, float, int, float | None]
+
+
+def _datasets(rows: Sequence[MonthRow], labels: list[str], names: dict[str, str]) -> dict[str, ChartSeries]:
     """Monthly mean audience and total revenue per group, each as Chart.js-ready ``{labels, datasets}``.
 
     ``rows``: ``(group, month, audience_sum, audience_count, revenue_sum)``, one per group and month;
@@ -34,7 +51,7 @@ def _datasets(rows: list[tuple[Any, ...]], labels: list[str], names: dict[str, s
         audience[i, j] = np.asarray(audience_sum, dtype=float) / np.asarray(audience_count, dtype=float)
         revenue[i, j] = np.asarray(revenue_sum, dtype=float)
 
-    def series(table: np.ndarray) -> dict[str, Any]:
+    def series(table: np.ndarray) -> ChartSeries:
         values = np.round(table, 2).tolist()
         return {
             "labels": labels,
@@ -47,7 +64,7 @@ def _datasets(rows: list[tuple[Any, ...]], labels: list[str], names: dict[str, s
     return {"audience": series(audience), "revenue": series(revenue)}
 
 
-def dashboard_series() -> dict[str, Any]:
+def dashboard_series() -> dict[str, dict[str, ChartSeries]]:
     """Audience and revenue over time (local months) by channel and by genre.
 
     Read from the maintained month rollups (``ChannelPeriodStats``, ``GenrePeriodStats``: one row per

@@ -71,10 +71,10 @@ def dash(value: T) -> T | str:
     return DASH if _missing(value) else value
 
 
-@register.filter
-def _float(value: object) -> float | None:
-    """``float(value)``, or None for a value that is not a number (nor its text)."""
-    if not isinstance(value, (str, bytes, SupportsFloat, SupportsIndex)):
+def _number(value: object) -> float | None:
+    """``float(value)``, or None for a missing value (see ``_missing``) or one that is not a number (nor its
+    text): the one reading of a value behind every number filter."""
+    if _missing(value) or not isinstance(value, (str, bytes, SupportsFloat, SupportsIndex)):
         return None
     try:
         return float(value)
@@ -85,27 +85,21 @@ def _float(value: object) -> float | None:
 @register.filter
 def num(value: object, digits: int = 0) -> str:
     """A number with thousands separators and ``digits`` decimals; "—" when missing."""
-    number = None if _missing(value) else _float(value)
-    if number is None:
-        return DASH
-    return f"{number:,.{int(digits)}f}"
+    number = _number(value)
+    return DASH if number is None else f"{number:,.{int(digits)}f}"
 
 
 @register.filter
 def pct(value: object, digits: int = 1) -> str:
     """A ratio (0.42) as a percentage (42.0%)."""
-    number = None if _missing(value) else _float(value)
-    if number is None:
-        return DASH
-    return f"{number * 100:.{int(digits)}f}%"
+    number = _number(value)
+    return DASH if number is None else f"{number * 100:.{int(digits)}f}%"
 
 
 @register.filter
 def money(value: object, digits: int = 0) -> str:
-    number = None if _missing(value) else _float(value)
-    if number is None:
-        return DASH
-    return f"${number:,.{int(digits)}f}"
+    number = _number(value)
+    return DASH if number is None else f"${number:,.{int(digits)}f}"
 
 
 @register.filter

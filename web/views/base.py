@@ -24,7 +24,7 @@ class PageView(LoginRequiredMixin, View):
 
     min_role: Role = Role.VIEWER
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+    def dispatch(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         if not has_role(request.user, self.min_role):
@@ -51,7 +51,7 @@ class LoginView(auth_views.LoginView):
 class LogoutView(auth_views.LogoutView):
     """Signing out of the pages also revokes the user's refresh tokens (API clients sign in again)."""
 
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         if request.user.is_authenticated:
             user_refresh_tokens_revoke(user=request.user)
         return super().post(request, *args, **kwargs)

@@ -7,7 +7,7 @@ chat cache counters, the prediction log aggregate): nothing here reads airings.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db.models import Avg, Count
 from django.http import HttpRequest, HttpResponse
@@ -50,7 +50,13 @@ def production_list() -> list[ProductionModel]:
     return out
 
 
-def run_progress(run: TrainingRun) -> dict[str, Any]:
+class RunProgress(TypedDict):
+    done: int
+    total: int
+    percent: int
+
+
+def run_progress(run: TrainingRun) -> RunProgress:
     """done / total / percent of a training run."""
     done, total = int(run.models_done), int(run.models_total)
     return {"done": done, "total": total, "percent": round(100 * done / total) if total else 0}

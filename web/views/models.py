@@ -3,7 +3,8 @@ training runs with live progress."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import TypedDict
 
 from django.contrib import messages
 from django.db import transaction
@@ -17,16 +18,42 @@ from programs.models import TARGETS
 from registry import selectors as registry_selectors
 from registry import services as registry_services
 from registry.models import ModelVersion, TrainingRun
+from registry.selectors import LatestBaselines
 from web.forms import PromoteForm, ReasonForm, TrainingForm
 from web.views.base import PageView
-from web.views.dashboard import run_progress
+from web.views.dashboard import RunProgress, run_progress
 
 HISTORY_LIMIT = 60
 LEDGER_LIMIT = 40
 TERMINAL_RUN_STATES = {TrainingRun.Status.SUCCEEDED, TrainingRun.Status.PARTIAL, TrainingRun.Status.FAILED}
 
 
-def version_cell(v: ModelVersion) -> dict[str, Any]:
+class VersionCell(TypedDict):
+    version: ModelVersion
+    r2: float | None
+    rmse: float | None
+    status: str
+    created: datetime
+
+
+class MatrixRow(TypedDict):
+    algorithm: str
+    cells: list[VersionCell | None]  # one per target
+
+
+class BaselineRow(TypedDict):
+    name: str
+    cells: list[dict[str, float | bool] | None]  # one per target: the scores and "best"
+
+
+class RunState(RunProgress):
+    id: int
+    status: str
+    finished: bool
+    error: str
+
+
+def version_cell(v: ModelVersion) -> VersionCell:
     """A version as the pages show it: test R² / RMSE, status, when it was trained."""
     rmse = v.metrics.get("rmse")
     return {
@@ -38,16 +65,16 @@ def version_cell(v: ModelVersion) -> dict[str, Any]:
     }
 
 
-def matrix_rows() -> list[dict[str, Any]]:
+def matrix_rows() -> list[MatrixRow]:
     """registry.selectors.model_matrix (production version, else the newest) as table rows."""
-    rows = []
+    rows: list[MatrixRow] = []
     for algorithm, cells in registry_selectors.model_matrix().items():
         versions = [cells.get(t) for t in TARGETS]
         rows.append({"algorithm": algorithm, "cells": [None if v is None else version_cell(v) for v in versions]})
     return rows
 
 
-def baseline_rows(baselines: dict[str, Any]) -> list[dict[str, Any]]:
+def baseline_rows(baselines: dict[str, LatestBaselines]) -> list[BaselineRow]:
     """One row per naive forecast, one cell per target: its test RMSE / R² in the latest run (never promotable)."""
     names: list[str] = []
     for entry in baselines.values():
@@ -188,7 +215,7 @@ def get_run(pk: int) -> TrainingRun:
         raise Http404(exc.message) from exc
 
 
-def run_state(run: TrainingRun) -> dict[str, Any]:
+def run_state(run: TrainingRun) -> RunState:
     return {
         "id": run.pk,
         "status": run.status,

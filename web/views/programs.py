@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Literal, TypedDict
 
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
@@ -18,6 +18,7 @@ from predictions import predict as prediction
 from programs.models import TARGETS, Program
 from programs.selectors import data_version_current, program_detail, program_get, program_list, trend_series
 from web.forms import PredictForm, ProgramFilterForm
+from web.selectors import ChartSeries
 from web.views.base import PageView
 
 PAGE_SIZE = 25
@@ -42,11 +43,16 @@ def get_program(key: str) -> Program:
         raise Http404(str(exc)) from exc
 
 
-def program_context(program: Program) -> dict[str, Any]:
+class TrendSummary(TypedDict):
+    change_pct: float | None
+    direction: Literal["up", "down", "flat"]
+
+
+def program_context(program: Program) -> dict[str, object]:
     """Aggregates, recent airings and one trend series per target."""
     detail = program_detail(program=program)
-    trends: dict[str, Any] = {}
-    trend_summary: dict[str, Any] = {}
+    trends: dict[str, ChartSeries] = {}
+    trend_summary: dict[str, TrendSummary] = {}
     for target in TARGETS:
         series = trend_series(target=target, period=TREND_PERIOD, program=program)
         trends[target] = {

@@ -5,8 +5,6 @@ Each step is skipped when its result already exists, so ``make run`` is quick th
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command, get_commands
@@ -18,7 +16,7 @@ DEMO_USERS = (("admin", "admin"), ("analyst", "analyst"), ("viewer", "viewer"))
 class Command(BaseCommand):
     help = "Generate demo data, train the models and create demo users when they are missing."
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: object, **options: object) -> None:
         from programs.models import Airing
 
         if not Airing.objects.exists():

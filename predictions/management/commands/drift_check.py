@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.management.base import BaseCommand
 
 from predictions.drift import drift_check
@@ -12,7 +10,7 @@ from predictions.drift import drift_check
 class Command(BaseCommand):
     help = "Drift report per target (PSI / KS features, accuracy against the model's own spread)."
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: object, **options: object) -> None:
         for report in drift_check():
             flagged = [name for name, values in sorted(report.features.items()) if values.get("flagged")]
             if report.accuracy_flagged:

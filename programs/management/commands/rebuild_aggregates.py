@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from django.core.management.base import BaseCommand
 
@@ -13,7 +12,7 @@ from programs.aggregates import aggregates_rebuild
 class Command(BaseCommand):
     help = "Recompute the per-program and per-period summaries from the airings (normally kept by every write)."
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: object, **options: object) -> None:
         started = time.perf_counter()
         airings = aggregates_rebuild()
         self.stdout.write(
