@@ -9,10 +9,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from rest_framework import serializers
 from rest_framework.test import APIClient
 
 from bms.errors import ApplicationError, NotFoundError
 from programs import selectors
+from programs.apis import ProgramListApi
 from programs.models import Program
 from tests.programs.factories_api import airing_factory, channel_factory, program_factory
 
@@ -89,6 +91,15 @@ def test_list_orders_by_aggregates_with_nulls_last(viewer_client: APIClient, cat
         "EMPTY1",
         "NEWS01",
     ]
+
+
+def test_list_rows_render_as_their_declared_fields_do(catalog: Any) -> None:
+    rows = list(selectors.program_list())
+    assert rows[-1].external_id == "EMPTY1"  # no airings: nulls and a zero count
+    serializer: Any = ProgramListApi.OutputSerializer(rows, many=True)  # type: ignore[arg-type]  # many=True takes a list
+    generic = [serializers.Serializer.to_representation(serializer.child, row) for row in rows]
+    assert serializer.data == generic
+    assert [list(row) for row in serializer.data] == [list(row) for row in generic]  # the same keys in the same order
 
 
 def _expected_order(ordering: str) -> list[str]:
