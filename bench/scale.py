@@ -80,6 +80,7 @@ class SizeResult:
     import_cpu_s: float = 0.0
     import_rows: int = 0
     import_peak_rss_mb: float = 0.0
+    import_load: str = ""  # the load average when the import ended (``load`` is the last measurement's)
     export_s: float = 0.0
     export_mb: float = 0.0
     export_rss_growth_mb: float = 0.0
@@ -250,7 +251,7 @@ def measure_existing(size: str, *, with_export: bool = True) -> SizeResult:
     result.programs, result.channels = Program.objects.count(), Channel.objects.count()
     before = stored_results().get(size)
     stored = asdict(before) if before else {}
-    for name in ("generate_s", "import_s", "import_cpu_s", "import_rows", "import_peak_rss_mb"):
+    for name in ("generate_s", "import_s", "import_cpu_s", "import_rows", "import_peak_rss_mb", "import_load"):
         setattr(result, name, stored.get(name, getattr(result, name)))
     print(f"{size}: {result.airings:,} airings already in the database", flush=True)
     analyze()
@@ -298,7 +299,7 @@ def import_only(size: str, path: Path, result: SizeResult) -> SizeResult:
         result.import_s = time.perf_counter() - started
     result.import_cpu_s, result.import_rows = imported.cpu_seconds, imported.created
     result.import_peak_rss_mb = rss.peak / MB
-    result.load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    result.load = result.import_load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(
         f"{size}: import {imported.created:,} rows in {result.import_s:.1f} s (CPU {result.import_cpu_s:.1f} s, "
         f"{imported.created / max(result.import_s, 1e-9):,.0f} rows/s, "
@@ -343,8 +344,9 @@ def stored_from_doc(doc: str) -> dict[str, SizeResult]:
             elif name.startswith("generate "):
                 result.generate_s = 0.0 if value == "not timed here" else float(value)
             elif name.startswith("import canonical CSV") and value != "not run":
-                result.import_s, rest = float(value.split(" (")[0]), value.split(" (")[1]
+                result.import_s, rest = float(value.split(" (")[0]), value.split(" (")[1].rstrip(")")
                 result.import_cpu_s = float(rest.split(";")[0])
+                result.import_load = rest.split("; load ")[1] if "; load " in rest else ""
                 result.import_rows = result.airings  # a run keeps an import only when it imported them all
             elif name.startswith("import peak RSS") and value != "not run":
                 result.import_peak_rss_mb = float(value)
@@ -386,9 +388,11 @@ def report(results: dict[str, SizeResult]) -> str:
         "minutes",
     )
     row(
-        "import canonical CSV into empty tables, s (bench CPU s; rows/s)",
+        "import canonical CSV into empty tables, s (bench CPU s; rows/s[; load average at its end])",
         [
-            f"{results[s].import_s:.1f} ({results[s].import_cpu_s:.1f}; {results[s].import_rows / results[s].import_s:,.0f})"
+            f"{results[s].import_s:.1f} ({results[s].import_cpu_s:.1f}; {results[s].import_rows / results[s].import_s:,.0f}"
+            + (f"; load {results[s].import_load}" if results[s].import_load else "")
+            + ")"
             if results[s].import_rows
             else "not run"
             for s in order

@@ -16,6 +16,7 @@ def _result(size: str, airings: int, *, imported: bool) -> SizeResult:
         import_cpu_s=120.5 if imported else 0.0,
         import_rows=airings if imported else 0,
         import_peak_rss_mb=301.0 if imported else 0.0,
+        import_load="1.9, 2.0, 2.1" if imported else "",
         export_s=36.5,
         export_mb=128.0,
         export_rss_growth_mb=0.1,
