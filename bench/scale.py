@@ -80,7 +80,7 @@ class SizeResult:
     import_cpu_s: float = 0.0
     import_rows: int = 0
     import_peak_rss_mb: float = 0.0
-    import_load: str = ""  # the load average when the import ended (``load`` is the last measurement's)
+    import_load: str = ""  # the load average when the import ended (``load``: when the requests' were taken)
     export_s: float = 0.0
     export_mb: float = 0.0
     export_rss_growth_mb: float = 0.0
@@ -285,6 +285,7 @@ def run(size: str, *, with_import: bool = True) -> SizeResult:
         canonical_csv(path)
         import_only(size, path, result)
     assert result.import_rows == result.airings, (result.import_rows, result.airings)
+    result.load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     return result
 
 
@@ -299,11 +300,11 @@ def import_only(size: str, path: Path, result: SizeResult) -> SizeResult:
         result.import_s = time.perf_counter() - started
     result.import_cpu_s, result.import_rows = imported.cpu_seconds, imported.created
     result.import_peak_rss_mb = rss.peak / MB
-    result.load = result.import_load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    result.import_load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(
         f"{size}: import {imported.created:,} rows in {result.import_s:.1f} s (CPU {result.import_cpu_s:.1f} s, "
         f"{imported.created / max(result.import_s, 1e-9):,.0f} rows/s, "
-        f"peak RSS {result.import_peak_rss_mb:.0f} MB, load {result.load})",
+        f"peak RSS {result.import_peak_rss_mb:.0f} MB, load {result.import_load})",
         flush=True,
     )
     return result
