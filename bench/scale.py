@@ -21,6 +21,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import math
 import os
 import statistics
 import sys
@@ -52,7 +53,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
-from bench._report import write_section  # noqa: E402
+from bench._report import DOC, write_section  # noqa: E402
 from programs.generator import GeneratorConfig, days_for_airings, generate  # noqa: E402
 from programs.importer import airings_import  # noqa: E402
 from programs.models import Airing, Channel, Program  # noqa: E402
@@ -82,6 +83,7 @@ class SizeResult:
     import_cpu_s: float = 0.0
     import_rows: int = 0
     import_peak_rss_mb: float = 0.0
+    import_load: str = ""  # the load average when the import ended (``load``: when the requests' were taken)
     export_s: float = 0.0
     export_mb: float = 0.0
     export_rss_growth_mb: float = 0.0
@@ -250,8 +252,9 @@ def measure_existing(size: str, *, with_export: bool = True) -> SizeResult:
     result = SizeResult(size=size)
     result.airings = Airing.objects.count()
     result.programs, result.channels = Program.objects.count(), Channel.objects.count()
-    stored = json.loads(RESULTS.read_text()).get(size, {}) if RESULTS.exists() else {}
-    for name in ("generate_s", "import_s", "import_rows", "import_peak_rss_mb"):
+    before = stored_results().get(size)
+    stored = asdict(before) if before else {}
+    for name in ("generate_s", "import_s", "import_cpu_s", "import_rows", "import_peak_rss_mb", "import_load"):
         setattr(result, name, stored.get(name, getattr(result, name)))
     print(f"{size}: {result.airings:,} airings already in the database", flush=True)
     analyze()
@@ -285,6 +288,7 @@ def run(size: str, *, with_import: bool = True) -> SizeResult:
         canonical_csv(path)
         import_only(size, path, result)
     assert result.import_rows == result.airings, (result.import_rows, result.airings)
+    result.load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     return result
 
 
@@ -299,11 +303,11 @@ def import_only(size: str, path: Path, result: SizeResult) -> SizeResult:
         result.import_s = time.perf_counter() - started
     result.import_cpu_s, result.import_rows = imported.cpu_seconds, imported.created
     result.import_peak_rss_mb = rss.peak / MB
-    result.load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    result.import_load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(
         f"{size}: import {imported.created:,} rows in {result.import_s:.1f} s (CPU {result.import_cpu_s:.1f} s, "
         f"{imported.created / max(result.import_s, 1e-9):,.0f} rows/s, "
-        f"peak RSS {result.import_peak_rss_mb:.0f} MB, load {result.load})",
+        f"peak RSS {result.import_peak_rss_mb:.0f} MB, load {result.import_load})",
         flush=True,
     )
     return result
@@ -402,6 +406,69 @@ def measure_warmup(size: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+NOMINAL = {"57k": 57_000, "1m": 1_000_000, "5m": 5_000_000}  # the column of a size in the table
+
+
+def _size_of(airings: int) -> str:
+    """The size whose nominal count is nearest (the demo's 57k is 56,845 airings)."""
+    return min(NOMINAL, key=lambda size: abs(math.log(airings / NOMINAL[size])))
+
+
+def _pair(text: str) -> tuple[float, float]:
+    """``"4.3 (1.3)"`` -> ``(4.3, 1.3)``."""
+    first, _, rest = text.partition(" (")
+    return float(first.replace(",", "")), float(rest.rstrip(")").replace(",", ""))
+
+
+def stored_from_doc(doc: str) -> dict[str, SizeResult]:
+    """The figures of the ``scale`` table in docs/benchmarks.md, read back as results (the inverse of
+    ``report``): what ``var/bench-scale.json`` held on the machine that wrote the table. A fresh clone has
+    no ``var/``, and a run there must keep the sizes it does not re-measure."""
+    start, end = doc.find(f"<!-- bench:{SECTION} -->"), doc.find(f"<!-- /bench:{SECTION} -->")
+    lines = [line for line in doc[start:end].splitlines() if line.startswith("| ")] if 0 <= start < end else []
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines]
+    if not rows or rows[0][0] != "measure":
+        return {}
+    airings = [int(cell.split()[0].replace(",", "")) for cell in rows[0][1:-1]]
+    sizes = [_size_of(n) for n in airings]
+    results = {size: SizeResult(size=size, airings=n) for size, n in zip(sizes, airings, strict=True)}
+    for name, *values, _target in rows[1:]:
+        for size, value in zip(sizes, values, strict=True):
+            result = results[size]
+            if name == "channels / programs":
+                channels, programs = value.split(" / ")
+                result.channels, result.programs = int(channels), int(programs.replace(",", ""))
+            elif name.startswith("generate "):
+                result.generate_s = 0.0 if value == "not timed here" else float(value)
+            elif name.startswith("import canonical CSV") and value != "not run":
+                result.import_s, rest = float(value.split(" (")[0]), value.split(" (")[1].rstrip(")")
+                result.import_cpu_s = float(rest.split(";")[0])
+                result.import_load = rest.split("; load ")[1] if "; load " in rest else ""
+                result.import_rows = result.airings  # a run keeps an import only when it imported them all
+            elif name.startswith("import peak RSS") and value != "not run":
+                result.import_peak_rss_mb = float(value)
+            elif name.endswith(", p50 ms (CPU ms)") and value != "nan (nan)":
+                key = name.removesuffix(", p50 ms (CPU ms)")
+                result.p50_ms[key], result.cpu_ms[key] = _pair(value)
+            elif name.startswith("dashboard first load"):
+                result.dashboard_cold_ms, result.dashboard_cold_cpu_ms = _pair(value)
+            elif name.startswith("CSV export of all airings"):
+                seconds, size_mb = value.split(" / ")
+                result.export_s, result.export_mb = float(seconds), float(size_mb)
+            elif name.startswith("CSV export RSS growth"):
+                result.export_rss_growth_mb = float(value)
+            elif name.startswith("load average"):
+                result.load = value
+    return results
+
+
+def stored_results() -> dict[str, SizeResult]:
+    """The sizes measured before: ``var/bench-scale.json``, or the table in docs/benchmarks.md without it."""
+    if RESULTS.exists():
+        return {k: SizeResult(**v) for k, v in json.loads(RESULTS.read_text()).items()}
+    return stored_from_doc(DOC.read_text()) if DOC.exists() else {}
+
+
 def report(results: dict[str, SizeResult]) -> str:
     order = [s for s in SIZES if s in results]
     head = "| measure | " + " | ".join(f"{results[s].airings:,} airings" for s in order) + " | target at 5M |"
@@ -418,9 +485,11 @@ def report(results: dict[str, SizeResult]) -> str:
         "minutes",
     )
     row(
-        "import canonical CSV into empty tables, s (bench CPU s; rows/s)",
+        "import canonical CSV into empty tables, s (bench CPU s; rows/s[; load average at its end])",
         [
-            f"{results[s].import_s:.1f} ({results[s].import_cpu_s:.1f}; {results[s].import_rows / results[s].import_s:,.0f})"
+            f"{results[s].import_s:.1f} ({results[s].import_cpu_s:.1f}; {results[s].import_rows / results[s].import_s:,.0f}"
+            + (f"; load {results[s].import_load}" if results[s].import_load else "")
+            + ")"
             if results[s].import_rows
             else "not run"
             for s in order
@@ -486,8 +555,7 @@ def main() -> int:
         call_command("migrate", verbosity=0)
     wanted = [a for a in sys.argv[1:] if a in SIZES] or ([] if "--report-only" in sys.argv else ["57k", "1m"])
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results = {k: SizeResult(**v) for k, v in stored.items()}
+    results = stored_results()
     if "--warmup" in sys.argv:
         body = measure_warmup(wanted[0])
         print(body)

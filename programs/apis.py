@@ -53,6 +53,28 @@ class ProgramListApi(APIView):
         avg_audience = serializers.FloatField(allow_null=True)
         avg_engagement = serializers.FloatField(allow_null=True)
 
+        def to_representation(self, instance: Program) -> dict[str, Any]:
+            """What the fields above render, read directly: DRF's per-field machinery over a page of 50 rows
+            was about half the CPU of a list built without the response cache (tests compare the two)."""
+            row: Any = instance  # the selector's annotations are not Program attributes to mypy
+            last_airing = row.last_airing
+            return {
+                "id": row.id,
+                "external_id": row.external_id,
+                "title": row.title,
+                "channel": row.channel.code,
+                "channel_name": row.channel.name,
+                "genre": row.genre,
+                "content_rating": row.content_rating,
+                "duration_minutes": row.duration_minutes,
+                "is_live": row.is_live,
+                "airing_count": row.airing_count,
+                "last_airing": None
+                if last_airing is None
+                else self.fields["last_airing"].to_representation(last_airing),
+                **{f"avg_{t}": _float_or_none(getattr(row, f"avg_{t}")) for t in TARGETS},
+            }
+
     error_statuses = (404,)  # a page past the end
 
     @extend_schema(
@@ -73,6 +95,10 @@ class ProgramListApi(APIView):
         filters.is_valid(raise_exception=True)
         programs = selectors.program_list(**{k: v or None for k, v in filters.validated_data.items()})
         return page_response(request, self, programs, self.OutputSerializer)
+
+
+def _float_or_none(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 class _TargetStatsSerializer(serializers.Serializer[Mapping[str, object]]):

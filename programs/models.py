@@ -7,6 +7,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import F
+from django.db.models.expressions import CombinedExpression, OrderBy
+from django.db.models.functions import NullIf
 
 
 class Genre(models.TextChoices):
@@ -76,6 +79,12 @@ class Program(models.Model):
 
     class Meta:
         ordering = ["title"]
+        # The list's duration ordering, either way with the id tie-break ascending: a program's few lengths
+        # (30/60/90/120 min) would leave a backward scan of one index to sort a quarter of the programs.
+        indexes = [
+            models.Index(fields=["duration_minutes", "id"], name="program_duration_asc"),
+            models.Index(fields=["-duration_minutes", "id"], name="program_duration_desc"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.title} ({self.external_id})"
@@ -144,6 +153,27 @@ TARGETS = ("rating", "revenue", "audience", "engagement")
 
 
 # --- maintained aggregates (programs.aggregates keeps them exact; nothing else writes them) --------
+# The program list's orderings that read the summary (``programs.selectors.PROGRAM_ORDERINGS``).
+SUMMARY_ORDERINGS = ("airing_count", "last_airing", *(f"avg_{t}" for t in TARGETS))
+
+
+def summary_key(name: str, *, via: str = "") -> F | CombinedExpression:
+    """The value of summary ordering ``name`` (a mean is ``sum / count``), read through ``via``
+    (``"stats__"`` from a program). The list's ORDER BY and the summary's indexes are both built from it,
+    so PostgreSQL sees the very expression it indexed."""
+    if name.startswith("avg_"):
+        target = name.removeprefix("avg_")
+        return F(f"{via}{target}_sum") / NullIf(F(f"{via}{target}_count"), 0)
+    return F(f"{via}{name}")
+
+
+def summary_order(name: str, *, descending: bool, via: str = "") -> OrderBy:
+    """The list's order on summary key ``name``: nulls last either way (programs without data never crowd
+    the top of a ranking), the program id after it."""
+    key = summary_key(name, via=via)
+    return key.desc(nulls_last=True) if descending else key.asc(nulls_last=True)
+
+
 class ProgramStats(models.Model):
     """One program's totals over all its airings: what the lists, the detail and the rankings read.
 
@@ -170,6 +200,20 @@ class ProgramStats(models.Model):
     engagement_sum = models.FloatField(default=0.0)
     engagement_min = models.FloatField(null=True)
     engagement_max = models.FloatField(null=True)
+
+    class Meta:
+        # One per ordering of the program list and direction (a backward scan would put nulls first and
+        # reverse the id tie-break): the list walks one page of an index instead of sorting every program.
+        # PostgreSQL only (migration 0006): SQLite has no NULLS LAST in an index.
+        indexes = [
+            models.Index(
+                summary_order(key, descending=descending),
+                F("program"),
+                name=f"pstats_{key}_{('asc', 'desc')[descending]}",
+            )
+            for key in SUMMARY_ORDERINGS
+            for descending in (False, True)
+        ]
 
     def __str__(self) -> str:
         return f"stats of {self.program_id} ({self.airing_count} airings)"

@@ -19,6 +19,7 @@ from django.utils import timezone
 from bms.errors import ApplicationError, NotFoundError
 from bms.versions import newest, versions_read
 from programs.models import (
+    SUMMARY_ORDERINGS,
     TARGETS,
     Airing,
     Channel,
@@ -31,6 +32,7 @@ from programs.models import (
     ProgramPeriodStats,
     ProgramStats,
     SegmentPeriodStats,
+    summary_order,
 )
 
 # Ordering keys the list accepts (a leading "-" reverses). Values are the queryset expressions.
@@ -40,7 +42,7 @@ PROGRAM_ORDERINGS: dict[str, str] = {
     "genre": "genre",
     "channel": "channel__code",
     "duration": "duration_minutes",
-    "airing_count": "airing_count",
+    "airing_count": "airing_count",  # the summary's (SUMMARY_ORDERINGS)
     "last_airing": "last_airing",
     **{f"avg_{t}": f"avg_{t}" for t in TARGETS},
 }
@@ -164,10 +166,27 @@ def program_list(
             details={"ordering": sorted(PROGRAM_ORDERINGS)},
             code="invalid_ordering",
         )
+    descending = key.startswith("-")
+    if name in SUMMARY_ORDERINGS and not (search or channel or genre) and _every_program_summarised():
+        # Every program has its summary row, so the LEFT JOIN is an inner join: said so, PostgreSQL walks
+        # the summary's index for this ordering (``ProgramStats.Meta.indexes``) and joins one page of
+        # programs, instead of joining and sorting all of them. A filter leaves few programs to sort (a
+        # genre is about a tenth, a channel a fiftieth): there the check and the inner join's count cost more.
+        return qs.filter(stats__isnull=False).order_by(summary_order(name, descending=descending, via="stats__"), "pk")
     expr = F(PROGRAM_ORDERINGS[name])
-    # Nulls last either way so programs without airings never crowd the top of a ranking.
-    order = expr.desc(nulls_last=True) if key.startswith("-") else expr.asc(nulls_last=True)
+    if name in SUMMARY_ORDERINGS:
+        # Nulls last either way so programs without airings never crowd the top of a ranking.
+        order = expr.desc(nulls_last=True) if descending else expr.asc(nulls_last=True)
+    else:
+        # Never null: a plain order, which an index on the column serves in either direction.
+        order = expr.desc() if descending else expr.asc()
     return qs.order_by(order, "pk")
+
+
+def _every_program_summarised() -> bool:
+    """Whether every program has a ``ProgramStats`` row (a program gets one with its first airing): one
+    anti-join of the two primary keys, about a millisecond at 5,000 programs."""
+    return not Program.objects.filter(stats__isnull=True).exists()
 
 
 def program_get(*, key: int | str) -> Program:

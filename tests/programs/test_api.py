@@ -9,10 +9,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from rest_framework import serializers
 from rest_framework.test import APIClient
 
 from bms.errors import ApplicationError, NotFoundError
 from programs import selectors
+from programs.apis import ProgramListApi
+from programs.models import Program
 from tests.programs.factories_api import airing_factory, channel_factory, program_factory
 
 NY = ZoneInfo("America/New_York")
@@ -87,6 +90,50 @@ def test_list_orders_by_aggregates_with_nulls_last(viewer_client: APIClient, cat
         "DRAMA1",
         "EMPTY1",
         "NEWS01",
+    ]
+
+
+def test_list_rows_render_as_their_declared_fields_do(catalog: Any) -> None:
+    rows = list(selectors.program_list())
+    assert rows[-1].external_id == "EMPTY1"  # no airings: nulls and a zero count
+    serializer: Any = ProgramListApi.OutputSerializer(rows, many=True)  # type: ignore[arg-type]  # many=True takes a list
+    generic = [serializers.Serializer.to_representation(serializer.child, row) for row in rows]
+    assert serializer.data == generic
+    assert [list(row) for row in serializer.data] == [list(row) for row in generic]  # the same keys in the same order
+
+
+def _expected_order(ordering: str) -> list[str]:
+    """The list's order, worked out here: nulls last either way, ties by id."""
+    rows = list(selectors.program_list())
+    name, descending = ordering.removeprefix("-"), ordering.startswith("-")
+    present = sorted((r for r in rows if getattr(r, name) is not None), key=lambda r: r.pk)
+    present.sort(key=lambda r: getattr(r, name), reverse=descending)  # stable: ties keep the id order
+    absent = sorted((r for r in rows if getattr(r, name) is None), key=lambda r: r.pk)
+    return [r.external_id for r in present + absent]
+
+
+def test_the_orderings_on_the_summary_are_the_same_once_every_program_has_one(catalog: Any) -> None:
+    """With a summary row for every program the list orders through an inner join (PostgreSQL walks the
+    summary's index): the order must be the one the outer join gave, nulls last, ties by id."""
+    drama2 = program_factory(external_id="DRAMA2", title="Harbor Lights II", channel=catalog["nbc"], genre="drama")
+    for program in (catalog["empty"], drama2):  # now every program has airings, with ties on every key
+        airing_factory(program=program, start=datetime(2025, 2, 3, 18, tzinfo=NY), rating=3.0, audience=None)
+    airing_factory(program=catalog["comedy"], start=datetime(2025, 2, 4, 18, tzinfo=NY), rating=2.5, audience=None)
+    assert not Program.objects.filter(stats__isnull=True).exists()
+    for name in ("airing_count", "last_airing", "avg_rating", "avg_revenue", "avg_audience", "avg_engagement"):
+        for ordering in (name, f"-{name}"):
+            expected = _expected_order(ordering)
+            assert [p.external_id for p in selectors.program_list(ordering=ordering)] == expected, ordering
+            assert [p.external_id for p in selectors.program_list(ordering=ordering, genre="drama")] == [
+                key for key in expected if key.startswith(("DRAMA", "EMPTY"))
+            ], ordering
+    # No audience measured for three of them: last, by id.
+    assert [p.external_id for p in selectors.program_list(ordering="-avg_audience")] == [
+        "DRAMA1",
+        "NEWS01",
+        "COM001",
+        "EMPTY1",
+        "DRAMA2",
     ]
 
 
