@@ -25,7 +25,8 @@ from typing import Any
 
 wsgi_app = "bms.wsgi:application"
 worker_class = "sync"
-keepalive = 5  # seconds an idle keep-alive connection is held (the proxy in front reuses them)
+# No keepalive setting: sync workers close each connection after its response (a busy worker must not
+# sit on an idle client), so the proxy in front opens one per request on the local network.
 # A worker that does not report for this long is restarted. Long work (training, LLM answers with their own
 # timeouts) runs on Celery workers or inside its own limits, so only a stuck process gets here.
 timeout = 120
