@@ -22,6 +22,7 @@ demo-data: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap_demo
 
+# Embedded: one uvicorn process for HTTP and WebSockets (production: gunicorn for HTTP, docs/operations.md).
 run: demo-data
 	$(PY) manage.py collectstatic --noinput -v 0
 	$(VENV)/bin/uvicorn bms.asgi:application --host $(HOST) --port $(PORT) --no-proxy-headers

@@ -1,7 +1,7 @@
 """Mixed load against the production stack (section ``load`` of docs/benchmarks.md).
 
-Starts uvicorn as docker/Dockerfile starts it (``bms.asgi``, PostgreSQL pool, Redis) with
-``--web-workers`` processes (2: one per core of the 2-core target) of ``--threads`` request threads, and one
+Starts gunicorn as docker/Dockerfile starts it (``bms/gunicorn_conf.py``: sync workers on ``bms.wsgi``, metrics
+in multiprocess mode, PostgreSQL pool, Redis) with ``--web-workers`` sync workers (2 x cores + 1), and one
 Celery worker, then:
 1. 100 streamed exports in a row, then 20 concurrent users for ``--users-seconds``: errors (the
    "exports keep a connection" check).
@@ -55,8 +55,9 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=100.0, help="requests per second (open loop)")
     parser.add_argument("--seconds", type=float, default=600.0, help="length of the mixed load")
     parser.add_argument("--max-in-flight", type=int, default=200)
-    parser.add_argument("--web-workers", type=int, default=2, help="uvicorn worker processes (one per core)")
-    parser.add_argument("--threads", type=int, default=8, help="ASGI_THREADS per uvicorn worker")
+    parser.add_argument(
+        "--web-workers", type=int, default=2 * (os.cpu_count() or 1) + 1, help="gunicorn sync workers (2 x cores + 1)"
+    )
     parser.add_argument(
         "--profile-requests", type=int, default=60, help="requests per kind for the CPU profile (0: skip it)"
     )
@@ -74,7 +75,7 @@ def _port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _env(var: Path, threads: int) -> dict[str, str]:
+def _env(var: Path) -> dict[str, str]:
     if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
         # bench/run_all.py runs every script: without the services this one has nothing to measure.
         print("bench/load.py skipped: set DATABASE_URL and REDIS_URL (it measures the production stack)")
@@ -89,7 +90,6 @@ def _env(var: Path, threads: int) -> dict[str, str]:
             "THROTTLE_USER": "100000000/minute",
             "THROTTLE_CHAT": "100000000/minute",
             "LOG_LEVEL": "WARNING",
-            "ASGI_THREADS": str(threads),
             "PYTHONPATH": str(ROOT),
         }
     )
@@ -105,43 +105,13 @@ def _prepare() -> dict[str, Any]:
 
     django.setup()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
-    from django.contrib.auth.models import Group, User
-    from django.core.management import call_command
-
-    from bms.services import api_key_create
-    from programs.generator import generate
+    from bench._setup import ServingData, serving_data_prepare
     from programs.models import TARGETS, Airing, Program
-    from registry.models import ModelVersion
     from registry.selectors import production_models
-    from registry.services import (
-        TrainingOptions,
-        model_version_promote,
-        training_run_execute_inline,
-        training_run_start,
-    )
 
-    call_command("migrate", verbosity=0)
-    if not Program.objects.exists():
-        print("generating data ...", flush=True)
-        generate(seed=42, channels=2, programs=80, days=90)
-    if not ModelVersion.objects.exists():
-        print("training 4 small models (once) ...", flush=True)
-        run = training_run_start(
-            trigger="manual", algorithms=["elasticnet"], options=TrainingOptions(cv_splits=0), dispatch=False
-        )
-        training_run_execute_inline(run=run)
-    production = production_models()
-    for target in TARGETS:
-        if target not in production:
-            best = ModelVersion.objects.filter(target=target).order_by("-id").first()
-            if best is not None:
-                # A bench of serving cost, not of model quality: the baseline guard is overridden on purpose.
-                model_version_promote(version=best, actor=None, reason="bench: load", force=True)
-    user = User.objects.filter(username="bench-load").first()
-    if user is None:
-        user = User.objects.create_user("bench-load", password="bench-load-pw-not-secret")
-        user.groups.add(Group.objects.get_or_create(name="analyst")[0])
-    _, raw_key = api_key_create(user=user, name=f"bench load {time.time():.0f}")
+    raw_key = serving_data_prepare(
+        ServingData(channels=2, programs=80, days=90, algorithms=["elasticnet"]), username="bench-load"
+    )
     programs = list(Program.objects.order_by("id").values_list("id", flat=True)[:50])
     last = Airing.objects.order_by("-start").values_list("start", flat=True).first()
     channel = Program.objects.values_list("channel__code", flat=True).first()
@@ -179,13 +149,14 @@ class Stack:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        web = ["uvicorn", "bms.asgi:application", "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"]
-        web += ["--workers", str(self.workers)] if self.workers > 1 else []
+        web = ["gunicorn", "-c", str(ROOT / "bms" / "gunicorn_conf.py"), "--bind", f"127.0.0.1:{self.port}"]
+        web += ["--workers", str(self.workers)]
+        web_env = {**self.env, "PROMETHEUS_MULTIPROC_DIR": str(self.var / "prometheus-multiproc")}
         worker = ["celery", "-A", "bms", "worker", "-l", "warning", "--concurrency", "1", "--without-gossip"]
-        for name, argv in (("web", web), ("worker", worker)):
+        for name, argv, env in (("web", web, web_env), ("worker", worker, self.env)):
             with (self.var / f"{name}.log").open("wb") as log:
                 argv[0] = str(BIN / argv[0])
-                self.procs.append(subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT))
+                self.procs.append(subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             try:
@@ -193,10 +164,10 @@ class Stack:
                     return
             except httpx.HTTPError:
                 time.sleep(0.5)
-        raise SystemExit(f"uvicorn did not start; see {self.var / 'web.log'}")
+        raise SystemExit(f"gunicorn did not start; see {self.var / 'web.log'}")
 
     def cpu_seconds(self) -> dict[str, float]:
-        """User + system CPU of the web processes (uvicorn and its workers) and of the Celery worker."""
+        """User + system CPU of the web processes (gunicorn's master and workers) and of the Celery worker."""
         from bench._report import process_tree_cpu
 
         return {name: process_tree_cpu(proc.pid) for name, proc in zip(("web", "worker"), self.procs, strict=True)}
@@ -429,7 +400,7 @@ def main() -> None:
     args = _args()
     var = Path(args.var)
     var.mkdir(parents=True, exist_ok=True)
-    env = _env(var, args.threads)
+    env = _env(var)
     os.environ.update({k: env[k] for k in ("DJANGO_SETTINGS_MODULE", "SECRET_KEY", "BMS_VAR_DIR")})
     setup = _prepare()
     stack = Stack(env=env, var=var, workers=args.web_workers)
@@ -485,8 +456,8 @@ def main() -> None:
         [
             "## Mixed load (bench/load.py)",
             "",
-            f"uvicorn as docker/Dockerfile starts it, with `--workers {args.web_workers}` and `ASGI_THREADS` "
-            f"{args.threads} per worker (PostgreSQL pool each), Redis, one Celery worker, all on the same machine "
+            f"gunicorn as docker/Dockerfile starts it, with {args.web_workers} sync workers "
+            "(PostgreSQL pool each, metrics in multiprocess mode), Redis, one Celery worker, all on the same machine "
             "as the load generator (bench/_http.py: keep-alive connections, pre-encoded requests, httptools' parser, on uvloop). "
             f"Machine: {os.cpu_count()} CPUs, load average {load_avg} (1/5/15 min) at the end of the run; "
             f"the whole script took {time.perf_counter() - wall_started:.0f} s after setup. "

@@ -7,10 +7,10 @@
 2. HTTP: two worker processes on 127.0.0.1, wrk (``apt-get install wrk``; an async httpx client
    without it) at several connection counts (``--levels``), ``--runs`` runs each: ``POST /api/v1/predict``
    next to ``POST /api/v1/bench/echo`` (same authentication, same body validation, no prediction).
-   Throughput, p50/p99 and the server processes' CPU per request, for each of ``--servers``: the custom
-   ASGI handler under uvicorn (``bench/_serve.py``: a SO_REUSEPORT socket per worker) and gunicorn's
-   gthread workers (WSGI, ``bench/gunicorn_conf.py``) at every level; ``uvicorn --workers 2`` and
-   gunicorn's sync workers at ``--concurrency``.
+   Throughput, p50/p99 and the server processes' CPU per request, for each of ``--servers``: gunicorn's
+   sync workers (WSGI, ``bms/gunicorn_conf.py``: what the image runs) and uvicorn with Django's ASGI
+   handler (``bench/_serve.py``: a SO_REUSEPORT socket per worker) at every level; ``uvicorn --workers 2``
+   and gunicorn's gthread workers at ``--concurrency``.
 
 Runs on its own SQLite database and artifacts under ``--var`` (default /tmp/bms-bench-predict): the
 first run generates data and trains the six algorithms x four targets there (a few minutes), later
@@ -51,10 +51,10 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument(
         "--servers",
-        default="uvicorn,gunicorn-gthread,uvicorn-shared,gunicorn-sync",
+        default="gunicorn-sync,uvicorn,uvicorn-shared,gunicorn-gthread",
         help=f"servers to measure, of {', '.join(SERVERS)} (the first two at every level, the others at --concurrency)",
     )
-    parser.add_argument("--gunicorn-threads", type=int, default=0, help="threads per gunicorn worker (0: the config's)")
+    parser.add_argument("--gunicorn-threads", type=int, default=4, help="threads per gunicorn gthread worker")
     return parser.parse_args()
 
 
@@ -100,43 +100,9 @@ def _timed(fn: Any, repeats: int) -> tuple[float, float]:
 
 def _prepare() -> dict[str, Any]:
     """Data, six algorithms x four targets, a production model per target, an analyst API key."""
-    from django.contrib.auth.models import Group, User
-    from django.core.management import call_command
+    from bench._setup import ServingData, serving_data_prepare
 
-    from bms.services import api_key_create
-    from programs.generator import generate
-    from programs.models import TARGETS, Program
-    from registry.models import ModelVersion
-    from registry.selectors import production_models
-    from registry.services import (
-        TrainingOptions,
-        model_version_promote,
-        training_run_execute_inline,
-        training_run_start,
-    )
-
-    call_command("migrate", verbosity=0)
-    if not Program.objects.exists():
-        print("generating data ...", flush=True)
-        generate(seed=42, channels=4, programs=150, days=150)
-    if not ModelVersion.objects.exists():
-        print("training 24 models (once) ...", flush=True)
-        started = time.perf_counter()
-        run = training_run_start(trigger="manual", options=TrainingOptions(cv_splits=0), dispatch=False)
-        training_run_execute_inline(run=run)
-        print(f"  trained in {time.perf_counter() - started:.0f} s", flush=True)
-    production = production_models()
-    for target in TARGETS:
-        versions = list(ModelVersion.objects.filter(target=target))
-        if target not in production and versions:
-            best = max(versions, key=lambda v: v.r2 or -1e9)
-            model_version_promote(version=best, actor=None, reason="bench: best available", force=True)
-    user = User.objects.filter(username="bench-analyst").first()
-    if user is None:
-        user = User.objects.create_user("bench-analyst", password="bench-analyst-pw")
-        user.groups.add(Group.objects.get_or_create(name="analyst")[0])
-    _, raw_key = api_key_create(user=user, name=f"bench {time.time():.0f}")
-    return {"api_key": raw_key}
+    return {"api_key": serving_data_prepare(ServingData(channels=4, programs=150, days=150), username="bench-analyst")}
 
 
 def _bodies(n: int, seed: int = 1) -> list[dict[str, Any]]:
@@ -307,18 +273,11 @@ async def _httpx_load(
 
 
 SERVERS = {
-    "uvicorn": "two uvicorn workers, a socket each (SO_REUSEPORT; the custom ASGI handler)",
-    "uvicorn-shared": "uvicorn --workers 2 (one shared socket; the custom ASGI handler)",
+    "gunicorn-sync": "gunicorn, 2 sync workers (WSGI; Django's own handler; bms/gunicorn_conf.py, as the image runs it)",
+    "uvicorn": "two uvicorn workers, a socket each (SO_REUSEPORT; Django's own ASGI handler)",
+    "uvicorn-shared": "uvicorn --workers 2 (one shared socket; Django's own ASGI handler)",
     "gunicorn-gthread": "gunicorn, 2 gthread workers (WSGI; Django's own handler)",
-    "gunicorn-sync": "gunicorn, 2 sync workers (WSGI; Django's own handler; a connection per request)",
 }
-
-
-def _config_threads() -> int:
-    """``threads`` of bench/gunicorn_conf.py (sync workers need 1: with more gunicorn runs gthread instead)."""
-    import runpy
-
-    return int(runpy.run_path(str(ROOT / "bench" / "gunicorn_conf.py"))["threads"])
 
 
 def _start_workers(var: Path, port: int, workers: int, server: str, threads: int = 0) -> list[subprocess.Popen[bytes]]:
@@ -327,12 +286,13 @@ def _start_workers(var: Path, port: int, workers: int, server: str, threads: int
         cmd = [str(ROOT / ".venv" / "bin" / "uvicorn"), "bms.asgi:application", *bind, "--workers", str(workers),
                "--no-access-log", "--log-level", "warning"]  # fmt: skip
         return [subprocess.Popen(cmd, cwd=ROOT, env=_env(var), start_new_session=True)]
-    if server.startswith("gunicorn"):  # a standard WSGI setup (bench/gunicorn_conf.py)
-        cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", str(ROOT / "bench" / "gunicorn_conf.py"),
+    if server.startswith("gunicorn"):  # the production config (bms/gunicorn_conf.py), metrics in multiprocess mode
+        cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", str(ROOT / "bms" / "gunicorn_conf.py"),
                "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", server.split("-")[1],
-               "--threads", str(1 if server == "gunicorn-sync" else threads or _config_threads()),
+               "--threads", str(1 if server == "gunicorn-sync" else threads),
                "--log-level", "warning"]  # fmt: skip
-        return [subprocess.Popen(cmd, cwd=ROOT, env=_env(var), start_new_session=True)]
+        env = {**_env(var), "PROMETHEUS_MULTIPROC_DIR": str(var / f"prometheus-multiproc-{port}")}
+        return [subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)]
     serve = [sys.executable, str(ROOT / "bench" / "_serve.py"), "127.0.0.1", str(port)]
     return [subprocess.Popen(serve, cwd=ROOT, env=_env(var), start_new_session=True) for _ in range(workers)]
 
@@ -492,7 +452,7 @@ def main() -> int:
         print("HTTP ...", flush=True)
         levels = sorted({int(x) for x in args.levels.split(",")} | {args.concurrency})
         plans = {
-            server: levels if server in {"uvicorn", "gunicorn-gthread"} else [args.concurrency]
+            server: levels if server in {"gunicorn-sync", "uvicorn"} else [args.concurrency]
             for server in args.servers.split(",")
         }
         http_lines, _ = _http(

@@ -1,12 +1,17 @@
-"""ASGI entry point: HTTP through Django (bms.asgi_handler), WebSockets through Channels."""
+"""ASGI entry point, served by uvicorn: WebSockets through Channels, HTTP through Django's standard handler.
+
+In production uvicorn serves ``/ws/`` only (the proxy routes the rest to gunicorn, bms/gunicorn_conf.py);
+its HTTP side answers the health probes and ``make run``, where one uvicorn process serves everything.
+"""
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bms.settings")
 
-from bms.asgi_handler import get_asgi_http_application
+from django.core.asgi import get_asgi_application
 
-django_asgi_app = get_asgi_http_application()
+django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
@@ -22,4 +27,6 @@ application = ProtocolTypeRouter(
     }
 )
 
-serving_process_ready(django_asgi_app.executor)
+# uvicorn imports this module inside its event loop, where Django refuses database calls: warm up on a thread.
+with ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-up") as warm_up:
+    serving_process_ready(warm_up)

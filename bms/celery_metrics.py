@@ -30,10 +30,10 @@ from celery.signals import (
     worker_ready,
 )
 from prometheus_client import REGISTRY, CollectorRegistry, ProcessCollector, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from bms.metrics import CELERY_QUEUE_DEPTH, CELERY_TASKS, CELERY_TASKS_PUBLISHED
+from bms.metrics import CELERY_QUEUE_DEPTH, CELERY_TASKS, CELERY_TASKS_PUBLISHED, scrape_collector_register
 
 logger = logging.getLogger(__name__)
 
@@ -92,25 +92,30 @@ def queue_depths(*, broker_url: str, queues: Iterable[str]) -> dict[str, int]:
 
 
 class QueueDepthCollector(Collector):
-    """Refreshes ``bms_celery_queue_depth`` from the broker at every scrape."""
+    """Reads ``bms_celery_queue_depth`` from the broker at every scrape.
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    The family is built here, not kept in the gauge: in multiprocess mode (gunicorn) a set gauge would also
+    be written to the worker's file and served twice.
+    """
+
+    def collect(self) -> Iterator[Metric]:
         from django.conf import settings
 
         if not settings.configured:
             return
         depths = queue_depths(broker_url=str(settings.CELERY_BROKER_URL), queues=monitored_queues())
+        [family] = CELERY_QUEUE_DEPTH.describe()
         for queue, depth in depths.items():
-            CELERY_QUEUE_DEPTH.labels(queue=queue).set(depth)
-        yield from CELERY_QUEUE_DEPTH.collect()  # type: ignore[misc]
+            family.add_sample(family.name, {"queue": queue}, depth)
+        yield family
 
-    def describe(self) -> list[GaugeMetricFamily]:
+    def describe(self) -> list[Metric]:
         # No describe-time broker call: registering the collector must not touch the network.
         return []
 
 
 _QUEUE_COLLECTOR = QueueDepthCollector()
-REGISTRY.register(_QUEUE_COLLECTOR)
+scrape_collector_register(_QUEUE_COLLECTOR)
 
 
 def _multiproc_dir() -> str:

@@ -1,4 +1,5 @@
-"""Liveness (/health) and deep checks (/health/deep): database, Redis, broker, disk, memory, and the apps' checks."""
+"""Liveness (/health), deep checks (/health/deep: database, Redis, broker, disk, memory, the apps' checks)
+and the Prometheus scrape (/metrics)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rest_framework.exceptions import AuthenticationFailed
 
 from bms import broker
 from bms.cache import shared_cache_unavailable
 from bms.client_ip import address_in
 from bms.errors import error_body
+from bms.metrics import exposition_registry
 
 Details: TypeAlias = Mapping[str, object]
 """What a deep check returns: details for the JSON page (it raises to fail)."""
@@ -114,6 +117,12 @@ def _is_internal(request: HttpRequest) -> bool:
 
 def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """The Prometheus scrape: this process's metrics, or all gunicorn workers' in multiprocess mode."""
+    registry = exposition_registry(settings.PROMETHEUS_MULTIPROC_DIR)
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
 def _caller(request: HttpRequest) -> AbstractBaseUser | AnonymousUser | None:

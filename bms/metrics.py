@@ -1,16 +1,22 @@
 """Every Prometheus metric BMS exports, defined in one place (names ``bms_*`` with units).
 
 Apps import the objects from here; the Grafana dashboards and alert rules refer to these names.
+/metrics serves ``exposition_registry()``: the process's own registry, or, under gunicorn's workers
+(``PROMETHEUS_MULTIPROC_DIR`` set, bms/gunicorn_conf.py), every worker's values added up.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram
-from prometheus_client.core import Metric
+import psutil
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
@@ -28,8 +34,13 @@ PREDICTIONS = Counter(
     "bms_predictions_total", "Predictions served, by target, algorithm and outcome.", ["target", "algorithm", "outcome"]
 )
 # Whether this process serves a target's production model (0: its artifact is missing or tampered).
+# Gauges of a process's own state are "liveall" in multiprocess mode: a sample per live process (pid label),
+# dropped when gunicorn or Celery marks the process dead.
 MODEL_AVAILABLE = Gauge(
-    "bms_model_available", "1 when this process serves the target's production model, 0 when unavailable.", ["target"]
+    "bms_model_available",
+    "1 when this process serves the target's production model, 0 when unavailable.",
+    ["target"],
+    multiprocess_mode="liveall",
 )
 
 # Training
@@ -66,6 +77,7 @@ LLM_CIRCUIT_STATE = Gauge(
     "bms_llm_circuit_state",
     "Circuit breaker of each LLM provider: 0 closed, 1 half-open, 2 open (skipped).",
     ["provider"],
+    multiprocess_mode="liveall",
 )
 CHAT_LATENCY = Histogram(
     "bms_chat_latency_seconds",
@@ -90,7 +102,7 @@ CELERY_TASKS = Counter(
 CELERY_TASKS_PUBLISHED = Counter(
     "bms_celery_tasks_published_total", "Celery tasks sent to the broker by this process, by task name.", ["task"]
 )
-# Not registered here: bms.celery_metrics.QueueDepthCollector refreshes it from the broker on each scrape.
+# Declared here, not registered: bms.celery_metrics.QueueDepthCollector reads it from the broker on each scrape.
 CELERY_QUEUE_DEPTH = Gauge("bms_celery_queue_depth", "Messages waiting in a Celery queue.", ["queue"], registry=None)
 
 # Data
@@ -134,9 +146,82 @@ class DatabaseCollector(Collector, Generic[Families]):
 COLLECTORS: list[DatabaseCollector[Any]] = []
 
 
+# Every collector that reads the truth at scrape time (the apps' DatabaseCollectors, the broker's queue depth):
+# /metrics asks them in every mode.
+SCRAPE_COLLECTORS: list[Collector] = []
+
+
+def scrape_collector_register(collector: Collector) -> None:
+    """Register a scrape-time collector with the default registry and with /metrics in multiprocess mode."""
+    REGISTRY.register(collector)
+    SCRAPE_COLLECTORS.append(collector)
+
+
 def collector_register(collector: DatabaseCollector[Any]) -> None:
     """Register an app's collector with the default registry, once per class (bms/wiring.py)."""
     if any(type(c) is type(collector) for c in COLLECTORS):
         return
-    REGISTRY.register(collector)
+    scrape_collector_register(collector)
     COLLECTORS.append(collector)
+
+
+class _WorkersCollector(Collector):
+    """Every worker's values from the multiprocess directory, and each ``bms_*`` family declared.
+
+    A family with no values in any worker yet (an LLM counter before the first chat) has no file there;
+    it is still declared, as the default registry declares it, so dashboards and alerts find the name.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def collect(self) -> Iterator[Metric]:
+        seen: set[str] = set()
+        for family in MultiProcessCollector(None, path=self.directory).collect():
+            seen.add(family.name)
+            yield family
+        for metric in _DECLARED:
+            for family in metric.describe():
+                if family.name not in seen:
+                    seen.add(family.name)
+                    yield family
+
+
+class _ServerProcessesCollector(Collector):
+    """CPU and memory of the whole server: gunicorn's master (this worker's parent) and all its workers.
+
+    prometheus_client's own process collector would report only the worker that answers the scrape.
+    """
+
+    def collect(self) -> Iterator[Metric]:
+        cpu = rss = 0.0
+        try:
+            master = psutil.Process(os.getppid())
+            members = [master, *master.children()]
+        except psutil.Error:
+            members = [psutil.Process()]
+        for member in members:
+            try:
+                with member.oneshot():
+                    times = member.cpu_times()
+                    cpu += times.user + times.system
+                    rss += member.memory_info().rss
+            except psutil.Error:  # a worker that exited between the listing and the read
+                continue
+        yield CounterMetricFamily("process_cpu_seconds", "Total user and system CPU time spent in seconds.", cpu)
+        yield GaugeMetricFamily("process_resident_memory_bytes", "Resident memory size in bytes.", rss)
+
+
+def exposition_registry(multiprocess_dir: str) -> CollectorRegistry:
+    """What /metrics serves: the default registry, or in multiprocess mode all workers' values added up."""
+    if not multiprocess_dir:
+        return REGISTRY
+    registry = CollectorRegistry()
+    registry.register(_WorkersCollector(multiprocess_dir))
+    registry.register(_ServerProcessesCollector())
+    for collector in SCRAPE_COLLECTORS:
+        registry.register(collector)
+    return registry
+
+
+_DECLARED = [m for m in list(globals().values()) if isinstance(m, MetricWrapperBase) and m is not CELERY_QUEUE_DEPTH]

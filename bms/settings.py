@@ -123,12 +123,10 @@ MIDDLEWARE = [
 ROOT_URLCONF = "bms.urls"
 WSGI_APPLICATION = "bms.wsgi.application"
 ASGI_APPLICATION = "bms.asgi.application"
-# Threads per web process that run Django's synchronous stack for HTTP requests, which take turns:
-# one at a time, or side by side once one has waited ASGI_QUEUE_WAIT_MS (bms.asgi_handler).
+# Threads of an ASGI process (uvicorn: WebSockets, and HTTP in `make run`) that run synchronous code such as
+# the consumers' database calls; asgiref reads the same variable for its thread pool. HTTP in production is
+# gunicorn's sync workers (bms/gunicorn_conf.py): one request thread per worker process.
 ASGI_THREADS = env_int("ASGI_THREADS", 16)
-ASGI_QUEUE_WAIT_MS = env_float("ASGI_QUEUE_WAIT_MS", 50.0)
-# Streamed responses (exports) pulled at once, each on a thread of its own holding one connection.
-ASGI_STREAM_THREADS = env_int("ASGI_STREAM_THREADS", 4)
 
 TEMPLATES = [
     {
@@ -153,15 +151,15 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # psycopg 3 connection pool (Django >= 5.1); CONN_MAX_AGE must stay 0 with a pool.
     # Every thread of a web process that touches the database holds at most one connection: the
-    # ASGI_THREADS request threads, ASGI_STREAM_THREADS export streams and the prediction-log flusher.
-    # The pool covers them all by construction; a smaller DATABASE_POOL_MAX is refused, as it would
-    # turn a busy minute into PoolTimeout 500s.
-    DATABASE_POOL_MIN_SIZE = ASGI_THREADS + ASGI_STREAM_THREADS + 1
+    # ASGI_THREADS threads of a uvicorn process (a gunicorn sync worker has one) and the prediction-log
+    # flusher. The pool covers them all by construction; a smaller DATABASE_POOL_MAX is refused, as it
+    # would turn a busy minute into PoolTimeout 500s.
+    DATABASE_POOL_MIN_SIZE = ASGI_THREADS + 1
     DATABASE_POOL_MAX = env_int("DATABASE_POOL_MAX", DATABASE_POOL_MIN_SIZE)
     if DATABASE_POOL_MAX < DATABASE_POOL_MIN_SIZE:
         raise ImproperlyConfigured(
             f"DATABASE_POOL_MAX={DATABASE_POOL_MAX} is below the threads that hold a connection "
-            f"(ASGI_THREADS + ASGI_STREAM_THREADS + 1 = {DATABASE_POOL_MIN_SIZE})."
+            f"(ASGI_THREADS + 1 = {DATABASE_POOL_MIN_SIZE})."
         )
     if env_bool("DATABASE_POOL", True):
         DATABASES["default"]["OPTIONS"] = {
@@ -246,7 +244,8 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 2100)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_SEND_TASK_EVENTS = True
-# Worker /metrics (bms.celery_metrics): port 0 disables it; prefork workers need PROMETHEUS_MULTIPROC_DIR.
+# Worker /metrics (bms.celery_metrics): port 0 disables it. Processes that share one /metrics need
+# PROMETHEUS_MULTIPROC_DIR: Celery's prefork children and gunicorn's web workers (bms/gunicorn_conf.py).
 CELERY_METRICS_PORT = env_int("CELERY_METRICS_PORT", 0)
 CELERY_METRICS_ADDR = env_str("CELERY_METRICS_ADDR", "0.0.0.0")  # noqa: S104 - scraped from other containers  # nosec B104
 PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")

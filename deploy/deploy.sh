@@ -45,7 +45,7 @@ deploy_compose() {
   export BMS_ENVIRONMENT="$env"
   if [ -n "$IMAGE_TAG" ]; then
     export BMS_IMAGE="$IMAGE_REPO:$IMAGE_TAG"
-    run docker compose -f "$compose_file" --env-file "$env_file" pull web worker beat migrate
+    run docker compose -f "$compose_file" --env-file "$env_file" pull web ws worker beat migrate
     run docker compose -f "$compose_file" --env-file "$env_file" up -d --no-build --wait
   else
     run docker compose -f "$compose_file" --env-file "$env_file" up -d --build --wait
@@ -84,7 +84,7 @@ deploy_kubernetes() {
     run kubectl apply -k "$overlay"
   fi
   run kubectl -n "$ns" wait --for=condition=complete job/migrate --timeout=600s
-  for deployment in web worker beat; do
+  for deployment in web ws worker beat; do
     run kubectl -n "$ns" rollout status "deployment/$deployment" --timeout=600s
   done
   run kubectl -n "$ns" get pods,services,ingress

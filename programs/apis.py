@@ -227,7 +227,8 @@ class ExportApi(APIView):
         chunks, content_type, filename = export_stream(
             dataset=data["dataset"], fmt=data["format"], filters=data["filters"], user=request.user, request=request
         )
-        # Under ASGI the handler pulls the chunks on a thread of their own (bms.asgi_handler).
+        # gunicorn's worker writes the chunks as they come; Django's ASGI handler (uvicorn, `make run` only)
+        # reads a synchronous iterator whole before it sends.
         response = StreamingHttpResponse(chunks, content_type=content_type)
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["Cache-Control"] = "no-store"

@@ -13,7 +13,7 @@ KERNEL = {
     "bms.admin_site",
     "bms.api_key_cache",
     "bms.apis",
-    "bms.asgi_handler",  # Django's request handling on a thread pool: imports no app
+    "bms.gunicorn_conf",  # gunicorn's config for the HTTP workers: imports no app
     "bms.auth",
     "bms.beat",  # periodic task rows, written by the apps' migrations
     "bms.broker",

@@ -1,4 +1,5 @@
-"""A real BMS stack for the ops tests: uvicorn (ASGI) and, on demand, one Celery worker, as subprocesses.
+"""A real BMS stack for the ops tests: gunicorn (WSGI, sync workers) and, on demand, one Celery worker, as
+subprocesses.
 
 The processes get the environment docker/docker-compose.yml gives its containers (``DATABASE_URL``,
 ``REDIS_URL``, ``SECRET_KEY``, ``LOG_JSON``, ``BMS_VAR_DIR``, plain ``bms.settings``), pointed at the
@@ -6,6 +7,9 @@ services this test run uses:
 - PostgreSQL run (``DATABASE_URL`` set for pytest): a throwaway database ``<test db>_live``, dropped after.
 - default run: a SQLite file in a temporary ``BMS_VAR_DIR``.
 - Redis (``REDIS_URL`` set): the same Redis database as the test run, so the worker has a broker.
+
+gunicorn runs as the image runs it (``bms/gunicorn_conf.py``, ``WEB_CONCURRENCY`` sync workers: 2 x cores + 1
+unless the caller sets it, metrics in multiprocess mode), so a /metrics scrape adds up every worker.
 """
 
 from __future__ import annotations
@@ -195,15 +199,24 @@ class LiveStack:
 
     def start_web(self) -> None:
         self.manage("shell", "-c", _SETUP_DATABASE)
+        mp_dir = self.tmp / "prometheus-multiproc-web"
+        env = {**self.env, "PROMETHEUS_MULTIPROC_DIR": str(mp_dir)}
+        env.setdefault("WEB_CONCURRENCY", str(2 * (os.cpu_count() or 1) + 1))
         proc = self._spawn(
             "web",
             [
-                *(str(BIN / "uvicorn"), "bms.asgi:application", "--host", "127.0.0.1", "--port", str(self.web_port)),
-                *("--no-access-log", "--lifespan", "off", "--no-proxy-headers"),
+                *(str(BIN / "gunicorn"), "-c", str(ROOT / "bms" / "gunicorn_conf.py")),
+                *("--bind", f"127.0.0.1:{self.web_port}"),
             ],
-            self.env,
+            env,
         )
-        wait_until(lambda: self._ok(f"{self.base_url}/health"), timeout=60, what="uvicorn /health", proc=proc)
+        workers = int(env["WEB_CONCURRENCY"])
+        wait_until(lambda: self._all_workers_up(workers), timeout=120, what="gunicorn workers", proc=proc)
+
+    def _all_workers_up(self, workers: int) -> bool:
+        """Every worker has loaded the app (bms/gunicorn_conf.py logs it) and /health answers."""
+        ready = self.logs["web"].read_text(errors="replace").count("worker ready")
+        return ready >= workers and self._ok(f"{self.base_url}/health")
 
     def start_worker(self, *, concurrency: int = 1) -> None:
         """One prefork worker in multiprocess metrics mode, as compose runs it."""
@@ -320,7 +333,7 @@ class LiveStack:
             return Scrape.parse(resp.read().decode())
 
     def log_lines(self, name: str) -> list[dict[str, Any]]:
-        """The JSON log records a process wrote so far (non-JSON lines, e.g. uvicorn's banner, skipped)."""
+        """The JSON log records a process wrote so far (non-JSON lines, e.g. gunicorn's banner, skipped)."""
         records = []
         for line in self.logs[name].read_text(errors="replace").splitlines():
             if line.startswith("{"):

@@ -109,6 +109,8 @@ def test_compose_has_the_whole_stack_on_a_custom_bridge_network() -> None:
     compose = _compose()
     services = compose["services"]
     assert set(services) >= {
+        "proxy",
+        "ws",
         "postgres",
         "mongo",
         "redis",
@@ -134,9 +136,12 @@ def test_compose_has_the_whole_stack_on_a_custom_bridge_network() -> None:
 
 def test_compose_app_services_run_as_compose_promises() -> None:
     services = _compose()["services"]
-    assert "uvicorn bms.asgi:application" in " ".join(services["web"]["command"])
+    assert services["web"]["command"][:3] == ["gunicorn", "-c", "bms/gunicorn_conf.py"]
+    assert services["web"]["environment"]["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/")
+    assert services["web"]["environment"]["WEB_CONCURRENCY"] == "${WEB_CONCURRENCY:-3}"
+    assert "uvicorn bms.asgi:application" in " ".join(services["ws"]["command"])
     assert services["beat"]["deploy"]["replicas"] == 1
-    for name in ("web", "worker", "beat", "migrate"):
+    for name in ("web", "ws", "worker", "beat", "migrate"):
         svc = services[name]
         assert svc["user"] == "10001:10001", name
         assert svc["read_only"] is True, name
@@ -144,9 +149,21 @@ def test_compose_app_services_run_as_compose_promises() -> None:
         assert svc["environment"]["DATABASE_URL"].startswith("postgres://"), name
     assert services["worker"]["environment"]["CELERY_METRICS_PORT"] == "9808"
     assert services["worker"]["environment"]["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/")
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "ws", "worker", "beat"):
         assert services[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
         assert services[name]["depends_on"]["redis"] == {"condition": "service_healthy"}
+
+
+def test_compose_proxy_routes_websockets_to_ws_and_the_rest_to_web() -> None:
+    proxy = _compose()["services"]["proxy"]
+    assert proxy["volumes"] == ["./nginx/nginx.conf:/etc/nginx/nginx.conf:ro"]
+    assert proxy["ports"] == ["${WEB_PORT:-8000}:8080"]
+    conf = (DOCKER / "nginx" / "nginx.conf").read_text()
+    locations = dict(re.findall(r"location (/\S*) \{\s*proxy_pass (http://\w+);", conf))
+    assert locations == {"/ws/": "http://ws", "/": "http://web"}
+    assert "location = /metrics {\n      return 404;" in conf
+    # The client cannot add hops: the proxy writes the one hop bms.client_ip reads.
+    assert conf.count("proxy_set_header X-Forwarded-For $remote_addr;") == 2
 
 
 def test_every_long_running_compose_service_has_a_healthcheck_but_the_scratch_exporter() -> None:
@@ -161,6 +178,7 @@ def test_prometheus_scrapes_web_workers_and_the_exporters() -> None:
     assert {"bms-web", "bms-worker", "node", "postgres", "redis"} <= set(jobs)
     assert jobs["bms-worker"]["dns_sd_configs"][0]["port"] == 9808
     assert jobs["bms-web"]["dns_sd_configs"][0]["port"] == 8000
+    assert jobs["bms-web"]["dns_sd_configs"][0]["names"] == ["web", "ws"]
 
 
 def test_dockerfile_is_multi_stage_non_root_with_healthcheck() -> None:
@@ -202,12 +220,25 @@ def test_k8s_overlay_renders_what_the_issue_lists(env: str) -> None:
     hpa = _by(objs, "HorizontalPodAutoscaler", "worker")
     assert hpa["spec"]["scaleTargetRef"]["name"] == "worker"
     assert {o["metadata"]["name"] for o in objs if o["kind"] == "StatefulSet"} == {"postgres", "redis", "mongo"}
-    assert {o["metadata"]["name"] for o in objs if o["kind"] == "PodDisruptionBudget"} == {"web", "worker"}
+    assert {o["metadata"]["name"] for o in objs if o["kind"] == "PodDisruptionBudget"} == {"web", "ws", "worker"}
     ingress = _by(objs, "Ingress", "bms")
     assert ingress["spec"]["tls"][0]["secretName"]
+    [rule] = ingress["spec"]["rules"]
+    routes = {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
+    assert routes == {"/ws/": "ws", "/": "web"}
+    for name in ("web", "ws"):
+        container = _by(objs, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
+        assert container["livenessProbe"]["httpGet"]["path"] == "/health", name
+        assert container["readinessProbe"]["httpGet"]["path"] == "/health/deep", name
+        assert {e["configMapRef"]["name"] for e in container["envFrom"] if "configMapRef" in e} == {"bms-config"}
+        assert {e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e} == {"bms-secrets"}
     web = _by(objs, "Deployment", "web")["spec"]["template"]["spec"]["containers"][0]
-    assert web["livenessProbe"]["httpGet"]["path"] == "/health"
-    assert web["readinessProbe"]["httpGet"]["path"] == "/health/deep"
+    assert web["command"][:3] == ["gunicorn", "-c", "bms/gunicorn_conf.py"]
+    web_env = {e["name"]: e["value"] for e in web["env"]}
+    assert web_env["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/")  # the emptyDir: writable, per pod
+    assert web_env["WEB_CONCURRENCY"] == {"dev": "2", "production": "5"}[env]  # 2 x the CPU limit + 1
+    ws = _by(objs, "Deployment", "ws")["spec"]["template"]["spec"]["containers"][0]
+    assert ws["command"][:2] == ["uvicorn", "bms.asgi:application"]
     assert not [o for o in objs if o["kind"] == "Secret"], "secrets are templates, never rendered"
 
 
@@ -231,7 +262,9 @@ def test_k8s_network_policies_only_expose_web_and_keep_data_for_app_pods() -> No
     objs = _render("production")
     policies = {o["metadata"]["name"]: o["spec"] for o in objs if o["kind"] == "NetworkPolicy"}
     assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
-    assert policies["web-from-ingress-controller"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "web"
+    assert policies["web-from-ingress-controller"]["podSelector"]["matchExpressions"] == [
+        {"key": "app.kubernetes.io/component", "operator": "In", "values": ["web", "ws"]}
+    ]
     data = policies["data-from-app-pods"]
     assert data["podSelector"]["matchLabels"] == {"bms.io/tier": "data"}
     assert data["ingress"][0]["from"] == [{"podSelector": {"matchLabels": {"bms.io/tier": "app"}}}]
@@ -296,7 +329,9 @@ def test_k8s_production_workers_scale_on_celery_queue_length() -> None:
 
 
 def test_no_shipped_server_believes_every_forwarded_header() -> None:
-    # The client IP comes from bms.client_ip (TRUSTED_PROXIES); uvicorn must not rewrite it from any peer.
+    # The client IP comes from bms.client_ip (TRUSTED_PROXIES); no server may rewrite it from any peer.
+    conf = (ROOT / "bms" / "gunicorn_conf.py").read_text()
+    assert re.search(r'^forwarded_allow_ips = ""$', conf, re.MULTILINE)
     shipped = [DOCKER / "Dockerfile", DOCKER / "docker-compose.yml", *K8S.rglob("*.yaml"), ROOT / "Makefile"]
     for path in shipped:
         text = path.read_text()

@@ -1,10 +1,12 @@
-"""The bad day, for real: a live stack (tests/ops/live.py: uvicorn as the Dockerfile starts it, a Celery
+"""The bad day, for real: a live stack (tests/ops/live.py: gunicorn as the Dockerfile starts it, a Celery
 worker on demand) on PostgreSQL with its connection pool, and a Redis server of its own on a spare port
 that the tests stop and start. Every test here needs PostgreSQL and Redis (CI: ``BMS_REQUIRE_SERVICES=1``;
 on a bare machine they skip with the reason).
 
-The web process is sized small on purpose (``ASGI_THREADS=4``, ``ASGI_STREAM_THREADS=2``, so a pool of
-7 and a 3 s pool timeout): a connection that is never returned shows within a few requests, not hundreds.
+Each web worker's pool is sized small on purpose (``ASGI_THREADS=1``, so a pool of 2 per gunicorn worker: its
+one request thread and a spare, and a 3 s pool timeout): a connection that is never returned shows within a
+few requests, not hundreds. gunicorn runs 2 x cores + 1 sync workers, as the image sizes them, so the twenty
+users below queue for them as they would on a pod.
 Task time limits are short (45 s), so the broker's visibility timeout, sized from them, is 47 s and a
 killed worker's messages come back within the test's time.
 """
@@ -35,8 +37,7 @@ SMALL_DATA = (
 )
 LIVE_ENV = {
     "DATABASE_POOL": "1",
-    "ASGI_THREADS": "4",
-    "ASGI_STREAM_THREADS": "2",
+    "ASGI_THREADS": "1",
     "DATABASE_POOL_TIMEOUT": "3",
     "CACHE_FALLBACK_RETRY_SECONDS": "2",
     "CELERY_TASK_SOFT_TIME_LIMIT": "40",
