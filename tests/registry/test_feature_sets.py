@@ -30,7 +30,7 @@ def test_an_encoder_without_the_trend_never_reads_it():
     assert without.transform(frame).shape == (200, len(without.get_feature_names_out()))
 
 
-def test_a_model_keeps_the_trend_when_it_forecasts_the_last_fold_better():
+def test_a_model_keeps_the_trend_when_it_forecasts_the_first_fold_better():
     frame, _ = raw_frame(600, seed=4)
     # One airing every 3 days for 5 years: the calendar features repeat, only the trend keeps rising.
     frame["start"] = pd.Series(pd.date_range("2019-01-01 20:00", periods=len(frame), freq="3D", tz="UTC"))
