@@ -6,9 +6,11 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
+from predictions import lookups
 from predictions.logbuffer import get_buffer
 from predictions.lookups import reset_lookups
 from predictions.predictor import reset_predictor
+from registry.features import HistoryState
 from tests.predictions.factories import World, build_world, clear_world
 
 
@@ -36,3 +38,17 @@ def _fresh_predictor() -> Iterator[None]:
     get_buffer()._take()
     reset_predictor()
     reset_lookups()
+
+
+@pytest.fixture
+def history_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the full builds of the history states from the airings (``lookups._history_states``) from here on."""
+    calls: list[int] = []
+    original = lookups._history_states
+
+    def counted() -> dict[str, HistoryState]:
+        calls.append(1)
+        return original()
+
+    monkeypatch.setattr(lookups, "_history_states", counted)
+    return calls

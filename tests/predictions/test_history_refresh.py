@@ -21,20 +21,6 @@ from tests.programs.factories import canonical_row, write_csv
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def rebuilds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the full rebuilds (``_history_states``) from here on."""
-    calls: list[int] = []
-    original = lookups._history_states
-
-    def counted() -> dict[str, HistoryState]:
-        calls.append(1)
-        return original()
-
-    monkeypatch.setattr(lookups, "_history_states", counted)
-    return calls
-
-
 def _row(program: Program, start: datetime, audience: float) -> dict[str, Any]:
     return canonical_row(
         external_id=program.external_id, title=program.title, channel=program.channel.code, genre=program.genre,
@@ -67,33 +53,33 @@ def _latest_start() -> datetime:
 
 
 def test_an_import_of_later_airings_is_folded_in_and_the_next_request_builds_nothing(
-    world: World, tmp_path: Path, django_capture_on_commit_callbacks: Any, rebuilds: list[int]
+    world: World, tmp_path: Path, django_capture_on_commit_callbacks: Any, history_builds: list[int]
 ) -> None:
     get_lookups().history_warm()
     before = dict(get_lookups()._history)
-    rebuilds.clear()
+    history_builds.clear()
     programs = world.programs[:6]
     day = _latest_start().astimezone(UTC) + timedelta(days=1)
     rows = [
         _row(p, day + timedelta(days=k, hours=i), 400.0 + 10 * k + i) for i, p in enumerate(programs) for k in range(3)
     ]
     _import(tmp_path, rows, django_capture_on_commit_callbacks)
-    assert rebuilds == []  # folded in, not rebuilt
+    assert history_builds == []  # folded in, not rebuilt
     served = dict(get_lookups()._history)
     assert served["audience"] is not before["audience"]
     answer = predict.predict(
         program=programs[0], target="audience", features={"start": (day + timedelta(days=9)).isoformat()}
     ).predictions[0]
-    assert rebuilds == []  # the first request after the import reads the state the import left
+    assert history_builds == []  # the first request after the import reads the state the import left
     assert answer.history_through == day + timedelta(days=2)  # the imported actuals are used
     _assert_equal_to_a_full_rebuild(served)
 
 
 def test_an_import_that_edits_an_earlier_airing_rebuilds_at_once(
-    world: World, tmp_path: Path, django_capture_on_commit_callbacks: Any, rebuilds: list[int]
+    world: World, tmp_path: Path, django_capture_on_commit_callbacks: Any, history_builds: list[int]
 ) -> None:
     get_lookups().history_warm()
-    rebuilds.clear()
+    history_builds.clear()
     program = world.programs[0]
     earlier = Airing.objects.filter(program=program, audience__isnull=False).order_by("start").first()
     assert earlier is not None
@@ -102,20 +88,20 @@ def test_an_import_that_edits_an_earlier_airing_rebuilds_at_once(
         [_row(program, earlier.start, float(earlier.audience or 0) + 50.0)],
         django_capture_on_commit_callbacks,
     )
-    assert rebuilds == [1]  # eagerly, right after the commit
+    assert history_builds == [1]  # eagerly, right after the commit
     predict.predict(
         program=program, target="audience", features={"start": (_latest_start() + timedelta(days=1)).isoformat()}
     )
-    assert rebuilds == [1]
+    assert history_builds == [1]
     _assert_equal_to_a_full_rebuild(dict(get_lookups()._history))
 
 
 def test_a_process_that_built_no_state_leaves_it_to_its_first_request(
-    world: World, tmp_path: Path, django_capture_on_commit_callbacks: Any, rebuilds: list[int]
+    world: World, tmp_path: Path, django_capture_on_commit_callbacks: Any, history_builds: list[int]
 ) -> None:
     program = world.programs[1]
     _import(tmp_path, [_row(program, _latest_start() + timedelta(days=1), 300.0)], django_capture_on_commit_callbacks)
-    assert rebuilds == []
+    assert history_builds == []
     assert get_lookups()._history == {}
 
 
@@ -123,11 +109,11 @@ def test_a_failure_to_follow_the_import_drops_the_state_and_the_import_stands(
     world: World,
     tmp_path: Path,
     django_capture_on_commit_callbacks: Any,
-    rebuilds: list[int],
+    history_builds: list[int],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     get_lookups().history_warm()
-    rebuilds.clear()
+    history_builds.clear()
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("boom")
@@ -139,4 +125,4 @@ def test_a_failure_to_follow_the_import_drops_the_state_and_the_import_stands(
     predict.predict(
         program=program, target="audience", features={"start": (_latest_start() + timedelta(days=2)).isoformat()}
     )
-    assert rebuilds == [1]  # the next request rebuilt it, once
+    assert history_builds == [1]  # the next request rebuilt it, once

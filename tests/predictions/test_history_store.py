@@ -1,4 +1,4 @@
-"""The serving history states on disk: one process builds a data version's states, the others map them in."""
+"""The serving history states on disk: one process history_builds a data version's states, the others map them in."""
 
 from __future__ import annotations
 
@@ -29,20 +29,6 @@ def store(settings: Any, tmp_path: Path) -> Path:
     root = tmp_path / "history-states"
     settings.HISTORY_STATE_ROOT = str(root)
     return root
-
-
-@pytest.fixture
-def builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the builds from the airings (``lookups._history_states``) from here on."""
-    calls: list[int] = []
-    original = lookups._history_states
-
-    def counted() -> dict[str, HistoryState]:
-        calls.append(1)
-        return original()
-
-    monkeypatch.setattr(lookups, "_history_states", counted)
-    return calls
 
 
 def _assert_same_states(got: dict[str, HistoryState], expected: dict[str, HistoryState]) -> None:
@@ -86,15 +72,15 @@ def test_the_states_read_in_chunks_equal_the_ones_built_from_the_training_frame(
 
 
 def test_a_second_process_maps_the_states_the_first_wrote_and_builds_nothing(
-    world: World, store: Path, builds: list[int]
+    world: World, store: Path, history_builds: list[int]
 ) -> None:
     get_lookups().history_warm()
-    assert builds == [1]
+    assert history_builds == [1]
     first = dict(get_lookups()._history)
     assert (store / _key()).is_dir()
     reset_lookups()  # another process (or this one restarted)
     get_lookups().history_warm()
-    assert builds == [1]
+    assert history_builds == [1]
     second = dict(get_lookups()._history)
     assert isinstance(second["rating"].program_keys, np.memmap)
     _assert_same_states(second, first)
@@ -102,55 +88,57 @@ def test_a_second_process_maps_the_states_the_first_wrote_and_builds_nothing(
 
 
 def test_states_of_other_target_ranges_are_not_read(
-    world: World, store: Path, builds: list[int], settings: Any
+    world: World, store: Path, history_builds: list[int], settings: Any
 ) -> None:
     get_lookups().history_warm()
     reset_lookups()
     low, high = settings.TARGET_RANGES["audience"]
     settings.TARGET_RANGES = {**settings.TARGET_RANGES, "audience": (low, high / 2)}
     get_lookups().history_warm()
-    assert builds == [1, 1]
+    assert history_builds == [1, 1]
     assert len([d for d in store.iterdir() if not d.name.startswith(".")]) == 2
 
 
-def test_an_unreadable_directory_is_built_again(world: World, store: Path, builds: list[int]) -> None:
+def test_an_unreadable_directory_is_built_again(world: World, store: Path, history_builds: list[int]) -> None:
     get_lookups().history_warm()
     (store / _key() / "audience.values.npy").write_bytes(b"not an array")
     reset_lookups()
     get_lookups().history_warm()
-    assert builds == [1, 1]
+    assert history_builds == [1, 1]
     reset_lookups()
     get_lookups().history_warm()
-    assert builds == [1, 1]  # the damaged directory was written again: the next process maps it in
+    assert history_builds == [1, 1]  # the damaged directory was written again: the next process maps it in
     _assert_same_states(dict(get_lookups()._history), lookups._history_states())
 
 
-def test_without_a_store_every_process_keeps_its_own_states(world: World, settings: Any, builds: list[int]) -> None:
+def test_without_a_store_every_process_keeps_its_own_states(
+    world: World, settings: Any, history_builds: list[int]
+) -> None:
     settings.HISTORY_STATE_ROOT = ""
     get_lookups().history_warm()
     reset_lookups()
     get_lookups().history_warm()
-    assert builds == [1, 1]
+    assert history_builds == [1, 1]
     assert not isinstance(get_lookups()._history["audience"].values, np.memmap)
 
 
 def test_an_import_folded_in_is_written_for_the_new_version(
-    world: World, store: Path, builds: list[int], tmp_path: Path, django_capture_on_commit_callbacks: Any
+    world: World, store: Path, history_builds: list[int], tmp_path: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
     get_lookups().history_warm()
-    builds.clear()
+    history_builds.clear()
     day = Airing.objects.order_by("-start").values_list("start", flat=True).first()
     assert day is not None
     day = day.astimezone(UTC) + timedelta(days=1)
     rows = [_row(p, day + timedelta(hours=i), 500.0 + i) for i, p in enumerate(world.programs[:4])]
     _import(tmp_path, rows, django_capture_on_commit_callbacks)
-    assert builds == []  # folded in
+    assert history_builds == []  # folded in
     assert (store / _key()).is_dir()  # ... and written for the import's version
     reset_lookups()
     answer = predict.predict(
         program=world.programs[0], target="audience", features={"start": (day + timedelta(days=3)).isoformat()}
     ).predictions[0]
-    assert builds == []  # the other process mapped the folded states in
+    assert history_builds == []  # the other process mapped the folded states in
     assert answer.history_through == day
     _assert_same_states(dict(get_lookups()._history), lookups._history_states())
 
