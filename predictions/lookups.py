@@ -27,7 +27,7 @@ from bms.events import AiringsImported
 from predictions import history_store
 from predictions.fastpath import RawRows
 from programs.models import TARGETS, Airing, Program
-from registry.features import HistoryState, local_wall_clock
+from registry.features import HistoryState, batched, local_wall_clock
 
 logger = logging.getLogger(__name__)
 
@@ -227,21 +227,15 @@ def _actuals_frame(airings: QuerySet[Airing]) -> pd.DataFrame:
     channels: list[np.ndarray] = []
     starts: list[np.ndarray] = []
     values: list[np.ndarray] = []
-    batch: list[tuple[Any, ...]] = []
 
-    def take() -> None:
+    def take(batch: list[tuple[Any, ...]]) -> None:
         programs.append(np.fromiter((r[0] for r in batch), dtype="int64", count=len(batch)))
         channels.append(np.fromiter((r[1] for r in batch), dtype="int64", count=len(batch)))
         starts.append(pd.to_datetime([r[2] for r in batch], utc=True).tz_convert(None).to_numpy())
         values.append(np.array([r[3:] for r in batch], dtype="float64").reshape(len(batch), len(TARGETS)))
-        batch.clear()
 
-    for row in rows.iterator(chunk_size=ACTUALS_CHUNK):
-        batch.append(row)
-        if len(batch) == ACTUALS_CHUNK:
-            take()
-    if batch:
-        take()
+    for batch in batched(rows.iterator(chunk_size=ACTUALS_CHUNK), ACTUALS_CHUNK):
+        take(batch)
     if not programs:
         frame = pd.DataFrame({"program_id": pd.Series(dtype="int64"), "channel": pd.Series(dtype=object)})
         frame["start"] = pd.Series(dtype="datetime64[ns, UTC]")

@@ -157,7 +157,7 @@ def airings_frame(queryset: QuerySet[Airing] | None = None) -> pd.DataFrame:
         "start",
         *TARGETS,
     ]
-    chunks = [_compact(pd.DataFrame.from_records(chunk, columns=names)) for chunk in _batched(rows, FRAME_CHUNK)]
+    chunks = [_compact(pd.DataFrame.from_records(chunk, columns=names)) for chunk in batched(rows, FRAME_CHUNK)]
     if not chunks:
         return _empty_frame(with_targets=True)
     frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
@@ -178,7 +178,8 @@ def airings_frame(queryset: QuerySet[Airing] | None = None) -> pd.DataFrame:
     return _typed(frame[[*RAW_COLUMNS, *TARGETS]])
 
 
-def _batched(rows: Iterable[tuple[Any, ...]], size: int) -> Iterable[list[tuple[Any, ...]]]:
+def batched(rows: Iterable[tuple[Any, ...]], size: int) -> Iterable[list[tuple[Any, ...]]]:
+    """``rows`` in lists of ``size`` (the last one shorter): a chunked read's unit of work."""
     batch: list[tuple[Any, ...]] = []
     for row in rows:
         batch.append(row)
