@@ -358,11 +358,11 @@ def cross_validate(spec: ModelSpec, frame: pd.DataFrame, *, n_jobs: int, splits:
     # The feature set is chosen on the first fold (its rows predicted by a model fitted on the earlier
     # ones), each set at its best correction weight; a tie keeps the trend. The first fold is the
     # cheapest to fit twice (the last cost the 24-model run a third more time for the same choices).
-    last_fit, last_test = folds[0]
-    latest = {trend: fold_parts(last_fit, last_test, trend) for trend in (True, False)}
+    choice_fit, choice_test = folds[0]
+    on_choice_fold = {trend: fold_parts(choice_fit, choice_test, trend) for trend in (True, False)}
     feature_mse = {
-        trend: _best_weight_mse(y[last_test], *parts, inverse=model._inverse)
-        for trend, (model, parts) in latest.items()
+        trend: _best_weight_mse(y[choice_test], *parts, inverse=model._inverse)
+        for trend, (model, parts) in on_choice_fold.items()
     }
     trend = feature_mse[True] <= feature_mse[False]
     truths: list[np.ndarray] = []
@@ -371,7 +371,9 @@ def cross_validate(spec: ModelSpec, frame: pd.DataFrame, *, n_jobs: int, splits:
     positions: list[np.ndarray] = []
     fitted: AnchoredRegressor | None = None
     for fit_idx, test_idx in folds:
-        fitted, (anchor, correction) = latest[trend] if test_idx is last_test else fold_parts(fit_idx, test_idx, trend)
+        fitted, (anchor, correction) = (
+            on_choice_fold[trend] if test_idx is choice_test else fold_parts(fit_idx, test_idx, trend)
+        )
         truths.append(y[test_idx])
         anchors.append(anchor)
         corrections.append(correction)
