@@ -45,9 +45,21 @@ class RawRows:
     start: list[datetime]  # tz-aware
     # The history columns for the model's target (registry.features.HISTORY_COLUMNS), when it uses them.
     history: dict[str, np.ndarray] = field(default_factory=dict)
+    # ``start`` as naive wall clock in each channel's zone (``registry.features.local_wall_clock``):
+    # computed once per request, read by the history lookup and by every model's derived features.
+    _local: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.start)
+
+    @property
+    def local(self) -> np.ndarray:
+        """``registry.features.local_wall_clock`` of the rows (datetime64[m]), computed on first use."""
+        if self._local is None:
+            from registry.features import local_wall_clock
+
+            self._local = local_wall_clock(self.start, self.channel)
+        return self._local
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> RawRows:
@@ -82,6 +94,7 @@ class RawRows:
             is_finale=self.is_finale[ix],
             start=[self.start[i] for i in ix],
             history={name: values[ix] for name, values in self.history.items()},
+            _local=None if self._local is None else self._local[ix],
         )
 
     def to_frame(self) -> pd.DataFrame:
@@ -134,10 +147,10 @@ class RawRows:
 
 def derive(rows: RawRows) -> Columns:
     """``registry.features.derive`` for raw rows: the same code (``derive_arrays``), without pandas."""
-    from registry.features import derive_arrays, local_wall_clock
+    from registry.features import derive_arrays
 
     return derive_arrays(
-        local=local_wall_clock(rows.start, rows.channel),
+        local=rows.local,
         program_id=rows.program_id,
         lead_in_program_id=rows.lead_in_program_id,
         channel=rows.channel,

@@ -471,7 +471,10 @@ def _raw_rows(rows: Sequence[_Row]) -> RawRows:
     it); assembled from the already loaded programs so a single prediction needs one extra query.
     """
 
-    from registry.features import channel_zone_names
+    from registry.features import channel_zone_names, wall_clock_in
+
+    zones = channel_zone_names([r.channel_code for r in rows])
+    starts = [r.start for r in rows]
 
     def flag(name: str, default: Callable[[Program], bool]) -> np.ndarray:
         values = [getattr(r.features, name) for r in rows]
@@ -481,8 +484,8 @@ def _raw_rows(rows: Sequence[_Row]) -> RawRows:
         program_id=np.array([r.program.pk for r in rows], dtype="int64"),
         lead_in_program_id=get_lookups().lead_ins(
             channel_ids=[r.channel_id for r in rows],
-            zones=channel_zone_names([r.channel_code for r in rows]),
-            starts=[r.start for r in rows],
+            zones=zones,
+            starts=starts,
         ),
         channel=np.array([r.channel_code for r in rows], dtype=object),
         genre=np.array([str(r.program.genre) for r in rows], dtype=object),
@@ -497,7 +500,8 @@ def _raw_rows(rows: Sequence[_Row]) -> RawRows:
         is_live=flag("is_live", lambda p: p.is_live),
         is_premiere=flag("is_premiere", lambda p: False),
         is_finale=flag("is_finale", lambda p: False),
-        start=[r.start for r in rows],
+        start=starts,
+        _local=wall_clock_in(starts, zones),
     )
 
 

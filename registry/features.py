@@ -83,10 +83,7 @@ def local_wall_clock(start: pd.Series | Sequence[datetime], channel: Sequence[st
     """
     zone_of = channel_zone_names(channel)
     if not isinstance(start, pd.Series):
-        return np.array(
-            [s.astimezone(_zone(z)).replace(tzinfo=None) for s, z in zip(start, zone_of, strict=True)],
-            dtype="datetime64[m]",
-        )
+        return wall_clock_in(start, zone_of)
     utc = pd.to_datetime(start, utc=True)
     out = np.empty(len(zone_of), dtype="datetime64[m]")
     zone_array = np.array(zone_of, dtype=object)
@@ -94,6 +91,14 @@ def local_wall_clock(start: pd.Series | Sequence[datetime], channel: Sequence[st
         rows = np.flatnonzero(zone_array == zone)
         out[rows] = utc.iloc[rows].dt.tz_convert(zone).dt.tz_localize(None).to_numpy(dtype="datetime64[m]")
     return out
+
+
+def wall_clock_in(start: Sequence[datetime], zones: Sequence[str]) -> np.ndarray:
+    """``local_wall_clock`` of aware datetimes whose channels' zones (``channel_zone_names``) are known."""
+    return np.array(
+        [s.astimezone(_zone(z)).replace(tzinfo=None) for s, z in zip(start, zones, strict=True)],
+        dtype="datetime64[m]",
+    )
 
 
 def channel_zone_names(channel: Sequence[str] | np.ndarray) -> list[str]:
@@ -856,19 +861,25 @@ class HistoryState:
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """(history columns, the start (utc minutes) of the latest actual each row's features used, -1 = none)."""
         utc_min = np.asarray(utc_min, dtype="int64")
+        # Plain ndarray views of the (possibly memory-mapped) arrays: indexing a np.memmap builds a memmap
+        # per result, several times the cost of the gather itself for a few rows. Same data, no copy.
+        flat = np.asarray
+        p_keys, p_end, p_values = flat(self.program_keys), flat(self.program_end), flat(self.values)
         at = np.array([self.program_index.get(int(p), -1) for p in program_id], dtype="int64")
-        values, pos, end = self._windows(self.program_keys, self.program_end, self.values, at, utc_min, HISTORY_WINDOW)
+        values, pos, end = self._windows(p_keys, p_end, p_values, at, utc_min, HISTORY_WINDOW)
         has = ~np.isnan(values[:, 0])
-        first = np.minimum(pos, max(len(self.values) - 1, 0))
-        prev_time = np.where(has, self.utc_min[first] if len(self.values) else 0, 0)
+        first = np.minimum(pos, max(len(p_values) - 1, 0))
+        prev_time = np.where(has, flat(self.utc_min)[first] if len(p_values) else 0, 0)
         days_since = np.where(has, (utc_min - prev_time) / _MINUTES_PER_DAY, np.nan)
-        prev_episode = self.episode[first] if len(self.values) else np.zeros(len(at))
+        prev_episode = flat(self.episode)[first] if len(p_values) else np.zeros(len(at))
         episode = np.where(has & (days_since <= RUN_GAP_DAYS), prev_episode + 1, 0.0)
         keys, day = slot_keys(np.asarray(channel), np.asarray(local_min, dtype="int64"))
         s_at = np.array([self.slot_index.get(str(k), -1) for k in keys], dtype="int64")
-        slot_values, _, _ = self._windows(self.slot_keys, self.slot_end, self.slot_values, s_at, day, SLOT_WINDOW)
+        slot_values, _, _ = self._windows(
+            flat(self.slot_keys), flat(self.slot_end), flat(self.slot_values), s_at, day, SLOT_WINDOW
+        )
         lead_at = np.array([self.program_index.get(int(p), -1) for p in lead_in_program_id], dtype="int64")
-        lead, _, _ = self._windows(self.program_keys, self.program_end, self.values, lead_at, utc_min, 1)
+        lead, _, _ = self._windows(p_keys, p_end, p_values, lead_at, utc_min, 1)
         # The keys ``pair_keys`` makes, built in Python: a few rows per request, where np.char costs more.
         pair_index = self.pair_index
         q_at = np.array(
@@ -878,8 +889,10 @@ class HistoryState:
             ],
             dtype="int64",
         )
-        pairs, _, _ = self._windows(self.pair_keys, self.pair_end, self.pair_values, q_at, utc_min, SLOT_WINDOW)
-        total = np.where(has, self.older_sum[first] if len(self.values) else 0.0, 0.0)
+        pairs, _, _ = self._windows(
+            flat(self.pair_keys), flat(self.pair_end), flat(self.pair_values), q_at, utc_min, SLOT_WINDOW
+        )
+        total = np.where(has, flat(self.older_sum)[first] if len(p_values) else 0.0, 0.0)
         columns = history_from_windows(
             values=values,
             count=np.where(has, end - pos, 0).astype("float64"),
