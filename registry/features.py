@@ -364,16 +364,24 @@ _MINUTES_PER_DAY = 1440
 
 
 def _masked_mean(values: np.ndarray) -> np.ndarray:
-    known = ~np.isnan(values)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _masked_mean_of(values, ~np.isnan(values))
+
+
+def _masked_mean_of(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Mean of the known entries of each row (NaN for none); the caller silences 0/0."""
     count = known.sum(axis=1)
     total = np.where(known, values, 0.0).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def _mean_of(total: np.ndarray, count: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+_EWM_WEIGHTS = (1.0 - EWM_ALPHA) ** np.arange(HISTORY_WINDOW, dtype="float64")
+_SLOPE_X = -np.arange(HISTORY_WINDOW, dtype="float64")  # airing position, older = smaller
 
 
 def history_from_windows(
@@ -393,39 +401,46 @@ def history_from_windows(
     slot's means on its latest earlier days; ``pair_values``: (n, SLOT_WINDOW) the program's last actuals
     in the row's slot; ``count`` / ``total``: how many actuals the program had
     before and their sum. The one formula behind training and serving.
+
+    Serving calls it for a row or a few, where the number of numpy calls is the cost: the arrays the
+    columns share (known entries, the zero-filled window, its sums) are made once, under one errstate.
     """
     values = np.asarray(values, dtype="float64").reshape(-1, HISTORY_WINDOW)
     pairs = np.asarray(pair_values, dtype="float64").reshape(-1, SLOT_WINDOW)
+    slots = np.asarray(slot_values, dtype="float64").reshape(-1, SLOT_WINDOW)
     known = ~np.isnan(values)
-    weights = (1.0 - EWM_ALPHA) ** np.arange(HISTORY_WINDOW, dtype="float64")
-    w = np.where(known, weights, 0.0)
+    filled = np.where(known, values, 0.0)
+    w = np.where(known, _EWM_WEIGHTS, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ewm = np.where(w.sum(axis=1) > 0, (w * np.where(known, values, 0.0)).sum(axis=1) / w.sum(axis=1), np.nan)
+        w_sum = w.sum(axis=1)
+        ewm = np.where(w_sum > 0, (w * filled).sum(axis=1) / w_sum, np.nan)
         # Slope of value on airing position (older = smaller x), over the known entries.
-        x = -np.arange(HISTORY_WINDOW, dtype="float64")
         n = known.sum(axis=1)
-        xm = np.where(known, x, 0.0).sum(axis=1) / np.maximum(n, 1)
-        ym = np.where(known, values, 0.0).sum(axis=1) / np.maximum(n, 1)
-        dx = np.where(known, x - xm[:, None], 0.0)
+        n1 = np.maximum(n, 1)
+        filled_sum = filled.sum(axis=1)
+        xm = np.where(known, _SLOPE_X, 0.0).sum(axis=1) / n1
+        ym = filled_sum / n1
+        dx = np.where(known, _SLOPE_X - xm[:, None], 0.0)
         dy = np.where(known, values - ym[:, None], 0.0)
         sxx = (dx * dx).sum(axis=1)
         slope = np.where((n >= 2) & (sxx > 0), (dx * dy).sum(axis=1) / np.where(sxx > 0, sxx, 1.0), 0.0)
-    return {
-        "h_last": values[:, 0].copy(),
-        "h_mean3": _masked_mean(values[:, :3]),
-        "h_mean8": _masked_mean(values),
-        "h_mean_all": _mean_of(np.asarray(total, dtype="float64"), np.asarray(count, dtype="float64")),
-        "h_ewm": ewm,
-        "h_count": np.asarray(count, dtype="float64"),
-        "h_days_since": np.asarray(days_since, dtype="float64"),
-        "h_episode": np.asarray(episode, dtype="float64"),
-        "h_slope": slope,
-        "s_last": np.asarray(slot_values, dtype="float64").reshape(-1, SLOT_WINDOW)[:, 0].copy(),
-        "s_mean4": _masked_mean(np.asarray(slot_values, dtype="float64").reshape(-1, SLOT_WINDOW)),
-        "li_last": np.asarray(lead_in_last, dtype="float64"),
-        "ps_last": pairs[:, 0].copy(),
-        "ps_mean4": _masked_mean(pairs),
-    }
+        count = np.asarray(count, dtype="float64")
+        return {
+            "h_last": values[:, 0].copy(),
+            "h_mean3": _masked_mean_of(values[:, :3], known[:, :3]),
+            "h_mean8": np.where(n > 0, filled_sum / n1, np.nan),
+            "h_mean_all": np.where(count > 0, np.asarray(total, dtype="float64") / np.maximum(count, 1), np.nan),
+            "h_ewm": ewm,
+            "h_count": count,
+            "h_days_since": np.asarray(days_since, dtype="float64"),
+            "h_episode": np.asarray(episode, dtype="float64"),
+            "h_slope": slope,
+            "s_last": slots[:, 0].copy(),
+            "s_mean4": _masked_mean_of(slots, ~np.isnan(slots)),
+            "li_last": np.asarray(lead_in_last, dtype="float64"),
+            "ps_last": pairs[:, 0].copy(),
+            "ps_mean4": _masked_mean_of(pairs, ~np.isnan(pairs)),
+        }
 
 
 def local_minutes(start: pd.Series, channel: np.ndarray) -> np.ndarray:
