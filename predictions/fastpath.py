@@ -369,6 +369,9 @@ def _hist_forest(est: Any) -> Callable[[np.ndarray], np.ndarray]:
     # A leaf points to itself, so walking ``depth`` levels leaves every row on its leaf.
     nxt_left = np.where(leaf, np.arange(len(nodes)), left)
     nxt_right = np.where(leaf, np.arange(len(nodes)), right)
+    # Both children of node i at 2i (left) and 2i + 1 (right): a row without NaN takes one gather per level.
+    nxt = np.empty(2 * len(nodes), dtype=np.intp)
+    nxt[0::2], nxt[1::2] = nxt_left, nxt_right
 
     def predict(x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype="float64")
@@ -376,10 +379,19 @@ def _hist_forest(est: Any) -> Callable[[np.ndarray], np.ndarray]:
             return np.asarray(link.inverse(est._raw_predict(x, n_threads=1).ravel()), dtype="float64")
         rows = np.arange(x.shape[0])[:, None]
         idx = np.broadcast_to(offsets, (x.shape[0], len(offsets))).copy()
-        for _ in range(depth):
-            data = x[rows, feature[idx]]
-            go_left = np.where(np.isnan(data), missing_left[idx], data <= threshold[idx])
-            idx = np.where(go_left, nxt_left[idx], nxt_right[idx])
+        if np.isnan(x).any():
+            for _ in range(depth):
+                data = x[rows, feature[idx]]
+                go_left = np.where(np.isnan(data), missing_left[idx], data <= threshold[idx])
+                idx = np.where(go_left, nxt_left[idx], nxt_right[idx])
+        elif x.shape[0] == 1:  # one row without NaN: "not x <= threshold" is "x > threshold", the right child
+            row, at = x[0], idx[0]
+            for _ in range(depth):
+                at = nxt[2 * at + (row[feature[at]] > threshold[at])]
+            idx = at[None, :]
+        else:
+            for _ in range(depth):
+                idx = nxt[2 * idx + (x[rows, feature[idx]] > threshold[idx])]
         raw = baseline + value[idx].sum(axis=1)
         return np.asarray(link.inverse(raw), dtype="float64")
 
