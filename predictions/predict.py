@@ -22,6 +22,7 @@ import pandas as pd
 from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from prometheus_client import Counter, Histogram
 
 from bms.errors import ApplicationError, NotFoundError, PayloadTooLargeError
 from bms.metrics import PREDICTION_LATENCY, PREDICTIONS
@@ -505,6 +506,22 @@ def _raw_rows(rows: Sequence[_Row]) -> RawRows:
     )
 
 
+# The labelled children of the per-call metrics, per (target, algorithm): ``labels()`` takes a lock and
+# builds its key on every call; a handful of children live as long as the process.
+_call_metrics: dict[tuple[str, str], tuple[Histogram, Counter]] = {}
+
+
+def _metrics_of(model: ServingModel) -> tuple[Histogram, Counter]:
+    key = (model.target, model.algorithm)
+    children = _call_metrics.get(key)
+    if children is None:
+        children = _call_metrics[key] = (
+            PREDICTION_LATENCY.labels(model.target, model.algorithm),
+            PREDICTIONS.labels(model.target, model.algorithm, "ok"),
+        )
+    return children
+
+
 def _call(model: ServingModel, rows: RawRows | pd.DataFrame) -> tuple[np.ndarray, float]:
     """One vectorised model call; returns predictions and the call's seconds (also to Prometheus)."""
     started = time.perf_counter()
@@ -514,8 +531,9 @@ def _call(model: ServingModel, rows: RawRows | pd.DataFrame) -> tuple[np.ndarray
         PREDICTIONS.labels(model.target, model.algorithm, "error").inc(len(rows))
         raise
     seconds = time.perf_counter() - started
-    PREDICTION_LATENCY.labels(model.target, model.algorithm).observe(seconds)
-    PREDICTIONS.labels(model.target, model.algorithm, "ok").inc(len(rows))
+    latency, ok = _metrics_of(model)
+    latency.observe(seconds)
+    ok.inc(len(rows))
     return out, seconds
 
 

@@ -996,11 +996,13 @@ def derive_arrays(
     is_premiere: np.ndarray,
     is_finale: np.ndarray,
     history: Mapping[str, np.ndarray] | None = None,
+    log_levels: bool = True,
 ) -> dict[str, np.ndarray]:
     """The derived columns from raw column arrays; ``local`` is the start as naive local datetime64[m].
 
     ``history``: the history columns (``HISTORY_COLUMNS``), when the model uses them; they pass through,
-    and their levels also come as ``log_<name>`` (log1p, for the linear models).
+    and their levels also come as ``log_<name>`` (log1p, for the linear models; ``log_levels=False``
+    leaves them out for an encoder that reads none: serving a tree model, they were half the cost).
 
     The one implementation behind ``derive`` (pandas frames, training) and the serving fast path
     (plain rows), so the two can never compute a feature differently.
@@ -1043,7 +1045,7 @@ def derive_arrays(
     }
     for name, values in (history or {}).items():
         out[name] = np.asarray(values, dtype="float64")
-        if name in HISTORY_LEVELS:
+        if log_levels and name in HISTORY_LEVELS:
             out[f"log_{name}"] = np.log1p(np.clip(out[name], 0.0, None))
     return out
 
