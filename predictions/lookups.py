@@ -27,7 +27,7 @@ from bms.events import AiringsImported
 from predictions import history_store
 from predictions.fastpath import RawRows
 from programs.models import TARGETS, Airing, Program
-from registry.features import HistoryState, batched, local_wall_clock
+from registry.features import HistoryState, batched
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ class ServingLookups:
 
     def history_features(self, *, target: str, rows: RawRows) -> tuple[dict[str, np.ndarray], list[datetime | None]]:
         """(history columns, the latest actual each row's features used) for serving ``rows``."""
-        local = local_wall_clock(rows.start, rows.channel)
+        local = rows.local
         utc = np.array([s.astimezone(UTC).replace(tzinfo=None) for s in rows.start], dtype="datetime64[m]")
         columns, through = self.history(target).features(
             program_id=rows.program_id,

@@ -22,6 +22,7 @@ import pandas as pd
 from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from prometheus_client import Counter, Histogram
 
 from bms.errors import ApplicationError, NotFoundError, PayloadTooLargeError
 from bms.metrics import PREDICTION_LATENCY, PREDICTIONS
@@ -471,7 +472,10 @@ def _raw_rows(rows: Sequence[_Row]) -> RawRows:
     it); assembled from the already loaded programs so a single prediction needs one extra query.
     """
 
-    from registry.features import channel_zone_names
+    from registry.features import channel_zone_names, wall_clock_in
+
+    zones = channel_zone_names([r.channel_code for r in rows])
+    starts = [r.start for r in rows]
 
     def flag(name: str, default: Callable[[Program], bool]) -> np.ndarray:
         values = [getattr(r.features, name) for r in rows]
@@ -481,8 +485,8 @@ def _raw_rows(rows: Sequence[_Row]) -> RawRows:
         program_id=np.array([r.program.pk for r in rows], dtype="int64"),
         lead_in_program_id=get_lookups().lead_ins(
             channel_ids=[r.channel_id for r in rows],
-            zones=channel_zone_names([r.channel_code for r in rows]),
-            starts=[r.start for r in rows],
+            zones=zones,
+            starts=starts,
         ),
         channel=np.array([r.channel_code for r in rows], dtype=object),
         genre=np.array([str(r.program.genre) for r in rows], dtype=object),
@@ -497,8 +501,25 @@ def _raw_rows(rows: Sequence[_Row]) -> RawRows:
         is_live=flag("is_live", lambda p: p.is_live),
         is_premiere=flag("is_premiere", lambda p: False),
         is_finale=flag("is_finale", lambda p: False),
-        start=[r.start for r in rows],
+        start=starts,
+        _local=wall_clock_in(starts, zones),
     )
+
+
+# The labelled children of the per-call metrics, per (target, algorithm): ``labels()`` takes a lock and
+# builds its key on every call; a handful of children live as long as the process.
+_call_metrics: dict[tuple[str, str], tuple[Histogram, Counter]] = {}
+
+
+def _metrics_of(model: ServingModel) -> tuple[Histogram, Counter]:
+    key = (model.target, model.algorithm)
+    children = _call_metrics.get(key)
+    if children is None:
+        children = _call_metrics[key] = (
+            PREDICTION_LATENCY.labels(model.target, model.algorithm),
+            PREDICTIONS.labels(model.target, model.algorithm, "ok"),
+        )
+    return children
 
 
 def _call(model: ServingModel, rows: RawRows | pd.DataFrame) -> tuple[np.ndarray, float]:
@@ -510,8 +531,9 @@ def _call(model: ServingModel, rows: RawRows | pd.DataFrame) -> tuple[np.ndarray
         PREDICTIONS.labels(model.target, model.algorithm, "error").inc(len(rows))
         raise
     seconds = time.perf_counter() - started
-    PREDICTION_LATENCY.labels(model.target, model.algorithm).observe(seconds)
-    PREDICTIONS.labels(model.target, model.algorithm, "ok").inc(len(rows))
+    latency, ok = _metrics_of(model)
+    latency.observe(seconds)
+    ok.inc(len(rows))
     return out, seconds
 
 

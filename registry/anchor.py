@@ -22,7 +22,7 @@ serving fast path's ``RawRows.history`` go through the same code.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -97,30 +97,44 @@ class AnchoredRegressor(RegressorMixin, BaseEstimator):
         return np.expm1(np.minimum(z, _MAX_LOG)) if self.log else z
 
     # --- the anchor ---------------------------------------------------------------------------------
-    def _levels(self, history: Mapping[str, np.ndarray], program_id: np.ndarray) -> np.ndarray:
-        """(n, len(ANCHOR_COLUMNS)) levels on the working scale, unknowns filled (fallback, then the prior)."""
+    def _levels(
+        self, history: Mapping[str, np.ndarray], program_id: np.ndarray, columns: Sequence[str] | None = None
+    ) -> np.ndarray:
+        """(n, len(columns)) levels on the working scale, unknowns filled (fallback, then the prior); ``columns``:
+        default every anchor column of the model (``columns_``)."""
         n = len(program_id)
-        columns = getattr(self, "columns_", _LEGACY_ANCHOR_COLUMNS)
-        work = {c: self._forward(history.get(c, np.full(n, np.nan))) for c in HISTORY_LEVELS}
-        known = np.searchsorted(self.programs_, program_id) if len(self.programs_) else np.zeros(n, dtype="int64")
-        known = np.minimum(known, max(len(self.programs_) - 1, 0))
-        hit = (self.programs_[known] == program_id) if len(self.programs_) else np.zeros(n, dtype=bool)
-        work["p_mean"] = np.where(hit, self.program_means_[known] if len(self.programs_) else 0.0, np.nan)
+        if columns is None:
+            columns = getattr(self, "columns_", _LEGACY_ANCHOR_COLUMNS)
+        needed = {*columns, *_FALLBACK}  # each level is computed on its own: the others change nothing
+        work = {c: self._forward(history.get(c, np.full(n, np.nan))) for c in HISTORY_LEVELS if c in needed}
+        if "p_mean" in needed:
+            work["p_mean"] = self._program_mean(program_id)
         stand_in = np.full(n, np.nan)
         for c in _FALLBACK:
             stand_in = np.where(np.isnan(stand_in), work[c], stand_in)
         stand_in = np.where(np.isnan(stand_in), self.prior_, stand_in)
         return np.column_stack([np.where(np.isnan(work[c]), stand_in, work[c]) for c in columns])
 
+    def _program_mean(self, program_id: np.ndarray) -> np.ndarray:
+        """Each row's program mean on the working scale (NaN for a program the model never saw)."""
+        n = len(program_id)
+        known = np.searchsorted(self.programs_, program_id) if len(self.programs_) else np.zeros(n, dtype="int64")
+        known = np.minimum(known, max(len(self.programs_) - 1, 0))
+        hit = (self.programs_[known] == program_id) if len(self.programs_) else np.zeros(n, dtype=bool)
+        return np.where(hit, self.program_means_[known] if len(self.programs_) else 0.0, np.nan)
+
     def anchor(self, history: Mapping[str, np.ndarray], program_id: np.ndarray) -> np.ndarray:
         """The anchor on the working scale for rows of these programs with these history columns."""
-        levels = self._levels(history, np.asarray(program_id, dtype="int64"))
+        columns = getattr(self, "columns_", _LEGACY_ANCHOR_COLUMNS)
+        used = [(column, weight) for column, weight in zip(columns, self.weights_, strict=False) if weight]
+        # Only the weighted levels (and their fallbacks) are computed: serving one row, the others cost
+        # more than the rest of the anchor.
+        levels = self._levels(history, np.asarray(program_id, dtype="int64"), [c for c, _ in used])
         # Column by column, not a matrix product: BLAS sums differently with the row count, and a row's
         # forecast must not depend on the batch it comes in (to the last bit).
         out = np.zeros(len(levels))
-        for j, weight in enumerate(self.weights_):
-            if weight:
-                out = out + weight * levels[:, j]
+        for j, (_, weight) in enumerate(used):
+            out = out + weight * levels[:, j]
         return out
 
     def _program_means(self, program_id: np.ndarray, z: np.ndarray) -> None:

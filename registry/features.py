@@ -83,10 +83,7 @@ def local_wall_clock(start: pd.Series | Sequence[datetime], channel: Sequence[st
     """
     zone_of = channel_zone_names(channel)
     if not isinstance(start, pd.Series):
-        return np.array(
-            [s.astimezone(_zone(z)).replace(tzinfo=None) for s, z in zip(start, zone_of, strict=True)],
-            dtype="datetime64[m]",
-        )
+        return wall_clock_in(start, zone_of)
     utc = pd.to_datetime(start, utc=True)
     out = np.empty(len(zone_of), dtype="datetime64[m]")
     zone_array = np.array(zone_of, dtype=object)
@@ -94,6 +91,14 @@ def local_wall_clock(start: pd.Series | Sequence[datetime], channel: Sequence[st
         rows = np.flatnonzero(zone_array == zone)
         out[rows] = utc.iloc[rows].dt.tz_convert(zone).dt.tz_localize(None).to_numpy(dtype="datetime64[m]")
     return out
+
+
+def wall_clock_in(start: Sequence[datetime], zones: Sequence[str]) -> np.ndarray:
+    """``local_wall_clock`` of aware datetimes whose channels' zones (``channel_zone_names``) are known."""
+    return np.array(
+        [s.astimezone(_zone(z)).replace(tzinfo=None) for s, z in zip(start, zones, strict=True)],
+        dtype="datetime64[m]",
+    )
 
 
 def channel_zone_names(channel: Sequence[str] | np.ndarray) -> list[str]:
@@ -359,16 +364,24 @@ _MINUTES_PER_DAY = 1440
 
 
 def _masked_mean(values: np.ndarray) -> np.ndarray:
-    known = ~np.isnan(values)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _masked_mean_of(values, ~np.isnan(values))
+
+
+def _masked_mean_of(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Mean of the known entries of each row (NaN for none); the caller silences 0/0."""
     count = known.sum(axis=1)
     total = np.where(known, values, 0.0).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def _mean_of(total: np.ndarray, count: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+_EWM_WEIGHTS = (1.0 - EWM_ALPHA) ** np.arange(HISTORY_WINDOW, dtype="float64")
+_SLOPE_X = -np.arange(HISTORY_WINDOW, dtype="float64")  # airing position, older = smaller
 
 
 def history_from_windows(
@@ -388,39 +401,46 @@ def history_from_windows(
     slot's means on its latest earlier days; ``pair_values``: (n, SLOT_WINDOW) the program's last actuals
     in the row's slot; ``count`` / ``total``: how many actuals the program had
     before and their sum. The one formula behind training and serving.
+
+    Serving calls it for a row or a few, where the number of numpy calls is the cost: the arrays the
+    columns share (known entries, the zero-filled window, its sums) are made once, under one errstate.
     """
     values = np.asarray(values, dtype="float64").reshape(-1, HISTORY_WINDOW)
     pairs = np.asarray(pair_values, dtype="float64").reshape(-1, SLOT_WINDOW)
+    slots = np.asarray(slot_values, dtype="float64").reshape(-1, SLOT_WINDOW)
     known = ~np.isnan(values)
-    weights = (1.0 - EWM_ALPHA) ** np.arange(HISTORY_WINDOW, dtype="float64")
-    w = np.where(known, weights, 0.0)
+    filled = np.where(known, values, 0.0)
+    w = np.where(known, _EWM_WEIGHTS, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ewm = np.where(w.sum(axis=1) > 0, (w * np.where(known, values, 0.0)).sum(axis=1) / w.sum(axis=1), np.nan)
+        w_sum = w.sum(axis=1)
+        ewm = np.where(w_sum > 0, (w * filled).sum(axis=1) / w_sum, np.nan)
         # Slope of value on airing position (older = smaller x), over the known entries.
-        x = -np.arange(HISTORY_WINDOW, dtype="float64")
         n = known.sum(axis=1)
-        xm = np.where(known, x, 0.0).sum(axis=1) / np.maximum(n, 1)
-        ym = np.where(known, values, 0.0).sum(axis=1) / np.maximum(n, 1)
-        dx = np.where(known, x - xm[:, None], 0.0)
+        n1 = np.maximum(n, 1)
+        filled_sum = filled.sum(axis=1)
+        xm = np.where(known, _SLOPE_X, 0.0).sum(axis=1) / n1
+        ym = filled_sum / n1
+        dx = np.where(known, _SLOPE_X - xm[:, None], 0.0)
         dy = np.where(known, values - ym[:, None], 0.0)
         sxx = (dx * dx).sum(axis=1)
         slope = np.where((n >= 2) & (sxx > 0), (dx * dy).sum(axis=1) / np.where(sxx > 0, sxx, 1.0), 0.0)
-    return {
-        "h_last": values[:, 0].copy(),
-        "h_mean3": _masked_mean(values[:, :3]),
-        "h_mean8": _masked_mean(values),
-        "h_mean_all": _mean_of(np.asarray(total, dtype="float64"), np.asarray(count, dtype="float64")),
-        "h_ewm": ewm,
-        "h_count": np.asarray(count, dtype="float64"),
-        "h_days_since": np.asarray(days_since, dtype="float64"),
-        "h_episode": np.asarray(episode, dtype="float64"),
-        "h_slope": slope,
-        "s_last": np.asarray(slot_values, dtype="float64").reshape(-1, SLOT_WINDOW)[:, 0].copy(),
-        "s_mean4": _masked_mean(np.asarray(slot_values, dtype="float64").reshape(-1, SLOT_WINDOW)),
-        "li_last": np.asarray(lead_in_last, dtype="float64"),
-        "ps_last": pairs[:, 0].copy(),
-        "ps_mean4": _masked_mean(pairs),
-    }
+        count = np.asarray(count, dtype="float64")
+        return {
+            "h_last": values[:, 0].copy(),
+            "h_mean3": _masked_mean_of(values[:, :3], known[:, :3]),
+            "h_mean8": np.where(n > 0, filled_sum / n1, np.nan),
+            "h_mean_all": np.where(count > 0, np.asarray(total, dtype="float64") / np.maximum(count, 1), np.nan),
+            "h_ewm": ewm,
+            "h_count": count,
+            "h_days_since": np.asarray(days_since, dtype="float64"),
+            "h_episode": np.asarray(episode, dtype="float64"),
+            "h_slope": slope,
+            "s_last": slots[:, 0].copy(),
+            "s_mean4": _masked_mean_of(slots, ~np.isnan(slots)),
+            "li_last": np.asarray(lead_in_last, dtype="float64"),
+            "ps_last": pairs[:, 0].copy(),
+            "ps_mean4": _masked_mean_of(pairs, ~np.isnan(pairs)),
+        }
 
 
 def local_minutes(start: pd.Series, channel: np.ndarray) -> np.ndarray:
@@ -856,19 +876,25 @@ class HistoryState:
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """(history columns, the start (utc minutes) of the latest actual each row's features used, -1 = none)."""
         utc_min = np.asarray(utc_min, dtype="int64")
+        # Plain ndarray views of the (possibly memory-mapped) arrays: indexing a np.memmap builds a memmap
+        # per result, several times the cost of the gather itself for a few rows. Same data, no copy.
+        flat = np.asarray
+        p_keys, p_end, p_values = flat(self.program_keys), flat(self.program_end), flat(self.values)
         at = np.array([self.program_index.get(int(p), -1) for p in program_id], dtype="int64")
-        values, pos, end = self._windows(self.program_keys, self.program_end, self.values, at, utc_min, HISTORY_WINDOW)
+        values, pos, end = self._windows(p_keys, p_end, p_values, at, utc_min, HISTORY_WINDOW)
         has = ~np.isnan(values[:, 0])
-        first = np.minimum(pos, max(len(self.values) - 1, 0))
-        prev_time = np.where(has, self.utc_min[first] if len(self.values) else 0, 0)
+        first = np.minimum(pos, max(len(p_values) - 1, 0))
+        prev_time = np.where(has, flat(self.utc_min)[first] if len(p_values) else 0, 0)
         days_since = np.where(has, (utc_min - prev_time) / _MINUTES_PER_DAY, np.nan)
-        prev_episode = self.episode[first] if len(self.values) else np.zeros(len(at))
+        prev_episode = flat(self.episode)[first] if len(p_values) else np.zeros(len(at))
         episode = np.where(has & (days_since <= RUN_GAP_DAYS), prev_episode + 1, 0.0)
         keys, day = slot_keys(np.asarray(channel), np.asarray(local_min, dtype="int64"))
         s_at = np.array([self.slot_index.get(str(k), -1) for k in keys], dtype="int64")
-        slot_values, _, _ = self._windows(self.slot_keys, self.slot_end, self.slot_values, s_at, day, SLOT_WINDOW)
+        slot_values, _, _ = self._windows(
+            flat(self.slot_keys), flat(self.slot_end), flat(self.slot_values), s_at, day, SLOT_WINDOW
+        )
         lead_at = np.array([self.program_index.get(int(p), -1) for p in lead_in_program_id], dtype="int64")
-        lead, _, _ = self._windows(self.program_keys, self.program_end, self.values, lead_at, utc_min, 1)
+        lead, _, _ = self._windows(p_keys, p_end, p_values, lead_at, utc_min, 1)
         # The keys ``pair_keys`` makes, built in Python: a few rows per request, where np.char costs more.
         pair_index = self.pair_index
         q_at = np.array(
@@ -878,8 +904,10 @@ class HistoryState:
             ],
             dtype="int64",
         )
-        pairs, _, _ = self._windows(self.pair_keys, self.pair_end, self.pair_values, q_at, utc_min, SLOT_WINDOW)
-        total = np.where(has, self.older_sum[first] if len(self.values) else 0.0, 0.0)
+        pairs, _, _ = self._windows(
+            flat(self.pair_keys), flat(self.pair_end), flat(self.pair_values), q_at, utc_min, SLOT_WINDOW
+        )
+        total = np.where(has, flat(self.older_sum)[first] if len(p_values) else 0.0, 0.0)
         columns = history_from_windows(
             values=values,
             count=np.where(has, end - pos, 0).astype("float64"),
@@ -968,11 +996,13 @@ def derive_arrays(
     is_premiere: np.ndarray,
     is_finale: np.ndarray,
     history: Mapping[str, np.ndarray] | None = None,
+    log_levels: bool = True,
 ) -> dict[str, np.ndarray]:
     """The derived columns from raw column arrays; ``local`` is the start as naive local datetime64[m].
 
     ``history``: the history columns (``HISTORY_COLUMNS``), when the model uses them; they pass through,
-    and their levels also come as ``log_<name>`` (log1p, for the linear models).
+    and their levels also come as ``log_<name>`` (log1p, for the linear models; ``log_levels=False``
+    leaves them out for an encoder that reads none: serving a tree model, they were half the cost).
 
     The one implementation behind ``derive`` (pandas frames, training) and the serving fast path
     (plain rows), so the two can never compute a feature differently.
@@ -1015,7 +1045,7 @@ def derive_arrays(
     }
     for name, values in (history or {}).items():
         out[name] = np.asarray(values, dtype="float64")
-        if name in HISTORY_LEVELS:
+        if log_levels and name in HISTORY_LEVELS:
             out[f"log_{name}"] = np.log1p(np.clip(out[name], 0.0, None))
     return out
 
