@@ -8,9 +8,12 @@ data and its 24 models, made on the first run in ``--var`` and reused), sends ``
 and reads each process's memory before and after:
 
 - RSS: what ``ps`` shows; pages shared between processes (the interpreter, libraries) count in each.
-- PSS: shared pages divided among the processes that share them; the sum over the pod's processes is what
-  the pod's memory cgroup is charged for them (page cache and kernel memory aside), so the sum is the figure
-  to hold against ``resources.limits.memory`` (deploy/k8s: production 2Gi for 5 workers).
+- USS: pages only that process has (its heap: the models, caches).
+- the pod's estimate: the USS added up, plus the shared pages once (the largest ``RSS - USS`` of one
+  process: the interpreter and libraries every worker maps). A container's memory cgroup is charged each
+  page once, so this is the figure to hold against ``resources.limits.memory`` (deploy/k8s: production 2Gi
+  for 5 workers). PSS is not: on a host where other processes map the same venv, it hands part of the
+  shared pages to them, and the RSS sum counts them once per process (the upper bound).
 
 Usage: ``.venv/bin/python bench/web_memory.py [--workers 5] [--requests 1000] [--var /tmp/bms-bench-web-memory]``
 (the first run trains the demo models: about 25 minutes on 2 busy cores).
@@ -104,27 +107,30 @@ def _prepare(var: Path) -> tuple[str, list[bytes]]:
     return key, bodies
 
 
-def _memory(pid: int) -> dict[int, tuple[float, float]]:
-    """RSS and PSS (MiB) of the master ``pid`` and each of its children, by pid."""
+def _memory(pid: int) -> dict[int, tuple[float, float, float]]:
+    """RSS, PSS and USS (MiB) of the master ``pid`` and each of its children, by pid."""
     import psutil
 
     master = psutil.Process(pid)
     out = {}
     for proc in [master, *master.children()]:
         info = proc.memory_full_info()
-        out[proc.pid] = (info.rss / MIB, info.pss / MIB)
+        out[proc.pid] = (info.rss / MIB, info.pss / MIB, info.uss / MIB)
     return out
 
 
-def _table(before: dict[int, tuple[float, float]], after: dict[int, tuple[float, float]], master: int) -> list[str]:
+def _table(
+    before: dict[int, tuple[float, float, float]], after: dict[int, tuple[float, float, float]], master: int
+) -> list[str]:
     rows = [
-        "| process | RSS after start (MiB) | RSS after the requests (MiB) | PSS after the requests (MiB) |",
-        "|---|---:|---:|---:|",
+        "| process | RSS after start (MiB) | after the requests: RSS | PSS | USS (MiB) |",
+        "|---|---:|---:|---:|---:|",
     ]
     for pid in sorted(after, key=lambda p: (p != master, p)):
         name = "master" if pid == master else f"worker {pid}"
-        rss0 = before.get(pid, (float("nan"), 0.0))[0]
-        rows.append(f"| {name} | {rss0:.0f} | {after[pid][0]:.0f} | {after[pid][1]:.0f} |")
+        rss0 = before.get(pid, (float("nan"), 0.0, 0.0))[0]
+        rss, pss, uss = after[pid]
+        rows.append(f"| {name} | {rss0:.0f} | {rss:.0f} | {pss:.0f} | {uss:.0f} |")
     return rows
 
 
@@ -182,18 +188,20 @@ def main() -> None:
         log.close()
 
     workers = [v for pid, v in after.items() if pid != proc.pid]
-    total_pss = sum(pss for _, pss in after.values())
-    total_rss = sum(rss for rss, _ in after.values())
+    total_rss = sum(m[0] for m in after.values())
+    total_pss = sum(m[1] for m in after.values())
+    pod = sum(m[2] for m in after.values()) + max(m[0] - m[2] for m in after.values())
     lines = [
         f"gunicorn (bms/gunicorn_conf.py), {args.workers} sync workers, demo models (`bootstrap_demo`), "
         f"{args.requests} `POST /api/v1/predict` at {args.concurrency} connections ({seconds:.1f} s), then:",
         "",
         *_table(before, after, proc.pid),
         "",
-        f"- per worker after the requests: RSS {min(r for r, _ in workers):.0f}-{max(r for r, _ in workers):.0f} MiB, "
-        f"PSS {min(p for _, p in workers):.0f}-{max(p for _, p in workers):.0f} MiB",
-        f"- the pod's processes together: PSS {total_pss:.0f} MiB (RSS added up: {total_rss:.0f} MiB) "
-        f"against a limit of {args.limit_mib} MiB: {100 * total_pss / args.limit_mib:.0f}%",
+        f"- per worker after the requests: RSS {min(w[0] for w in workers):.0f}-{max(w[0] for w in workers):.0f} MiB, "
+        f"USS {min(w[2] for w in workers):.0f}-{max(w[2] for w in workers):.0f} MiB",
+        f"- the pod (USS added up + the shared pages once): {pod:.0f} MiB against a limit of {args.limit_mib} MiB: "
+        f"{100 * pod / args.limit_mib:.0f}% (PSS added up {total_pss:.0f} MiB; RSS added up, the upper bound, "
+        f"{total_rss:.0f} MiB: {100 * total_rss / args.limit_mib:.0f}%)",
         "",
         f"Command: `.venv/bin/python bench/web_memory.py --workers {args.workers} --requests {args.requests}`",
     ]
