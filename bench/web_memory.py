@@ -36,6 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._setup import serving_env  # noqa: E402
+
 MIB = 2**20
 
 
@@ -50,27 +52,9 @@ def _args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _env(var: Path) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "MONGO_URL"}
-    }
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "bms.settings",
-            "BMS_VAR_DIR": str(var),
-            "THROTTLE_USER": "100000000/minute",
-            "LOG_LEVEL": "WARNING",
-            "PREDICTION_LOG_BACKGROUND": "1",
-            "SERVER_WARM_UP": "1",
-            "PYTHONPATH": str(ROOT),
-        }
-    )
-    return env
-
-
 def _prepare(var: Path) -> tuple[str, list[bytes]]:
     """The demo database (made once), an analyst's API key and the request bodies."""
-    os.environ.update(_env(var))
+    os.environ.update(serving_env(var))
     import django
 
     django.setup()
@@ -148,7 +132,7 @@ def main() -> None:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
     mp_dir = var / "prometheus-multiproc"
-    env = {**_env(var), "WEB_CONCURRENCY": str(args.workers), "PROMETHEUS_MULTIPROC_DIR": str(mp_dir)}
+    env = {**serving_env(var), "WEB_CONCURRENCY": str(args.workers), "PROMETHEUS_MULTIPROC_DIR": str(mp_dir)}
     log = (var / "gunicorn.log").open("wb")
     gunicorn = [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", str(ROOT / "bms" / "gunicorn_conf.py")]
     proc = subprocess.Popen(
