@@ -5,9 +5,36 @@ reused on later runs; called after ``django.setup()``.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def serving_env(var: Path) -> dict[str, str]:
+    """The environment of a bench's server processes: this one's, minus the services (SQLite under ``var``),
+    with the bench endpoints on, throttles off, warnings-only logs and the server warm-up of production."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "MONGO_URL"}
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "bms.settings",
+            "BMS_VAR_DIR": str(var),
+            "ARTIFACT_ROOT": str(var / "artifacts"),
+            "BMS_BENCH_ENDPOINTS": "1",
+            "THROTTLE_USER": "100000000/minute",
+            "LOG_LEVEL": "WARNING",
+            "BMS_DEMO_USERS": "0",
+            "PREDICTION_LOG_BACKGROUND": "1",
+            "SERVER_WARM_UP": "1",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    return env
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._setup import serving_env  # noqa: E402
+
 TARGETS_P50_MS = {"single": 1.0, "single_rf": 5.0, "batch": 20.0}
 
 
@@ -56,27 +58,6 @@ def _args() -> argparse.Namespace:
     )
     parser.add_argument("--gunicorn-threads", type=int, default=4, help="threads per gunicorn gthread worker")
     return parser.parse_args()
-
-
-def _env(var: Path) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "MONGO_URL"}
-    }
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "bms.settings",
-            "BMS_VAR_DIR": str(var),
-            "ARTIFACT_ROOT": str(var / "artifacts"),
-            "BMS_BENCH_ENDPOINTS": "1",
-            "THROTTLE_USER": "100000000/minute",
-            "LOG_LEVEL": "WARNING",
-            "BMS_DEMO_USERS": "0",
-            "PREDICTION_LOG_BACKGROUND": "1",
-            "SERVER_WARM_UP": "1",
-            "PYTHONPATH": str(ROOT),
-        }
-    )
-    return env
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -285,16 +266,16 @@ def _start_workers(var: Path, port: int, workers: int, server: str, threads: int
     if server == "uvicorn-shared":  # uvicorn's own --workers: one listening socket for all
         cmd = [str(ROOT / ".venv" / "bin" / "uvicorn"), "bms.asgi:application", *bind, "--workers", str(workers),
                "--no-access-log", "--log-level", "warning"]  # fmt: skip
-        return [subprocess.Popen(cmd, cwd=ROOT, env=_env(var), start_new_session=True)]
+        return [subprocess.Popen(cmd, cwd=ROOT, env=serving_env(var), start_new_session=True)]
     if server.startswith("gunicorn"):  # the production config (bms/gunicorn_conf.py), metrics in multiprocess mode
         cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", str(ROOT / "bms" / "gunicorn_conf.py"),
                "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", server.split("-")[1],
                "--threads", str(1 if server == "gunicorn-sync" else threads),
                "--log-level", "warning"]  # fmt: skip
-        env = {**_env(var), "PROMETHEUS_MULTIPROC_DIR": str(var / f"prometheus-multiproc-{port}")}
+        env = {**serving_env(var), "PROMETHEUS_MULTIPROC_DIR": str(var / f"prometheus-multiproc-{port}")}
         return [subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)]
     serve = [sys.executable, str(ROOT / "bench" / "_serve.py"), "127.0.0.1", str(port)]
-    return [subprocess.Popen(serve, cwd=ROOT, env=_env(var), start_new_session=True) for _ in range(workers)]
+    return [subprocess.Popen(serve, cwd=ROOT, env=serving_env(var), start_new_session=True) for _ in range(workers)]
 
 
 def _stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -420,7 +401,7 @@ def main() -> int:
     args = _args()
     var = Path(args.var)
     var.mkdir(parents=True, exist_ok=True)
-    os.environ.update(_env(var))
+    os.environ.update(serving_env(var))
     for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "MONGO_URL"):
         os.environ.pop(name, None)
     import django

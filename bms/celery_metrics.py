@@ -9,16 +9,15 @@ Worker pools:
   ``prometheus_client.start_http_server`` on ``CELERY_METRICS_PORT`` over the default registry.
 - ``prefork``: tasks run in child processes, so the worker must be started with
   ``PROMETHEUS_MULTIPROC_DIR`` set (compose and Kubernetes do). The children then write their counters
-  to that directory and the main process serves them through ``MultiProcessCollector``.
+  to that directory and the main process serves them, with the CPU and memory of itself and its pool,
+  through ``bms.metrics.exposition_registry`` (the same builder as gunicorn's /metrics).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 from celery.signals import (
     before_task_publish,
@@ -29,11 +28,18 @@ from celery.signals import (
     worker_process_shutdown,
     worker_ready,
 )
-from prometheus_client import REGISTRY, CollectorRegistry, ProcessCollector, start_http_server
+from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from bms.metrics import CELERY_QUEUE_DEPTH, CELERY_TASKS, CELERY_TASKS_PUBLISHED, scrape_collector_register
+from bms.gunicorn_conf import metrics_dir_reset
+from bms.metrics import (
+    CELERY_QUEUE_DEPTH,
+    CELERY_TASKS,
+    CELERY_TASKS_PUBLISHED,
+    exposition_registry,
+    scrape_collector_register,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -129,30 +135,13 @@ def _multiproc_dir() -> str:
 def _on_worker_init(**_: object) -> None:
     """Clear stale multiprocess files left by a previous worker (main process, before forking)."""
     directory = _multiproc_dir()
-    if not directory:
-        return
-    path = Path(directory)
-    if path.exists():
-        for child in path.iterdir():
-            if child.is_file() and child.suffix == ".db":
-                child.unlink()
-            elif child.is_dir():
-                shutil.rmtree(child)
-    path.mkdir(parents=True, exist_ok=True)
+    if directory:
+        metrics_dir_reset(directory)
 
 
 def worker_registry() -> CollectorRegistry:
-    """The registry the worker serves: all child processes' files in multiprocess mode, else the default."""
-    directory = _multiproc_dir()
-    if not directory:
-        return REGISTRY
-    from prometheus_client import multiprocess
-
-    # Queue depth is served by the web process; adding it here would duplicate the family.
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=directory)
-    ProcessCollector(registry=registry)  # the main process's CPU / memory (dashboards: per service)
-    return registry
+    """The registry the worker serves (``bms.metrics.exposition_registry`` for a Celery worker)."""
+    return exposition_registry(_multiproc_dir(), server="worker")
 
 
 @worker_ready.connect

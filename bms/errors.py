@@ -7,7 +7,7 @@ handlers below render them (and DRF's own exceptions) in that one shape.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
@@ -16,6 +16,8 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+
+from bms.jsontypes import JSONData
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +28,10 @@ class ApplicationError(Exception):
     status_code: int = status.HTTP_400_BAD_REQUEST
     code: str = "invalid"
 
-    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+    def __init__(self, message: str, *, details: Mapping[str, JSONData] | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.details = details if details is not None else {}
+        self.details: Mapping[str, JSONData] = details if details is not None else {}
         if code is not None:
             self.code = code
 
@@ -60,7 +62,12 @@ class ServiceUnavailableError(ApplicationError):
     code = "service_unavailable"
 
     def __init__(
-        self, message: str, *, details: Any = None, code: str | None = None, retry_after_seconds: int = 30
+        self,
+        message: str,
+        *,
+        details: Mapping[str, JSONData] | None = None,
+        code: str | None = None,
+        retry_after_seconds: int = 30,
     ) -> None:
         super().__init__(message, details=details, code=code)
         self.retry_after_seconds = retry_after_seconds
@@ -86,7 +93,7 @@ def _first_message(detail: object) -> str:
     return str(detail)
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+def exception_handler(exc: Exception, context: dict[str, object]) -> Response | None:
     # Imported here: rest_framework.views reads the DRF settings at import time, and those name
     # classes (bms.parsers) that import this module; a top-level import would be circular.
     from rest_framework.views import exception_handler as drf_exception_handler
@@ -102,7 +109,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         answer = Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
         if isinstance(exc, ServiceUnavailableError):
             answer["Retry-After"] = str(exc.retry_after_seconds)
-        elif isinstance(exc.details, dict) and "retry_after_seconds" in exc.details:
+        elif "retry_after_seconds" in exc.details:
             answer["Retry-After"] = str(exc.details["retry_after_seconds"])
         return answer
     if isinstance(exc, RequestDataTooBig):

@@ -46,11 +46,12 @@ def _multiproc_dir() -> str:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 
 
-def on_starting(server: Any) -> None:
-    """Empty the metrics directory of a previous master's workers (a restarted container keeps /tmp)."""
-    directory = _multiproc_dir()
-    if not directory:
-        return
+def metrics_dir_reset(directory: str) -> None:
+    """Create the multiprocess directory if needed and delete the value files (``*.db``) and folders in it.
+
+    Also the Celery worker's reset (bms/celery_metrics.py). It lives here because gunicorn's master reads
+    this file before any of BMS is imported (importing ``bms`` would create the metrics in the master).
+    """
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     for child in path.iterdir():
@@ -58,6 +59,13 @@ def on_starting(server: Any) -> None:
             child.unlink()
         elif child.is_dir():
             shutil.rmtree(child)
+
+
+def on_starting(server: Any) -> None:
+    """Empty the metrics directory of a previous master's workers (a restarted container keeps /tmp)."""
+    directory = _multiproc_dir()
+    if directory:
+        metrics_dir_reset(directory)
 
 
 def post_worker_init(worker: Any) -> None:

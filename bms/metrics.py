@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import psutil
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
@@ -188,16 +188,21 @@ class _WorkersCollector(Collector):
 
 
 class _ServerProcessesCollector(Collector):
-    """CPU and memory of the whole server: gunicorn's master (this worker's parent) and all its workers.
+    """CPU and memory of the whole server: its root process and all the root's children.
 
-    prometheus_client's own process collector would report only the worker that answers the scrape.
+    Under gunicorn the worker answering the scrape is a child: the root is its parent, the master. A
+    Celery worker's main process answers its own /metrics: it is the root, its pool processes the
+    children. prometheus_client's own process collector would report only the process that answers.
     """
+
+    def __init__(self, *, root_is_parent: bool) -> None:
+        self.root_is_parent = root_is_parent
 
     def collect(self) -> Iterator[Metric]:
         cpu = rss = 0.0
         try:
-            master = psutil.Process(os.getppid())
-            members = [master, *master.children()]
+            root = psutil.Process(os.getppid() if self.root_is_parent else os.getpid())
+            members = [root, *root.children()]
         except psutil.Error:
             members = [psutil.Process()]
         for member in members:
@@ -212,15 +217,21 @@ class _ServerProcessesCollector(Collector):
         yield GaugeMetricFamily("process_resident_memory_bytes", "Resident memory size in bytes.", rss)
 
 
-def exposition_registry(multiprocess_dir: str) -> CollectorRegistry:
-    """What /metrics serves: the default registry, or in multiprocess mode all workers' values added up."""
+def exposition_registry(multiprocess_dir: str, *, server: Literal["web", "worker"] = "web") -> CollectorRegistry:
+    """What a /metrics serves: the default registry, or in multiprocess mode all processes' values added up.
+
+    ``server="web"``: gunicorn's /metrics (a worker answers; the scrape-time collectors run here).
+    ``server="worker"``: the Celery worker's metrics port (the main process answers; queue depth and the
+    database gauges are left to the web process, so each family has one source).
+    """
     if not multiprocess_dir:
         return REGISTRY
     registry = CollectorRegistry()
     registry.register(_WorkersCollector(multiprocess_dir))
-    registry.register(_ServerProcessesCollector())
-    for collector in SCRAPE_COLLECTORS:
-        registry.register(collector)
+    registry.register(_ServerProcessesCollector(root_is_parent=server == "web"))
+    if server == "web":
+        for collector in SCRAPE_COLLECTORS:
+            registry.register(collector)
     return registry
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,9 @@ from predictions.predict import targets_of
 from predictions.predictor import ServingModel, get_predictor
 from programs.models import TARGETS, Airing
 from registry.models import ModelVersion
+
+if TYPE_CHECKING:  # registry.training (scikit-learn) is imported only when a threshold needs re-predicting
+    from registry.training import DailyErrors
 
 # --- services ------------------------------------------------------------------------------------
 
@@ -145,7 +148,7 @@ def _accuracy_threshold(*, version: ModelVersion, model: ServingModel, target: s
 
 def _holdout_daily_errors(
     *, metrics: Mapping[str, object], model: ServingModel, target: str, before: datetime
-) -> dict[str, Any] | None:
+) -> DailyErrors | None:
     """What training stores as ``metrics["daily_errors"]`` (``registry.training.daily_errors``), for a
     version trained before it was stored: its holdout airings before ``before``, re-predicted now."""
     from registry.features import airings_frame, with_history

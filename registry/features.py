@@ -52,6 +52,9 @@ TREND_EPOCH = pd.Timestamp("2020-01-01")
 
 FRAME_CHUNK = 50_000  # rows per fetch while building a frame of stored airings
 _TEXT_COLUMNS = ("external_id", "channel", "genre", "content_rating")
+# The raw columns read from the database (the lead-in is computed from the rows), and their ORM paths
+# (id, then one per stored column in this order, then the targets).
+_STORED_COLUMNS: tuple[str, ...] = tuple(c for c in RAW_COLUMNS if c != "lead_in_program_id")
 _AIRING_FIELDS = (
     "id",
     "program_id",
@@ -148,20 +151,7 @@ def airings_frame(queryset: QuerySet[Airing] | None = None) -> pd.DataFrame:
     """
     qs = Airing.objects.all() if queryset is None else queryset
     rows = qs.order_by().values_list(*_AIRING_FIELDS).iterator(chunk_size=FRAME_CHUNK)
-    names = [
-        "airing_id",
-        "program_id",
-        "external_id",
-        "channel",
-        "genre",
-        "content_rating",
-        "duration_minutes",
-        "is_live",
-        "is_premiere",
-        "is_finale",
-        "start",
-        *TARGETS,
-    ]
+    names = ["airing_id", *_STORED_COLUMNS, *TARGETS]
     chunks = [_compact(pd.DataFrame.from_records(chunk, columns=names)) for chunk in batched(rows, FRAME_CHUNK)]
     if not chunks:
         return _empty_frame(with_targets=True)

@@ -38,7 +38,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -240,7 +240,16 @@ def time_split(
     return Split(train=train, validation=validation, test=test, validation_start=validation_cut, test_start=test_cut)
 
 
-def daily_errors(starts: pd.Series, residuals: np.ndarray) -> dict[str, Any]:
+class DailyErrors(TypedDict):
+    """Squared-error sums and counts per local day, from ``first_day`` to ``last_day`` (ISO dates)."""
+
+    first_day: str | None
+    last_day: str | None
+    sse: list[float]
+    n: list[int]
+
+
+def daily_errors(starts: pd.Series, residuals: np.ndarray) -> DailyErrors:
     """Squared-error sum and count per local day (``TIME_ZONE``), days in order; non-finite errors left out.
 
     Stored with the version so a drift check can tell what one window of days shows by chance (the

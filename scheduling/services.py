@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from bms.broker import broker_require
 from bms.errors import ApplicationError, InvalidStateError, NotFoundError
-from bms.jsontypes import JSONObject, JSONValue
+from bms.jsontypes import JSONObject, JSONValue, json_value
 from bms.metrics import SCHEDULE_GAP, SCHEDULE_JOB_DURATION, SCHEDULE_JOBS
 from bms.roles import Role, has_role
 from bms.users import RequestUser, User
@@ -160,7 +160,7 @@ def optimization_job_run(*, job_id: int, token: str = "") -> OptimizationJob | N
             job,
             Status.FAILED,
             error=exc.message,
-            result={"error": {"code": exc.code, "details": exc.details}},
+            result={"error": {"code": exc.code, "details": json_value(dict(exc.details))}},
             started=started,
         )
     except Exception as exc:

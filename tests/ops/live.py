@@ -141,6 +141,8 @@ class LiveStack:
     logs: dict[str, Path] = field(default_factory=dict)
     worker_port: int | None = None
     worker_proc: subprocess.Popen[bytes] | None = None
+    ws_port: int | None = None
+    proxy_port: int | None = None
 
     @property
     def base_url(self) -> str:
@@ -161,6 +163,8 @@ class LiveStack:
                 "PREDICTION_LOG_BACKGROUND": "0",
                 "PYTHONUNBUFFERED": "1",
                 "SECURE_SSL_REDIRECT": "0",  # plain HTTP on loopback, as docker-compose.yml serves it
+                # The proxy in front (nginx, start_proxy) is on loopback: trusted as compose trusts its network.
+                "TRUSTED_PROXIES": "127.0.0.1/32",
                 # "ops-probe" is a queue no worker consumes: the queue-depth test fills it at will.
                 "CELERY_MONITORED_QUEUES": "celery,ops-probe",
             }
@@ -217,6 +221,43 @@ class LiveStack:
         """Every worker has loaded the app (bms/gunicorn_conf.py logs it) and /health answers."""
         ready = self.logs["web"].read_text(errors="replace").count("worker ready")
         return ready >= workers and self._ok(f"{self.base_url}/health")
+
+    def start_ws(self) -> None:
+        """uvicorn for WebSockets, with the flags docker/docker-compose.yml's ``ws`` service gives it."""
+        port = self.ws_port = free_port()
+        proc = self._spawn(
+            "ws",
+            [
+                *(str(BIN / "uvicorn"), "bms.asgi:application", "--host", "127.0.0.1", "--port", str(port)),
+                *("--no-proxy-headers", "--no-access-log"),
+            ],
+            self.env,
+        )
+        wait_until(lambda: self._ok(f"http://127.0.0.1:{port}/health"), timeout=90, what="uvicorn (ws)", proc=proc)
+
+    def start_proxy(self, nginx: str) -> None:
+        """The real nginx with docker/nginx/nginx.conf, its upstreams and paths moved to loopback and ``tmp``."""
+        assert self.ws_port is not None, "start_ws first"
+        port = self.proxy_port = free_port()
+        home = self.tmp / "nginx"
+        home.mkdir(exist_ok=True)
+        conf = home / "nginx.conf"
+        conf.write_text(
+            nginx_conf_on_loopback(
+                (ROOT / "docker" / "nginx" / "nginx.conf").read_text(),
+                listen=port,
+                web=self.web_port,
+                ws=self.ws_port,
+                home=home,
+            )
+        )
+        argv = [nginx, "-p", str(home), "-e", str(home / "error.log"), "-c", str(conf), "-g", "daemon off;"]
+        proc = self._spawn("proxy", argv, self.env)
+        wait_until(lambda: self._ok(f"{self.proxy_url}/health"), timeout=30, what="nginx", proc=proc)
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://127.0.0.1:{self.proxy_port}"
 
     def start_worker(self, *, concurrency: int = 1) -> None:
         """One prefork worker in multiprocess metrics mode, as compose runs it."""
@@ -298,9 +339,11 @@ class LiveStack:
         token: str | None = None,
         headers: dict[str, str] | None = None,
         raw: bytes | None = None,
+        base: str | None = None,
     ) -> tuple[int, Any]:
+        """``method path`` on gunicorn (or on ``base``, e.g. ``proxy_url``); the status and the decoded body."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        req = urllib.request.Request(f"{self.base_url}{path}", data=data, method=method)
+        req = urllib.request.Request(f"{base or self.base_url}{path}", data=data, method=method)
         req.add_header("Content-Type", "application/json")
         if token:
             req.add_header("Authorization", f"Bearer {token}")
@@ -316,9 +359,9 @@ class LiveStack:
         except ValueError:
             return status, payload.decode(errors="replace")
 
-    def token(self, username: str) -> str:
+    def token(self, username: str, *, base: str | None = None) -> str:
         status, body = self.request(
-            "POST", "/api/v1/auth/token", body={"username": username, "password": LIVE_PASSWORD}
+            "POST", "/api/v1/auth/token", body={"username": username, "password": LIVE_PASSWORD}, base=base
         )
         assert status == 200, body
         return str(body["access"])
@@ -342,6 +385,27 @@ class LiveStack:
                 except ValueError:
                     continue
         return records
+
+
+def nginx_conf_on_loopback(conf: str, *, listen: int, web: int, ws: int, home: Path) -> str:
+    """Compose's nginx config with the upstreams, listener and writable paths of a loopback test run.
+
+    Each rewrite must match exactly once: a config that changed shape fails here instead of being
+    tested half-rewritten.
+    """
+    rewrites = {
+        "server web:8000;": f"server 127.0.0.1:{web};",
+        "server ws:8000;": f"server 127.0.0.1:{ws};",
+        "listen 8080;": f"listen 127.0.0.1:{listen};",
+        "pid /tmp/nginx.pid;": f"pid {home / 'nginx.pid'};",
+        "worker_processes auto;": "worker_processes 1;",
+        "client_body_temp_path /tmp/client_body;": f"client_body_temp_path {home / 'client_body'};",
+        "proxy_temp_path /tmp/proxy;": f"proxy_temp_path {home / 'proxy'};",
+    }
+    for old, new in rewrites.items():
+        assert conf.count(old) == 1, f"docker/nginx/nginx.conf: expected {old!r} once"
+        conf = conf.replace(old, new)
+    return conf
 
 
 def wait_until(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from celery.signals import task_retry
 from django.test import override_settings
@@ -127,9 +128,12 @@ def test_worker_registry_in_multiprocess_mode_serves_files_and_process_metrics(t
     with override_settings(PROMETHEUS_MULTIPROC_DIR=str(tmp_path)):
         registry = celery_metrics.worker_registry()
     assert registry is not REGISTRY
-    names = {f.name for f in registry.collect()}
-    assert "process_resident_memory_bytes" in names
-    assert "bms_celery_queue_depth" not in names
+    families = {f.name: f for f in registry.collect()}
+    assert "bms_celery_queue_depth" not in families
+    assert "bms_celery_tasks" in families  # declared before any task ran, as the web's /metrics does
+    # The worker's main process answers: its own memory is counted (gunicorn's would count its parent).
+    (rss,) = families["process_resident_memory_bytes"].samples
+    assert rss.value >= psutil.Process().memory_info().rss
 
 
 def test_worker_init_clears_stale_multiprocess_files(tmp_path: Path) -> None:

@@ -173,6 +173,15 @@ def test_a_dst_night_leaves_the_other_nights_of_the_channel_alone(tmp_path: Path
 VIEWERS_HEADER = ("title", "channel", "start", "duration_minutes", "viewers")
 
 
+def _viewers_mapping(path: Path, by: float | None = None) -> ColumnMapping:
+    """The viewers file's mapping: "viewers" is the audience column, multiplied by ``by`` if given."""
+    columns = {c: c for c in VIEWERS_HEADER[:-1]} | {"audience": "viewers"}
+    raw: dict[str, object] = {"columns": columns}
+    if by is not None:
+        raw["transforms"] = {"audience": [{"op": "multiply", "by": by}]}
+    return _mapping(path, raw)
+
+
 def _viewers_file(tmp_path: Path, viewers: str) -> Path:
     return write_csv(
         tmp_path / "viewers.csv", [["Show", "CBS", "2024-05-01T20:00:00-04:00", "60", viewers]], VIEWERS_HEADER
@@ -180,11 +189,7 @@ def _viewers_file(tmp_path: Path, viewers: str) -> Path:
 
 
 def test_an_out_of_range_column_names_the_transform_and_the_setting_and_writes_nothing(tmp_path: Path) -> None:
-    mapping = _mapping(
-        tmp_path / "m.json",
-        {"columns": {"title": "title", "channel": "channel", "start": "start", "duration_minutes": "duration_minutes",
-                     "audience": "viewers"}},
-    )  # fmt: skip
+    mapping = _viewers_mapping(tmp_path / "m.json")
     with pytest.raises(ImportValidationError) as err:
         airings_import(path=_viewers_file(tmp_path, "15510000"), mapping=mapping)
     assert err.value.details["errors"] == [
@@ -199,14 +204,7 @@ def test_an_out_of_range_column_names_the_transform_and_the_setting_and_writes_n
 
 
 def test_a_scaled_column_imports_in_the_target_unit(tmp_path: Path) -> None:
-    mapping = _mapping(
-        tmp_path / "m.json",
-        {
-            "columns": {"title": "title", "channel": "channel", "start": "start", "duration_minutes": "duration_minutes",
-                        "audience": "viewers"},
-            "transforms": {"audience": [{"op": "multiply", "by": 1000}]},
-        },
-    )  # fmt: skip
+    mapping = _viewers_mapping(tmp_path / "m.json", by=1000)
     airings_import(path=_viewers_file(tmp_path, "10.48"), mapping=mapping)
     assert Airing.objects.get().audience == pytest.approx(10480.0)
 
@@ -215,14 +213,7 @@ def test_a_scaled_column_imports_in_the_target_unit(tmp_path: Path) -> None:
     TARGET_RANGES={"rating": (0, 100), "revenue": (0, 1e9), "audience": (0, 50.0), "engagement": (0, 100)}
 )
 def test_target_ranges_come_from_the_setting(tmp_path: Path) -> None:
-    mapping = _mapping(
-        tmp_path / "m.json",
-        {
-            "columns": {"title": "title", "channel": "channel", "start": "start", "duration_minutes": "duration_minutes",
-                        "audience": "viewers"},
-            "transforms": {"audience": [{"op": "multiply", "by": 1000}]},
-        },
-    )  # fmt: skip
+    mapping = _viewers_mapping(tmp_path / "m.json", by=1000)
     with pytest.raises(ImportValidationError) as err:
         airings_import(path=_viewers_file(tmp_path, "10.48"), mapping=mapping)
     assert err.value.details["errors"] == [

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from bms.jsontypes import json_objects
 from programs.importer import ColumnMapping, ImportValidationError, airings_import, rejects_write
 
 MAX_ERRORS_SHOWN = 200
@@ -27,7 +28,7 @@ class Command(BaseCommand):
             mapping = ColumnMapping.load(options["mapping"]) if options["mapping"] else None
             result = airings_import(path=options["file"], mapping=mapping, skip_invalid=options["skip_invalid"])
         except ImportValidationError as exc:
-            errors = exc.details.get("errors", []) if isinstance(exc.details, dict) else []
+            errors = json_objects(exc.details.get("errors"))
             for error in errors[:MAX_ERRORS_SHOWN]:
                 self.stderr.write(f"line {error['line']}: {error['reason']}")
             if len(errors) > MAX_ERRORS_SHOWN:
