@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
-from django.core.management import call_command, get_commands
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
+
+from programs.models import Airing
+from registry.selectors import production_models
 
 DEMO_USERS = (("admin", "admin"), ("analyst", "analyst"), ("viewer", "viewer"))
 
@@ -17,23 +20,14 @@ class Command(BaseCommand):
     help = "Generate demo data, train the models and create demo users when they are missing."
 
     def handle(self, *args: object, **options: object) -> None:
-        from programs.models import Airing
-
         if not Airing.objects.exists():
             self.stdout.write("Generating demo broadcast data (seed 42)…")
             call_command("generate_broadcasts", seed=42)
-        if "train_models" in get_commands() and not self._has_production_models():
+        if not production_models():
             self.stdout.write("Training the 24 models on the demo data…")
             call_command("train_models")
         if settings.DEMO_USERS:
             self._demo_users()
-
-    def _has_production_models(self) -> bool:
-        try:
-            from registry.selectors import production_models
-        except ImportError:
-            return False
-        return len(production_models()) > 0
 
     def _demo_users(self) -> None:
         for username, role in DEMO_USERS:
