@@ -58,21 +58,27 @@ class ChatConsumer(JsonWebsocketConsumer):
     def connect(self) -> None:
         user = self.scope.get("user")
         if not isinstance(user, User):  # none, or anonymous
-            self.close(code=4401)
+            self._refuse(4401, "not signed in")
             return
         if user_role(user) < Role.ANALYST:
-            self.close(code=4403)
+            self._refuse(4403, "the chat needs the analyst role")
             return
         try:
             session = get_store().session_get(
                 session_id=self.scope["url_route"]["kwargs"]["session_id"], owner_id=user.pk
             )
         except NotFoundError:
-            self.close(code=4404)
+            self._refuse(4404, "no such chat session")
             return
         self.session_id = session.id
         self.user = user
         self.accept()
+
+    def _refuse(self, code: int, reason: str) -> None:
+        """Accept, then close with ``code``: a browser sees the code and reason (a close before accepting
+        reaches a real client only as HTTP 403 on the handshake, whatever the cause)."""
+        self.accept()
+        self.close(code=code, reason=reason)
 
     def _event(self, kind: str, data: ChatEvent) -> None:
         self.send_json({"type": kind, **data})

@@ -171,7 +171,12 @@
     var proto = location.protocol === "https:" ? "wss://" : "ws://";
     ws = new WebSocket(proto + location.host + "/ws/chat/" + encodeURIComponent(sessionId) + "/");
     ws.onopen = function () { setConn("live", "badge-ok"); };
-    ws.onclose = function () { setConn("offline (HTTP fallback)", "badge-warn"); ws = null; };
+    ws.onclose = function (e) {
+      // 4401/4403/4404: the server refused this socket and says why (chat/consumers.py).
+      var refused = e.code >= 4400 && e.code < 4500 && e.reason;
+      setConn(refused ? "offline: " + e.reason : "offline (HTTP fallback)", "badge-warn");
+      ws = null;
+    };
     ws.onmessage = function (e) { try { onEvent(JSON.parse(e.data)); } catch (err) { /* ignore malformed */ } };
   }
 

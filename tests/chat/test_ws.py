@@ -112,8 +112,11 @@ async def test_refused_connections_say_why(case: str, code: int) -> None:
     else:
         path = f"/ws/chat/{sid}/?token={token}"
     communicator = WebsocketCommunicator(_app(), path)
-    connected, close_code = await communicator.connect()
-    assert (connected, close_code) == (False, code)
+    connected, _ = await communicator.connect()
+    assert connected  # accepted, then closed with the reason, which a browser can show
+    closed = await communicator.receive_output()
+    assert (closed["type"], closed["code"]) == ("websocket.close", code)
+    assert closed["reason"]
 
 
 async def test_bad_messages_get_an_error_event_and_write_nothing() -> None:

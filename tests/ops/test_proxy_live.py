@@ -70,21 +70,23 @@ def test_a_websocket_through_nginx_reaches_uvicorn_and_streams_an_answer(proxied
 
 
 def test_a_refused_websocket_is_refused_through_nginx(proxied: LiveStack) -> None:
-    # The consumer closes before accepting (chat/consumers.py: 4401 for a bad token), which a real ASGI
-    # server answers with HTTP 403 on the handshake: the client sees that, not a proxy error.
+    # The consumer accepts, then closes with its code (chat/consumers.py: 4401 for a bad token): the
+    # client sees that code and reason through the proxy, not a proxy error.
     import websockets
 
     base = proxied.proxy_url
     uri = f"ws://{base.removeprefix('http://')}/ws/chat/{uuid.uuid4()}/?token=not.a.jwt"
 
-    async def refused() -> int:
-        try:
-            async with websockets.connect(uri, origin=base, open_timeout=10):  # type: ignore[arg-type]
-                return 101
-        except websockets.InvalidStatus as exc:
-            return exc.response.status_code
+    async def refused() -> tuple[int, str]:
+        async with websockets.connect(uri, origin=base, open_timeout=10) as ws:  # type: ignore[arg-type]
+            try:
+                await asyncio.wait_for(ws.recv(), timeout=10)
+            except websockets.ConnectionClosed as exc:
+                frame = exc.rcvd
+                return (frame.code, frame.reason) if frame is not None else (1006, "")
+        return 1000, ""
 
-    assert asyncio.run(refused()) == 403
+    assert asyncio.run(refused()) == (4401, "not signed in")
 
 
 def _get_from(source: str, port: int, path: str, headers: dict[str, str]) -> int:
