@@ -790,21 +790,24 @@ class HistoryState:
         utc, values = rows.utc_min[sel], y[sel]
         pids, p_at = np.unique(rows.program_id[sel], return_inverse=True)
         p_at = p_at.reshape(-1)
-        slot, day = rows.slot[sel].astype("int64"), rows.day[sel].astype("int64")
+        slot, day = rows.slot[sel], rows.day[sel]
         del sel
+        # Each stage keeps its outputs and lets go of its intermediates before the next (peak memory).
         episode = _episodes(p_at, utc)
         program_keys = p_at * _KEY_SHIFT + (_KEY_SHIFT - 1 - utc)
         order = np.argsort(program_keys, kind="stable")
         program_keys = program_keys[order]
-        p_sorted = p_at[order]
-        episode = episode[order]
+        program_values = values[order]
+        older_sum = _older_sums(program_values, p_at[order])
+        program_utc, episode = utc[order], episode[order]
+        del order
         # The slot-day means (a mean per slot and local day, the rows summed in time order).
         first_day = int(day.min()) if len(day) else 0
         span = int(day.max()) - first_day + 1 if len(day) else 1
-        means = pd.Series(values).groupby(slot * span + (day - first_day), sort=True).mean()
+        means = pd.Series(values).groupby(slot.astype("int64") * span + (day - first_day), sort=True).mean()
+        del day
         slot_day = np.asarray(means.index.to_numpy(), dtype="int64")
         s_code, s_day = slot_day // span, slot_day % span + first_day
-        del day, slot_day
         slot_codes, s_code_at = np.unique(s_code, return_inverse=True)
         name_of = {c: rows.slot_name(c) for c in slot_codes.tolist()}
         slots, slot_rank = _ranked([name_of[c] for c in slot_codes.tolist()])
@@ -813,23 +816,26 @@ class HistoryState:
         # The program x slot pairs: a code per (program, slot), named once per distinct pair.
         n_codes = max(len(rows.channels), 1) * _SLOTS_PER_CHANNEL
         pair_codes, q_code_at = np.unique(p_at * n_codes + slot, return_inverse=True)
-        del slot
+        del slot, p_at
         pid_list = pids.tolist()
         names = [f"{pid_list[c // n_codes]}@{name_of[c % n_codes]}" for c in pair_codes.tolist()]
         pairs, pair_rank = _ranked(names)
         del names, pair_codes
-        q_at = pair_rank[q_code_at.reshape(-1)]
+        q_keys = pair_rank[q_code_at.reshape(-1)] * _KEY_SHIFT + (_KEY_SHIFT - 1 - utc)
         del q_code_at
-        q_keys = q_at * _KEY_SHIFT + (_KEY_SHIFT - 1 - utc)
         q_order = np.argsort(q_keys, kind="stable")
+        q_keys = q_keys[q_order]
+        pair_values = values[q_order]
+        del q_order
+        # A segment's entries have keys in [i * 2**36, (i + 1) * 2**36): its end is the first key past that.
         return cls(
             target=target,
             program_index={int(p): i for i, p in enumerate(pid_list)},
             program_keys=program_keys,
-            program_end=np.searchsorted(p_sorted, np.arange(len(pids)), side="right"),
-            values=values[order],
-            older_sum=_older_sums(values[order], p_sorted),
-            utc_min=utc[order],
+            program_end=np.searchsorted(program_keys, (np.arange(len(pids)) + 1) * _KEY_SHIFT, side="left"),
+            values=program_values,
+            older_sum=older_sum,
+            utc_min=program_utc,
             episode=episode,
             slot_index={str(v): i for i, v in enumerate(slots.tolist())},
             slot_keys=s_at[s_order] * _KEY_SHIFT + (_KEY_SHIFT - 1 - s_day[s_order]),
@@ -837,9 +843,9 @@ class HistoryState:
             slot_values=means.to_numpy(dtype="float64")[s_order],
             through=np.datetime64(int(utc.max()), "m") if len(values) else None,
             pair_index={str(v): i for i, v in enumerate(pairs.tolist())},
-            pair_keys=q_keys[q_order],
-            pair_end=np.searchsorted(q_at[q_order], np.arange(len(pairs)), side="right"),
-            pair_values=values[q_order],
+            pair_keys=q_keys,
+            pair_end=np.searchsorted(q_keys, (np.arange(len(pairs)) + 1) * _KEY_SHIFT, side="left"),
+            pair_values=pair_values,
         )
 
     def appended(self, frame: pd.DataFrame) -> HistoryState | None:
