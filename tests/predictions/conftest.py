@@ -52,3 +52,9 @@ def history_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(lookups, "_history_states_each", counted)
     return calls
+
+
+@pytest.fixture
+def prebuild(settings: Any, eager_tasks: None) -> None:
+    """The job that builds a new data version's history states after its commit runs (inline: eager)."""
+    settings.HISTORY_PREBUILD = True

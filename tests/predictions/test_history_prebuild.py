@@ -42,7 +42,7 @@ def _failed() -> float:
 
 
 def test_a_generation_leaves_ready_states_for_its_version(
-    store: Path, history_builds: list[int], django_capture_on_commit_callbacks: Any, eager_tasks: None
+    store: Path, history_builds: list[int], django_capture_on_commit_callbacks: Any, prebuild: None
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         generate(seed=3, channels=2, programs=40, days=20, replace_existing=True)
@@ -62,7 +62,7 @@ def test_an_import_leaves_ready_states_in_the_store(
     tmp_path: Path,
     history_builds: list[int],
     django_capture_on_commit_callbacks: Any,
-    eager_tasks: None,
+    prebuild: None,
 ) -> None:
     latest = Airing.objects.order_by("-start").values_list("start", flat=True).first()
     assert latest is not None
@@ -127,7 +127,7 @@ def test_a_failing_build_does_not_fail_the_import(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     django_capture_on_commit_callbacks: Any,
-    eager_tasks: None,
+    prebuild: None,
 ) -> None:
     def broken() -> Iterator[tuple[str, HistoryState]]:
         raise MemoryError("no room for the states")

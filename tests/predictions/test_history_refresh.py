@@ -77,7 +77,7 @@ def test_an_import_of_later_airings_is_folded_in_and_the_next_request_builds_not
 
 
 def test_an_import_that_edits_an_earlier_airing_rebuilds_at_once(
-    world: World, tmp_path: Path, django_capture_on_commit_callbacks: Any, history_builds: list[int], eager_tasks: None
+    world: World, tmp_path: Path, django_capture_on_commit_callbacks: Any, history_builds: list[int], prebuild: None
 ) -> None:
     get_lookups().history_warm()
     history_builds.clear()
@@ -98,7 +98,7 @@ def test_an_import_that_edits_an_earlier_airing_rebuilds_at_once(
 
 
 def test_a_process_that_built_no_state_gets_the_imports_states_from_the_job(
-    world: World, tmp_path: Path, django_capture_on_commit_callbacks: Any, history_builds: list[int], eager_tasks: None
+    world: World, tmp_path: Path, django_capture_on_commit_callbacks: Any, history_builds: list[int], prebuild: None
 ) -> None:
     program = world.programs[1]
     _import(tmp_path, [_row(program, _latest_start() + timedelta(days=1), 300.0)], django_capture_on_commit_callbacks)
@@ -117,7 +117,7 @@ def test_a_failure_to_follow_the_import_drops_the_state_the_job_builds_it_and_th
     django_capture_on_commit_callbacks: Any,
     history_builds: list[int],
     monkeypatch: pytest.MonkeyPatch,
-    eager_tasks: None,
+    prebuild: None,
 ) -> None:
     get_lookups().history_warm()
     history_builds.clear()
