@@ -8,8 +8,8 @@ a scratch one: the broadcast tables are emptied). Rewrites the ``scale`` section
 
 Usage: ``DATABASE_URL=postgres://.../bms_scale .venv/bin/python bench/scale.py 57k 1m [5m] [--skip-import] [--no-write]``
 (``--report-only``: rewrite the section from the stored results; ``--skip-import``: leave the import out;
-``--existing 5m [--skip-export]``: measure the request paths on the data already in the database, generated
-earlier at that size, keeping the stored generation/import figures; ``--import-only FILE 5m``: the import
+``--existing 5m [--skip-export]``: measure the history-state build and the request paths on the data already in
+the database, generated earlier at that size, keeping the stored generation/import figures; ``--import-only FILE 5m``: the import
 alone, of a canonical CSV written earlier at that size, keeping the other stored figures; ``--warmup 5m``: the
 serving warm-up and predict() latency on the data already in the database, whose production models are
 promoted, each in a fresh process: without stored history states, then with them; section ``scale-warmup``.)
@@ -37,6 +37,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bms.settings")
 # In process over plain HTTP: with DATABASE_URL set the settings default to production's HTTPS redirect
 # (TLS ends at the proxy), which would answer every measured request with a 301.
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+# The history states are built by the bench itself, timed (``history_build``), not by the job a generation
+# starts on a background thread, which would run during the measured requests.
+os.environ.setdefault("HISTORY_PREBUILD", "false")
 # The canonical CSV of 5M airings is about 630 MB, above the default upload cap (512 MB).
 os.environ.setdefault("IMPORT_MAX_BYTES", str(1024**3))
 
@@ -49,7 +52,7 @@ from django.contrib.auth.models import Group, User  # noqa: E402
 from django.core.cache import cache  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
-from django.test import Client  # noqa: E402
+from django.test import Client, override_settings  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
@@ -79,6 +82,9 @@ class SizeResult:
     programs: int = 0
     channels: int = 0
     generate_s: float = 0.0
+    history_s: float = 0.0  # the serving history states of the generated version, built and written
+    history_cpu_s: float = 0.0
+    history_peak_mb: float = 0.0  # peak RSS growth during that build
     import_s: float = 0.0
     import_cpu_s: float = 0.0
     import_rows: int = 0
@@ -257,6 +263,7 @@ def measure_existing(size: str, *, with_export: bool = True) -> SizeResult:
     for name in ("generate_s", "import_s", "import_cpu_s", "import_rows", "import_peak_rss_mb", "import_load"):
         setattr(result, name, stored.get(name, getattr(result, name)))
     print(f"{size}: {result.airings:,} airings already in the database", flush=True)
+    history_build(result)
     analyze()
     requests(result)
     if with_export:
@@ -277,10 +284,14 @@ def run(size: str, *, with_import: bool = True) -> SizeResult:
     result.generate_s = time.perf_counter() - started
     result.airings, result.programs, result.channels = stats.airings, stats.programs, stats.channels
     print(f"{size}: generated {stats.airings:,} airings in {result.generate_s:.1f} s", flush=True)
+    history_build(result)
     analyze()
     requests(result)
     export(result)
-    if not with_import:
+    if not with_import:  # the import figures measured before at this size stay
+        before = stored_results().get(size)
+        for name in ("import_s", "import_cpu_s", "import_rows", "import_peak_rss_mb", "import_load"):
+            setattr(result, name, getattr(before, name) if before else getattr(result, name))
         result.load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
         return result
     with tempfile.TemporaryDirectory() as tmp:
@@ -290,6 +301,31 @@ def run(size: str, *, with_import: bool = True) -> SizeResult:
     assert result.import_rows == result.airings, (result.import_rows, result.airings)
     result.load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     return result
+
+
+def history_build(result: SizeResult) -> None:
+    """The job a generation or an import starts after its commit (``predictions.lookups.history_prebuild``):
+    every target's serving history state of the new data version built and written to a store of its
+    own, timed with the peak RSS it adds."""
+    from predictions.lookups import history_prebuild, reset_lookups
+    from programs.selectors import data_version_current
+
+    reset_lookups()
+    gc.collect()
+    with tempfile.TemporaryDirectory() as store, override_settings(HISTORY_STATE_ROOT=store):
+        base = PROC.memory_info().rss
+        with PeakRss() as rss:
+            started, cpu_started = time.perf_counter(), time.process_time()
+            outcome = history_prebuild(version_id=data_version_current())
+            result.history_s, result.history_cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
+        result.history_peak_mb = (rss.peak - base) / MB
+        reset_lookups()  # let go of the mapped files before the directory goes
+    assert outcome == "built", outcome
+    print(
+        f"{result.size}: history states built in {result.history_s:.1f} s (CPU {result.history_cpu_s:.1f} s, "
+        f"peak RSS growth {result.history_peak_mb:.0f} MB)",
+        flush=True,
+    )
 
 
 def import_only(size: str, path: Path, result: SizeResult) -> SizeResult:
@@ -440,6 +476,10 @@ def stored_from_doc(doc: str) -> dict[str, SizeResult]:
                 result.channels, result.programs = int(channels), int(programs.replace(",", ""))
             elif name.startswith("generate "):
                 result.generate_s = 0.0 if value == "not timed here" else float(value)
+            elif name.startswith("history states of the generated version") and value != "not run":
+                timing, _, peak = value.partition(" / ")
+                result.history_s, result.history_cpu_s = _pair(timing)
+                result.history_peak_mb = float(peak)
             elif name.startswith("import canonical CSV") and value != "not run":
                 result.import_s, rest = float(value.split(" (")[0]), value.split(" (")[1].rstrip(")")
                 result.import_cpu_s = float(rest.split(";")[0])
@@ -485,6 +525,16 @@ def report(results: dict[str, SizeResult]) -> str:
         "minutes",
     )
     row(
+        "history states of the generated version (the job after its commit): s (CPU s) / peak RSS growth MB",
+        [
+            f"{results[s].history_s:.1f} ({results[s].history_cpu_s:.1f}) / {results[s].history_peak_mb:.0f}"
+            if results[s].history_s
+            else "not run"
+            for s in order
+        ],
+        "<= 120 s / 1536 MB",
+    )
+    row(
         "import canonical CSV into empty tables, s (bench CPU s; rows/s[; load average at its end])",
         [
             f"{results[s].import_s:.1f} ({results[s].import_cpu_s:.1f}; {results[s].import_rows / results[s].import_s:,.0f}"
@@ -525,7 +575,10 @@ def report(results: dict[str, SizeResult]) -> str:
     row("load average at the end (1, 5, 15 min)", [results[s].load for s in order])
     return (
         "## Scale: 57k -> 1M -> 5M airings (`bench/scale.py`, PostgreSQL)\n\n"
-        "Each size: generate, then the request paths in process (test client: middleware + view + "
+        "Each size: generate, then the serving history states of the generated version built as the job after "
+        "its commit builds them (`predictions.lookups.history_prebuild`: one chunked read of the airings with an "
+        "actual, then numpy, each target written to the store as it is built; peak RSS growth sampled every "
+        "0.2 s), then the request paths in process (test client: middleware + view + "
         f"selectors + serializer/template, {RUNS} warm requests, p50, after a VACUUM ANALYZE as autovacuum "
         "would run after the bulk write; the program list's rows again with the cache emptied before each "
         "request, as for a filter nobody asked for since the last data change), the streamed CSV export of every "

@@ -107,6 +107,17 @@ CELERY_QUEUE_DEPTH = Gauge("bms_celery_queue_depth", "Messages waiting in a Cele
 
 # Data
 DATA_VERSION = Gauge("bms_data_version", "Current broadcast data version.")
+HISTORY_STATE_BUILDS = Counter(
+    "bms_history_state_builds_total",
+    "Serving history state preparations after a data change (predictions.lookups.history_prebuild), by outcome: "
+    "built, ready (already there), stale (the data changed again), failed.",
+    ["outcome"],
+)
+HISTORY_STATE_BUILD_SECONDS = Histogram(
+    "bms_history_state_build_seconds",
+    "Wall time of a full build of every target's serving history state from the airings.",
+    buckets=(0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600),
+)
 
 
 Families = TypeVar("Families", bound=tuple[Metric, ...])

@@ -354,6 +354,9 @@ EXPORT_ROOT = Path(env_str("EXPORT_ROOT", str(VAR_DIR / "exports")))
 # first process to need a version builds and writes them, every other one maps them in. "" = keep them
 # in memory only (every process builds its own).
 HISTORY_STATE_ROOT = env_str("HISTORY_STATE_ROOT", str(VAR_DIR / "history-states"))
+# Build a data version's history states in a job right after an import or a generation commits (a Celery
+# worker, or a background thread in the embedded mode), so the first prediction after it does not.
+HISTORY_PREBUILD = env_bool("HISTORY_PREBUILD", True)
 EXPORT_LINK_TTL_SECONDS = env_int("EXPORT_LINK_TTL_SECONDS", 3600)
 # CSV imports larger than this are refused before reading (programs.importer reads them in chunks).
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 512 * 1024 * 1024)

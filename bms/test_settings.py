@@ -33,3 +33,6 @@ SECURE_SSL_REDIRECT = False
 JOBS_IN_BACKGROUND = False  # bms.jobs: eager tasks run in the caller
 PREDICTION_LOG_BACKGROUND = False  # predictions.logbuffer flushes synchronously
 SERVER_WARM_UP = False  # tests import the ASGI application without serving from it
+# The history-state job after each generation/import: off, as a test run against Redis has no worker to read
+# the queue (the messages would pile up there); tests of the job turn it on (tests/predictions/conftest.py).
+HISTORY_PREBUILD = False

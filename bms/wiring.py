@@ -7,10 +7,13 @@ transaction, in the order listed here:
 - ``BROADCAST_DATA_CHANGED`` (programs: generation, import, edit)
   1. ``predictions.ab_tests.ab_tests_score_on_import``: imported airings bring actual values, so the
      running A/B tests are scored again after commit.
+  2. ``predictions.lookups.history_prebuild_on_generation``: a generation's serving history states are
+     built by a job right after its commit (``predictions.history_prebuild``).
 - ``AIRINGS_IMPORTED`` (programs: an import that wrote airings, after its commit)
   1. ``predictions.lookups.history_refresh_on_import``: this process's serving history state folds the
-     imported airings in (or is rebuilt when the import edited earlier ones), so the next prediction
-     does not rebuild it; other processes rebuild on their next data-version check.
+     imported airings in and writes them to the store, or (an import that edited earlier airings, a
+     process without states) a job builds them (``predictions.history_prebuild``), so the first
+     prediction after the import builds nothing; other processes map the stored states in.
 - ``PRODUCTION_MODEL_CHANGED`` (registry: promotion, rollback)
   1. ``predictions.ab_tests.ab_tests_end_on_production_change``: the target's active A/B test ends (its
      champion is no longer what callers get); the ledger event names it.
@@ -33,7 +36,7 @@ from bms.metrics import collector_register
 from chat.health import llm_check, mongo_check
 from predictions.ab_tests import ab_tests_end_on_production_change, ab_tests_score_on_import
 from predictions.health import models_check
-from predictions.lookups import history_refresh_on_import
+from predictions.lookups import history_prebuild_on_generation, history_refresh_on_import
 from predictions.metrics import DriftCollector
 from predictions.predictor import invalidate_predictor
 from registry.metrics import RegistryCollector
@@ -46,6 +49,7 @@ def predictor_reload_after_commit(change: ProductionModelChanged) -> JSONObject:
 
 def connect() -> None:
     BROADCAST_DATA_CHANGED.subscribe(ab_tests_score_on_import)
+    BROADCAST_DATA_CHANGED.subscribe(history_prebuild_on_generation)
     AIRINGS_IMPORTED.subscribe(history_refresh_on_import)
     PRODUCTION_MODEL_CHANGED.subscribe(ab_tests_end_on_production_change)
     PRODUCTION_MODEL_CHANGED.subscribe(predictor_reload_after_commit)

@@ -50,40 +50,73 @@ def states_key(stamp: str) -> str:
     return f"v{stamp}-{digest}"
 
 
+class StatesWriter:
+    """Writes one data version's states target by target into a hidden directory of the store, so a build
+    holds one target's arrays at a time; ``commit`` renames the directory into place (atomically: a reader
+    sees the whole directory or none), ``discard`` removes it."""
+
+    def __init__(self, key: str) -> None:
+        root = store_root()
+        if root is None:
+            raise ValueError("no history state store (HISTORY_STATE_ROOT is empty)")
+        self.root, self.key, self.final = root, key, root / key
+        root.mkdir(parents=True, exist_ok=True)
+        self.partial = root / f".{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        self.partial.mkdir()
+        self._meta: dict[str, Any] = {"format": FORMAT, "key": key, "targets": {}}
+
+    def write(self, target: str, state: HistoryState) -> None:
+        try:
+            through = None if state.through is None else int(state.through.astype("int64"))
+            for f in fields(HistoryState):
+                value = getattr(state, f.name)
+                if f.name in _INDEXES:
+                    names = np.array(list(value), dtype="int64" if f.name == "program_index" else str)
+                    np.save(self.partial / f"{target}.{f.name}.npy", names, allow_pickle=False)
+                elif isinstance(value, np.ndarray):
+                    np.save(self.partial / f"{target}.{f.name}.npy", np.ascontiguousarray(value), allow_pickle=False)
+            self._meta["targets"][target] = {"through": through}
+            (self.partial / _META).write_text(json.dumps(self._meta))
+        except BaseException:
+            self.discard()
+            raise
+
+    def read(self) -> dict[str, HistoryState]:
+        """The states written so far, mapped (they stay readable after ``discard``: the pages live until
+        the process lets go of them)."""
+        states = _read(self.partial, key=self.key)
+        if states is None:
+            raise OSError(f"history states {self.key}: the partial directory does not read")
+        return states
+
+    def commit(self) -> Path:
+        try:
+            self.partial.rename(self.final)
+        except OSError:  # another process wrote the same version first: theirs is the same
+            self.discard()
+        _prune(self.root, keep=self.final)
+        return self.final
+
+    def discard(self) -> None:
+        shutil.rmtree(self.partial, ignore_errors=True)
+
+
 def states_save(states: dict[str, HistoryState], *, key: str) -> Path | None:
     """Write ``states`` under ``key`` (atomically: a reader sees the whole directory or none); the path,
     or None when states are kept in memory only. An existing directory of the key is left as it is."""
     root = store_root()
     if root is None:
         return None
-    final = root / key
-    if final.exists():
-        return final
-    root.mkdir(parents=True, exist_ok=True)
-    partial = root / f".{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
-    partial.mkdir()
+    if (root / key).exists():
+        return root / key
+    writer = StatesWriter(key)
     try:
-        meta: dict[str, Any] = {"format": FORMAT, "key": key, "targets": {}}
         for target, state in states.items():
-            scalars: dict[str, Any] = {"through": None if state.through is None else int(state.through.astype("int64"))}
-            for f in fields(HistoryState):
-                value = getattr(state, f.name)
-                if f.name in _INDEXES:
-                    names = np.array(list(value), dtype="int64" if f.name == "program_index" else str)
-                    np.save(partial / f"{target}.{f.name}.npy", names, allow_pickle=False)
-                elif isinstance(value, np.ndarray):
-                    np.save(partial / f"{target}.{f.name}.npy", np.ascontiguousarray(value), allow_pickle=False)
-            meta["targets"][target] = scalars
-        (partial / _META).write_text(json.dumps(meta))
-        try:
-            partial.rename(final)
-        except OSError:  # another process wrote the same version first: theirs is the same
-            shutil.rmtree(partial, ignore_errors=True)
+            writer.write(target, state)
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        writer.discard()
         raise
-    _prune(root, keep=final)
-    return final
+    return writer.commit()
 
 
 def states_load(*, key: str) -> dict[str, HistoryState] | None:
@@ -93,6 +126,16 @@ def states_load(*, key: str) -> dict[str, HistoryState] | None:
     if root is None:
         return None
     path = root / key
+    states = _read(path, key=key)
+    if states is None and path.exists():
+        # A directory appears whole (renamed into place), so one that does not read is damaged: remove
+        # it, so the process that builds the states again can write them.
+        logger.warning("history states %s: not readable, building them again", key)
+        shutil.rmtree(path, ignore_errors=True)
+    return states
+
+
+def _read(path: Path, *, key: str) -> dict[str, HistoryState] | None:
     try:
         meta = json.loads((path / _META).read_text())
         if meta.get("format") != FORMAT or meta.get("key") != key:
@@ -113,13 +156,7 @@ def states_load(*, key: str) -> dict[str, HistoryState] | None:
             values["through"] = None if through is None else np.datetime64(int(through), "m")
             states[target] = HistoryState(**values)
         return states
-    except FileNotFoundError:
-        return None
     except (OSError, ValueError, KeyError, TypeError):
-        # A directory appears whole (renamed into place), so one that does not read is damaged: remove
-        # it, so the process that builds the states again can write them.
-        logger.warning("history states %s: not readable, building them again", key, exc_info=True)
-        shutil.rmtree(path, ignore_errors=True)
         return None
 
 

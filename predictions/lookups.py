@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
 from typing import Any
@@ -21,13 +21,15 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db import transaction
+from django.db.models import BigIntegerField, Func, Q, QuerySet
 
-from bms.events import AiringsImported
+from bms.events import AiringsImported, BroadcastDataChanged
+from bms.metrics import HISTORY_STATE_BUILD_SECONDS, HISTORY_STATE_BUILDS
 from predictions import history_store
 from predictions.fastpath import RawRows
-from programs.models import TARGETS, Airing, Program
-from registry.features import HistoryState, batched
+from programs.models import TARGETS, Airing, DataVersion, Program
+from registry.features import HistoryRows, HistoryState, batched
 
 logger = logging.getLogger(__name__)
 
@@ -145,52 +147,94 @@ class ServingLookups:
         self.history(TARGETS[0])
 
     def history(self, target: str) -> HistoryState:
-        """The history-feature state of ``target`` for the current data version (taken on first use after
-        a generation/edit, or an import another process ran: mapped from ``predictions.history_store``
-        when a process wrote it, else built from the airings with actuals and written there; an import in
-        this process brings it up to date at once: ``history_after_import``)."""
+        """The history-feature state of ``target`` for the current data version (prepared right after an
+        import or a generation by ``history_prebuild``; otherwise taken on first use: mapped from
+        ``predictions.history_store`` when a process wrote it, else built from the airings with actuals and
+        written there; an import in this process brings it up to date at once: ``history_after_import``)."""
         self._fresh()
         state = self._history.get(target)
         if state is not None:
             return state
         with self._history_lock:
             states = self._history
-            if target not in states:
-                states = dict(states)
-                states.update(_history_states_current())
-                self._history = states
-            return states[target]
+            if target in states:
+                return states[target]
+            from programs.selectors import data_version_current
 
-    def history_after_import(self, *, version_id: int, program_ids: Sequence[int]) -> None:
+            version = data_version_current()
+            built, current = _history_states_of(version)
+            if current:
+                self._history_install(version, built)
+            # else the data changed during the build: these serve this request, the next one builds again
+            return built[target]
+
+    def _history_install(self, version: int, states: dict[str, HistoryState]) -> bool:
+        """Serve ``states`` (of data version ``version``, current when built) from now on, unless this process
+        already knows a later version (a build that a data change overtook is never served as current)."""
+        now = time.monotonic()
+        with self._lock:
+            if self._token is not None and self._token > version:
+                return False
+            if self._token != version:
+                self._token = version
+                self._programs = {}
+                self._days = {}
+                self._programs_loaded_at = now
+            self._checked_at = now
+            self._history = states
+            return True
+
+    def history_prepare(self, *, version_id: int) -> str:
+        """Have the states of data version ``version_id`` ready in this process and in the store (the job
+        after a data change): "stale" when the data changed since, "ready" when they already were, "built"."""
+        from programs.selectors import data_version_current
+
+        with self._history_lock:
+            if data_version_current() != version_id:
+                return "stale"
+            if self._token == version_id and set(TARGETS) <= set(self._history):
+                return "ready"
+            stored = _history_states_stored(version_id)
+            if stored is not None:
+                self._history_install(version_id, stored)
+                return "ready"
+            started = time.perf_counter()
+            built, current = _history_states_of(version_id)
+            HISTORY_STATE_BUILD_SECONDS.observe(time.perf_counter() - started)
+            if not current or not self._history_install(version_id, built):
+                return "stale"
+            return "built"
+
+    def history_after_import(self, *, version_id: int, program_ids: Sequence[int]) -> bool:
         """Bring this process's history states to a committed import now, not on the next request.
 
         When the states are those of the version just before the import's, the airings the import wrote
         are read (by program and version) and folded into each state (``HistoryState.appended``: an
-        import of airings later than the actuals held); otherwise (an earlier airing edited, another
-        change in between) every state is rebuilt here. Either way the result is written to the store
-        for the other processes. A process that has built no state yet does nothing: its first request
-        takes one, as before.
+        import of airings later than the actuals held), written to the store for the other processes and
+        served here; True then, or when this process already serves the import's version. False
+        otherwise (an earlier airing edited, another change in between, no state built yet): the
+        states are dropped and ``history_prebuild`` (a background job) builds them.
         """
         from programs.selectors import data_version_current, data_version_follows
 
         with self._history_lock:
             states, token = self._history, self._token
+            if token == version_id and set(TARGETS) <= set(states):
+                return True
             if not states or token is None:
-                return
-            current = data_version_current()
-            folded: dict[str, HistoryState] | None = None
-            if current == version_id and data_version_follows(previous=token, version=version_id):
-                folded = _history_states_appended(states, version_id=version_id, program_ids=program_ids)
-            fresh = folded if folded is not None else _history_states()
-            fresh = _history_states_kept(fresh, version_id=current)
-            now = time.monotonic()
-            with self._lock:
-                self._token = current
-                self._checked_at = now
-                self._programs = {}
-                self._days = {}
-                self._programs_loaded_at = now
-                self._history = fresh
+                return False
+            if data_version_current() != version_id or not data_version_follows(previous=token, version=version_id):
+                self.history_drop()
+                return False
+            folded = _history_states_appended(states, version_id=version_id, program_ids=program_ids)
+            if folded is None:
+                self.history_drop()
+                return False
+            kept, current = _history_states_kept(lambda: folded.items(), version_id=version_id)
+            if not current or not self._history_install(version_id, kept):
+                self.history_drop()
+                return False
+            return True
 
     def history_drop(self) -> None:
         """Forget the history states: the next request reads the data version and builds them again."""
@@ -259,47 +303,145 @@ def _actuals_frame(airings: QuerySet[Airing]) -> pd.DataFrame:
     return frame
 
 
-def _history_states() -> dict[str, HistoryState]:
-    """Every target's history state from one query over the airings with any actual value."""
-    from registry.training import history_state
+class _UtcMinutes(Func):
+    """A datetime column as whole minutes since 1970 (UTC), computed by the database: the read then carries
+    integers, not a datetime object per row (parsing them was most of a full read's time)."""
+
+    output_field = BigIntegerField()
+    template = "CAST(FLOOR(EXTRACT(EPOCH FROM %(expressions)s) / 60) AS BIGINT)"
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        # Django stores UTC text ("2024-01-01 10:00:00[.ffffff]"); the airings are after 1970, so the
+        # integer division floors.
+        return self.as_sql(compiler, connection, template="(CAST(strftime('%%%%s', %(expressions)s) AS INTEGER) / 60)")
+
+
+def _actuals_rows(airings: QuerySet[Airing]) -> tuple[HistoryRows, np.ndarray]:
+    """The integer columns of ``airings`` (``HistoryRows``) and their targets' values ((n, TARGETS) floats),
+    read in chunks of ``ACTUALS_CHUNK`` rows (a server-side cursor on PostgreSQL) into numpy arrays: about
+    70 bytes per airing, never a Python object per airing."""
+    from programs.models import Channel
+
+    rows = (
+        airings.order_by()
+        .annotate(utc_min=_UtcMinutes("start"))
+        .values_list("program_id", "channel_id", "utc_min", *TARGETS)
+    )
+    programs: list[np.ndarray] = []
+    channels: list[np.ndarray] = []
+    starts: list[np.ndarray] = []
+    values: list[np.ndarray] = []
+    for batch in batched(rows.iterator(chunk_size=ACTUALS_CHUNK), ACTUALS_CHUNK):
+        programs.append(np.fromiter((r[0] for r in batch), dtype="int64", count=len(batch)))
+        channels.append(np.fromiter((r[1] for r in batch), dtype="int64", count=len(batch)))
+        starts.append(np.fromiter((r[2] for r in batch), dtype="int64", count=len(batch)))
+        values.append(np.array([r[3:] for r in batch], dtype="float64").reshape(len(batch), len(TARGETS)))
+
+    def joined(parts: list[np.ndarray], dtype: str) -> np.ndarray:
+        out = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+        parts.clear()  # one column's chunks and its joined copy at a time, not all of them
+        return out
+
+    program_id, channel_ids, utc_min = joined(programs, "int64"), joined(channels, "int64"), joined(starts, "int64")
+    targets = np.concatenate(values) if values else np.zeros((0, len(TARGETS)))
+    values.clear()
+    known, channel_at = np.unique(channel_ids, return_inverse=True)
+    del channel_ids
+    codes = dict(Channel.objects.filter(pk__in=known.tolist()).values_list("pk", "code"))
+    table = np.array([codes.get(int(c), "") for c in known.tolist()], dtype=str)
+    history_rows = HistoryRows.from_arrays(
+        program_id=program_id, channel_at=channel_at.reshape(-1), channels=table, utc_min=utc_min
+    )
+    return history_rows, targets
+
+
+def _history_states_each() -> Iterator[tuple[str, HistoryState]]:
+    """Every target's history state from one read of the airings with any actual value, one target at a
+    time (the caller can write one away before the next is built)."""
+    from registry.training import history_state_from_rows
 
     has_any = Q()
     for target in TARGETS:
         has_any |= Q(**{f"{target}__isnull": False})
-    frame = _actuals_frame(Airing.objects.filter(has_any))
-    return {target: history_state(frame, target) for target in TARGETS}
+    rows, values = _actuals_rows(Airing.objects.filter(has_any))
+    for i, target in enumerate(TARGETS):
+        yield target, history_state_from_rows(rows, values[:, i], target)
 
 
-def _history_states_current() -> dict[str, HistoryState]:
-    """Every target's history state for the current data version: mapped from the store when a process
-    wrote them (``predictions.history_store``), otherwise built here and written there for the others."""
-    from programs.selectors import data_version_current, data_version_stamp
-
-    version = data_version_current()
-    stamp = data_version_stamp(version) if version else None
-    if stamp is not None and history_store.store_root() is not None:
-        stored = history_store.states_load(key=history_store.states_key(stamp))
-        if stored is not None:
-            return stored
-    return _history_states_kept(_history_states(), version_id=version)
+def _history_states() -> dict[str, HistoryState]:
+    """Every target's history state, built in memory from the airings."""
+    return dict(_history_states_each())
 
 
-def _history_states_kept(states: dict[str, HistoryState], *, version_id: int) -> dict[str, HistoryState]:
-    """``states`` (of data version ``version_id``) written to the store and mapped back from it, so this
-    process holds file pages other processes share instead of its own copy; ``states`` as they are when
-    there is no store, no such version or the write fails."""
+def _store_key(version_id: int) -> str | None:
     from programs.selectors import data_version_stamp
 
-    stamp = data_version_stamp(version_id) if version_id else None
-    if stamp is None or history_store.store_root() is None:
-        return states
-    key = history_store.states_key(stamp)
+    if history_store.store_root() is None or not version_id:
+        return None
+    stamp = data_version_stamp(version_id)
+    return None if stamp is None else history_store.states_key(stamp)
+
+
+def _history_states_stored(version_id: int) -> dict[str, HistoryState] | None:
+    """The states of data version ``version_id`` a process wrote to the store, mapped; None when there are none."""
+    key = _store_key(version_id)
+    return None if key is None else history_store.states_load(key=key)
+
+
+def _history_states_of(version_id: int) -> tuple[dict[str, HistoryState], bool]:
+    """Every target's history state of data version ``version_id`` (read as the current one just before):
+    mapped from the store when a process wrote them, otherwise built from the airings and written there for
+    the others; and whether they are that version's. False: the data changed while they were built, so
+    they may hold a later change's airings, and they are neither written under the version nor kept as
+    its states (``ServingLookups.history`` serves them to the one request that asked)."""
+    stored = _history_states_stored(version_id)
+    if stored is not None:
+        return stored, True
+    return _history_states_kept(_history_states_each, version_id=version_id)
+
+
+def _history_states_kept(
+    build: Callable[[], Iterable[tuple[str, HistoryState]]], *, version_id: int
+) -> tuple[dict[str, HistoryState], bool]:
+    """The states ``build`` yields (of data version ``version_id``), each written to the store as soon as it
+    is built and all mapped back from it, so the builder holds one target's arrays at a time and every
+    process the same file pages; kept in memory when there is no store, no such version or the write
+    fails. The version is read again at the end: (states, whether it is still ``version_id``); a
+    directory is renamed into place only then."""
+    from programs.selectors import data_version_current
+
+    key = _store_key(version_id)
+    if key is not None:
+        try:
+            return _history_states_written(build, key=key, version_id=version_id)
+        except OSError:
+            logger.exception("history states: could not write %s; this process keeps its own copy", key)
+    states = dict(build())
+    return states, data_version_current() == version_id
+
+
+def _history_states_written(
+    build: Callable[[], Iterable[tuple[str, HistoryState]]], *, key: str, version_id: int
+) -> tuple[dict[str, HistoryState], bool]:
+    from programs.selectors import data_version_current
+
+    existing = history_store.states_load(key=key)
+    if existing is not None:
+        return existing, True
+    writer = history_store.StatesWriter(key)
     try:
-        history_store.states_save(states, key=key)
-    except OSError:
-        logger.exception("history states: could not write %s; this process keeps its own copy", key)
-        return states
-    return history_store.states_load(key=key) or states
+        for target, state in build():
+            writer.write(target, state)
+            del state
+        states = writer.read()
+        if data_version_current() != version_id:
+            writer.discard()  # a later change's airings may be in them: not this version's directory
+            return states, False
+        writer.commit()
+    except BaseException:
+        writer.discard()
+        raise
+    return history_store.states_load(key=key) or states, True
 
 
 # Above this many programs the import's airings are found by their version alone (a scan), not by an
@@ -328,17 +470,62 @@ def _history_states_appended(
 
 
 def history_refresh_on_import(imported: AiringsImported) -> None:
-    """``AIRINGS_IMPORTED`` subscriber: this process's history states follow the committed import.
+    """``AIRINGS_IMPORTED`` subscriber: this process's history states follow the committed import, and the
+    import's version gets its states right away.
 
-    The import has committed: a failure here drops the states (the next request rebuilds them) and is
-    logged, and never turns the import's answer into an error.
+    An import of later airings is folded into the states this process serves (a fraction of a second);
+    otherwise (an earlier airing edited, no state built yet) the states are built by a background job
+    (``history_prebuild_later``). The import has committed: a failure here drops the states (the job,
+    or else the next request, rebuilds them) and is logged, and never turns the import's answer into an
+    error.
     """
     lookups = get_lookups()
     try:
-        lookups.history_after_import(version_id=imported.version_id, program_ids=imported.program_ids)
+        if lookups.history_after_import(version_id=imported.version_id, program_ids=imported.program_ids):
+            return
     except Exception:
-        logger.exception("history state: could not follow import %s; the next request rebuilds it", imported.version_id)
+        logger.exception("history state: could not follow import %s; building it again", imported.version_id)
         lookups.history_drop()
+    history_prebuild_later(imported.version_id)
+
+
+def history_prebuild_on_generation(change: BroadcastDataChanged) -> None:
+    """``BROADCAST_DATA_CHANGED`` subscriber: a generation's states are built right after its commit (a
+    background job), so the first prediction after it finds them. Imports start theirs from
+    ``history_refresh_on_import`` (after the fold it tries first); edits leave it to the next request."""
+    if change.source == DataVersion.Source.GENERATE:
+        version_id = change.version_id
+        transaction.on_commit(lambda: history_prebuild_later(version_id))
+
+
+def history_prebuild_later(version_id: int) -> None:
+    """Start ``history_prebuild`` for ``version_id`` as a job (``predictions.history_prebuild``: a Celery
+    worker, or a background thread of this process in the embedded mode). A broker outage only logs: the
+    first request builds the states then."""
+    if not settings.HISTORY_PREBUILD:
+        return
+    from predictions.tasks import history_prebuild_task
+
+    try:
+        history_prebuild_task.delay(version_id)
+    except Exception:
+        logger.exception("history state: could not start the build of data version %s", version_id)
+        HISTORY_STATE_BUILDS.labels(outcome="failed").inc()
+
+
+def history_prebuild(*, version_id: int) -> str:
+    """Have the serving history states of data version ``version_id`` ready: in the store for every process
+    and in this one (``ServingLookups.history_prepare``). Never raises: a failure is logged and counted
+    (``bms_history_state_builds_total{outcome="failed"}``), and the first request builds them instead.
+    Returns the outcome: built, ready, stale (the data changed again: that change's job builds) or failed."""
+    try:
+        outcome = get_lookups().history_prepare(version_id=version_id)
+    except Exception:
+        logger.exception("history state: the build of data version %s failed; the next request builds it", version_id)
+        outcome = "failed"
+    HISTORY_STATE_BUILDS.labels(outcome=outcome).inc()
+    logger.info("history state of data version %s: %s", version_id, outcome)
+    return outcome
 
 
 _lookups = ServingLookups()

@@ -1,4 +1,5 @@
-"""Nightly jobs of the predictions app: drift reports and A/B scoring (thin: they call services)."""
+"""Jobs of the predictions app: drift reports, A/B scoring and the history states after a data change (thin:
+they call services)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,12 @@ def ab_tests_expire_task() -> list[int]:
     from predictions.ab_tests import ab_tests_expire
 
     return [t.pk for t in ab_tests_expire()]
+
+
+@shared_task(name="predictions.history_prebuild", soft_time_limit=1800, time_limit=1900)
+def history_prebuild_task(version_id: int) -> str:
+    """Build the serving history states of a data version right after its import or generation committed
+    (``predictions.lookups.history_prebuild``: never raises; a stale version is skipped)."""
+    from predictions.lookups import history_prebuild
+
+    return history_prebuild(version_id=version_id)

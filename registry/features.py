@@ -663,6 +663,93 @@ def _splice(
     return merged, keys, np.searchsorted(segment, np.arange(len(merged)), side="right"), out
 
 
+_SLOTS_PER_CHANNEL = 7 * 24  # slot code: channel position * 168 + local weekday * 24 + local hour
+
+
+@dataclass
+class HistoryRows:
+    """Stored airings as the integer columns ``HistoryState.from_rows`` builds from (no string per row).
+
+    Slots and program x slot pairs are integer codes here; only their distinct names (a few per channel
+    and program) are ever written out as the ``slot_keys`` / ``pair_keys`` strings the state is indexed by.
+    """
+
+    program_id: np.ndarray  # int64
+    utc_min: np.ndarray  # int64, utc minutes since 1970
+    slot: np.ndarray  # int32 slot code (``_SLOTS_PER_CHANNEL``) into ``channels``
+    day: np.ndarray  # int32 local day number (``slot_keys``' day)
+    channels: np.ndarray  # str: the channel codes the slot codes refer to
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> HistoryRows:
+        """From a frame with program_id, channel (code) and start."""
+        channels, channel_at = np.unique(frame["channel"].to_numpy().astype(str), return_inverse=True)
+        return cls.from_arrays(
+            program_id=frame["program_id"].to_numpy(dtype="int64"),
+            channel_at=channel_at.reshape(-1),
+            channels=channels,
+            utc_min=utc_minutes(frame["start"]),
+        )
+
+    @classmethod
+    def from_arrays(
+        cls, *, program_id: np.ndarray, channel_at: np.ndarray, channels: np.ndarray, utc_min: np.ndarray
+    ) -> HistoryRows:
+        """``channel_at``: each row's position in ``channels`` (codes); local time per channel time zone."""
+        channel_at = np.asarray(channel_at, dtype="int64")
+        utc_min = np.asarray(utc_min, dtype="int64")
+        local = np.empty(len(utc_min), dtype="int64")
+        zones = np.array(channel_zone_names(channels), dtype=object)
+        for zone in sorted(set(zones.tolist())):
+            rows = np.flatnonzero(np.isin(channel_at, np.flatnonzero(zones == zone)))
+            utc = pd.DatetimeIndex(utc_min[rows].astype("datetime64[m]")).tz_localize("UTC")
+            local[rows] = utc.tz_convert(zone).tz_localize(None).to_numpy(dtype="datetime64[m]").astype("int64")
+        day = local // _MINUTES_PER_DAY
+        weekday = (day + 3) % 7  # as ``slot_keys``
+        hour = (local % _MINUTES_PER_DAY) // 60
+        del local
+        return cls(
+            program_id=np.asarray(program_id, dtype="int64"),
+            utc_min=utc_min,
+            slot=(channel_at * _SLOTS_PER_CHANNEL + weekday * 24 + hour).astype("int32"),
+            day=day.astype("int32"),
+            channels=np.asarray(channels, dtype=str),
+        )
+
+    def slot_name(self, code: int) -> str:
+        """The ``slot_keys`` string of a slot code ("channel|weekday|hour")."""
+        channel, rest = divmod(int(code), _SLOTS_PER_CHANNEL)
+        weekday, hour = divmod(rest, 24)
+        return f"{self.channels[channel]}|{weekday}|{hour}"
+
+
+def _ranked(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(the names sorted, each given name's position among them)."""
+    ordered = np.array(names, dtype=str) if names else np.array([], dtype=str)
+    order = np.argsort(ordered, kind="stable")
+    rank = np.empty(len(order), dtype="int64")
+    rank[order] = np.arange(len(order))
+    return ordered[order], rank
+
+
+def _episodes(p_at: np.ndarray, utc_min: np.ndarray) -> np.ndarray:
+    """Each airing's episode index in its program's run (rows in time order; ``_runs``' rule, vectorised)."""
+    n = len(p_at)
+    episode = np.zeros(n, dtype="float64")
+    if not n:
+        return episode
+    asc = np.argsort(p_at, kind="stable")  # each program's airings in time order
+    seg, t = p_at[asc], utc_min[asc]
+    days_since = np.full(n, np.nan)
+    days_since[1:] = (t[1:] - t[:-1]).astype("float64") / _MINUTES_PER_DAY
+    first = np.ones(n, dtype=bool)
+    first[1:] = seg[1:] != seg[:-1]
+    new_run = first | np.isnan(days_since) | (days_since > RUN_GAP_DAYS)
+    position = np.arange(n)
+    episode[asc] = position - np.maximum.accumulate(np.where(new_run, position, 0))
+    return episode
+
+
 @dataclass
 class HistoryState:
     """The serving side of the history features for one target: every actual of every program and every
@@ -696,39 +783,79 @@ class HistoryState:
     @classmethod
     def build(cls, frame: pd.DataFrame, target: str) -> HistoryState:
         """From stored airings (at least program_id, channel, start and ``target``)."""
-        obs = _Observed.of(frame, target)
-        _, _, _, episode = _program_runs(obs)
-        pids = np.unique(obs.program_id)
-        p_at = np.searchsorted(pids, obs.program_id)
-        order = np.lexsort((-obs.utc_min, p_at))
-        p_keys = p_at[order] * _KEY_SHIFT + (_KEY_SHIFT - 1 - obs.utc_min[order])
-        days = _slot_days(obs)
-        slots = np.unique(days["slot"].to_numpy()) if len(days) else np.array([], dtype=str)
-        s_at = np.searchsorted(slots, days["slot"].to_numpy())
-        day = days["day"].to_numpy(dtype="int64")
-        s_order = np.lexsort((-day, s_at))
-        names = pair_keys(obs.program_id, obs.slot)
-        pairs = np.unique(names) if len(names) else np.array([], dtype=str)
-        q_at = np.searchsorted(pairs, names)
-        q_order = np.lexsort((-obs.utc_min, q_at))
+        return cls.from_rows(HistoryRows.of(frame), frame[target].to_numpy(dtype="float64"), target)
+
+    @classmethod
+    def from_rows(cls, rows: HistoryRows, y: np.ndarray, target: str) -> HistoryState:
+        """From stored airings' integer columns and their actuals ``y`` (NaN = none).
+
+        Sorted once by start (ties in the given order), then each index (program, slot, program x
+        slot) is one stable sort of an integer key; names are formatted only for the distinct slots
+        and pairs. Memory is a few int64 columns of the rows with an actual.
+        """
+        y = np.asarray(y, dtype="float64")
+        keep = np.flatnonzero(~np.isnan(y))
+        sel = keep[np.argsort(rows.utc_min[keep], kind="stable")]
+        del keep
+        utc, values = rows.utc_min[sel], y[sel]
+        pids, p_at = np.unique(rows.program_id[sel], return_inverse=True)
+        p_at = p_at.reshape(-1)
+        slot, day = rows.slot[sel], rows.day[sel]
+        del sel
+        # Each stage keeps its outputs and lets go of its intermediates before the next (peak memory).
+        episode = _episodes(p_at, utc)
+        program_keys = p_at * _KEY_SHIFT + (_KEY_SHIFT - 1 - utc)
+        order = np.argsort(program_keys, kind="stable")
+        program_keys = program_keys[order]
+        program_values = values[order]
+        older_sum = _older_sums(program_values, p_at[order])
+        program_utc, episode = utc[order], episode[order]
+        del order
+        # The slot-day means (a mean per slot and local day, the rows summed in time order).
+        first_day = int(day.min()) if len(day) else 0
+        span = int(day.max()) - first_day + 1 if len(day) else 1
+        means = pd.Series(values).groupby(slot.astype("int64") * span + (day - first_day), sort=True).mean()
+        del day
+        slot_day = np.asarray(means.index.to_numpy(), dtype="int64")
+        s_code, s_day = slot_day // span, slot_day % span + first_day
+        slot_codes, s_code_at = np.unique(s_code, return_inverse=True)
+        name_of = {c: rows.slot_name(c) for c in slot_codes.tolist()}
+        slots, slot_rank = _ranked([name_of[c] for c in slot_codes.tolist()])
+        s_at = slot_rank[s_code_at.reshape(-1)]
+        s_order = np.lexsort((-s_day, s_at))
+        # The program x slot pairs: a code per (program, slot), named once per distinct pair.
+        n_codes = max(len(rows.channels), 1) * _SLOTS_PER_CHANNEL
+        pair_codes, q_code_at = np.unique(p_at * n_codes + slot, return_inverse=True)
+        del slot, p_at
+        pid_list = pids.tolist()
+        names = [f"{pid_list[c // n_codes]}@{name_of[c % n_codes]}" for c in pair_codes.tolist()]
+        pairs, pair_rank = _ranked(names)
+        del names, pair_codes
+        q_keys = pair_rank[q_code_at.reshape(-1)] * _KEY_SHIFT + (_KEY_SHIFT - 1 - utc)
+        del q_code_at
+        q_order = np.argsort(q_keys, kind="stable")
+        q_keys = q_keys[q_order]
+        pair_values = values[q_order]
+        del q_order
+        # A segment's entries have keys in [i * 2**36, (i + 1) * 2**36): its end is the first key past that.
         return cls(
             target=target,
-            program_index={int(p): i for i, p in enumerate(pids)},
-            program_keys=p_keys,
-            program_end=np.searchsorted(p_at[order], np.arange(len(pids)), side="right"),
-            values=obs.y[order],
-            older_sum=_older_sums(obs.y[order], p_at[order]),
-            utc_min=obs.utc_min[order],
-            episode=episode[order],
-            slot_index={str(v): i for i, v in enumerate(slots)},
-            slot_keys=s_at[s_order] * _KEY_SHIFT + (_KEY_SHIFT - 1 - day[s_order]),
+            program_index={int(p): i for i, p in enumerate(pid_list)},
+            program_keys=program_keys,
+            program_end=np.searchsorted(program_keys, (np.arange(len(pids)) + 1) * _KEY_SHIFT, side="left"),
+            values=program_values,
+            older_sum=older_sum,
+            utc_min=program_utc,
+            episode=episode,
+            slot_index={str(v): i for i, v in enumerate(slots.tolist())},
+            slot_keys=s_at[s_order] * _KEY_SHIFT + (_KEY_SHIFT - 1 - s_day[s_order]),
             slot_end=np.searchsorted(s_at[s_order], np.arange(len(slots)), side="right"),
-            slot_values=days["y"].to_numpy(dtype="float64")[s_order],
-            through=np.datetime64(int(obs.utc_min.max()), "m") if len(obs.y) else None,
-            pair_index={str(v): i for i, v in enumerate(pairs)},
-            pair_keys=q_at[q_order] * _KEY_SHIFT + (_KEY_SHIFT - 1 - obs.utc_min[q_order]),
-            pair_end=np.searchsorted(q_at[q_order], np.arange(len(pairs)), side="right"),
-            pair_values=obs.y[q_order],
+            slot_values=means.to_numpy(dtype="float64")[s_order],
+            through=np.datetime64(int(utc.max()), "m") if len(values) else None,
+            pair_index={str(v): i for i, v in enumerate(pairs.tolist())},
+            pair_keys=q_keys,
+            pair_end=np.searchsorted(q_keys, (np.arange(len(pairs)) + 1) * _KEY_SHIFT, side="left"),
+            pair_values=pair_values,
         )
 
     def appended(self, frame: pd.DataFrame) -> HistoryState | None:

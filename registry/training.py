@@ -65,6 +65,7 @@ from registry.features import (
     HISTORY_COLUMNS,
     MODEL_INPUT_COLUMNS,
     RAW_COLUMNS,
+    HistoryRows,
     HistoryState,
     airings_frame,
     source_feature,
@@ -137,6 +138,13 @@ def history_state(frame: pd.DataFrame, target: str) -> HistoryState:
     """The serving state of the history features from stored airings, using the same clean values as
     ``training_dataset`` (bad values never feed a feature)."""
     return HistoryState.build(_clean_actuals(frame, target), target)
+
+
+def history_state_from_rows(rows: HistoryRows, values: np.ndarray, target: str) -> HistoryState:
+    """``history_state`` from the integer columns of stored airings (``HistoryRows``) and their ``target``
+    values: the serving build, with the same clean values."""
+    values = np.asarray(values, dtype="float64")
+    return HistoryState.from_rows(rows, np.where(valid_values(values, target), values, np.nan), target)
 
 
 def history_state_appended(state: HistoryState, frame: pd.DataFrame) -> HistoryState | None:

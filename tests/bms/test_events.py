@@ -11,11 +11,11 @@ from bms.events import (
     ProductionModelChanged,
 )
 from predictions.ab_tests import ab_tests_end_on_production_change, ab_tests_score_on_import
-from predictions.lookups import history_refresh_on_import
+from predictions.lookups import history_prebuild_on_generation, history_refresh_on_import
 
 
 def test_the_subscribers_at_start_up_are_the_ones_bms_wiring_lists_in_order() -> None:
-    assert BROADCAST_DATA_CHANGED.subscribers() == [ab_tests_score_on_import]
+    assert BROADCAST_DATA_CHANGED.subscribers() == [ab_tests_score_on_import, history_prebuild_on_generation]
     assert PRODUCTION_MODEL_CHANGED.subscribers() == [
         ab_tests_end_on_production_change,
         wiring.predictor_reload_after_commit,
@@ -25,7 +25,7 @@ def test_the_subscribers_at_start_up_are_the_ones_bms_wiring_lists_in_order() ->
 
 def test_connecting_again_adds_no_second_subscription() -> None:
     wiring.connect()
-    assert len(BROADCAST_DATA_CHANGED.subscribers()) == 1
+    assert len(BROADCAST_DATA_CHANGED.subscribers()) == 2
     assert len(PRODUCTION_MODEL_CHANGED.subscribers()) == 2
     assert len(AIRINGS_IMPORTED.subscribers()) == 1
 

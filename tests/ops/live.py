@@ -167,6 +167,9 @@ class LiveStack:
                 "TRUSTED_PROXIES": "127.0.0.1/32",
                 # "ops-probe" is a queue no worker consumes: the queue-depth test fills it at will.
                 "CELERY_MONITORED_QUEUES": "celery,ops-probe",
+                # The seeding generation would queue the history-state job ahead of what these tests send
+                # and count (queue depth, tasks run, the worker to kill): tests/predictions cover that job.
+                "HISTORY_PREBUILD": "0",
             }
         )
         pg = _postgres_live_url()

@@ -42,13 +42,19 @@ def _fresh_predictor() -> Iterator[None]:
 
 @pytest.fixture
 def history_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the full builds of the history states from the airings (``lookups._history_states``) from here on."""
+    """Counts the full builds of the history states from the airings (``lookups._history_states_each``) from here on."""
     calls: list[int] = []
-    original = lookups._history_states
+    original = lookups._history_states_each
 
-    def counted() -> dict[str, HistoryState]:
+    def counted() -> Iterator[tuple[str, HistoryState]]:
         calls.append(1)
         return original()
 
-    monkeypatch.setattr(lookups, "_history_states", counted)
+    monkeypatch.setattr(lookups, "_history_states_each", counted)
     return calls
+
+
+@pytest.fixture
+def prebuild(settings: Any, eager_tasks: None) -> None:
+    """The job that builds a new data version's history states after its commit runs (inline: eager)."""
+    settings.HISTORY_PREBUILD = True

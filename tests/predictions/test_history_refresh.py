@@ -14,6 +14,7 @@ from predictions import lookups, predict
 from predictions.lookups import get_lookups
 from programs.importer import airings_import
 from programs.models import TARGETS, Airing, Program
+from programs.selectors import data_version_current
 from registry.features import HistoryState
 from tests.predictions.factories import World
 from tests.programs.factories import canonical_row, write_csv
@@ -76,7 +77,7 @@ def test_an_import_of_later_airings_is_folded_in_and_the_next_request_builds_not
 
 
 def test_an_import_that_edits_an_earlier_airing_rebuilds_at_once(
-    world: World, tmp_path: Path, django_capture_on_commit_callbacks: Any, history_builds: list[int]
+    world: World, tmp_path: Path, django_capture_on_commit_callbacks: Any, history_builds: list[int], prebuild: None
 ) -> None:
     get_lookups().history_warm()
     history_builds.clear()
@@ -88,7 +89,7 @@ def test_an_import_that_edits_an_earlier_airing_rebuilds_at_once(
         [_row(program, earlier.start, float(earlier.audience or 0) + 50.0)],
         django_capture_on_commit_callbacks,
     )
-    assert history_builds == [1]  # eagerly, right after the commit
+    assert history_builds == [1]  # by the job right after the commit (inline here)
     predict.predict(
         program=program, target="audience", features={"start": (_latest_start() + timedelta(days=1)).isoformat()}
     )
@@ -96,21 +97,27 @@ def test_an_import_that_edits_an_earlier_airing_rebuilds_at_once(
     _assert_equal_to_a_full_rebuild(dict(get_lookups()._history))
 
 
-def test_a_process_that_built_no_state_leaves_it_to_its_first_request(
-    world: World, tmp_path: Path, django_capture_on_commit_callbacks: Any, history_builds: list[int]
+def test_a_process_that_built_no_state_gets_the_imports_states_from_the_job(
+    world: World, tmp_path: Path, django_capture_on_commit_callbacks: Any, history_builds: list[int], prebuild: None
 ) -> None:
     program = world.programs[1]
     _import(tmp_path, [_row(program, _latest_start() + timedelta(days=1), 300.0)], django_capture_on_commit_callbacks)
-    assert history_builds == []
-    assert get_lookups()._history == {}
+    assert history_builds == [1]  # the job after the commit (inline here: eager, no background threads)
+    assert get_lookups()._token == data_version_current()
+    predict.predict(
+        program=program, target="audience", features={"start": (_latest_start() + timedelta(days=1)).isoformat()}
+    )
+    assert history_builds == [1]  # the first request found them
+    _assert_equal_to_a_full_rebuild(dict(get_lookups()._history))
 
 
-def test_a_failure_to_follow_the_import_drops_the_state_and_the_import_stands(
+def test_a_failure_to_follow_the_import_drops_the_state_the_job_builds_it_and_the_import_stands(
     world: World,
     tmp_path: Path,
     django_capture_on_commit_callbacks: Any,
     history_builds: list[int],
     monkeypatch: pytest.MonkeyPatch,
+    prebuild: None,
 ) -> None:
     get_lookups().history_warm()
     history_builds.clear()
@@ -121,8 +128,9 @@ def test_a_failure_to_follow_the_import_drops_the_state_and_the_import_stands(
     monkeypatch.setattr(lookups, "_history_states_appended", broken)
     program = world.programs[2]
     _import(tmp_path, [_row(program, _latest_start() + timedelta(days=1), 300.0)], django_capture_on_commit_callbacks)
-    assert get_lookups()._history == {}
+    assert history_builds == [1]  # dropped, then built again by the job
     predict.predict(
         program=program, target="audience", features={"start": (_latest_start() + timedelta(days=2)).isoformat()}
     )
-    assert history_builds == [1]  # the next request rebuilt it, once
+    assert history_builds == [1]
+    _assert_equal_to_a_full_rebuild(dict(get_lookups()._history))
