@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,6 +53,14 @@ def history_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(lookups, "_history_states_each", counted)
     return calls
+
+
+@pytest.fixture
+def store(settings: Any, tmp_path: Path) -> Path:
+    """A history-state store of this test's own (``HISTORY_STATE_ROOT``)."""
+    root = tmp_path / "history-states"
+    settings.HISTORY_STATE_ROOT = str(root)
+    return root
 
 
 @pytest.fixture

@@ -24,13 +24,6 @@ from tests.predictions.test_history_refresh import _import, _row
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def store(settings: Any, tmp_path: Path) -> Path:
-    root = tmp_path / "history-states"
-    settings.HISTORY_STATE_ROOT = str(root)
-    return root
-
-
 def _key(version: int) -> str:
     stamp = data_version_stamp(version)
     assert stamp is not None

@@ -23,14 +23,6 @@ from tests.predictions.test_history_refresh import _import, _row
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def store(settings: Any, tmp_path: Path) -> Path:
-    """A store of this test's own."""
-    root = tmp_path / "history-states"
-    settings.HISTORY_STATE_ROOT = str(root)
-    return root
-
-
 def _assert_same_states(got: dict[str, HistoryState], expected: dict[str, HistoryState]) -> None:
     assert set(got) == set(expected) == set(TARGETS)
     for target in TARGETS:
