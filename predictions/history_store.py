@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -109,14 +110,30 @@ def states_save(states: dict[str, HistoryState], *, key: str) -> Path | None:
         return None
     if (root / key).exists():
         return root / key
+    states_write(states.items(), key=key)
+    return root / key
+
+
+def states_write(
+    states: Iterable[tuple[str, HistoryState]], *, key: str, keep: Callable[[], bool] = lambda: True
+) -> tuple[dict[str, HistoryState], bool]:
+    """Write each (target, state) as it comes (the caller may build one at a time), then rename the directory
+    into place under ``key`` if ``keep()`` still holds; the written states mapped, and whether they were kept.
+    Nothing partial stays behind on an error."""
     writer = StatesWriter(key)
     try:
-        for target, state in states.items():
+        for target, state in states:
             writer.write(target, state)
+            del state
+        written = writer.read()
+        if not keep():
+            writer.discard()
+            return written, False
+        writer.commit()
     except BaseException:
         writer.discard()
         raise
-    return writer.commit()
+    return written, True
 
 
 def states_load(*, key: str) -> dict[str, HistoryState] | None:

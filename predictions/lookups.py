@@ -428,19 +428,10 @@ def _history_states_written(
     existing = history_store.states_load(key=key)
     if existing is not None:
         return existing, True
-    writer = history_store.StatesWriter(key)
-    try:
-        for target, state in build():
-            writer.write(target, state)
-            del state
-        states = writer.read()
-        if data_version_current() != version_id:
-            writer.discard()  # a later change's airings may be in them: not this version's directory
-            return states, False
-        writer.commit()
-    except BaseException:
-        writer.discard()
-        raise
+    # a later change's airings may be in states built while the data changed: not this version's directory
+    states, kept = history_store.states_write(build(), key=key, keep=lambda: data_version_current() == version_id)
+    if not kept:
+        return states, False
     return history_store.states_load(key=key) or states, True
 
 
